@@ -1,0 +1,1 @@
+//! chaintrace-analysis (placeholder, being built).

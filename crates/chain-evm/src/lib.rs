@@ -1,0 +1,1 @@
+//! chaintrace-chain-evm (placeholder, being built).

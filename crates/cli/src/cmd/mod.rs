@@ -1,0 +1,7 @@
+//! One module per subcommand: an `Args` struct and a `run` function.
+
+pub(crate) mod export;
+pub(crate) mod import;
+pub(crate) mod ingest;
+pub(crate) mod status;
+pub(crate) mod transfers;

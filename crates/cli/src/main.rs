@@ -1,0 +1,55 @@
+//! The `chaintrace` command-line tool: the only crate that talks to the terminal.
+//!
+//! stdout carries only results; progress, logs and errors go to stderr.
+//! Exit codes: 0 success, 1 error (bad input, unreachable node, store failure), 2 usage error (clap).
+
+mod cmd;
+mod opts;
+
+use clap::{Parser, Subcommand};
+
+use crate::opts::GlobalOpts;
+
+/// chaintrace: trace stolen funds across chains and attribute incidents, with evidence.
+#[derive(Debug, Parser)]
+#[command(name = "chaintrace", version, about, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalOpts,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Pull transfers from a live source (an EVM JSON-RPC node) into the store.
+    Ingest(cmd::ingest::Args),
+    /// Load transfers from files (ethereum-etl CSV exports, plain transfer CSV).
+    Import(cmd::import::Args),
+    /// List an address's incoming and outgoing transfers in time order.
+    Transfers(cmd::transfers::Args),
+    /// Show per-chain block coverage, gaps and transfer counts.
+    Status(cmd::status::Args),
+    /// Write the transfer table for other tools (Parquet or CSV).
+    Export(cmd::export::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Ingest(args) => cmd::ingest::run(&cli.global, args),
+        Command::Import(args) => cmd::import::run(&cli.global, args),
+        Command::Transfers(args) => cmd::transfers::run(&cli.global, args),
+        Command::Status(args) => cmd::status::run(&cli.global, args),
+        Command::Export(args) => cmd::export::run(&cli.global, args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // One line: the outermost context first, then each cause.
+            let chain: Vec<String> = err.chain().map(|c| c.to_string()).collect();
+            eprintln!("error: {}", chain.join(": "));
+            std::process::ExitCode::from(1)
+        }
+    }
+}

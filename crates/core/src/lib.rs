@@ -1,0 +1,17 @@
+//! Domain values of chaintrace: chains, addresses, assets, amounts and transfers.
+//!
+//! This crate is pure data: no I/O, no node access, no storage. Every other crate speaks in these types.
+//! Amounts are 256-bit integers in the asset's raw units; floating point never appears here.
+
+#![warn(missing_docs)]
+
+mod address;
+mod chain;
+mod error;
+mod transfer;
+
+pub use address::{Address, TxHash};
+pub use alloy_primitives::U256;
+pub use chain::Chain;
+pub use error::CoreError;
+pub use transfer::{Asset, Position, Transfer, TransferKind};

@@ -1,0 +1,1 @@
+//! chaintrace-graph (placeholder, being built).

@@ -1,0 +1,1 @@
+//! chaintrace-ingest (placeholder, being built).

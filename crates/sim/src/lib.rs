@@ -1,0 +1,1 @@
+//! chaintrace-sim (placeholder, being built).

@@ -1,0 +1,97 @@
+//! The narrow reader/writer traits every other crate uses. Their shape is a contract between crates:
+//! extend, do not break.
+
+use chaintrace_core::{Address, Chain, Transfer};
+
+use crate::StoreError;
+
+/// A block the store has seen, for coverage, gap reporting and reorg detection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockRecord {
+    /// Chain of the block.
+    pub chain: Chain,
+    /// Block number.
+    pub number: u64,
+    /// Block hash.
+    pub hash: [u8; 32],
+    /// Parent block hash (reorg detection).
+    pub parent_hash: [u8; 32],
+    /// Block timestamp, unix seconds.
+    pub timestamp: u64,
+}
+
+/// How far a named ingest stage got on a chain: every block `<= block` is durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Stage name, e.g. `"rpc"` or `"etl"`.
+    pub stage: String,
+    /// Chain the stage reads.
+    pub chain: Chain,
+    /// Highest block number whose rows are all durable.
+    pub block: u64,
+}
+
+/// One atomic unit of writing: blocks, their transfers and the checkpoint they advance. All or nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    /// Blocks covered by this batch (may be empty for file imports without block rows).
+    pub blocks: &'a [BlockRecord],
+    /// Transfers in those blocks.
+    pub transfers: &'a [Transfer],
+    /// Checkpoint to record in the same transaction, if any.
+    pub checkpoint: Option<&'a Checkpoint>,
+}
+
+/// What a write did. Inserting a transfer whose identity (chain, tx hash, position) exists is a no-op.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Transfers newly inserted.
+    pub inserted: u64,
+    /// Transfers already present (skipped).
+    pub duplicates: u64,
+}
+
+/// Block coverage and counts of one chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainCoverage {
+    /// The chain.
+    pub chain: Chain,
+    /// Contiguous block ranges held, inclusive, ascending.
+    pub ranges: Vec<(u64, u64)>,
+    /// Missing ranges between the held ones, inclusive.
+    pub gaps: Vec<(u64, u64)>,
+    /// Transfers stored for the chain.
+    pub transfers: u64,
+    /// Checkpoints per stage.
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+/// Writes transfers durably and idempotently.
+pub trait TransferWriter {
+    /// Writes one batch in one transaction; on error nothing of it is stored.
+    fn write_batch(&mut self, batch: Batch<'_>) -> Result<WriteStats, StoreError>;
+    /// Removes every block and transfer of `chain` with block number `>= from_block` and lowers the
+    /// chain's checkpoints below it (reorg unwind). Returns transfers removed.
+    fn unwind(&mut self, chain: Chain, from_block: u64) -> Result<u64, StoreError>;
+}
+
+/// Reads transfers back.
+pub trait TransferReader {
+    /// Every transfer into or out of `address` (on `chain`, or on all chains), ordered by
+    /// (timestamp, chain, block, tx_hash, position).
+    fn transfers_of(&self, address: Address, chain: Option<Chain>) -> Result<Vec<Transfer>, StoreError>;
+    /// Calls `f` for every transfer (on `chain`, or all), in unspecified order. Stops at `f`'s first error.
+    fn for_each_transfer(
+        &self,
+        chain: Option<Chain>,
+        f: &mut dyn FnMut(Transfer) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Number of transfers stored (on `chain`, or all).
+    fn transfer_count(&self, chain: Option<Chain>) -> Result<u64, StoreError>;
+    /// Per-chain coverage, gaps, counts and checkpoints, for chains with any data.
+    fn coverage(&self) -> Result<Vec<ChainCoverage>, StoreError>;
+    /// The checkpoint of `stage` on `chain`, if any.
+    fn checkpoint(&self, stage: &str, chain: Chain) -> Result<Option<u64>, StoreError>;
+    /// The stored block record, if any (reorg detection compares parent hashes).
+    fn block(&self, chain: Chain, number: u64) -> Result<Option<BlockRecord>, StoreError>;
+}
