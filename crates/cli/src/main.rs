@@ -32,6 +32,14 @@ enum Command {
     Status(cmd::status::Args),
     /// Write the transfer table for other tools (Parquet or CSV).
     Export(cmd::export::Args),
+    /// Follow funds forward or backward from addresses under a taint model.
+    Trace(cmd::trace::Args),
+    /// Generate a seeded simulated world (with ground truth) into the store.
+    Sim(cmd::sim::Args),
+    /// Import and show address labels (TagPacks, CSV, OFAC lists, Etherscan dumps).
+    Labels(cmd::labels::Args),
+    /// Show actors (attributed groups) with aliases and their labeled addresses.
+    Actors(cmd::actors::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,6 +50,10 @@ fn main() -> std::process::ExitCode {
         Command::Transfers(args) => cmd::transfers::run(&cli.global, args),
         Command::Status(args) => cmd::status::run(&cli.global, args),
         Command::Export(args) => cmd::export::run(&cli.global, args),
+        Command::Trace(args) => cmd::trace::run(&cli.global, args),
+        Command::Sim(args) => cmd::sim::run(&cli.global, args),
+        Command::Labels(args) => cmd::labels::run(&cli.global, args),
+        Command::Actors(args) => cmd::actors::run(&cli.global, args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

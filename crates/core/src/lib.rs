@@ -14,4 +14,4 @@ pub use address::{Address, TxHash};
 pub use alloy_primitives::U256;
 pub use chain::Chain;
 pub use error::CoreError;
-pub use transfer::{Asset, Position, Transfer, TransferKind};
+pub use transfer::{Asset, BlockRecord, Position, Transfer, TransferKind};

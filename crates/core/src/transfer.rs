@@ -176,6 +176,21 @@ impl Transfer {
     }
 }
 
+/// A block the store has seen, for coverage, gap reporting and reorg detection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockRecord {
+    /// Chain of the block.
+    pub chain: Chain,
+    /// Block number.
+    pub number: u64,
+    /// Block hash.
+    pub hash: [u8; 32],
+    /// Parent block hash (reorg detection).
+    pub parent_hash: [u8; 32],
+    /// Block timestamp, unix seconds.
+    pub timestamp: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,24 +1,9 @@
 //! The narrow reader/writer traits every other crate uses. Their shape is a contract between crates:
 //! extend, do not break.
 
-use chaintrace_core::{Address, Chain, Transfer};
+use chaintrace_core::{Address, BlockRecord, Chain, Transfer};
 
 use crate::StoreError;
-
-/// A block the store has seen, for coverage, gap reporting and reorg detection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlockRecord {
-    /// Chain of the block.
-    pub chain: Chain,
-    /// Block number.
-    pub number: u64,
-    /// Block hash.
-    pub hash: [u8; 32],
-    /// Parent block hash (reorg detection).
-    pub parent_hash: [u8; 32],
-    /// Block timestamp, unix seconds.
-    pub timestamp: u64,
-}
 
 /// How far a named ingest stage got on a chain: every block `<= block` is durable.
 #[derive(Debug, Clone, PartialEq, Eq)]

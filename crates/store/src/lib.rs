@@ -7,7 +7,9 @@
 
 mod api;
 
-pub use api::{Batch, BlockRecord, ChainCoverage, Checkpoint, TransferReader, TransferWriter, WriteStats};
+pub use chaintrace_core::BlockRecord;
+
+pub use api::{Batch, ChainCoverage, Checkpoint, TransferReader, TransferWriter, WriteStats};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
