@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod api;
+pub mod labels;
 
 pub use chaintrace_core::BlockRecord;
 

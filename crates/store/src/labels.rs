@@ -1,0 +1,1 @@
+//! Labels and actors storage (being built).
