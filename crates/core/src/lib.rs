@@ -8,10 +8,14 @@
 mod address;
 mod chain;
 mod error;
+mod event;
+mod label;
 mod transfer;
 
 pub use address::{Address, TxHash};
 pub use alloy_primitives::U256;
 pub use chain::Chain;
 pub use error::CoreError;
+pub use event::RawLog;
+pub use label::{Actor, ActorId, Category, Confidence, Label, LabelIndex};
 pub use transfer::{Asset, BlockRecord, Position, Transfer, TransferKind};

@@ -1,1 +1,632 @@
-//! chaintrace-graph (placeholder, being built).
+//! The in-memory temporal transfer graph of chaintrace, and its memory-mapped snapshot.
+//!
+//! Nodes are `(chain, address)` pairs interned to dense `u32` ids (sorted by chain, then address, so a lookup is
+//! a binary search and needs no hash table at open time). Every transfer is one edge. Edges carry a global
+//! sequence number `seq`: the rank of the transfer in the order `(chain, block, tx hash, position)`, so "later"
+//! on one chain is "larger seq". Out-edges of a node are contiguous and sorted by seq (CSR layout); in-edges are
+//! an index permutation, also sorted by seq. Per edge the hot data is dst (u32), seq (u32), asset (u32), amount
+//! (u128; amounts of 2^128 and more sit in a small side table) and the in-permutation entry (u32): 32 bytes.
+//! Block numbers, timestamps and transaction hashes live in side tables keyed by seq ranges; transaction
+//! hashes are touched only when a path is printed.
+//!
+//! The graph is one byte image. A build produces it in memory; [`Graph::save`] writes it to a file and
+//! [`Graph::open`] memory-maps it back, validating header, lengths, checksum and every index, so a corrupt file
+//! is an error, never a panic. There is one reading code path for both.
+//!
+//! Not here: any analysis (see `chaintrace-analysis`), any printing, any store writes.
+
+#![warn(missing_docs)]
+
+mod build;
+mod format;
+mod mmap;
+
+use std::fs::File;
+use std::io::Write;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use chaintrace_core::{Address, Asset, Chain, TxHash, U256};
+use chaintrace_store::{StoreError, TransferReader};
+
+pub use build::GraphBuilder;
+pub use format::SectionSizes;
+
+use format::{ADDR_LEN, AMOUNT_OVERFLOW, ASSET_LEN, CHAINS, Layout, OVERFLOW_LEN, rd_u32, rd_u64, rd_u128};
+
+/// Dense id of a `(chain, address)` node.
+pub type NodeId = u32;
+/// Id of an edge: its index in the out-edge array (edges of one node are contiguous).
+pub type EdgeId = u32;
+/// Dense id of a `(chain, asset)` pair.
+pub type AssetId = u32;
+/// Global rank of a transfer in `(chain, block, tx hash, position)` order.
+pub type Seq = u32;
+
+/// Errors of the graph crate.
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    /// Reading transfers from the store failed.
+    #[error("reading transfers from the store: {0}")]
+    Store(#[from] StoreError),
+    /// The snapshot file could not be read or written.
+    #[error("graph snapshot {path}: {source}")]
+    Io {
+        /// Snapshot path.
+        path: PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// The snapshot file is damaged or not a snapshot.
+    #[error("graph snapshot {path} is corrupt: {detail}")]
+    CorruptSnapshot {
+        /// Snapshot path (or "memory" for an in-memory image).
+        path: String,
+        /// What check failed.
+        detail: String,
+    },
+    /// The snapshot was written by another layout version.
+    #[error("graph snapshot {path} has layout version {found}, this build reads version {expected}")]
+    SnapshotVersion {
+        /// Snapshot path.
+        path: String,
+        /// Version in the file.
+        found: u32,
+        /// Version this build reads.
+        expected: u32,
+    },
+    /// More transfers or addresses than the 32-bit ids can hold.
+    #[error("too many {what} for the graph's 32-bit ids (limit {limit})")]
+    TooLarge {
+        /// "transfers" or "addresses".
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
+    /// A transfer the graph cannot represent.
+    #[error("transfer {chain} tx {tx_hash} block {block}: {reason}")]
+    BadTransfer {
+        /// Chain.
+        chain: Chain,
+        /// Transaction.
+        tx_hash: TxHash,
+        /// Block.
+        block: u64,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+/// What the store held when the graph was built, per chain; compared against the store to decide whether a
+/// snapshot is stale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreStamp {
+    /// Per chain slot (order of `Chain::ALL`): transfers stored and highest covered block.
+    pub chains: [ChainStamp; CHAINS],
+}
+
+/// One chain's part of a [`StoreStamp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChainStamp {
+    /// Transfers the store held for the chain.
+    pub transfers: u64,
+    /// Highest block the store covered for the chain (0 if none).
+    pub max_block: u64,
+}
+
+impl StoreStamp {
+    /// Reads the stamp of a store: transfer counts and highest covered block per chain.
+    pub fn of_reader(reader: &dyn TransferReader) -> Result<StoreStamp, GraphError> {
+        let mut stamp = StoreStamp::default();
+        for cov in reader.coverage()? {
+            let slot = &mut stamp.chains[chain_index(cov.chain)];
+            slot.transfers = cov.transfers;
+            slot.max_block = cov.ranges.iter().map(|r| r.1).max().unwrap_or(0);
+        }
+        Ok(stamp)
+    }
+
+    /// Total transfers over all chains.
+    pub fn total_transfers(&self) -> u64 {
+        self.chains.iter().map(|c| c.transfers).sum()
+    }
+}
+
+pub(crate) fn chain_index(c: Chain) -> usize {
+    Chain::ALL.iter().position(|x| *x == c).expect("Chain::ALL lists every chain")
+}
+
+/// Everything about one edge, for display.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeInfo {
+    /// Chain.
+    pub chain: Chain,
+    /// Sender.
+    pub from: Address,
+    /// Receiver.
+    pub to: Address,
+    /// Asset moved.
+    pub asset: Asset,
+    /// Raw amount.
+    pub amount: U256,
+    /// Block number.
+    pub block: u64,
+    /// Block timestamp, unix seconds.
+    pub time: u64,
+    /// Transaction hash.
+    pub tx_hash: TxHash,
+    /// Global order rank.
+    pub seq: Seq,
+}
+
+enum Bytes {
+    Owned(Vec<u8>),
+    Mapped(memmap2::Mmap),
+}
+
+/// The temporal transfer graph (see the crate docs for the layout).
+pub struct Graph {
+    bytes: Bytes,
+    l: Layout,
+}
+
+impl std::fmt::Debug for Graph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Graph")
+            .field("nodes", &self.node_count())
+            .field("edges", &self.edge_count())
+            .field("mapped", &matches!(self.bytes, Bytes::Mapped(_)))
+            .finish()
+    }
+}
+
+impl Graph {
+    /// Builds a graph from transfers (any order). `stamp` records what the source store held.
+    pub fn from_transfers<I>(transfers: I, stamp: StoreStamp) -> Result<Graph, GraphError>
+    where
+        I: IntoIterator<Item = chaintrace_core::Transfer>,
+    {
+        let mut b = GraphBuilder::new();
+        for t in transfers {
+            b.push(&t)?;
+        }
+        b.finish(stamp)
+    }
+
+    /// Builds a graph from every transfer of a store (all chains), stamped with the store's counts.
+    pub fn from_reader(reader: &dyn TransferReader) -> Result<Graph, GraphError> {
+        let stamp = StoreStamp::of_reader(reader)?;
+        let mut b = GraphBuilder::new();
+        let mut failed: Option<GraphError> = None;
+        let res = reader.for_each_transfer(None, &mut |t| {
+            b.push(&t).map_err(|e| {
+                let msg = e.to_string();
+                failed = Some(e);
+                StoreError::Callback(msg)
+            })
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        res?;
+        b.finish(stamp)
+    }
+
+    /// Wraps a built image (the builder's output); validates it like a file, minus the checksum.
+    pub(crate) fn from_image(image: Vec<u8>) -> Result<Graph, GraphError> {
+        let l = format::read_header(&image, "memory", false)?;
+        let g = Graph { bytes: Bytes::Owned(image), l };
+        g.validate("memory")?;
+        Ok(g)
+    }
+
+    /// Memory-maps a snapshot written by [`Graph::save`], after checking magic, version, lengths, checksum and
+    /// every stored index.
+    pub fn open(path: &Path) -> Result<Graph, GraphError> {
+        let io = |source| GraphError::Io { path: path.to_path_buf(), source };
+        let file = File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        let what = path.display().to_string();
+        if len < format::HEADER_LEN as u64 {
+            return Err(GraphError::CorruptSnapshot {
+                path: what,
+                detail: format!("{len} bytes, shorter than the header"),
+            });
+        }
+        let map = mmap::map_readonly(&file).map_err(io)?;
+        let l = format::read_header(&map, &what, true)?;
+        let g = Graph { bytes: Bytes::Mapped(map), l };
+        g.validate(&what)?;
+        Ok(g)
+    }
+
+    /// Writes the image to `path` atomically (temporary file in the same directory, then rename), so a mapped
+    /// snapshot is never modified in place.
+    pub fn save(&self, path: &Path) -> Result<(), GraphError> {
+        let io = |source| GraphError::Io { path: path.to_path_buf(), source };
+        let mut tmp_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+        tmp_name.push(format!(".tmp{}", std::process::id()));
+        let tmp = path.with_file_name(tmp_name);
+        let write = || -> std::io::Result<()> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(self.b())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            io(e)
+        })
+    }
+
+    #[inline]
+    fn b(&self) -> &[u8] {
+        match &self.bytes {
+            Bytes::Owned(v) => v,
+            Bytes::Mapped(m) => m,
+        }
+    }
+
+    /// Checks every index the accessors rely on, so that no accessor can panic on a bad file.
+    fn validate(&self, what: &str) -> Result<(), GraphError> {
+        let b = self.b();
+        let l = &self.l;
+        let c = l.counts;
+        let (n, e, a, nb, nt, no) = (c.nodes, c.edges, c.assets, c.blocks, c.txs, c.overflow);
+        let bad = |detail: String| Err(GraphError::CorruptSnapshot { path: what.to_string(), detail });
+        let monotone = |off: usize, len: usize, last: u64, name: &str| -> Result<(), GraphError> {
+            let mut prev = 0u32;
+            for i in 0..len {
+                let v = rd_u32(b, off, i);
+                if v < prev || (i == 0 && v != 0) {
+                    return bad(format!("{name} not ascending from 0 at {i}"));
+                }
+                prev = v;
+            }
+            if u64::from(prev) != last {
+                return bad(format!("{name} ends at {prev}, expected {last}"));
+            }
+            Ok(())
+        };
+        monotone(l.chain_node_start, CHAINS + 1, n, "chain node table")?;
+        monotone(l.chain_seq_start, CHAINS + 1, e, "chain seq table")?;
+        monotone(l.chain_block_start, CHAINS + 1, nb, "chain block table")?;
+        monotone(l.out_offsets, n as usize + 1, e, "out offsets")?;
+        monotone(l.in_offsets, n as usize + 1, e, "in offsets")?;
+        for ch in 0..CHAINS {
+            let r = rd_u32(b, l.chain_node_start, ch) as usize..rd_u32(b, l.chain_node_start, ch + 1) as usize;
+            for i in r.start + 1..r.end {
+                if self.addr_bytes(i as u32 - 1) >= self.addr_bytes(i as u32) {
+                    return bad(format!("node addresses not strictly sorted at node {i}"));
+                }
+            }
+        }
+        for i in 0..e as usize {
+            if u64::from(rd_u32(b, l.edge_dst, i)) >= n
+                || u64::from(rd_u32(b, l.edge_seq, i)) >= e
+                || u64::from(rd_u32(b, l.edge_asset, i)) >= a
+                || u64::from(rd_u32(b, l.in_perm, i)) >= e
+            {
+                return bad(format!("edge {i} has an index out of range"));
+            }
+        }
+        let mut prev_edge = None;
+        for i in 0..no as usize {
+            let edge = rd_u32(b, l.overflow, i * OVERFLOW_LEN / 4);
+            if u64::from(edge) >= e || prev_edge.is_some_and(|p| p >= edge) {
+                return bad(format!("overflow entry {i} out of range or order"));
+            }
+            prev_edge = Some(edge);
+        }
+        for i in 0..a as usize {
+            let p = l.assets + i * ASSET_LEN;
+            if b[p] as usize >= CHAINS || b[p + 1] > 1 {
+                return bad(format!("asset record {i} malformed"));
+            }
+        }
+        let firsts = |off: usize, len: u64, name: &str| -> Result<(), GraphError> {
+            if (len == 0) != (e == 0) {
+                return bad(format!("{name} table empty/non-empty mismatch with edges"));
+            }
+            let mut prev = None;
+            for i in 0..len as usize {
+                let v = rd_u32(b, off, i);
+                let ok = match prev {
+                    None => v == 0,
+                    Some(p) => v > p && u64::from(v) < e,
+                };
+                if !ok {
+                    return bad(format!("{name} first-seq table broken at {i}"));
+                }
+                prev = Some(v);
+            }
+            Ok(())
+        };
+        firsts(l.block_first_seq, nb, "block")?;
+        firsts(l.tx_first_seq, nt, "tx")?;
+        Ok(())
+    }
+
+    // ---- sizes ----
+
+    /// Number of nodes.
+    pub fn node_count(&self) -> u32 {
+        self.l.counts.nodes as u32
+    }
+    /// Number of edges (transfers).
+    pub fn edge_count(&self) -> u32 {
+        self.l.counts.edges as u32
+    }
+    /// Number of distinct `(chain, asset)` pairs.
+    pub fn asset_count(&self) -> u32 {
+        self.l.counts.assets as u32
+    }
+    /// Byte sizes of the image's sections.
+    pub fn section_sizes(&self) -> SectionSizes {
+        self.l.sizes()
+    }
+    /// Whether this graph reads a memory-mapped file.
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.bytes, Bytes::Mapped(_))
+    }
+    /// What the store held when this graph was built.
+    pub fn stamp(&self) -> StoreStamp {
+        let mut s = StoreStamp::default();
+        for (i, c) in s.chains.iter_mut().enumerate() {
+            c.transfers = rd_u64(self.b(), self.l.stamp, 3 * i);
+            c.max_block = rd_u64(self.b(), self.l.stamp, 3 * i + 1);
+        }
+        s
+    }
+
+    // ---- nodes ----
+
+    fn addr_bytes(&self, n: NodeId) -> &[u8] {
+        let p = self.l.node_addr + n as usize * ADDR_LEN;
+        &self.b()[p..p + ADDR_LEN]
+    }
+
+    /// The node of `(chain, address)`, if the address appears in any transfer on that chain.
+    pub fn node(&self, chain: Chain, address: Address) -> Option<NodeId> {
+        let ci = chain_index(chain);
+        let (mut lo, mut hi) =
+            (rd_u32(self.b(), self.l.chain_node_start, ci), rd_u32(self.b(), self.l.chain_node_start, ci + 1));
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.addr_bytes(mid).cmp(&address.0[..]) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
+    }
+
+    /// Chain and address of a node.
+    pub fn node_key(&self, n: NodeId) -> (Chain, Address) {
+        let mut a = [0u8; 20];
+        a.copy_from_slice(self.addr_bytes(n));
+        (self.node_chain(n), Address(a))
+    }
+
+    /// Chain of a node.
+    pub fn node_chain(&self, n: NodeId) -> Chain {
+        let mut ci = 0;
+        while ci + 1 < CHAINS && rd_u32(self.b(), self.l.chain_node_start, ci + 1) <= n {
+            ci += 1;
+        }
+        Chain::ALL[ci]
+    }
+
+    /// Out-edges of a node: a contiguous id range, sorted by seq.
+    pub fn out_edges(&self, n: NodeId) -> Range<EdgeId> {
+        rd_u32(self.b(), self.l.out_offsets, n as usize)..rd_u32(self.b(), self.l.out_offsets, n as usize + 1)
+    }
+
+    /// Positions of a node's in-edges in the in-permutation (use [`Graph::in_edge_at`]), sorted by seq.
+    pub fn in_edge_slots(&self, n: NodeId) -> Range<u32> {
+        rd_u32(self.b(), self.l.in_offsets, n as usize)..rd_u32(self.b(), self.l.in_offsets, n as usize + 1)
+    }
+
+    /// The edge at a position of the in-permutation.
+    #[inline]
+    pub fn in_edge_at(&self, slot: u32) -> EdgeId {
+        rd_u32(self.b(), self.l.in_perm, slot as usize)
+    }
+
+    /// In-edges of a node, sorted by seq.
+    pub fn in_edges(&self, n: NodeId) -> impl DoubleEndedIterator<Item = EdgeId> + ExactSizeIterator + '_ {
+        self.in_edge_slots(n).map(move |s| self.in_edge_at(s))
+    }
+
+    // ---- edges ----
+
+    /// Receiver of an edge.
+    #[inline]
+    pub fn edge_dst(&self, e: EdgeId) -> NodeId {
+        rd_u32(self.b(), self.l.edge_dst, e as usize)
+    }
+
+    /// Sender of an edge (binary search over the out-offsets).
+    pub fn edge_src(&self, e: EdgeId) -> NodeId {
+        let (mut lo, mut hi) = (0u32, self.node_count());
+        // Find the last node whose out-offset is <= e.
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if rd_u32(self.b(), self.l.out_offsets, mid as usize) <= e {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        // Skip nodes with empty out-lists that share the offset.
+        let mut n = lo;
+        while rd_u32(self.b(), self.l.out_offsets, n as usize + 1) <= e {
+            n += 1;
+        }
+        n
+    }
+
+    /// Global order rank of an edge.
+    #[inline]
+    pub fn edge_seq(&self, e: EdgeId) -> Seq {
+        rd_u32(self.b(), self.l.edge_seq, e as usize)
+    }
+
+    /// Asset of an edge.
+    #[inline]
+    pub fn edge_asset(&self, e: EdgeId) -> AssetId {
+        rd_u32(self.b(), self.l.edge_asset, e as usize)
+    }
+
+    /// Raw amount of an edge.
+    pub fn edge_amount(&self, e: EdgeId) -> U256 {
+        let v = rd_u128(self.b(), self.l.edge_amount, e as usize);
+        if v != AMOUNT_OVERFLOW {
+            return U256::from(v);
+        }
+        let (mut lo, mut hi) = (0usize, self.l.counts.overflow as usize);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let p = self.l.overflow + mid * OVERFLOW_LEN;
+            let edge = rd_u32(self.b(), p, 0);
+            match edge.cmp(&e) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    return U256::from_be_slice(&self.b()[p + 4..p + OVERFLOW_LEN]);
+                }
+            }
+        }
+        // Validation guarantees u128::MAX appears only with an overflow entry, except a genuine amount of
+        // exactly u128::MAX, which the builder also routes through the table. Unreachable for valid images.
+        U256::from(v)
+    }
+
+    /// Everything about an edge (touches the cold transaction-hash table).
+    pub fn edge_info(&self, e: EdgeId) -> EdgeInfo {
+        let seq = self.edge_seq(e);
+        let bi = self.block_index(seq);
+        let (chain, from) = self.node_key(self.edge_src(e));
+        let (_, to) = self.node_key(self.edge_dst(e));
+        EdgeInfo {
+            chain,
+            from,
+            to,
+            asset: self.asset(self.edge_asset(e)).1,
+            amount: self.edge_amount(e),
+            block: self.block_number(bi),
+            time: self.block_time(bi),
+            tx_hash: self.tx_hash(self.tx_index(seq)),
+            seq,
+        }
+    }
+
+    // ---- assets ----
+
+    /// The id of `(chain, asset)`, if any transfer moved it.
+    pub fn asset_id(&self, chain: Chain, asset: Asset) -> Option<AssetId> {
+        let key = format::asset_record(chain_index(chain), asset);
+        let i = partition_point(self.asset_count(), |i| self.asset_bytes(i) < &key[..]);
+        (i < self.asset_count() && self.asset_bytes(i) == &key[..]).then_some(i)
+    }
+
+    fn asset_bytes(&self, id: AssetId) -> &[u8] {
+        let p = self.l.assets + id as usize * ASSET_LEN;
+        &self.b()[p..p + ASSET_LEN]
+    }
+
+    /// Chain and asset of an asset id.
+    pub fn asset(&self, id: AssetId) -> (Chain, Asset) {
+        let b = self.asset_bytes(id);
+        let chain = Chain::ALL[b[0] as usize];
+        if b[1] == 0 {
+            (chain, Asset::Native)
+        } else {
+            let mut a = [0u8; 20];
+            a.copy_from_slice(&b[4..24]);
+            (chain, Asset::Token(Address(a)))
+        }
+    }
+
+    // ---- time ----
+
+    /// Index of the block holding the transfer of rank `seq`.
+    pub fn block_index(&self, seq: Seq) -> u32 {
+        partition_point(self.l.counts.blocks as u32, |i| rd_u32(self.b(), self.l.block_first_seq, i as usize) <= seq)
+            .saturating_sub(1)
+    }
+
+    /// Block number of a block index.
+    pub fn block_number(&self, bi: u32) -> u64 {
+        rd_u64(self.b(), self.l.block_number, bi as usize)
+    }
+
+    /// Timestamp of a block index.
+    pub fn block_time(&self, bi: u32) -> u64 {
+        rd_u64(self.b(), self.l.block_time, bi as usize)
+    }
+
+    /// Index of the transaction holding the transfer of rank `seq`.
+    pub fn tx_index(&self, seq: Seq) -> u32 {
+        partition_point(self.l.counts.txs as u32, |i| rd_u32(self.b(), self.l.tx_first_seq, i as usize) <= seq)
+            .saturating_sub(1)
+    }
+
+    /// Hash of a transaction index.
+    pub fn tx_hash(&self, ti: u32) -> TxHash {
+        let p = self.l.tx_hash + ti as usize * 32;
+        let mut h = [0u8; 32];
+        h.copy_from_slice(&self.b()[p..p + 32]);
+        TxHash(h)
+    }
+
+    /// Seq range of a chain's transfers.
+    pub fn chain_seqs(&self, chain: Chain) -> Range<Seq> {
+        let ci = chain_index(chain);
+        rd_u32(self.b(), self.l.chain_seq_start, ci)..rd_u32(self.b(), self.l.chain_seq_start, ci + 1)
+    }
+
+    /// Chains with at least one transfer.
+    pub fn chains(&self) -> Vec<Chain> {
+        Chain::ALL.into_iter().filter(|c| !self.chain_seqs(*c).is_empty()).collect()
+    }
+
+    /// Seq range of a chain's transfers whose block time lies in `[since, until]` (both optional, inclusive).
+    /// Assumes block times never decrease along a chain.
+    pub fn seqs_in_time(&self, chain: Chain, since: Option<u64>, until: Option<u64>) -> Range<Seq> {
+        let ci = chain_index(chain);
+        let b = self.b();
+        let bl = rd_u32(b, self.l.chain_block_start, ci);
+        let bh = rd_u32(b, self.l.chain_block_start, ci + 1);
+        let seqs = self.chain_seqs(chain);
+        let first_seq_of = |bi: u32| if bi >= bh { seqs.end } else { rd_u32(b, self.l.block_first_seq, bi as usize) };
+        let lo = match since {
+            None => bl,
+            Some(t) => bl + partition_point(bh - bl, |i| self.block_time(bl + i) < t),
+        };
+        let hi = match until {
+            None => bh,
+            Some(t) => bl + partition_point(bh - bl, |i| self.block_time(bl + i) <= t),
+        };
+        let (s, e) = (first_seq_of(lo), first_seq_of(hi));
+        s..e.max(s)
+    }
+}
+
+/// First index in `0..len` where `pred` is false (pred must be true then false).
+pub(crate) fn partition_point(len: u32, mut pred: impl FnMut(u32) -> bool) -> u32 {
+    let (mut lo, mut hi) = (0u32, len);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+#[cfg(test)]
+mod tests;

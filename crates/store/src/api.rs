@@ -1,7 +1,7 @@
 //! The narrow reader/writer traits every other crate uses. Their shape is a contract between crates:
 //! extend, do not break.
 
-use chaintrace_core::{Address, BlockRecord, Chain, Transfer};
+use chaintrace_core::{Address, BlockRecord, Chain, RawLog, Transfer};
 
 use crate::StoreError;
 
@@ -23,6 +23,8 @@ pub struct Batch<'a> {
     pub blocks: &'a [BlockRecord],
     /// Transfers in those blocks.
     pub transfers: &'a [Transfer],
+    /// Raw logs of interest (swaps, bridges, mixers) in those blocks; identity (chain, tx hash, log index).
+    pub logs: &'a [RawLog],
     /// Checkpoint to record in the same transaction, if any.
     pub checkpoint: Option<&'a Checkpoint>,
 }
@@ -77,6 +79,8 @@ pub trait TransferReader {
     fn coverage(&self) -> Result<Vec<ChainCoverage>, StoreError>;
     /// The checkpoint of `stage` on `chain`, if any.
     fn checkpoint(&self, stage: &str, chain: Chain) -> Result<Option<u64>, StoreError>;
+    /// Raw logs of interest on `chain` (or all), in (chain, block, log index) order.
+    fn raw_logs(&self, chain: Option<Chain>) -> Result<Vec<RawLog>, StoreError>;
     /// The stored block record, if any (reorg detection compares parent hashes).
     fn block(&self, chain: Chain, number: u64) -> Result<Option<BlockRecord>, StoreError>;
 }

@@ -1,16 +1,24 @@
 //! Durable embedded store of chaintrace: transfers, blocks and ingest checkpoints in SQLite (WAL).
 //!
-//! Other crates see only the narrow traits in [`TransferReader`] and [`TransferWriter`]; the schema is
-//! private to this crate. Not here: decoding, networking, analysis.
+//! Other crates see only the narrow traits in [`TransferReader`] and [`TransferWriter`], implemented
+//! by [`Store`]; the schema is private to this crate (but readable with the `sqlite3` shell through
+//! the `v_*` views, see `docs/store.md`). Not here: decoding, networking, analysis.
+//!
+//! Durability: every [`Batch`] is one SQLite transaction that includes its checkpoint row, committed in
+//! WAL mode with `synchronous=FULL`, so after a crash (killed process or power loss) the store holds
+//! whole batches only and each checkpoint covers rows that are really there.
 
 #![warn(missing_docs)]
 
 mod api;
 pub mod labels;
+mod schema;
+mod sqlite;
 
 pub use chaintrace_core::BlockRecord;
 
 pub use api::{Batch, ChainCoverage, Checkpoint, TransferReader, TransferWriter, WriteStats};
+pub use sqlite::{DB_FILE, Store};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -36,4 +44,46 @@ pub enum StoreError {
     /// A caller-supplied callback failed.
     #[error("{0}")]
     Callback(String),
+    /// The data directory could not be created or read.
+    #[error("store {path}: {source}")]
+    Io {
+        /// Directory or file.
+        path: String,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// No database file where a read-only open expected one.
+    #[error("no store at {path} (import or ingest something first)")]
+    Missing {
+        /// Database file looked for.
+        path: String,
+    },
+    /// The file was written by a newer chaintrace.
+    #[error("store {path}: schema version {found} is newer than this build supports ({supported})")]
+    SchemaTooNew {
+        /// Database file.
+        path: String,
+        /// Version found in the file.
+        found: i64,
+        /// Highest version this build reads.
+        supported: i64,
+    },
+    /// The file has an older schema and was opened read-only, so it cannot be migrated.
+    #[error("store {path}: schema version {found} is older than {supported}; open it read-write once to migrate")]
+    SchemaOld {
+        /// Database file.
+        path: String,
+        /// Version found in the file.
+        found: i64,
+        /// Version this build reads.
+        supported: i64,
+    },
+    /// A number does not fit the store's signed 64-bit integers.
+    #[error("{what} {value} is too large to store (max 2^63-1)")]
+    OutOfRange {
+        /// What the number is.
+        what: &'static str,
+        /// The value.
+        value: u64,
+    },
 }

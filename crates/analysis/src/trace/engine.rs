@@ -1,0 +1,572 @@
+//! The time-ordered propagation engine shared by all models and both directions.
+//!
+//! One run covers one `(chain, asset)`. Edges are processed in global time order (a heap keyed by each active
+//! address's next event), so every address sees its transfers in order and a transfer's tainted part is known
+//! before the receiver uses it. Backward runs use the same code on the time-reversed view: in-edges become
+//! out-edges and the order key is `u32::MAX - seq`.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::ops::Range;
+
+use chaintrace_core::U256;
+use chaintrace_graph::{AssetId, EdgeId, Graph, NodeId, Seq};
+
+use super::models::{Pools, Route, TaintModel};
+use super::{
+    AssetSummary, Destination, Direction, Exit, ExitInfo, ExitOracle, HoldReason, Holding, Model, PathStep,
+    TraceResult, Truncation,
+};
+
+const NO_REC: u32 = u32::MAX;
+
+pub(crate) struct Ctx<'a> {
+    pub(crate) g: &'a Graph,
+    pub(crate) dir: Direction,
+    pub(crate) model: Model,
+    pub(crate) asset: AssetId,
+    pub(crate) window: Range<Seq>,
+    pub(crate) max_hops: u32,
+    pub(crate) min_amount: U256,
+    pub(crate) cap: u32,
+    pub(crate) oracle: &'a dyn ExitOracle,
+    pub(crate) sources: &'a [NodeId],
+}
+
+impl Ctx<'_> {
+    fn key(&self, e: EdgeId) -> u32 {
+        let s = self.g.edge_seq(e);
+        match self.dir {
+            Direction::Forward => s,
+            Direction::Backward => u32::MAX - s,
+        }
+    }
+    /// Length of a node's view-out list (forward: out-edges; backward: in-edges).
+    fn out_len(&self, n: NodeId) -> u32 {
+        match self.dir {
+            Direction::Forward => self.g.out_edges(n).len() as u32,
+            Direction::Backward => self.g.in_edge_slots(n).len() as u32,
+        }
+    }
+    fn out_at(&self, n: NodeId, i: u32) -> EdgeId {
+        match self.dir {
+            Direction::Forward => self.g.out_edges(n).start + i,
+            Direction::Backward => self.g.in_edge_at(self.g.in_edge_slots(n).end - 1 - i),
+        }
+    }
+    fn in_len(&self, n: NodeId) -> u32 {
+        match self.dir {
+            Direction::Forward => self.g.in_edge_slots(n).len() as u32,
+            Direction::Backward => self.g.out_edges(n).len() as u32,
+        }
+    }
+    fn in_at(&self, n: NodeId, i: u32) -> EdgeId {
+        match self.dir {
+            Direction::Forward => self.g.in_edge_at(self.g.in_edge_slots(n).start + i),
+            Direction::Backward => self.g.out_edges(n).end - 1 - i,
+        }
+    }
+    fn sender(&self, e: EdgeId) -> NodeId {
+        match self.dir {
+            Direction::Forward => self.g.edge_src(e),
+            Direction::Backward => self.g.edge_dst(e),
+        }
+    }
+    fn receiver(&self, e: EdgeId) -> NodeId {
+        match self.dir {
+            Direction::Forward => self.g.edge_dst(e),
+            Direction::Backward => self.g.edge_src(e),
+        }
+    }
+    /// First view-out index whose key is `>= key`.
+    fn out_lower_bound(&self, n: NodeId, key: u32) -> u32 {
+        partition_point(self.out_len(n), |i| self.key(self.out_at(n, i)) < key)
+    }
+    fn in_lower_bound(&self, n: NodeId, key: u32) -> u32 {
+        partition_point(self.in_len(n), |i| self.key(self.in_at(n, i)) < key)
+    }
+    fn window_start_key(&self) -> u32 {
+        match self.dir {
+            Direction::Forward => self.window.start,
+            Direction::Backward => u32::MAX - (self.window.end.max(1) - 1),
+        }
+    }
+    /// Block and transaction identity of an edge (the time rule compares these).
+    fn block_tx(&self, e: EdgeId) -> (u32, u32) {
+        let s = self.g.edge_seq(e);
+        (self.g.block_index(s), self.g.tx_index(s))
+    }
+}
+
+fn partition_point(len: u32, mut pred: impl FnMut(u32) -> bool) -> u32 {
+    let (mut lo, mut hi) = (0u32, len);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+enum Role {
+    Source,
+    Active,
+    /// Cut off by the fan-out cap; its taint is frozen.
+    Stopped,
+}
+
+struct NodeState<M: TaintModel> {
+    role: Role,
+    out_i: u32,
+    in_i: u32,
+    followed: u32,
+    pools: Pools<M>,
+}
+
+/// What a run learned about one reached address.
+struct Reach {
+    received: U256,
+    hops: u32,
+    rec: u32,
+    frontier: U256,
+    stopped_held: U256,
+    exit: Option<ExitInfo>,
+    emitted_taint: bool,
+}
+
+struct Truncated {
+    node: NodeId,
+    followed: u32,
+    skipped: u64,
+    held: U256,
+}
+
+pub(crate) struct RunOutput {
+    reach: HashMap<NodeId, Reach>,
+    held: Vec<(NodeId, U256)>,
+    truncated: Vec<Truncated>,
+    records: Vec<(EdgeId, u32)>,
+    emitted: U256,
+    dropped: U256,
+    returned: U256,
+}
+
+struct Run<'c, 'a, M: TaintModel> {
+    ctx: &'c Ctx<'a>,
+    nodes: HashMap<NodeId, NodeState<M>>,
+    heap: BinaryHeap<Reverse<(u32, NodeId)>>,
+    out: RunOutput,
+    exit_cache: HashMap<NodeId, Option<ExitInfo>>,
+}
+
+pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
+    let mut r = Run::<M> {
+        ctx,
+        nodes: HashMap::new(),
+        heap: BinaryHeap::new(),
+        out: RunOutput {
+            reach: HashMap::new(),
+            held: Vec::new(),
+            truncated: Vec::new(),
+            records: Vec::new(),
+            emitted: U256::ZERO,
+            dropped: U256::ZERO,
+            returned: U256::ZERO,
+        },
+        exit_cache: HashMap::new(),
+    };
+    if ctx.window.is_empty() {
+        return r.out;
+    }
+    let start = ctx.window_start_key();
+    for &s in ctx.sources {
+        let out_i = ctx.out_lower_bound(s, start);
+        r.nodes.insert(s, NodeState { role: Role::Source, out_i, in_i: 0, followed: 0, pools: Pools::default() });
+        r.schedule(s);
+    }
+    while let Some(Reverse((key, n))) = r.heap.pop() {
+        match r.next_event(n) {
+            Some((k, e)) if k == key => r.process(e),
+            _ => continue, // stale entry: the node moved on or stopped
+        }
+    }
+    r.finish()
+}
+
+impl<M: TaintModel> Run<'_, '_, M> {
+    fn in_window(&self, e: EdgeId) -> bool {
+        self.ctx.window.contains(&self.ctx.g.edge_seq(e))
+    }
+
+    /// The node's next event of this run's asset inside the window: (key, edge). Skips other assets.
+    fn next_event(&mut self, n: NodeId) -> Option<(u32, EdgeId)> {
+        let ctx = self.ctx;
+        let asset = ctx.asset;
+        let st = self.nodes.get_mut(&n)?;
+        let uses_in = match st.role {
+            Role::Source => false,
+            Role::Active => M::USES_INFLOWS,
+            Role::Stopped => return None,
+        };
+        let out_len = ctx.out_len(n);
+        while st.out_i < out_len && ctx.g.edge_asset(ctx.out_at(n, st.out_i)) != asset {
+            st.out_i += 1;
+        }
+        let mut best: Option<(u32, EdgeId)> = None;
+        if st.out_i < out_len {
+            let e = ctx.out_at(n, st.out_i);
+            best = Some((ctx.key(e), e));
+        }
+        if uses_in {
+            let in_len = ctx.in_len(n);
+            while st.in_i < in_len && ctx.g.edge_asset(ctx.in_at(n, st.in_i)) != asset {
+                st.in_i += 1;
+            }
+            if st.in_i < in_len {
+                let e = ctx.in_at(n, st.in_i);
+                let k = ctx.key(e);
+                if best.is_none_or(|b| k < b.0) {
+                    best = Some((k, e));
+                }
+            }
+        }
+        best.filter(|&(_, e)| self.in_window(e))
+    }
+
+    fn schedule(&mut self, n: NodeId) {
+        if let Some((k, _)) = self.next_event(n) {
+            self.heap.push(Reverse((k, n)));
+        }
+    }
+
+    fn exit_of(&mut self, n: NodeId) -> Option<ExitInfo> {
+        let ctx = self.ctx;
+        self.exit_cache
+            .entry(n)
+            .or_insert_with(|| {
+                let (chain, addr) = ctx.g.node_key(n);
+                ctx.oracle.exit(chain, addr)
+            })
+            .clone()
+    }
+
+    fn reach(&mut self, n: NodeId) -> &mut Reach {
+        self.out.reach.entry(n).or_insert(Reach {
+            received: U256::ZERO,
+            hops: u32::MAX,
+            rec: NO_REC,
+            frontier: U256::ZERO,
+            stopped_held: U256::ZERO,
+            exit: None,
+            emitted_taint: false,
+        })
+    }
+
+    /// Processes one edge for both endpoints.
+    fn process(&mut self, e: EdgeId) {
+        let ctx = self.ctx;
+        let sender = ctx.sender(e);
+        let receiver = ctx.receiver(e);
+        let amount = ctx.g.edge_amount(e);
+        let (block, tx) = ctx.block_tx(e);
+
+        // Sender side: what the transfer carries.
+        let mut flow = M::clean(amount);
+        let mut route: Option<Route> = None;
+        if let Some(st) = self.nodes.get_mut(&sender)
+            && st.out_i < ctx.out_len(sender)
+            && ctx.out_at(sender, st.out_i) == e
+        {
+            match st.role {
+                Role::Source => {
+                    if st.followed >= ctx.cap {
+                        self.stop(sender);
+                    } else {
+                        st.out_i += 1;
+                        st.followed += 1;
+                        flow = M::full(amount);
+                        route = Some(Route { hops: 0, rec: NO_REC });
+                        self.out.emitted = self.out.emitted.saturating_add(amount);
+                    }
+                }
+                Role::Active => {
+                    st.pools.prepare_out(block, tx);
+                    if !st.pools.peek(amount).is_zero() && st.followed >= ctx.cap {
+                        self.stop(sender);
+                        return self.deliver(e, receiver, amount, block, tx, M::clean(amount), None);
+                    }
+                    st.out_i += 1;
+                    let (f, r) = st.pools.take(amount);
+                    if !M::taint(&f).is_zero() {
+                        st.followed += 1;
+                        route = r;
+                        self.reach(sender).emitted_taint = true;
+                    }
+                    flow = f;
+                }
+                Role::Stopped => {}
+            }
+        }
+        self.deliver(e, receiver, amount, block, tx, flow, route);
+    }
+
+    /// Receiver side: the single place where value enters an address.
+    #[allow(clippy::too_many_arguments)] // one call site per side; a struct would only rename these
+    fn deliver(
+        &mut self,
+        e: EdgeId,
+        receiver: NodeId,
+        amount: U256,
+        block: u32,
+        tx: u32,
+        mut flow: M::Flow,
+        route: Option<Route>,
+    ) {
+        let ctx = self.ctx;
+        let mut taint = M::taint(&flow);
+        if !taint.is_zero() && taint < ctx.min_amount {
+            self.out.dropped = self.out.dropped.saturating_add(taint);
+            flow = M::clean(amount);
+            taint = U256::ZERO;
+        }
+        let arrival = match (route, taint.is_zero()) {
+            (Some(r), false) => {
+                self.out.records.push((e, r.rec));
+                Some(Route { hops: r.hops.saturating_add(1), rec: (self.out.records.len() - 1) as u32 })
+            }
+            _ => None,
+        };
+        if let Some(a) = arrival {
+            let rc = self.reach(receiver);
+            rc.received = rc.received.saturating_add(taint);
+            if a.hops < rc.hops {
+                rc.hops = a.hops;
+                rc.rec = a.rec;
+            }
+        }
+        let role = self.nodes.get(&receiver).map(|s| match s.role {
+            Role::Source => 0,
+            Role::Active => 1,
+            Role::Stopped => 2,
+        });
+        match role {
+            Some(0) => {
+                self.out.returned = self.out.returned.saturating_add(taint);
+                // Sources count everything as tainted already; nothing to record.
+                self.out.reach.remove(&receiver);
+            }
+            Some(1) => {
+                let st = self.nodes.get_mut(&receiver).expect("role looked up above");
+                if M::USES_INFLOWS && st.in_i < ctx.in_len(receiver) && ctx.in_at(receiver, st.in_i) == e {
+                    st.in_i += 1;
+                }
+                st.pools.inflow(block, tx, flow, arrival);
+            }
+            Some(_) => {
+                if !taint.is_zero() {
+                    let rc = self.reach(receiver);
+                    rc.stopped_held = rc.stopped_held.saturating_add(taint);
+                }
+            }
+            None => {
+                let Some(a) = arrival else { return };
+                if let Some(info) = self.exit_of(receiver) {
+                    self.reach(receiver).exit = Some(info);
+                } else if a.hops < ctx.max_hops {
+                    self.activate(receiver, e, block, tx, flow, a);
+                } else {
+                    let rc = self.reach(receiver);
+                    rc.frontier = rc.frontier.saturating_add(taint);
+                }
+            }
+        }
+        for n in [ctx.sender(e), receiver] {
+            self.schedule(n);
+        }
+    }
+
+    /// First taint at `n` (edge `e` at the current time): rebuild its balance from all earlier transfers of
+    /// the asset, then receive the flow.
+    #[allow(clippy::too_many_arguments)]
+    fn activate(&mut self, n: NodeId, e: EdgeId, block: u32, tx: u32, flow: M::Flow, arrival: Route) {
+        let ctx = self.ctx;
+        let k = ctx.key(e);
+        let mut pools = Pools::<M>::default();
+        let out_end = ctx.out_lower_bound(n, k);
+        let in_end = ctx.in_lower_bound(n, k);
+        if M::USES_INFLOWS {
+            // History replay, merging the two time-sorted lists.
+            let (mut i, mut j) = (0u32, 0u32);
+            while i < out_end || j < in_end {
+                let take_out = j >= in_end
+                    || (i < out_end && ctx.key(ctx.out_at(n, i)) < ctx.key(ctx.in_at(n, j)));
+                let h = if take_out { ctx.out_at(n, i) } else { ctx.in_at(n, j) };
+                if take_out {
+                    i += 1;
+                } else {
+                    j += 1;
+                }
+                if ctx.g.edge_asset(h) != ctx.asset {
+                    continue;
+                }
+                let (b, t) = ctx.block_tx(h);
+                let a = ctx.g.edge_amount(h);
+                if take_out {
+                    pools.prepare_out(b, t);
+                    let _ = pools.take(a);
+                } else {
+                    pools.inflow(b, t, M::clean(a), None);
+                }
+            }
+        }
+        pools.inflow(block, tx, flow, Some(arrival));
+        let in_i = if M::USES_INFLOWS { in_end + 1 } else { 0 };
+        let out_i = ctx.out_lower_bound(n, k.saturating_add(1));
+        self.nodes.insert(n, NodeState { role: Role::Active, out_i, in_i, followed: 0, pools });
+    }
+
+    fn stop(&mut self, n: NodeId) {
+        let ctx = self.ctx;
+        let Some(st) = self.nodes.get_mut(&n) else { return };
+        let held = st.pools.held();
+        let followed = st.followed;
+        let mut skipped = 0u64;
+        let len = ctx.out_len(n);
+        for i in st.out_i..len {
+            let e = ctx.out_at(n, i);
+            if !ctx.window.contains(&ctx.g.edge_seq(e)) {
+                break;
+            }
+            if ctx.g.edge_asset(e) == ctx.asset {
+                skipped += 1;
+            }
+        }
+        let was_source = matches!(st.role, Role::Source);
+        st.role = Role::Stopped;
+        self.out.truncated.push(Truncated { node: n, followed, skipped, held });
+        if !was_source {
+            let rc = self.reach(n);
+            rc.stopped_held = rc.stopped_held.saturating_add(held);
+        }
+    }
+
+    fn finish(mut self) -> RunOutput {
+        let mut held = Vec::new();
+        for (n, st) in &self.nodes {
+            if let Role::Active = st.role {
+                held.push((*n, st.pools.held()));
+            }
+        }
+        held.sort_unstable_by_key(|h| h.0);
+        self.out.held = held;
+        self.out
+    }
+}
+
+impl RunOutput {
+    fn path(&self, ctx: &Ctx<'_>, mut rec: u32) -> Vec<PathStep> {
+        let mut steps = Vec::new();
+        while rec != NO_REC {
+            let (e, parent) = self.records[rec as usize];
+            let i = ctx.g.edge_info(e);
+            steps.push(PathStep {
+                tx_hash: i.tx_hash,
+                from: i.from,
+                to: i.to,
+                amount: i.amount,
+                block: i.block,
+                time: i.time,
+                seq: i.seq,
+            });
+            rec = parent;
+        }
+        steps.reverse();
+        steps
+    }
+
+    /// Turns a run's raw findings into result entries.
+    pub(crate) fn append_to(self, ctx: &Ctx<'_>, result: &mut TraceResult) {
+        let (chain, asset) = ctx.g.asset(ctx.asset);
+        let model = ctx.model;
+        let poison = model == Model::Poison;
+        let mut summary = AssetSummary {
+            model,
+            chain,
+            asset,
+            emitted: self.emitted,
+            holding: U256::ZERO,
+            exits: U256::ZERO,
+            dropped: self.dropped,
+            returned: self.returned,
+        };
+        let mut push_holding = |result: &mut TraceResult, n: NodeId, amount: U256, reason, hops| {
+            if amount.is_zero() {
+                return;
+            }
+            summary.holding = summary.holding.saturating_add(amount);
+            result.holding.push(Holding { model, chain, address: ctx.g.node_key(n).1, asset, amount, reason, hops });
+        };
+        let held_at: HashMap<NodeId, U256> = self.held.iter().copied().collect();
+        let mut reached: Vec<_> = self.reach.iter().collect();
+        reached.sort_unstable_by_key(|(n, _)| **n);
+        for (&n, rc) in reached {
+            if rc.rec == NO_REC || rc.received.is_zero() {
+                continue;
+            }
+            let address = ctx.g.node_key(n).1;
+            let path = self.path(ctx, rc.rec);
+            if let Some(info) = &rc.exit {
+                summary.exits = summary.exits.saturating_add(rc.received);
+                result.exits.push(Exit {
+                    model,
+                    chain,
+                    address,
+                    asset,
+                    amount: rc.received,
+                    info: info.clone(),
+                    hops: rc.hops,
+                    path: path.clone(),
+                });
+            } else {
+                let not_moved = if poison {
+                    // Poison has no balance: an address that never passed taint on holds what it received.
+                    if rc.emitted_taint || !held_at.contains_key(&n) {
+                        U256::ZERO
+                    } else {
+                        rc.received.saturating_sub(rc.frontier).saturating_sub(rc.stopped_held)
+                    }
+                } else {
+                    held_at.get(&n).copied().unwrap_or(U256::ZERO)
+                };
+                push_holding(result, n, not_moved, HoldReason::NotMoved, rc.hops);
+                push_holding(result, n, rc.frontier, HoldReason::HopLimit, rc.hops);
+                let stopped = if poison && !rc.stopped_held.is_zero() { rc.received } else { rc.stopped_held };
+                push_holding(result, n, stopped, HoldReason::FanOutCap, rc.hops);
+            }
+            result.destinations.push(Destination {
+                model,
+                chain,
+                address,
+                asset,
+                amount: rc.received,
+                hops: rc.hops,
+                path,
+                is_exit: rc.exit.is_some(),
+            });
+        }
+        for t in self.truncated {
+            result.truncated.push(Truncation {
+                chain,
+                address: ctx.g.node_key(t.node).1,
+                asset,
+                outflows_followed: t.followed,
+                outflows_skipped: t.skipped,
+                amount_held: if poison { U256::ZERO } else { t.held },
+            });
+        }
+        result.summary.push(summary);
+    }
+}

@@ -1,0 +1,303 @@
+//! The three taint models as per-address state machines, and the time rule's "pending" bookkeeping.
+//!
+//! A model sees one address and one asset: inflows (with their tainted part) and outflows (it decides the
+//! tainted part). Amounts are exact integers; haircut rounds down, so a model never creates value: what an
+//! outflow does not carry stays at the address.
+
+use std::collections::VecDeque;
+
+use alloy_primitives::U512;
+use chaintrace_core::U256;
+
+/// Smallest-hop route by which taint reached a pool: hop count and the arena id of the arrival record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Route {
+    pub(crate) hops: u32,
+    pub(crate) rec: u32,
+}
+
+fn better(a: Option<Route>, b: Option<Route>) -> Option<Route> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if y.hops < x.hops { y } else { x }),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// One model's per-address state and the value that moves along an edge.
+pub(crate) trait TaintModel {
+    /// What an address holds.
+    type Pool: Default;
+    /// What one transfer carries.
+    type Flow;
+    /// Whether clean inflows matter (balances); poison ignores them.
+    const USES_INFLOWS: bool;
+    /// A transfer of `amount`, all tainted.
+    fn full(amount: U256) -> Self::Flow;
+    /// A transfer of `amount`, all clean.
+    fn clean(amount: U256) -> Self::Flow;
+    /// Tainted part of a flow.
+    fn taint(f: &Self::Flow) -> U256;
+    /// Receives a flow.
+    fn add(pool: &mut Self::Pool, f: Self::Flow);
+    /// Moves everything of `from` into `into` (after it).
+    fn merge(into: &mut Self::Pool, from: Self::Pool);
+    /// Tainted part an outflow of `amount` would carry, without changing the pool.
+    fn peek(pool: &Self::Pool, amount: U256) -> U256;
+    /// Sends `amount` out; returns what it carries.
+    fn take(pool: &mut Self::Pool, amount: U256) -> Self::Flow;
+    /// Taint the pool holds.
+    fn held(pool: &Self::Pool) -> U256;
+}
+
+/// Poison: once tainted, every later outflow is tainted in full. The "amount" is the amount moved.
+pub(crate) struct Poison;
+
+/// Poison flow: amount and whether it is tainted.
+pub(crate) type PoisonFlow = (U256, bool);
+
+impl TaintModel for Poison {
+    type Pool = bool;
+    type Flow = PoisonFlow;
+    const USES_INFLOWS: bool = false;
+    fn full(amount: U256) -> PoisonFlow {
+        (amount, true)
+    }
+    fn clean(amount: U256) -> PoisonFlow {
+        (amount, false)
+    }
+    fn taint(f: &PoisonFlow) -> U256 {
+        if f.1 { f.0 } else { U256::ZERO }
+    }
+    fn add(pool: &mut bool, f: PoisonFlow) {
+        *pool |= f.1;
+    }
+    fn merge(into: &mut bool, from: bool) {
+        *into |= from;
+    }
+    fn peek(pool: &bool, amount: U256) -> U256 {
+        if *pool { amount } else { U256::ZERO }
+    }
+    fn take(pool: &mut bool, amount: U256) -> PoisonFlow {
+        (amount, *pool)
+    }
+    fn held(_pool: &bool) -> U256 {
+        U256::ZERO
+    }
+}
+
+/// Haircut: the address's balance is a mix; each outflow carries taint in proportion to the tainted share.
+pub(crate) struct Haircut;
+
+/// Haircut pool: balance and the tainted part of it (`taint <= balance` always).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Mix {
+    pub(crate) balance: U256,
+    pub(crate) taint: U256,
+}
+
+/// `a * b / c` rounded down, exact for all 256-bit inputs (`c > 0`, result must fit: here `a <= c`).
+pub(crate) fn mul_div_floor(a: U256, b: U256, c: U256) -> U256 {
+    if let Some(p) = a.checked_mul(b) {
+        return p / c;
+    }
+    let wide: U512 = a.widening_mul(b);
+    let q = wide / U512::from(c);
+    q.to::<U256>()
+}
+
+impl Haircut {
+    /// Clamp: an outflow larger than the known balance means history is incomplete (or the address was
+    /// funded in a way the store did not see); the missing part is assumed clean.
+    fn effective_balance(pool: &Mix, amount: U256) -> U256 {
+        pool.balance.max(amount)
+    }
+}
+
+impl TaintModel for Haircut {
+    type Pool = Mix;
+    type Flow = Mix;
+    const USES_INFLOWS: bool = true;
+    fn full(amount: U256) -> Mix {
+        Mix { balance: amount, taint: amount }
+    }
+    fn clean(amount: U256) -> Mix {
+        Mix { balance: amount, taint: U256::ZERO }
+    }
+    fn taint(f: &Mix) -> U256 {
+        f.taint
+    }
+    fn add(pool: &mut Mix, f: Mix) {
+        pool.balance = pool.balance.saturating_add(f.balance);
+        pool.taint = pool.taint.saturating_add(f.taint).min(pool.balance);
+    }
+    fn merge(into: &mut Mix, from: Mix) {
+        Self::add(into, from);
+    }
+    fn peek(pool: &Mix, amount: U256) -> U256 {
+        if amount.is_zero() || pool.taint.is_zero() {
+            return U256::ZERO;
+        }
+        mul_div_floor(pool.taint, amount, Self::effective_balance(pool, amount))
+    }
+    fn take(pool: &mut Mix, amount: U256) -> Mix {
+        let t = Self::peek(pool, amount);
+        let b = Self::effective_balance(pool, amount);
+        pool.taint -= t;
+        pool.balance = b - amount;
+        Mix { balance: amount, taint: t }
+    }
+    fn held(pool: &Mix) -> U256 {
+        pool.taint
+    }
+}
+
+/// FIFO: per address and asset, coins leave in the order they came in; lots are tainted or clean.
+pub(crate) struct Fifo;
+
+/// A run of coins: amount and whether tainted.
+pub(crate) type Lot = (U256, bool);
+
+fn push_lot(q: &mut VecDeque<Lot>, lot: Lot) {
+    if lot.0.is_zero() {
+        return;
+    }
+    match q.back_mut() {
+        Some(back) if back.1 == lot.1 => back.0 = back.0.saturating_add(lot.0),
+        _ => q.push_back(lot),
+    }
+}
+
+impl TaintModel for Fifo {
+    type Pool = VecDeque<Lot>;
+    type Flow = Vec<Lot>;
+    const USES_INFLOWS: bool = true;
+    fn full(amount: U256) -> Vec<Lot> {
+        vec![(amount, true)]
+    }
+    fn clean(amount: U256) -> Vec<Lot> {
+        vec![(amount, false)]
+    }
+    fn taint(f: &Vec<Lot>) -> U256 {
+        f.iter().filter(|l| l.1).fold(U256::ZERO, |s, l| s.saturating_add(l.0))
+    }
+    fn add(pool: &mut VecDeque<Lot>, f: Vec<Lot>) {
+        for lot in f {
+            push_lot(pool, lot);
+        }
+    }
+    fn merge(into: &mut VecDeque<Lot>, from: VecDeque<Lot>) {
+        for lot in from {
+            push_lot(into, lot);
+        }
+    }
+    fn peek(pool: &VecDeque<Lot>, amount: U256) -> U256 {
+        let mut left = amount;
+        let mut t = U256::ZERO;
+        for &(a, tainted) in pool {
+            if left.is_zero() {
+                break;
+            }
+            let part = a.min(left);
+            if tainted {
+                t += part;
+            }
+            left -= part;
+        }
+        t
+    }
+    fn take(pool: &mut VecDeque<Lot>, amount: U256) -> Vec<Lot> {
+        let mut left = amount;
+        let mut out = Vec::new();
+        while !left.is_zero() {
+            let Some(front) = pool.front_mut() else {
+                // Clamp: more leaves than we saw arrive; the missing part is assumed clean.
+                out.push((left, false));
+                break;
+            };
+            let part = front.0.min(left);
+            out.push((part, front.1));
+            front.0 -= part;
+            left -= part;
+            if front.0.is_zero() {
+                pool.pop_front();
+            }
+        }
+        out
+    }
+    fn held(pool: &VecDeque<Lot>) -> U256 {
+        pool.iter().filter(|l| l.1).fold(U256::ZERO, |s, l| s.saturating_add(l.0))
+    }
+}
+
+/// An address's state under the time rule: what is available now, and what arrived in the current block
+/// from transactions whose order relative to other transactions of that block is unknown.
+///
+/// Rule: funds that arrive in transaction `t` of block `b` can leave in a later position of `t`, or in any
+/// later block; not in another transaction of block `b` (the store does not record transaction order inside
+/// a block).
+pub(crate) struct Pools<M: TaintModel> {
+    avail: M::Pool,
+    avail_route: Option<Route>,
+    pending: Vec<(u32, M::Pool, Option<Route>)>,
+    pending_block: u32,
+}
+
+impl<M: TaintModel> Default for Pools<M> {
+    fn default() -> Self {
+        Pools { avail: M::Pool::default(), avail_route: None, pending: Vec::new(), pending_block: 0 }
+    }
+}
+
+impl<M: TaintModel> Pools<M> {
+    fn settle_block(&mut self, block: u32) {
+        if !self.pending.is_empty() && self.pending_block != block {
+            for (_, p, r) in std::mem::take(&mut self.pending) {
+                M::merge(&mut self.avail, p);
+                self.avail_route = better(self.avail_route, r);
+            }
+        }
+    }
+
+    /// Receives a flow in transaction `tx` of block `block`.
+    pub(crate) fn inflow(&mut self, block: u32, tx: u32, f: M::Flow, route: Option<Route>) {
+        self.settle_block(block);
+        self.pending_block = block;
+        match self.pending.iter_mut().find(|p| p.0 == tx) {
+            Some(p) => {
+                M::add(&mut p.1, f);
+                p.2 = better(p.2, route);
+            }
+            None => {
+                let mut pool = M::Pool::default();
+                M::add(&mut pool, f);
+                self.pending.push((tx, pool, route));
+            }
+        }
+    }
+
+    /// Makes available what an outflow in `tx` of `block` may draw on.
+    pub(crate) fn prepare_out(&mut self, block: u32, tx: u32) {
+        self.settle_block(block);
+        if let Some(i) = self.pending.iter().position(|p| p.0 == tx) {
+            let (_, p, r) = self.pending.swap_remove(i);
+            M::merge(&mut self.avail, p);
+            self.avail_route = better(self.avail_route, r);
+        }
+    }
+
+    /// Taint an outflow would carry (after [`Pools::prepare_out`]).
+    pub(crate) fn peek(&self, amount: U256) -> U256 {
+        M::peek(&self.avail, amount)
+    }
+
+    /// Sends an outflow (after [`Pools::prepare_out`]); returns the flow and the route its taint took.
+    pub(crate) fn take(&mut self, amount: U256) -> (M::Flow, Option<Route>) {
+        (M::take(&mut self.avail, amount), self.avail_route)
+    }
+
+    /// All taint held, available or pending.
+    pub(crate) fn held(&self) -> U256 {
+        self.pending.iter().fold(M::held(&self.avail), |s, p| s.saturating_add(M::held(&p.1)))
+    }
+}

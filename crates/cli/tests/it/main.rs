@@ -1,0 +1,5 @@
+//! Integration tests of the `chaintrace` binary, run as a real process. Tests named `live_` start a
+//! real anvil node (from `CHAINTRACE_ANVIL` or the repo's `.tools/`, see scripts/setup-tools.sh).
+
+mod ingest_rpc;
+mod labels_cmd;

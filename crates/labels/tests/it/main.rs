@@ -1,0 +1,3 @@
+//! Integration tests of chaintrace-labels on the real public data in `shared/data`.
+
+mod real_data;

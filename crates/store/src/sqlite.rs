@@ -1,0 +1,716 @@
+//! [`Store`]: the SQLite implementation of [`TransferWriter`] and [`TransferReader`].
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chaintrace_core::{
+    Address, Asset, BlockRecord, Chain, Position, RawLog, Transfer, TransferKind, TxHash, U256,
+};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+
+use crate::schema::{self, VersionCheck};
+use crate::{Batch, ChainCoverage, Checkpoint, StoreError, TransferReader, TransferWriter, WriteStats};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "chaintrace.sqlite";
+
+/// A batch at least this large, and at least as large as the table it goes into, is loaded with the
+/// secondary indexes dropped and rebuilt afterwards (inside the same transaction): sorting once is
+/// cheaper than millions of random B-tree inserts.
+const BULK_MIN_ROWS: usize = 100_000;
+
+/// Page cache per connection, in KiB (negative `cache_size` means KiB). Large imports keep the
+/// identity and address indexes in memory instead of re-reading pages.
+const CACHE_KIB: i64 = 256 * 1024;
+
+/// The durable embedded store: one SQLite file (`chaintrace.sqlite`) in WAL mode with
+/// `synchronous=FULL`, so a committed batch survives a power loss, not only a killed process.
+pub struct Store {
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens the store in `dir` read-write, creating the directory and the database file if needed,
+    /// and migrating an older schema.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| StoreError::Io { path: dir.display().to_string(), source })?;
+        let path = dir.join(DB_FILE);
+        let mut conn = Connection::open(&path).map_err(sql(&path))?;
+        configure(&conn, true).map_err(sql(&path))?;
+        if let VersionCheck::TooNew(found) = schema::check_version(&conn).map_err(sql(&path))? {
+            return Err(StoreError::SchemaTooNew {
+                path: path.display().to_string(),
+                found,
+                supported: schema::SCHEMA_VERSION,
+            });
+        }
+        schema::migrate(&mut conn).map_err(sql(&path))?;
+        Ok(Store { conn, path })
+    }
+
+    /// Opens an existing store in `dir` for reading only; fails if there is none or its schema is
+    /// not the one this build reads.
+    pub fn open_read_only(dir: &Path) -> Result<Store, StoreError> {
+        let path = dir.join(DB_FILE);
+        if !path.is_file() {
+            return Err(StoreError::Missing { path: path.display().to_string() });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(&path, flags).map_err(sql(&path))?;
+        configure(&conn, false).map_err(sql(&path))?;
+        let p = path.display().to_string();
+        match schema::check_version(&conn).map_err(sql(&path))? {
+            VersionCheck::Ok => Ok(Store { conn, path }),
+            VersionCheck::TooNew(found) => {
+                Err(StoreError::SchemaTooNew { path: p, found, supported: schema::SCHEMA_VERSION })
+            }
+            VersionCheck::Old(found) => {
+                Err(StoreError::SchemaOld { path: p, found, supported: schema::SCHEMA_VERSION })
+            }
+        }
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version of the open file.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        schema::user_version(&self.conn).map_err(self.err())
+    }
+
+    /// Lowest and highest block number among the stored transfers of `chain` (file imports may have
+    /// transfers without block rows, so this complements [`TransferReader::coverage`]).
+    pub fn transfer_block_span(&self, chain: Chain) -> Result<Option<(u64, u64)>, StoreError> {
+        let row: (Option<i64>, Option<i64>) = self
+            .conn
+            .query_row(
+                "SELECT MIN(block), MAX(block) FROM transfers WHERE chain = ?1",
+                [chain_key(chain)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(self.err())?;
+        match row {
+            (Some(lo), Some(hi)) => Ok(Some((self.to_u64(lo, "transfers")?, self.to_u64(hi, "transfers")?))),
+            _ => Ok(None),
+        }
+    }
+
+    /// Names of the indexes on the `transfers` table (diagnostics and tests).
+    pub fn index_names(&self) -> Result<Vec<String>, StoreError> {
+        let e = self.err();
+        let mut st = self
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'transfers' ORDER BY name")
+            .map_err(&e)?;
+        let names = st.query_map([], |r| r.get(0)).map_err(&e)?;
+        names.collect::<Result<Vec<String>, _>>().map_err(&e)
+    }
+
+    pub(crate) fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+        sql(&self.path)
+    }
+
+    /// A stored integer that must be non-negative.
+    fn to_u64(&self, v: i64, table: &'static str) -> Result<u64, StoreError> {
+        u64::try_from(v).map_err(|_| self.corrupt(table, format!("negative number {v}")))
+    }
+
+    fn corrupt(&self, table: &'static str, detail: impl Into<String>) -> StoreError {
+        StoreError::Corrupt { path: self.path.display().to_string(), table, detail: detail.into() }
+    }
+}
+
+fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |source| StoreError::Sqlite { path: path.display().to_string(), source }
+}
+
+/// Per-connection settings. WAL lets readers run beside the single writer; `synchronous=FULL` fsyncs
+/// the WAL at every commit, so a checkpoint row is never durable before the rows it covers, even on
+/// power loss (NORMAL would only survive a killed process). With batches of thousands of rows the
+/// one fsync per commit is noise.
+fn configure(conn: &Connection, writable: bool) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    if writable {
+        let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(rusqlite::Error::InvalidParameterName(format!("journal_mode stayed {mode}")));
+        }
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(())
+}
+
+/// Chain key in the tables: the EIP-155 chain id.
+fn chain_key(chain: Chain) -> i64 {
+    i64::try_from(chain.chain_id()).expect("known chain ids fit in i64")
+}
+
+/// Block numbers and timestamps are stored as SQLite's signed 64-bit integers.
+fn to_i64(v: u64, what: &'static str) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::OutOfRange { what, value: v })
+}
+
+
+fn kind_name(kind: TransferKind) -> &'static str {
+    kind.name()
+}
+
+fn now_unix() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+const TRANSFER_COLUMNS: &str =
+    "chain, block, timestamp, tx_hash, position, from_addr, to_addr, asset, amount, kind, tx_from, tx_fee, gas_price";
+
+impl TransferWriter for Store {
+    fn write_batch(&mut self, batch: Batch<'_>) -> Result<WriteStats, StoreError> {
+        // Validate before touching the file: numbers that do not fit SQLite integers are refused.
+        for t in batch.transfers {
+            to_i64(t.block, "block number")?;
+            to_i64(t.timestamp, "timestamp")?;
+        }
+        for b in batch.blocks {
+            to_i64(b.number, "block number")?;
+            to_i64(b.timestamp, "timestamp")?;
+        }
+        for l in batch.logs {
+            to_i64(l.block, "block number")?;
+            to_i64(l.timestamp, "timestamp")?;
+        }
+        if let Some(c) = batch.checkpoint {
+            to_i64(c.block, "checkpoint block")?;
+        }
+        let path = self.path.clone();
+        let e = sql(&path);
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(&e)?;
+        let existing: i64 = if batch.transfers.len() >= BULK_MIN_ROWS {
+            tx.query_row("SELECT COUNT(*) FROM transfers", [], |r| r.get(0)).map_err(&e)?
+        } else {
+            i64::MAX
+        };
+        let is_bulk = usize::try_from(existing).is_ok_and(|n| n <= batch.transfers.len());
+        if is_bulk {
+            tx.execute_batch(schema::DROP_SECONDARY_INDEXES).map_err(&e)?;
+        }
+        let mut stats = WriteStats::default();
+        {
+            let mut ins = tx
+                .prepare(&format!(
+                    "INSERT OR IGNORE INTO transfers ({TRANSFER_COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                ))
+                .map_err(&e)?;
+            let mut position = String::new();
+            for t in batch.transfers {
+                use std::fmt::Write;
+                position.clear();
+                write!(position, "{}", t.position).expect("writing to a String cannot fail");
+                let asset: Option<&[u8]> = match &t.asset {
+                    Asset::Native => None,
+                    Asset::Token(a) => Some(a.as_bytes()),
+                };
+                let n = ins
+                    .execute(params![
+                        chain_key(t.chain),
+                        t.block as i64,
+                        t.timestamp as i64,
+                        &t.tx_hash.0[..],
+                        position.as_str(),
+                        &t.from.0[..],
+                        &t.to.0[..],
+                        asset,
+                        t.amount.to_string(),
+                        kind_name(t.kind),
+                        &t.tx_from.0[..],
+                        t.tx_fee.to_string(),
+                        t.gas_price.to_string(),
+                    ])
+                    .map_err(&e)?;
+                if n == 1 {
+                    stats.inserted += 1;
+                } else {
+                    stats.duplicates += 1;
+                }
+            }
+            let mut ins_block = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO blocks (chain, number, hash, parent_hash, timestamp) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(&e)?;
+            for b in batch.blocks {
+                ins_block
+                    .execute(params![
+                        chain_key(b.chain),
+                        b.number as i64,
+                        &b.hash[..],
+                        &b.parent_hash[..],
+                        b.timestamp as i64
+                    ])
+                    .map_err(&e)?;
+            }
+            let mut ins_log = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO raw_logs \
+                     (chain, block, timestamp, tx_hash, log_index, address, topics, data, tx_from) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(&e)?;
+            for l in batch.logs {
+                let topics: Vec<u8> = l.topics.iter().flatten().copied().collect();
+                ins_log
+                    .execute(params![
+                        chain_key(l.chain),
+                        l.block as i64,
+                        l.timestamp as i64,
+                        &l.tx_hash.0[..],
+                        l.log_index,
+                        &l.address.0[..],
+                        topics,
+                        &l.data,
+                        &l.tx_from.0[..],
+                    ])
+                    .map_err(&e)?;
+            }
+            if let Some(c) = batch.checkpoint {
+                tx.execute(
+                    "INSERT INTO checkpoints (stage, chain, block, updated_at) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (stage, chain) DO UPDATE SET block = excluded.block, \
+                     updated_at = excluded.updated_at",
+                    params![c.stage, chain_key(c.chain), c.block as i64, now_unix()],
+                )
+                .map_err(&e)?;
+            }
+        }
+        if is_bulk {
+            tx.execute_batch(schema::SECONDARY_INDEXES).map_err(&e)?;
+        }
+        tx.commit().map_err(&e)?;
+        Ok(stats)
+    }
+
+    fn unwind(&mut self, chain: Chain, from_block: u64) -> Result<u64, StoreError> {
+        let path = self.path.clone();
+        let e = sql(&path);
+        let from = match i64::try_from(from_block) {
+            Ok(v) => v,
+            // Nothing can be stored at or above a block number SQLite cannot hold.
+            Err(_) => return Ok(0),
+        };
+        let c = chain_key(chain);
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(&e)?;
+        let removed =
+            tx.execute("DELETE FROM transfers WHERE chain = ?1 AND block >= ?2", params![c, from]).map_err(&e)?;
+        tx.execute("DELETE FROM blocks WHERE chain = ?1 AND number >= ?2", params![c, from]).map_err(&e)?;
+        tx.execute("DELETE FROM raw_logs WHERE chain = ?1 AND block >= ?2", params![c, from]).map_err(&e)?;
+        if from == 0 {
+            tx.execute("DELETE FROM checkpoints WHERE chain = ?1", params![c]).map_err(&e)?;
+        } else {
+            tx.execute(
+                "UPDATE checkpoints SET block = ?2 - 1, updated_at = ?3 WHERE chain = ?1 AND block >= ?2",
+                params![c, from, now_unix()],
+            )
+            .map_err(&e)?;
+        }
+        tx.commit().map_err(&e)?;
+        Ok(removed as u64)
+    }
+}
+
+/// Select list matching [`Store::decode_transfer`].
+const SELECT_TRANSFER: &str = "SELECT chain, block, timestamp, tx_hash, position, from_addr, to_addr, asset, \
+     amount, kind, tx_from, tx_fee, gas_price FROM transfers";
+
+impl Store {
+    fn decode_transfer(&self, r: &Row<'_>) -> Result<Transfer, StoreError> {
+        const T: &str = "transfers";
+        let e = self.err();
+        let chain_id: i64 = r.get(0).map_err(&e)?;
+        let chain = u64::try_from(chain_id)
+            .ok()
+            .and_then(Chain::from_chain_id)
+            .ok_or_else(|| self.corrupt(T, format!("unknown chain id {chain_id}")))?;
+        let tx_hash: Vec<u8> = r.get(3).map_err(&e)?;
+        let position: String = r.get(4).map_err(&e)?;
+        let asset: Option<Vec<u8>> = r.get(7).map_err(&e)?;
+        let amount: String = r.get(8).map_err(&e)?;
+        let kind: String = r.get(9).map_err(&e)?;
+        let tx_fee: String = r.get(11).map_err(&e)?;
+        let gas_price: String = r.get(12).map_err(&e)?;
+        let addr = |i: usize, what: &str| -> Result<Address, StoreError> {
+            let b: Vec<u8> = r.get(i).map_err(self.err())?;
+            Address::from_slice(&b).ok_or_else(|| self.corrupt(T, format!("{what} is {} bytes", b.len())))
+        };
+        let amount_of = |s: &str, what: &str| -> Result<U256, StoreError> {
+            U256::from_str_radix(s, 10).map_err(|_| self.corrupt(T, format!("{what} '{s}' is not a decimal")))
+        };
+        Ok(Transfer {
+            chain,
+            block: self.to_u64(r.get(1).map_err(&e)?, T)?,
+            timestamp: self.to_u64(r.get(2).map_err(&e)?, T)?,
+            tx_hash: TxHash::from_slice(&tx_hash)
+                .ok_or_else(|| self.corrupt(T, format!("tx_hash is {} bytes", tx_hash.len())))?,
+            position: position.parse::<Position>().map_err(|err| self.corrupt(T, err.to_string()))?,
+            from: addr(5, "from_addr")?,
+            to: addr(6, "to_addr")?,
+            asset: match asset {
+                None => Asset::Native,
+                Some(b) => Asset::Token(
+                    Address::from_slice(&b)
+                        .ok_or_else(|| self.corrupt(T, format!("asset is {} bytes", b.len())))?,
+                ),
+            },
+            amount: amount_of(&amount, "amount")?,
+            kind: kind.parse::<TransferKind>().map_err(|err| self.corrupt(T, err.to_string()))?,
+            tx_from: addr(10, "tx_from")?,
+            tx_fee: amount_of(&tx_fee, "tx_fee")?,
+            gas_price: amount_of(&gas_price, "gas_price")?,
+        })
+    }
+
+    fn decode_block(&self, r: &Row<'_>) -> Result<BlockRecord, StoreError> {
+        const T: &str = "blocks";
+        let e = self.err();
+        let chain_id: i64 = r.get(0).map_err(&e)?;
+        let chain = u64::try_from(chain_id)
+            .ok()
+            .and_then(Chain::from_chain_id)
+            .ok_or_else(|| self.corrupt(T, format!("unknown chain id {chain_id}")))?;
+        let hash: Vec<u8> = r.get(2).map_err(&e)?;
+        let parent: Vec<u8> = r.get(3).map_err(&e)?;
+        let h32 = |b: &[u8]| <[u8; 32]>::try_from(b).map_err(|_| self.corrupt(T, "hash is not 32 bytes"));
+        Ok(BlockRecord {
+            chain,
+            number: self.to_u64(r.get(1).map_err(&e)?, T)?,
+            hash: h32(&hash)?,
+            parent_hash: h32(&parent)?,
+            timestamp: self.to_u64(r.get(4).map_err(&e)?, T)?,
+        })
+    }
+
+    fn decode_log(&self, r: &Row<'_>) -> Result<RawLog, StoreError> {
+        const T: &str = "raw_logs";
+        let e = self.err();
+        let chain_id: i64 = r.get(0).map_err(&e)?;
+        let chain = u64::try_from(chain_id)
+            .ok()
+            .and_then(Chain::from_chain_id)
+            .ok_or_else(|| self.corrupt(T, format!("unknown chain id {chain_id}")))?;
+        let tx_hash: Vec<u8> = r.get(3).map_err(&e)?;
+        let address: Vec<u8> = r.get(5).map_err(&e)?;
+        let topics: Vec<u8> = r.get(6).map_err(&e)?;
+        let tx_from: Vec<u8> = r.get(8).map_err(&e)?;
+        if topics.len() % 32 != 0 {
+            return Err(self.corrupt(T, format!("topics blob of {} bytes", topics.len())));
+        }
+        Ok(RawLog {
+            chain,
+            block: self.to_u64(r.get(1).map_err(&e)?, T)?,
+            timestamp: self.to_u64(r.get(2).map_err(&e)?, T)?,
+            tx_hash: TxHash::from_slice(&tx_hash).ok_or_else(|| self.corrupt(T, "tx_hash is not 32 bytes"))?,
+            log_index: r.get(4).map_err(&e)?,
+            address: Address::from_slice(&address)
+                .ok_or_else(|| self.corrupt(T, "address is not 20 bytes"))?,
+            topics: topics
+                .chunks_exact(32)
+                .map(|c| <[u8; 32]>::try_from(c).expect("chunks_exact yields 32 bytes"))
+                .collect(),
+            data: r.get(7).map_err(&e)?,
+            tx_from: Address::from_slice(&tx_from)
+                .ok_or_else(|| self.corrupt(T, "tx_from is not 20 bytes"))?,
+        })
+    }
+
+    fn checkpoints_of(&self, chain: Chain) -> Result<Vec<Checkpoint>, StoreError> {
+        let e = self.err();
+        let mut st = self
+            .conn
+            .prepare("SELECT stage, block FROM checkpoints WHERE chain = ?1 ORDER BY stage")
+            .map_err(&e)?;
+        let mut rows = st.query([chain_key(chain)]).map_err(&e)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(&e)? {
+            out.push(Checkpoint {
+                stage: r.get(0).map_err(&e)?,
+                chain,
+                block: self.to_u64(r.get(1).map_err(&e)?, "checkpoints")?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Contiguous held block ranges of `chain`, ascending (gaps-and-islands over the blocks table).
+    fn block_ranges(&self, chain: Chain) -> Result<Vec<(u64, u64)>, StoreError> {
+        let e = self.err();
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT MIN(number), MAX(number) FROM ( \
+                   SELECT number, number - ROW_NUMBER() OVER (ORDER BY number) AS island \
+                   FROM blocks WHERE chain = ?1) \
+                 GROUP BY island ORDER BY 1",
+            )
+            .map_err(&e)?;
+        let mut rows = st.query([chain_key(chain)]).map_err(&e)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(&e)? {
+            out.push((self.to_u64(r.get(0).map_err(&e)?, "blocks")?, self.to_u64(r.get(1).map_err(&e)?, "blocks")?));
+        }
+        Ok(out)
+    }
+}
+
+/// The gaps between ascending, disjoint inclusive ranges.
+pub(crate) fn gaps_between(ranges: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    ranges.windows(2).filter(|w| w[1].0 > w[0].1 + 1).map(|w| (w[0].1 + 1, w[1].0 - 1)).collect()
+}
+
+impl TransferReader for Store {
+    fn transfers_of(&self, address: Address, chain: Option<Chain>) -> Result<Vec<Transfer>, StoreError> {
+        let e = self.err();
+        let sql = format!(
+            "{SELECT_TRANSFER} WHERE from_addr = ?1 AND (?2 IS NULL OR chain = ?2) \
+             UNION ALL \
+             {SELECT_TRANSFER} WHERE to_addr = ?1 AND from_addr <> ?1 AND (?2 IS NULL OR chain = ?2)"
+        );
+        let mut st = self.conn.prepare(&sql).map_err(&e)?;
+        let mut rows = st.query(params![&address.0[..], chain.map(chain_key)]).map_err(&e)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(&e)? {
+            out.push(self.decode_transfer(r)?);
+        }
+        out.sort_by(|a, b| {
+            (a.timestamp, a.chain, a.block, a.tx_hash, &a.position).cmp(&(
+                b.timestamp,
+                b.chain,
+                b.block,
+                b.tx_hash,
+                &b.position,
+            ))
+        });
+        Ok(out)
+    }
+
+    fn for_each_transfer(
+        &self,
+        chain: Option<Chain>,
+        f: &mut dyn FnMut(Transfer) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let e = self.err();
+        let mut st = self
+            .conn
+            .prepare(&format!("{SELECT_TRANSFER} WHERE (?1 IS NULL OR chain = ?1) ORDER BY id"))
+            .map_err(&e)?;
+        let mut rows = st.query(params![chain.map(chain_key)]).map_err(&e)?;
+        while let Some(r) = rows.next().map_err(&e)? {
+            f(self.decode_transfer(r)?)?;
+        }
+        Ok(())
+    }
+
+    fn transfer_count(&self, chain: Option<Chain>) -> Result<u64, StoreError> {
+        let n: i64 = match chain {
+            None => self.conn.query_row("SELECT COUNT(*) FROM transfers", [], |r| r.get(0)),
+            Some(c) => {
+                self.conn.query_row("SELECT COUNT(*) FROM transfers WHERE chain = ?1", [chain_key(c)], |r| r.get(0))
+            }
+        }
+        .map_err(self.err())?;
+        self.to_u64(n, "transfers")
+    }
+
+    fn coverage(&self) -> Result<Vec<ChainCoverage>, StoreError> {
+        let e = self.err();
+        let mut ids: Vec<i64> = Vec::new();
+        {
+            let mut st = self
+                .conn
+                .prepare(
+                    "SELECT DISTINCT chain FROM blocks UNION SELECT DISTINCT chain FROM checkpoints \
+                     UNION SELECT DISTINCT chain FROM transfers",
+                )
+                .map_err(&e)?;
+            let mut rows = st.query([]).map_err(&e)?;
+            while let Some(r) = rows.next().map_err(&e)? {
+                ids.push(r.get(0).map_err(&e)?);
+            }
+        }
+        let mut chains: Vec<Chain> = Vec::with_capacity(ids.len());
+        for id in ids {
+            let chain = u64::try_from(id)
+                .ok()
+                .and_then(Chain::from_chain_id)
+                .ok_or_else(|| self.corrupt("transfers", format!("unknown chain id {id}")))?;
+            chains.push(chain);
+        }
+        chains.sort();
+        let mut out = Vec::with_capacity(chains.len());
+        for chain in chains {
+            let ranges = self.block_ranges(chain)?;
+            out.push(ChainCoverage {
+                chain,
+                gaps: gaps_between(&ranges),
+                ranges,
+                transfers: self.transfer_count(Some(chain))?,
+                checkpoints: self.checkpoints_of(chain)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn checkpoint(&self, stage: &str, chain: Chain) -> Result<Option<u64>, StoreError> {
+        let v: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT block FROM checkpoints WHERE stage = ?1 AND chain = ?2",
+                params![stage, chain_key(chain)],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err())?;
+        v.map(|b| self.to_u64(b, "checkpoints")).transpose()
+    }
+
+    fn raw_logs(&self, chain: Option<Chain>) -> Result<Vec<RawLog>, StoreError> {
+        let e = self.err();
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT chain, block, timestamp, tx_hash, log_index, address, topics, data, tx_from \
+                 FROM raw_logs WHERE (?1 IS NULL OR chain = ?1) ORDER BY chain, block, log_index",
+            )
+            .map_err(&e)?;
+        let mut rows = st.query(params![chain.map(chain_key)]).map_err(&e)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(&e)? {
+            out.push(self.decode_log(r)?);
+        }
+        // SQL orders by chain id; the contract is chain order, block, log index.
+        out.sort_by_key(|l| (l.chain, l.block, l.log_index));
+        Ok(out)
+    }
+
+    fn block(&self, chain: Chain, number: u64) -> Result<Option<BlockRecord>, StoreError> {
+        let Ok(n) = i64::try_from(number) else { return Ok(None) };
+        let e = self.err();
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT chain, number, hash, parent_hash, timestamp FROM blocks WHERE chain = ?1 AND number = ?2",
+            )
+            .map_err(&e)?;
+        let mut rows = st.query(params![chain_key(chain), n]).map_err(&e)?;
+        match rows.next().map_err(&e)? {
+            Some(r) => Ok(Some(self.decode_block(r)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(block: u64) -> Transfer {
+        Transfer {
+            chain: Chain::Ethereum,
+            block,
+            timestamp: 1,
+            tx_hash: TxHash([block as u8; 32]),
+            position: Position::Tx,
+            from: Address([1; 20]),
+            to: Address([2; 20]),
+            asset: Asset::Native,
+            amount: U256::from(3u8),
+            kind: TransferKind::Native,
+            tx_from: Address([1; 20]),
+            tx_fee: U256::ZERO,
+            gas_price: U256::ZERO,
+        }
+    }
+
+    #[test]
+    fn failing_checkpoint_write_rolls_back_the_whole_batch() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(tmp.path()).expect("open");
+        store
+            .conn
+            .execute_batch(
+                "CREATE TRIGGER refuse BEFORE INSERT ON checkpoints BEGIN SELECT RAISE(ABORT, 'refused'); END",
+            )
+            .expect("trigger");
+        let ts = [sample(1), sample(2)];
+        let cp = Checkpoint { stage: "rpc".into(), chain: Chain::Ethereum, block: 2 };
+        let err = store
+            .write_batch(Batch { blocks: &[], transfers: &ts, logs: &[], checkpoint: Some(&cp) })
+            .expect_err("trigger refuses");
+        assert!(err.to_string().contains("refused"), "{err}");
+        assert_eq!(store.transfer_count(None).expect("count"), 0);
+        // Without a checkpoint the same rows go in.
+        let stats =
+            store.write_batch(Batch { blocks: &[], transfers: &ts, logs: &[], checkpoint: None }).expect("write");
+        assert_eq!(stats.inserted, 2);
+    }
+
+    #[test]
+    fn out_of_range_numbers_are_refused_before_writing() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(tmp.path()).expect("open");
+        let ts = [sample(1), sample(u64::MAX)];
+        let err = store
+            .write_batch(Batch { blocks: &[], transfers: &ts, logs: &[], checkpoint: None })
+            .expect_err("too large");
+        assert!(matches!(err, StoreError::OutOfRange { .. }), "{err}");
+        assert_eq!(store.transfer_count(None).expect("count"), 0);
+    }
+
+    #[test]
+    fn newer_schema_is_refused_and_wal_full_are_set() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(tmp.path()).expect("open");
+        let mode: String = store.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("mode");
+        assert_eq!(mode, "wal");
+        let sync: i64 = store.conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).expect("sync");
+        assert_eq!(sync, 2, "synchronous=FULL");
+        store.conn.pragma_update(None, "user_version", 99).expect("bump");
+        drop(store);
+        let err = Store::open(tmp.path()).expect_err("too new");
+        assert!(matches!(err, StoreError::SchemaTooNew { found: 99, .. }), "{err}");
+        let err = Store::open_read_only(tmp.path()).expect_err("too new");
+        assert!(matches!(err, StoreError::SchemaTooNew { found: 99, .. }), "{err}");
+    }
+
+    #[test]
+    fn views_show_readable_rows() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(tmp.path()).expect("open");
+        let t = sample(5);
+        store.write_batch(Batch { blocks: &[], transfers: &[t], logs: &[], checkpoint: None }).expect("write");
+        let row: (String, String, String, String) = store
+            .conn
+            .query_row("SELECT chain, \"from\", asset, amount FROM v_transfers", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .expect("view");
+        assert_eq!(row, ("ethereum".into(), Address([1; 20]).to_hex(), "native".into(), "3".into()));
+    }
+
+    #[test]
+    fn gaps_lie_between_ranges() {
+        assert_eq!(gaps_between(&[(1, 3), (4, 6), (9, 9), (11, 20)]), vec![(7, 8), (10, 10)]);
+        assert!(gaps_between(&[]).is_empty());
+    }
+}

@@ -1,0 +1,4 @@
+//! Integration tests of chaintrace-store through its public API.
+
+mod crash;
+mod store;
