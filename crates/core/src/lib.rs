@@ -1,4 +1,4 @@
-//! Domain values of chaintrace: chains, addresses, assets, amounts and transfers.
+//! Domain values of chaintrace: chains, addresses, assets, amounts, transfers, labels and actors.
 //!
 //! This crate is pure data: no I/O, no node access, no storage. Every other crate speaks in these types.
 //! Amounts are 256-bit integers in the asset's raw units; floating point never appears here.

@@ -370,8 +370,16 @@ mod tests {
         assert_eq!(f("sanctioned_addresses_ETH.txt", ""), Ok(Format::Ofac));
         assert_eq!(f("sanctioned_addresses_ETH.json", " [\"0x\"]"), Ok(Format::Ofac));
         assert_eq!(f("bscscan_combinedAllLabels.json", "{}"), Ok(Format::Etherscan));
-        assert!(f("notes.md", "").expect_err("unknown extension").contains("notes.md"));
-        assert!(f("x.yaml", "title: y\n").expect_err("no tags or actors").contains("x.yaml"));
+        assert!(
+            f("notes.md", "")
+                .expect_err("unknown extension")
+                .contains("notes.md")
+        );
+        assert!(
+            f("x.yaml", "title: y\n")
+                .expect_err("no tags or actors")
+                .contains("x.yaml")
+        );
     }
 
     #[test]

@@ -1,29 +1,38 @@
-//! Measures the generator alone: `cargo run --release -p chaintrace-sim --example throughput -- 10000000`
-//! (transfers; optional second argument = comma-separated chains). Prints transfers/s on stdout.
+//! Measures world generation: `cargo run --release -p chaintrace-sim --example throughput -- 10000000
+//! [chains] [store-dir]`. Without a store directory the world goes to a counting writer (generator
+//! alone); with one it goes into the real SQLite store there. Prints one line on stdout.
 
+use std::path::PathBuf;
 use std::time::Instant;
 
 use chaintrace_sim::{CountingWriter, WorldConfig, generate};
+use chaintrace_store::Store;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let target: u64 = args.next().map_or(Ok(1_000_000), |a| a.parse())?;
     let mut config = WorldConfig::new(1, target);
-    if let Some(chains) = args.next() {
+    if let Some(chains) = args.next().filter(|c| !c.is_empty()) {
         config.chains = chains.split(',').map(str::parse).collect::<Result<_, _>>()?;
     }
-    let mut counter = CountingWriter::default();
+    let store_dir = args.next().map(PathBuf::from);
     let start = Instant::now();
-    let truth = generate(&config, &mut counter)?;
+    let (truth, sink) = match &store_dir {
+        None => (generate(&config, &mut CountingWriter::default())?, "counting writer".to_string()),
+        Some(dir) => {
+            let mut store = Store::open(dir)?;
+            (generate(&config, &mut store)?, format!("store {}", dir.display()))
+        }
+    };
     let secs = start.elapsed().as_secs_f64();
+    let s = &truth.stats;
     println!(
-        "{} transfers, {} blocks, {} batches, {} addresses in {:.2} s = {:.0} transfers/s",
-        counter.transfers,
-        counter.blocks,
-        counter.batches,
-        truth.stats.addresses,
-        secs,
-        counter.transfers as f64 / secs
+        "{} transfers, {} blocks, {} batches, {} addresses into {sink} in {secs:.2} s = {:.0} transfers/s",
+        s.transfers,
+        s.blocks,
+        s.batches,
+        s.addresses,
+        s.transfers as f64 / secs
     );
     Ok(())
 }

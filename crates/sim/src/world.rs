@@ -257,14 +257,17 @@ fn mix32(words: [u64; 4]) -> [u8; 32] {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
-    let mut state = 0u64;
+    // Two independent 64-bit chains over the inputs: 128 bits of state, so collisions are out of reach.
+    let (mut a, mut b) = (0u64, 0x5851_f42d_4c95_7f2d_u64);
     for w in words {
-        state ^= w;
-        splitmix(&mut state);
+        let (mut sa, mut sb) = (a ^ w, b ^ w.rotate_left(17));
+        a = splitmix(&mut sa);
+        b = splitmix(&mut sb) ^ a.rotate_left(7);
     }
     let mut out = [0u8; 32];
-    for chunk in out.chunks_exact_mut(8) {
-        chunk.copy_from_slice(&splitmix(&mut state).to_be_bytes());
+    for (i, chunk) in out.chunks_exact_mut(8).enumerate() {
+        let word = if i % 2 == 0 { splitmix(&mut a) } else { splitmix(&mut b) };
+        chunk.copy_from_slice(&word.to_be_bytes());
     }
     out
 }

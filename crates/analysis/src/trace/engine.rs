@@ -372,7 +372,10 @@ impl<M: TaintModel> Run<'_, '_, M> {
                 }
             }
             None => {
-                let Some(a) = arrival else { return };
+                let Some(a) = arrival else {
+                    self.schedule(ctx.sender(e));
+                    return;
+                };
                 if let Some(info) = self.exit_of(receiver) {
                     self.reach(receiver).exit = Some(info);
                 } else if a.hops < ctx.max_hops {
@@ -509,6 +512,7 @@ impl RunOutput {
             summary.holding = summary.holding.saturating_add(amount);
             result.holding.push(Holding { model, chain, address: ctx.g.node_key(n).1, asset, amount, reason, hops });
         };
+        let cut: std::collections::HashSet<NodeId> = self.truncated.iter().map(|t| t.node).collect();
         let held_at: HashMap<NodeId, U256> = self.held.iter().copied().collect();
         let mut reached: Vec<_> = self.reach.iter().collect();
         reached.sort_unstable_by_key(|(n, _)| **n);
@@ -533,7 +537,7 @@ impl RunOutput {
             } else {
                 let not_moved = if poison {
                     // Poison has no balance: an address that never passed taint on holds what it received.
-                    if rc.emitted_taint || !held_at.contains_key(&n) {
+                    if rc.emitted_taint || !held_at.contains_key(&n) || cut.contains(&n) {
                         U256::ZERO
                     } else {
                         rc.received.saturating_sub(rc.frontier).saturating_sub(rc.stopped_held)
@@ -543,7 +547,11 @@ impl RunOutput {
                 };
                 push_holding(result, n, not_moved, HoldReason::NotMoved, rc.hops);
                 push_holding(result, n, rc.frontier, HoldReason::HopLimit, rc.hops);
-                let stopped = if poison && !rc.stopped_held.is_zero() { rc.received } else { rc.stopped_held };
+                let stopped = if poison && cut.contains(&n) {
+                    rc.received.saturating_sub(rc.frontier)
+                } else {
+                    rc.stopped_held
+                };
                 push_holding(result, n, stopped, HoldReason::FanOutCap, rc.hops);
             }
             result.destinations.push(Destination {

@@ -1,11 +1,209 @@
-//! Placeholder: being built.
+//! `chaintrace sim`: generate a seeded world with ground truth into the store of the data directory,
+//! and write the truth JSON and the labels CSV beside it.
 
-use crate::opts::GlobalOpts;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
 
-/// Arguments.
+use anyhow::Context;
+use chaintrace_core::Chain;
+use chaintrace_sim::{GroundTruth, WorldConfig, generate_with_progress};
+use chaintrace_store::TransferReader;
+use serde_json::json;
+
+use crate::opts::{Format, GlobalOpts};
+
+/// Arguments of `chaintrace sim`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// Seed: the same seed and options give a byte-identical world.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Transfers to generate (the world ends slightly above once pending effects complete).
+    #[arg(long, default_value_t = 100_000)]
+    transfers: u64,
+    /// EVM chains of the world, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "ethereum,bsc")]
+    chains: Vec<Chain>,
+    /// Make incidents unrelated: a different actor each, no reused address.
+    #[arg(long)]
+    no_link: bool,
+    /// Planted incidents (the last one is the new, unlabeled one).
+    #[arg(long, default_value_t = 3)]
+    incidents: u32,
+    /// Ordinary users (default: transfers / 100, within 200..=200000).
+    #[arg(long)]
+    users: Option<u32>,
+    /// Where to write the ground truth JSON (default: <data-dir>/sim-truth.json).
+    #[arg(long, value_name = "FILE")]
+    truth: Option<PathBuf>,
+    /// Where to write the labels CSV (default: <data-dir>/sim-labels.csv).
+    #[arg(long, value_name = "FILE")]
+    labels: Option<PathBuf>,
+    /// Output format of the summary (table or json).
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+}
 
-pub(crate) fn run(_global: &GlobalOpts, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("not built yet")
+pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
+    if args.format == Format::Csv {
+        anyhow::bail!("sim prints its summary as table or json, not csv (the labels CSV goes to --labels)");
+    }
+    let config = WorldConfig {
+        seed: args.seed,
+        target_transfers: args.transfers,
+        chains: args.chains.clone(),
+        users: args.users,
+        incidents: args.incidents,
+        link_incidents: !args.no_link,
+        ..WorldConfig::default()
+    };
+    config.validate().context("checking the world options")?;
+    let dir = global.data_dir()?;
+    let truth_path = args.truth.clone().unwrap_or_else(|| dir.join("sim-truth.json"));
+    let labels_path = args.labels.clone().unwrap_or_else(|| dir.join("sim-labels.csv"));
+
+    let mut store = global.open_store()?;
+    let before = store.transfer_count(None).context("counting stored transfers")?;
+    if before > 0 {
+        eprintln!("note: the store in {} already holds {before} transfers; the world is added to them", dir.display());
+    }
+    eprintln!(
+        "generating world seed {} ({} transfers on {}) into {}",
+        config.seed,
+        config.target_transfers,
+        names(&config.chains),
+        dir.display()
+    );
+    let started = Instant::now();
+    let step = (config.target_transfers / 10).max(1);
+    let mut next_report = step;
+    let truth = generate_with_progress(&config, &mut store, &mut |p| {
+        if p.transfers >= next_report {
+            eprintln!("  {} / {} transfers ({:.0} s)", p.transfers, p.target, started.elapsed().as_secs_f64());
+            next_report = (p.transfers / step + 1) * step;
+        }
+    })
+    .with_context(|| format!("generating the world into {}", dir.display()))?;
+    let elapsed = started.elapsed().as_secs_f64();
+
+    write_file(&truth_path, |w| {
+        if truth.stats.transfers <= 200_000 {
+            serde_json::to_writer_pretty(w, &truth)?;
+        } else {
+            serde_json::to_writer(w, &truth)?;
+        }
+        Ok(())
+    })?;
+    eprintln!("wrote ground truth to {}", truth_path.display());
+    write_file(&labels_path, |w| Ok(w.write_all(truth.labels_csv().as_bytes())?))?;
+    eprintln!("wrote {} labels to {}", truth.labels.len(), labels_path.display());
+
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&summary_json(&truth, &truth_path, &labels_path, elapsed))?),
+        _ => print!("{}", summary_table(&truth, &truth_path, &labels_path, elapsed)),
+    }
+    Ok(())
+}
+
+fn names(chains: &[Chain]) -> String {
+    chains.iter().map(|c| c.name()).collect::<Vec<_>>().join(",")
+}
+
+fn write_file(
+    path: &std::path::Path,
+    body: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    body(&mut w).with_context(|| format!("writing {}", path.display()))?;
+    w.flush().with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn summary_json(truth: &GroundTruth, truth_path: &std::path::Path, labels_path: &std::path::Path, elapsed: f64) -> serde_json::Value {
+    json!({
+        "schema_version": 1,
+        "seed": truth.config.seed,
+        "transfers": truth.stats.transfers,
+        "blocks": truth.stats.blocks,
+        "transactions": truth.stats.transactions,
+        "addresses": truth.stats.addresses,
+        "linked_incidents": truth.config.link_incidents,
+        "chains": truth.chains.iter().map(|c| json!({
+            "chain": c.chain,
+            "first_block": c.first_block,
+            "last_block": c.last_block,
+            "first_timestamp": c.first_timestamp,
+            "last_timestamp": c.last_timestamp,
+            "transfers": c.transfers,
+        })).collect::<Vec<_>>(),
+        "incidents": truth.incidents.iter().map(|i| json!({
+            "id": i.id,
+            "actor": i.actor,
+            "labeled": i.labeled,
+            "chains": i.chains,
+            "victim_exchange": i.victim_exchange,
+            "exploiters": i.exploiters,
+            "drain_time": i.drain_time,
+            "drain_transfers": i.drains.len(),
+            "reused_address": i.reused.as_ref().map(|r| r.address),
+        })).collect::<Vec<_>>(),
+        "bridge_transfers": truth.bridge_transfers.len(),
+        "swaps": truth.swaps.len(),
+        "mixer_uses": truth.mixer_uses.len(),
+        "labels": truth.labels.len(),
+        "truth_path": truth_path.display().to_string(),
+        "labels_path": labels_path.display().to_string(),
+        "elapsed_secs": (elapsed * 1000.0).round() / 1000.0,
+        "transfers_per_sec": (truth.stats.transfers as f64 / elapsed.max(1e-9)).round(),
+    })
+}
+
+fn summary_table(truth: &GroundTruth, truth_path: &std::path::Path, labels_path: &std::path::Path, elapsed: f64) -> String {
+    let mut out = String::new();
+    let s = &truth.stats;
+    let link = if truth.config.link_incidents { "linked" } else { "unlinked" };
+    out.push_str(&format!("seed          {}\n", truth.config.seed));
+    out.push_str(&format!("transfers     {} in {} transactions, {} blocks\n", s.transfers, s.transactions, s.blocks));
+    for c in &truth.chains {
+        out.push_str(&format!(
+            "  {:<11} {:>10} transfers, blocks {}..={}\n",
+            c.chain.name(),
+            c.transfers,
+            c.first_block,
+            c.last_block
+        ));
+    }
+    out.push_str(&format!("addresses     {}\n", s.addresses));
+    out.push_str(&format!(
+        "activity      {} swaps, {} bridge crossings, {} mixer uses\n",
+        truth.swaps.len(),
+        truth.bridge_transfers.len(),
+        truth.mixer_uses.len()
+    ));
+    out.push_str(&format!("incidents     {} ({link})\n", truth.incidents.len()));
+    for i in &truth.incidents {
+        let chains: Vec<&str> = i.chains.iter().map(|c| c.name()).collect();
+        let reused = i.reused.as_ref().map_or(String::new(), |r| format!(", reuses {} of {}", r.address, r.earlier_incident));
+        let labeled = if i.labeled { "labeled" } else { "new" };
+        out.push_str(&format!(
+            "  {:<11} {} drains {} on {} ({labeled}){reused}\n",
+            i.id,
+            i.actor,
+            i.victim_exchange,
+            chains.join("->")
+        ));
+    }
+    out.push_str(&format!("labels        {} -> {}\n", truth.labels.len(), labels_path.display()));
+    out.push_str(&format!("truth         {}\n", truth_path.display()));
+    out.push_str(&format!(
+        "elapsed       {:.1} s ({:.0} transfers/s)\n",
+        elapsed,
+        s.transfers as f64 / elapsed.max(1e-9)
+    ));
+    out
 }

@@ -131,8 +131,9 @@ fn live_ingest_rpc_killed_with_sigkill_resumes_to_the_same_store_as_a_clean_run(
     assert!(cp_after_kill < outcome.last_block, "killed mid-way (checkpoint {cp_after_kill})");
     let partial = stored(killed.path());
     assert!(!partial.is_empty() && partial.len() < outcome.expected.len());
-    // Every stored row lies in a block the checkpoint covers (whole windows only) ...
-    assert!(partial.iter().all(|t| t.block <= cp_after_kill + 2), "rows beyond the checkpoint's window");
+    eprintln!("killed at checkpoint {cp_after_kill} of {}: {} of {} transfers stored", outcome.last_block, partial.len(), outcome.expected.len());
+    // Every stored row lies in a block the checkpoint covers (windows are written whole) ...
+    assert!(partial.iter().all(|t| t.block <= cp_after_kill), "rows beyond the checkpoint");
 
     let out = chaintrace(killed.path()).args(&args).args(["--format", "json"]).output().expect("rerun");
     let report = json_stdout(&out);

@@ -3,3 +3,4 @@
 
 mod ingest_rpc;
 mod labels_cmd;
+mod sim_cmd;

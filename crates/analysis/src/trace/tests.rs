@@ -1,0 +1,350 @@
+use std::collections::{BTreeSet, HashMap};
+
+use chaintrace_core::{Address, Asset, Chain, Position, Transfer, TransferKind, TxHash, U256};
+use chaintrace_graph::{Graph, StoreStamp};
+use proptest::prelude::*;
+
+use super::*;
+
+fn a(i: u8) -> Address {
+    Address([i; 20])
+}
+
+/// One hand-written transfer: (tx id, block, position index inside the tx, from, to, amount).
+type T = (u8, u64, u32, u8, u8, u64);
+
+fn transfer_of(&(tx, block, pos, from, to, amount): &T, asset: Asset) -> Transfer {
+    Transfer {
+        chain: Chain::Ethereum,
+        block,
+        timestamp: 1_700_000_000 + block * 12,
+        tx_hash: TxHash([tx; 32]),
+        position: if pos == 0 { Position::Tx } else { Position::Trace(vec![pos - 1]) },
+        from: a(from),
+        to: a(to),
+        asset,
+        amount: U256::from(amount),
+        kind: TransferKind::Native,
+        tx_from: a(from),
+        tx_fee: U256::ZERO,
+        gas_price: U256::ZERO,
+    }
+}
+
+fn graph(ts: &[T]) -> Graph {
+    Graph::from_transfers(ts.iter().map(|t| transfer_of(t, Asset::Native)), StoreStamp::default()).expect("build")
+}
+
+fn req(starts: &[u8], model: Model) -> TraceRequest {
+    let mut r = TraceRequest::new(starts.iter().map(|&s| (Chain::Ethereum, a(s))).collect());
+    r.model = model;
+    r
+}
+
+fn dest(r: &TraceResult) -> HashMap<u8, u64> {
+    r.destinations.iter().map(|d| (d.address.0[0], d.amount.to::<u64>())).collect()
+}
+
+fn held(r: &TraceResult) -> HashMap<u8, u64> {
+    let mut m = HashMap::new();
+    for h in &r.holding {
+        *m.entry(h.address.0[0]).or_insert(0) += h.amount.to::<u64>();
+    }
+    m
+}
+
+fn map(pairs: &[(u8, u64)]) -> HashMap<u8, u64> {
+    pairs.iter().copied().collect()
+}
+
+/// The worked example of docs/tracing.md. S=1 is the source, C=2 a clean funder, X=3 the mixing address,
+/// Y=4, Z=5, W=6 receivers.
+fn worked_example() -> Graph {
+    graph(&[
+        (10, 1, 0, 2, 3, 60), // block 1: C -> X 60 (clean)
+        (11, 2, 0, 1, 3, 40), // block 2: S -> X 40 (tainted)
+        (12, 3, 0, 3, 4, 50), // block 3: X -> Y 50
+        (13, 4, 0, 3, 5, 30), // block 4: X -> Z 30
+        (14, 5, 0, 3, 6, 7),  // block 5: X -> W 7
+    ])
+}
+
+#[test]
+fn haircut_matches_the_worked_example() {
+    let r = trace(&worked_example(), &req(&[1], Model::Haircut), &NoExits).expect("trace");
+    // Y: 40*50/100 = 20. Z: 20*30/50 = 12. W: floor(8*7/20) = floor(2.8) = 2. X keeps 8-2 = 6.
+    assert_eq!(dest(&r), map(&[(3, 40), (4, 20), (5, 12), (6, 2)]));
+    assert_eq!(held(&r), map(&[(3, 6), (4, 20), (5, 12), (6, 2)]));
+    assert!(r.holding.iter().all(|h| h.model == Model::Haircut && h.reason == HoldReason::NotMoved));
+    let s = &r.summary[0];
+    assert_eq!(s.emitted, U256::from(40u64));
+    assert_eq!(s.holding, U256::from(40u64));
+}
+
+#[test]
+fn fifo_matches_the_worked_example() {
+    let r = trace(&worked_example(), &req(&[1], Model::Fifo), &NoExits).expect("trace");
+    // Queue at X: [60 clean, 40 tainted]. Y takes 50 clean. Z takes 10 clean + 20 tainted. W takes 7 tainted.
+    assert_eq!(dest(&r), map(&[(3, 40), (5, 20), (6, 7)]));
+    assert_eq!(held(&r), map(&[(3, 13), (5, 20), (6, 7)]));
+}
+
+#[test]
+fn poison_matches_the_worked_example() {
+    let r = trace(&worked_example(), &req(&[1], Model::Poison), &NoExits).expect("trace");
+    assert_eq!(dest(&r), map(&[(3, 40), (4, 50), (5, 30), (6, 7)]));
+    // X passed taint on; Y, Z, W hold what they received.
+    assert_eq!(held(&r), map(&[(4, 50), (5, 30), (6, 7)]));
+    let w = r.destinations.iter().find(|d| d.address == a(6)).expect("W reached");
+    assert_eq!(w.hops, 2);
+    assert_eq!(w.path.iter().map(|p| p.tx_hash.0[0]).collect::<Vec<_>>(), vec![11, 14]);
+}
+
+#[test]
+fn funds_leave_only_after_they_arrived() {
+    // X sends to Y before S funds it (block 1 < block 2): Y is not reached.
+    let g = graph(&[(1, 1, 0, 3, 4, 5), (2, 2, 0, 1, 3, 10), (3, 3, 0, 3, 5, 10)]);
+    for model in [Model::Poison, Model::Haircut, Model::Fifo] {
+        let r = trace(&g, &req(&[1], model), &NoExits).expect("trace");
+        assert!(!dest(&r).contains_key(&4), "{model}: an earlier outflow must not carry taint");
+        assert!(dest(&r).contains_key(&5), "{model}");
+    }
+}
+
+#[test]
+fn same_block_other_tx_is_not_followed_but_same_tx_is() {
+    // Block 2: tx 2 S->X, tx 3 X->Y (other tx, same block: order unknown, not followed);
+    // tx 4 S->X then X->Z inside the same tx (followed).
+    let g = graph(&[(2, 2, 0, 1, 3, 10), (3, 2, 0, 3, 4, 10), (4, 2, 0, 1, 3, 5), (4, 2, 1, 3, 5, 5)]);
+    for model in [Model::Poison, Model::Haircut, Model::Fifo] {
+        let r = trace(&g, &req(&[1], model), &NoExits).expect("trace");
+        let d = dest(&r);
+        assert!(!d.contains_key(&4), "{model}: {d:?}");
+        assert_eq!(d.get(&5), Some(&5), "{model}: {d:?}");
+    }
+}
+
+#[test]
+fn forward_and_backward_agree_on_a_chain() {
+    let g = graph(&[(1, 1, 0, 1, 2, 10), (2, 2, 0, 2, 3, 10)]);
+    for model in [Model::Poison, Model::Haircut, Model::Fifo] {
+        let f = trace(&g, &req(&[1], model), &NoExits).expect("forward");
+        let mut rb = req(&[3], model);
+        rb.direction = Direction::Backward;
+        let b = trace(&g, &rb, &NoExits).expect("backward");
+        assert_eq!(dest(&f), map(&[(2, 10), (3, 10)]), "{model}");
+        assert_eq!(dest(&b), map(&[(2, 10), (1, 10)]), "{model}");
+        let fwd_path: Vec<_> = f.destinations.iter().find(|d| d.address == a(3)).expect("C").path.clone();
+        let mut back_path: Vec<_> = b.destinations.iter().find(|d| d.address == a(1)).expect("A").path.clone();
+        back_path.reverse();
+        assert_eq!(fwd_path, back_path, "{model}");
+    }
+}
+
+#[test]
+fn exits_stop_the_trace_and_hop_limit_holds() {
+    let g = graph(&[(1, 1, 0, 1, 2, 10), (2, 2, 0, 2, 3, 10), (3, 3, 0, 3, 4, 10), (4, 2, 0, 1, 5, 3)]);
+    let mut labels = HashMap::new();
+    labels.insert((Chain::Ethereum, a(5)), ExitInfo { category: ExitCategory::Exchange, name: "Ex".into() });
+    let mut r = req(&[1], Model::Haircut);
+    r.max_hops = 2;
+    let out = trace(&g, &r, &labels).expect("trace");
+    assert_eq!(out.exits.len(), 1);
+    assert_eq!(out.exits[0].address, a(5));
+    assert_eq!(out.exits[0].amount, U256::from(3u64));
+    // 3 is reached at the hop limit: holds 10 there, 4 is never reached.
+    assert!(!dest(&out).contains_key(&4));
+    let h3 = out.holding.iter().find(|h| h.address == a(3)).expect("3 holds");
+    assert_eq!((h3.reason, h3.amount), (HoldReason::HopLimit, U256::from(10u64)));
+    let s = &out.summary[0];
+    assert_eq!(s.emitted, s.holding + s.exits);
+}
+
+#[test]
+fn fan_out_cap_is_reported_not_silent() {
+    // X receives 100 and sends 10 to each of 5 addresses; cap 2.
+    let mut ts = vec![(1, 1, 0, 1, 3, 100)];
+    for i in 0..5u8 {
+        ts.push((10 + i, 2 + u64::from(i), 0, 3, 20 + i, 10));
+    }
+    let g = graph(&ts);
+    let mut r = req(&[1], Model::Fifo);
+    r.fan_out_cap = 2;
+    let out = trace(&g, &r, &NoExits).expect("trace");
+    assert_eq!(out.truncated.len(), 1);
+    let t = &out.truncated[0];
+    assert_eq!((t.address, t.outflows_followed, t.outflows_skipped), (a(3), 2, 3));
+    assert_eq!(t.amount_held, U256::from(80u64));
+    let h = out.holding.iter().find(|h| h.address == a(3)).expect("X holds");
+    assert_eq!((h.reason, h.amount), (HoldReason::FanOutCap, U256::from(80u64)));
+}
+
+#[test]
+fn filters_window_min_amount_and_asset() {
+    let g = graph(&[(1, 1, 0, 1, 2, 10), (2, 5, 0, 1, 3, 10), (3, 9, 0, 1, 4, 1)]);
+    let mut r = req(&[1], Model::Poison);
+    r.since = Some(1_700_000_000 + 2 * 12);
+    r.until = Some(1_700_000_000 + 9 * 12);
+    r.min_amount = U256::from(2u64);
+    let out = trace(&g, &r, &NoExits).expect("trace");
+    assert_eq!(dest(&out), map(&[(3, 10)]));
+    assert_eq!(out.summary[0].dropped, U256::from(1u64));
+    r.asset = Some(Asset::Token(a(77)));
+    assert!(trace(&g, &r, &NoExits).expect("trace").destinations.is_empty());
+}
+
+#[test]
+fn bad_requests_are_errors() {
+    let g = graph(&[(1, 1, 0, 1, 2, 10)]);
+    assert_eq!(trace(&g, &req(&[], Model::Poison), &NoExits), Err(TraceError::NoStart));
+    assert!(matches!(trace(&g, &req(&[9], Model::Poison), &NoExits), Err(TraceError::UnknownAddress { .. })));
+    let mut r = req(&[1], Model::Poison);
+    r.since = Some(10);
+    r.until = Some(5);
+    assert_eq!(trace(&g, &r, &NoExits), Err(TraceError::EmptyWindow { since: 10, until: 5 }));
+    let mut r = req(&[1], Model::Poison);
+    r.max_hops = 0;
+    assert_eq!(trace(&g, &r, &NoExits), Err(TraceError::ZeroHops));
+}
+
+#[test]
+fn huge_amounts_stay_exact() {
+    // Amounts near 2^255: haircut needs 512-bit intermediates.
+    let big = U256::MAX >> 1;
+    let mk = |tx: u8, block: u64, from: u8, to: u8, amount: U256| {
+        let mut t = transfer_of(&(tx, block, 0, from, to, 0), Asset::Native);
+        t.amount = amount;
+        t
+    };
+    let ts = vec![mk(1, 1, 2, 3, big), mk(2, 2, 1, 3, big), mk(3, 3, 3, 4, big)];
+    let g = Graph::from_transfers(ts, StoreStamp::default()).expect("build");
+    let out = trace(&g, &req(&[1], Model::Haircut), &NoExits).expect("trace");
+    let d4 = out.destinations.iter().find(|d| d.address == a(4)).expect("reached");
+    assert_eq!(d4.amount, big / U256::from(2u64));
+    let s = &out.summary[0];
+    assert_eq!(s.emitted, s.holding);
+}
+
+// ---- properties on random small graphs ----
+
+fn arb_graph() -> impl Strategy<Value = Vec<(u8, u64, u32, u8, u8, u64, bool)>> {
+    // (tx, block, pos, from, to, amount, token?)
+    prop::collection::vec((0u8..12, 0u64..8, 0u32..3, 0u8..6, 0u8..6, 1u64..1000, prop::bool::weighted(0.2)), 1..40)
+        .prop_map(|v| {
+            v.into_iter()
+                // A tx hash belongs to one block.
+                .map(|(tx, block, pos, f, t, amt, tok)| (tx.wrapping_add(block as u8 * 16), block, pos, f, t, amt, tok))
+                .collect()
+        })
+}
+
+fn build_random(v: &[(u8, u64, u32, u8, u8, u64, bool)]) -> Graph {
+    let mut seen = BTreeSet::new();
+    let ts: Vec<Transfer> = v
+        .iter()
+        .filter(|x| seen.insert((x.0, x.2)))
+        .map(|&(tx, block, pos, f, t, amt, tok)| {
+            transfer_of(&(tx, block, pos, f, t, amt), if tok { Asset::Token(a(200)) } else { Asset::Native })
+        })
+        .collect();
+    Graph::from_transfers(ts, StoreStamp::default()).expect("build")
+}
+
+fn check_path_order(g: &Graph, r: &TraceResult, starts: &[Address]) -> Result<(), TestCaseError> {
+    for d in r.destinations.iter() {
+        prop_assert!(!d.path.is_empty());
+        prop_assert_eq!(d.path.len() as u32, d.hops);
+        let first = &d.path[0];
+        let last = d.path.last().expect("non-empty");
+        match r.direction {
+            Direction::Forward => {
+                prop_assert!(starts.contains(&first.from));
+                prop_assert_eq!(last.to, d.address);
+            }
+            Direction::Backward => {
+                prop_assert!(starts.contains(&first.to));
+                prop_assert_eq!(last.from, d.address);
+            }
+        }
+        for w in d.path.windows(2) {
+            let (p, q) = (&w[0], &w[1]);
+            let same_tx = g.tx_index(p.seq) == g.tx_index(q.seq);
+            match r.direction {
+                Direction::Forward => {
+                    prop_assert_eq!(p.to, q.from);
+                    prop_assert!(q.block > p.block || (same_tx && q.seq > p.seq), "time order {:?} -> {:?}", p, q);
+                }
+                Direction::Backward => {
+                    prop_assert_eq!(p.from, q.to);
+                    prop_assert!(q.block < p.block || (same_tx && q.seq < p.seq), "time order {:?} <- {:?}", p, q);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    #[test]
+    fn haircut_and_fifo_never_create_value(
+        v in arb_graph(),
+        start in 0u8..6,
+        backward in any::<bool>(),
+        max_hops in 1u32..5,
+        cap in 1u32..4,
+        min in 0u64..50,
+        exit in prop::option::of(0u8..6),
+    ) {
+        let g = build_random(&v);
+        prop_assume!(g.node(Chain::Ethereum, a(start)).is_some());
+        let mut labels = HashMap::new();
+        if let Some(x) = exit {
+            labels.insert((Chain::Ethereum, a(x)), ExitInfo { category: ExitCategory::Mixer, name: "m".into() });
+        }
+        for model in [Model::Haircut, Model::Fifo] {
+            let mut r = req(&[start], model);
+            r.direction = if backward { Direction::Backward } else { Direction::Forward };
+            r.max_hops = max_hops;
+            r.fan_out_cap = cap;
+            r.min_amount = U256::from(min);
+            let out = trace(&g, &r, &labels).expect("trace");
+            for s in &out.summary {
+                // Exact accounting: every unit of taint that left the start ends in exactly one bucket.
+                prop_assert_eq!(s.emitted, s.holding + s.exits + s.dropped + s.returned, "{:?}", s);
+                let listed: U256 = out.holding.iter().filter(|h| h.asset == s.asset).map(|h| h.amount).sum::<U256>()
+                    + out.exits.iter().filter(|x| x.asset == s.asset).map(|x| x.amount).sum::<U256>();
+                prop_assert!(listed <= s.emitted);
+            }
+            check_path_order(&g, &out, &[a(start)])?;
+        }
+    }
+
+    #[test]
+    fn poison_reaches_at_least_what_haircut_and_fifo_reach(
+        v in arb_graph(),
+        start in 0u8..6,
+        backward in any::<bool>(),
+        max_hops in 1u32..5,
+    ) {
+        let g = build_random(&v);
+        prop_assume!(g.node(Chain::Ethereum, a(start)).is_some());
+        let run = |model| {
+            let mut r = req(&[start], model);
+            r.direction = if backward { Direction::Backward } else { Direction::Forward };
+            r.max_hops = max_hops;
+            trace(&g, &r, &NoExits).expect("trace")
+        };
+        let poison = run(Model::Poison);
+        check_path_order(&g, &poison, &[a(start)])?;
+        let reached = |r: &TraceResult| -> BTreeSet<(Address, Asset)> {
+            r.destinations.iter().map(|d| (d.address, d.asset)).collect()
+        };
+        let p = reached(&poison);
+        for model in [Model::Haircut, Model::Fifo] {
+            let other = reached(&run(model));
+            prop_assert!(other.is_subset(&p), "{} reached {:?} beyond poison {:?}", model, other, p);
+        }
+    }
+}
