@@ -5,4 +5,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cluster;
+pub mod link;
+pub mod investigate;
 pub mod trace;

@@ -206,6 +206,9 @@ pub fn detect_tx_conversions(
     let hops = decode_pool_swaps(logs, transfers, registry);
     let wraps = decode_wraps(logs, transfers, registry);
     if hops.is_empty() && wraps.is_empty() {
+        if transfers.len() < 2 {
+            return Vec::new(); // the router pattern needs one leg out and one back
+        }
         return router_conversion(&tx, transfers).into_iter().collect();
     }
 
@@ -613,11 +616,12 @@ impl TxContext {
     }
 }
 
-/// Net flows of one transaction per (address, asset), in first-seen order.
+/// Net flows of one transaction per (address, asset), in first-seen order. Transactions touch a handful
+/// of (address, asset) pairs, so a linear scan beats hashing.
 #[derive(Default)]
 struct Flows {
-    order: Vec<(Address, Asset)>,
-    totals: HashMap<(Address, Asset), (U256, U256)>,
+    /// (address, asset, inflow, outflow).
+    rows: Vec<(Address, Asset, U256, U256)>,
 }
 
 impl Flows {
@@ -626,33 +630,34 @@ impl Flows {
             return;
         }
         let out = self.entry(from, asset);
-        out.1 = out.1.saturating_add(amount);
+        out.3 = out.3.saturating_add(amount);
         let inc = self.entry(to, asset);
-        inc.0 = inc.0.saturating_add(amount);
+        inc.2 = inc.2.saturating_add(amount);
     }
 
-    fn entry(&mut self, address: Address, asset: Asset) -> &mut (U256, U256) {
-        let key = (address, asset);
-        if !self.totals.contains_key(&key) {
-            self.order.push(key);
-        }
-        self.totals.entry(key).or_insert((U256::ZERO, U256::ZERO))
+    fn entry(&mut self, address: Address, asset: Asset) -> &mut (Address, Asset, U256, U256) {
+        let i = match self.rows.iter().position(|r| r.0 == address && r.1 == asset) {
+            Some(i) => i,
+            None => {
+                self.rows.push((address, asset, U256::ZERO, U256::ZERO));
+                self.rows.len() - 1
+            }
+        };
+        &mut self.rows[i]
     }
 
     fn addresses(&self) -> impl Iterator<Item = Address> + '_ {
-        let mut seen = HashSet::new();
-        self.order.iter().map(|(a, _)| *a).filter(move |a| seen.insert(*a))
+        self.rows.iter().enumerate().filter(|(i, r)| !self.rows[..*i].iter().any(|p| p.0 == r.0)).map(|(_, r)| r.0)
     }
 
     /// (assets lost with their net amounts, assets gained with theirs), in first-seen order.
     fn sides(&self, address: Address) -> (Vec<(Asset, U256)>, Vec<(Asset, U256)>) {
         let (mut neg, mut pos) = (Vec::new(), Vec::new());
-        for key in self.order.iter().filter(|(a, _)| *a == address) {
-            let (inflow, outflow) = self.totals[key];
+        for &(_, asset, inflow, outflow) in self.rows.iter().filter(|r| r.0 == address) {
             if outflow > inflow {
-                neg.push((key.1, outflow - inflow));
+                neg.push((asset, outflow - inflow));
             } else if inflow > outflow {
-                pos.push((key.1, inflow - outflow));
+                pos.push((asset, inflow - outflow));
             }
         }
         (neg, pos)

@@ -91,7 +91,7 @@ pub enum ImportError {
         reason: String,
     },
     /// Writing to the store failed; nothing of the import was stored.
-    #[error("writing to the store: {0}")]
+    #[error("store: {0}")]
     Store(#[from] StoreError),
 }
 

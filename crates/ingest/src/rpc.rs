@@ -114,7 +114,11 @@ pub struct Plan {
 impl Plan {
     /// Blocks the plan covers.
     pub fn blocks(&self) -> u64 {
-        if self.start > self.end { 0 } else { self.end - self.start + 1 }
+        if self.start > self.end {
+            0
+        } else {
+            self.end - self.start + 1
+        }
     }
 }
 
@@ -139,7 +143,11 @@ pub fn plan(opts: &RpcIngestOptions, head: u64, checkpoint: Option<u64>) -> Plan
     let nothing = safe_head.is_none();
     Plan {
         chain: opts.chain,
-        start: if nothing { end.saturating_add(1).max(start) } else { start },
+        start: if nothing {
+            end.saturating_add(1).max(start)
+        } else {
+            start
+        },
         end,
         head,
         checkpoint,
@@ -251,7 +259,11 @@ impl RpcIngestReport {
     /// Share of wall time spent waiting on the node, in [0, 1].
     pub fn rpc_wait_share(&self) -> f64 {
         let total = self.elapsed.as_secs_f64();
-        if total <= 0.0 { 0.0 } else { (self.rpc_wait.as_secs_f64() / total).min(1.0) }
+        if total <= 0.0 {
+            0.0
+        } else {
+            (self.rpc_wait.as_secs_f64() / total).min(1.0)
+        }
     }
 }
 
@@ -301,7 +313,9 @@ pub enum RpcIngestError {
         got: String,
     },
     /// No common ancestor within [`MAX_REORG_DEPTH`] blocks.
-    #[error("{chain}: reorg deeper than {depth} blocks below block {from}; unwind by hand or re-ingest into a new data dir")]
+    #[error(
+        "{chain}: reorg deeper than {depth} blocks below block {from}; unwind by hand or re-ingest into a new data dir"
+    )]
     ReorgTooDeep {
         /// Chain.
         chain: Chain,
@@ -376,7 +390,9 @@ where
     let head = source.head_block().map_err(node_err("asking the head block"))?;
     totals.rpc_wait += t.elapsed();
 
-    let checkpoint = store.checkpoint(STAGE, chain).map_err(store_err("reading the checkpoint"))?;
+    let checkpoint = store
+        .checkpoint(STAGE, chain)
+        .map_err(store_err("reading the checkpoint"))?;
     let plan = plan(opts, head, checkpoint);
     progress.planned(&plan);
 
@@ -385,7 +401,16 @@ where
     let mut reorgs = 0u32;
     let mut transfers_unwound = 0u64;
     while next <= plan.end {
-        match run_pass(source, store, opts, &plan, next, &mut checkpoint, &mut totals, progress)? {
+        match run_pass(
+            source,
+            store,
+            opts,
+            &plan,
+            next,
+            &mut checkpoint,
+            &mut totals,
+            progress,
+        )? {
             PassEnd::Done => break,
             PassEnd::Reorg(at) => {
                 reorgs += 1;
@@ -396,9 +421,12 @@ where
                 let ancestor = find_common_ancestor(source, store, chain, at.saturating_sub(1))?;
                 totals.rpc_wait += t.elapsed();
                 let t = Instant::now();
-                let removed = store.unwind(chain, ancestor + 1).map_err(store_err("unwinding a reorg"))?;
-                checkpoint =
-                    store.checkpoint(STAGE, chain).map_err(store_err("reading the checkpoint after unwind"))?;
+                let removed = store
+                    .unwind(chain, ancestor + 1)
+                    .map_err(store_err("unwinding a reorg"))?;
+                checkpoint = store
+                    .checkpoint(STAGE, chain)
+                    .map_err(store_err("reading the checkpoint after unwind"))?;
                 totals.write_time += t.elapsed();
                 transfers_unwound += removed;
                 progress.reorg_unwound(&ReorgUnwound {
@@ -458,9 +486,10 @@ where
     };
 
     std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::sync_channel::<(RangeInclusive<u64>, Result<Vec<DecodedBlock>, EvmError>, Duration)>(
-            FETCH_AHEAD,
-        );
+        let (tx, rx) =
+            mpsc::sync_channel::<(RangeInclusive<u64>, Result<Vec<DecodedBlock>, EvmError>, Duration)>(
+                FETCH_AHEAD,
+            );
         scope.spawn(move || {
             let mut lo = start;
             while lo <= end {
@@ -494,7 +523,12 @@ where
                     chain,
                     asked: format!("{}..={}", range.start(), range.end()),
                     got: match (blocks.first(), blocks.last()) {
-                        (Some(f), Some(l)) => format!("{}..={} ({} blocks)", f.record.number, l.record.number, blocks.len()),
+                        (Some(f), Some(l)) => format!(
+                            "{}..={} ({} blocks)",
+                            f.record.number,
+                            l.record.number,
+                            blocks.len()
+                        ),
                         _ => "none".to_string(),
                     },
                 });
@@ -504,13 +538,24 @@ where
             }
 
             let last = *range.end();
-            let new_checkpoint = plan.advances_checkpoint.then(|| checkpoint.map_or(last, |cp| cp.max(last)));
+            let new_checkpoint = plan
+                .advances_checkpoint
+                .then(|| checkpoint.map_or(last, |cp| cp.max(last)));
             let records: Vec<BlockRecord> = blocks.iter().map(|b| b.record.clone()).collect();
             let transfers: Vec<Transfer> = blocks.into_iter().flat_map(|b| b.transfers).collect();
-            let cp = new_checkpoint.map(|block| Checkpoint { stage: STAGE.to_string(), chain, block });
+            let cp = new_checkpoint.map(|block| Checkpoint {
+                stage: STAGE.to_string(),
+                chain,
+                block,
+            });
             let t = Instant::now();
             let stats = store
-                .write_batch(Batch { blocks: &records, transfers: &transfers, logs: &[], checkpoint: cp.as_ref() })
+                .write_batch(Batch {
+                    blocks: &records,
+                    transfers: &transfers,
+                    logs: &[],
+                    checkpoint: cp.as_ref(),
+                })
                 .map_err(|source| RpcIngestError::Store {
                     chain,
                     step: format!("writing blocks {}..={last}", range.start()),
@@ -554,11 +599,13 @@ where
             source,
         })?;
         let Some(stored) = stored else { return Ok(n) };
-        let node = source.fetch_blocks(n..=n).map_err(|source| RpcIngestError::Node {
-            chain,
-            step: format!("fetching block {n} (reorg walk back)"),
-            source,
-        })?;
+        let node = source
+            .fetch_blocks(n..=n)
+            .map_err(|source| RpcIngestError::Node {
+                chain,
+                step: format!("fetching block {n} (reorg walk back)"),
+                source,
+            })?;
         if node.first().is_some_and(|b| b.record.hash == stored.hash) {
             return Ok(n);
         }
@@ -659,10 +706,19 @@ mod tests {
         assert_eq!(check_continuity(Some(&stored), &good), Continuity::Linked);
         assert_eq!(check_continuity(None, &good), Continuity::Linked);
         // First block built on another block 9.
-        assert_eq!(check_continuity(Some(&stored), &[block(10, 10, 0x99)]), Continuity::BreaksAt(10));
+        assert_eq!(
+            check_continuity(Some(&stored), &[block(10, 10, 0x99)]),
+            Continuity::BreaksAt(10)
+        );
         // Break inside the window (the node switched forks between two calls).
-        assert_eq!(check_continuity(Some(&stored), &[block(10, 10, 9), block(11, 11, 0x77)]), Continuity::BreaksAt(11));
+        assert_eq!(
+            check_continuity(Some(&stored), &[block(10, 10, 9), block(11, 11, 0x77)]),
+            Continuity::BreaksAt(11)
+        );
         // A missing number is a break too.
-        assert_eq!(check_continuity(Some(&stored), &[block(11, 11, 9)]), Continuity::BreaksAt(11));
+        assert_eq!(
+            check_continuity(Some(&stored), &[block(11, 11, 9)]),
+            Continuity::BreaksAt(11)
+        );
     }
 }

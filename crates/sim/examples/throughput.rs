@@ -8,6 +8,19 @@ use std::time::Instant;
 use chaintrace_sim::{CountingWriter, WorldConfig, generate};
 use chaintrace_store::Store;
 
+/// Counts bytes written to it.
+struct ByteCount(u64);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let target: u64 = args.next().map_or(Ok(1_000_000), |a| a.parse())?;
@@ -18,13 +31,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store_dir = args.next().map(PathBuf::from);
     let start = Instant::now();
     let (truth, sink) = match &store_dir {
-        None => (generate(&config, &mut CountingWriter::default())?, "counting writer".to_string()),
+        None => (
+            generate(&config, &mut CountingWriter::default())?,
+            "counting writer".to_string(),
+        ),
         Some(dir) => {
             let mut store = Store::open(dir)?;
             (generate(&config, &mut store)?, format!("store {}", dir.display()))
         }
     };
     let secs = start.elapsed().as_secs_f64();
+    let mut sink = ByteCount(0);
+    serde_json::to_writer(&mut sink, &truth)?;
+    eprintln!("truth JSON: {} bytes (compact), {} swaps, {} bridge crossings", sink.0, truth.swaps.len(), truth.bridge_transfers.len());
     let s = &truth.stats;
     println!(
         "{} transfers, {} blocks, {} batches, {} addresses into {sink} in {secs:.2} s = {:.0} transfers/s",

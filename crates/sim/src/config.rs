@@ -74,12 +74,21 @@ impl Default for WorldConfig {
 impl WorldConfig {
     /// The default world with this seed and transfer target.
     pub fn new(seed: u64, target_transfers: u64) -> WorldConfig {
-        WorldConfig { seed, target_transfers, ..WorldConfig::default() }
+        WorldConfig {
+            seed,
+            target_transfers,
+            ..WorldConfig::default()
+        }
     }
 
     /// Checks the config; every generator entry point calls this first.
     pub fn validate(&self) -> Result<(), SimError> {
-        let bad = |field, reason: &str| Err(SimError::Config { field, reason: reason.to_string() });
+        let bad = |field, reason: &str| {
+            Err(SimError::Config {
+                field,
+                reason: reason.to_string(),
+            })
+        };
         if self.chains.is_empty() {
             return bad("chains", "at least one chain is needed");
         }
@@ -96,7 +105,10 @@ impl WorldConfig {
             return bad("exchanges", "must be 1..=8");
         }
         if self.incidents > 0 && self.exchanges < 3 {
-            return bad("exchanges", "incidents need at least 3 exchanges (victim, funder's, launderer's)");
+            return bad(
+                "exchanges",
+                "incidents need at least 3 exchanges (victim, funder's, launderer's)",
+            );
         }
         if self.incidents > 16 {
             return bad("incidents", "at most 16");
@@ -120,7 +132,8 @@ impl WorldConfig {
 
     /// Users actually simulated.
     pub fn user_count(&self) -> u32 {
-        self.users.unwrap_or_else(|| (self.target_transfers / 100).clamp(200, 200_000) as u32)
+        self.users
+            .unwrap_or_else(|| (self.target_transfers / 100).clamp(200, 200_000) as u32)
     }
 
     /// Seconds of background activity actually simulated.
@@ -152,5 +165,40 @@ pub fn first_block(chain: Chain) -> u64 {
         Chain::Arbitrum => 150_000_000,
         Chain::Optimism => 112_000_000,
         Chain::Tron => 56_000_000,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_world_is_valid_and_sized_by_the_target() {
+        let c = WorldConfig::default();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.user_count(), 1_000);
+        assert_eq!(WorldConfig::new(1, 10).user_count(), 200);
+        assert_eq!(WorldConfig::new(1, 10_000_000).duration(), 1_250_000);
+        assert_eq!(WorldConfig::new(1, 10).duration(), 86_400);
+    }
+
+    #[test]
+    fn bad_configs_name_the_field() {
+        let cases = [
+            (WorldConfig { chains: vec![Chain::Ethereum, Chain::Ethereum], ..WorldConfig::default() }, "chains"),
+            (WorldConfig { exchanges: 9, ..WorldConfig::default() }, "exchanges"),
+            (WorldConfig { batch_size: 0, ..WorldConfig::default() }, "batch_size"),
+            (WorldConfig { users: Some(1), ..WorldConfig::default() }, "users"),
+            (WorldConfig { duration_secs: Some(60), ..WorldConfig::default() }, "duration_secs"),
+            (WorldConfig { incidents: 17, ..WorldConfig::default() }, "incidents"),
+        ];
+        for (c, field) in cases {
+            match c.validate() {
+                Err(SimError::Config { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: expected a config error, got {other:?}"),
+            }
+        }
+        let no_incidents = WorldConfig { exchanges: 1, incidents: 0, ..WorldConfig::default() };
+        assert!(no_incidents.validate().is_ok());
     }
 }

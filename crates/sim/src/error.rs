@@ -25,7 +25,9 @@ pub enum SimError {
         source: StoreError,
     },
     /// The generator tried to spend more than an address holds: a bug in the simulator, never bad input.
-    #[error("simulator bug: {address} on {chain} would overspend asset #{asset}: needs {needed}, spendable {available}")]
+    #[error(
+        "simulator bug: {address} on {chain} would overspend asset #{asset}: needs {needed}, spendable {available}"
+    )]
     Overspend {
         /// Chain of the spend.
         chain: Chain,

@@ -28,7 +28,7 @@ impl Hasher for KeyHasher {
         }
     }
     fn write_u64(&mut self, n: u64) {
-        self.0 = (n ^ (n >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ self.0;
+        self.0 ^= (n ^ (n >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 
@@ -90,5 +90,35 @@ impl Ledger {
             s.balance -= amount;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipts_become_spendable_in_the_next_block() {
+        let mut l = Ledger::default();
+        l.credit(1, 0, 0, 10, 100);
+        assert_eq!(l.spendable(1, 0, 0, 10), 0);
+        assert_eq!(l.debit(1, 0, 0, 10, 1), Err(0));
+        assert_eq!(l.spendable(1, 0, 0, 11), 100);
+        l.credit(1, 0, 0, 11, 50);
+        assert_eq!(l.debit(1, 0, 0, 11, 60), Ok(()));
+        assert_eq!(l.spendable(1, 0, 0, 11), 40);
+        assert_eq!(l.balance(1, 0, 0), 90);
+        assert_eq!(l.debit(1, 0, 0, 11, 41), Err(40));
+        assert_eq!(l.spendable(1, 0, 0, 12), 90);
+    }
+
+    #[test]
+    fn chains_and_assets_are_separate_balances() {
+        let mut l = Ledger::default();
+        l.credit(7, 1, 2, 5, 9);
+        assert_eq!(l.spendable(7, 1, 2, 6), 9);
+        assert_eq!(l.spendable(7, 0, 2, 6), 0);
+        assert_eq!(l.spendable(7, 1, 0, 6), 0);
+        assert_eq!(l.spendable(8, 1, 2, 6), 0);
     }
 }

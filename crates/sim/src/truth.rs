@@ -427,7 +427,11 @@ impl GroundTruth {
 }
 
 fn csv_field(f: &str) -> String {
-    if f.contains([',', '"', '\n', '\r']) { format!("\"{}\"", f.replace('"', "\"\"")) } else { f.to_string() }
+    if f.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", f.replace('"', "\"\""))
+    } else {
+        f.to_string()
+    }
 }
 
 /// Decimal-string serde for `U256` amounts.

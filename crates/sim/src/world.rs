@@ -14,8 +14,8 @@ use rand_chacha::ChaCha8Rng;
 use crate::config::{block_time, first_block};
 use crate::ledger::{AddrId, FastMap, Ledger};
 use crate::truth::{
-    BridgeTransfer, Destination, Entity, EntityKind, GroundTruth, MixerUse, Swap, TRUTH_SCHEMA_VERSION, TransferRef,
-    WorldStats,
+    BridgeTransfer, Destination, Entity, EntityKind, GroundTruth, MixerUse, Swap, TRUTH_SCHEMA_VERSION,
+    TransferRef, WorldStats,
 };
 use crate::writers::MemoryWriter;
 use crate::{SimError, WorldConfig};
@@ -61,10 +61,26 @@ pub fn generate_in_memory(config: &WorldConfig) -> Result<(MemoryWriter, GroundT
 const NATIVE: u8 = 0;
 const USDT: u8 = 1;
 const USDC: u8 = 2;
-const EXCHANGE_NAMES: [&str; 8] =
-    ["northbit", "coinpeak", "kovex", "hexamarket", "altbay", "quorumx", "bitlumen", "tradevia"];
-const ACTOR_NAMES: [&str; 8] =
-    ["lazarus", "cobalt-spider", "ember-crew", "silent-lynx", "gray-otter", "nightjar", "vanta", "rook"];
+const EXCHANGE_NAMES: [&str; 8] = [
+    "northbit",
+    "coinpeak",
+    "kovex",
+    "hexamarket",
+    "altbay",
+    "quorumx",
+    "bitlumen",
+    "tradevia",
+];
+const ACTOR_NAMES: [&str; 8] = [
+    "lazarus",
+    "cobalt-spider",
+    "ember-crew",
+    "silent-lynx",
+    "gray-otter",
+    "nightjar",
+    "vanta",
+    "rook",
+];
 const MIXER_DENOMS: [u128; 4] = [
     100_000_000_000_000_000,
     1_000_000_000_000_000_000,
@@ -158,10 +174,30 @@ enum Step {
 }
 
 enum Event {
-    Sweep { ci: usize, asset: u8, deposit: AddrId, exch: u16 },
-    BridgeRelease { idx: usize, to_ci: usize, asset: u8, recipient: AddrId, amount: u128 },
-    MixerWithdraw { ci: usize, pool: AddrId, recipient: AddrId, amount: u128, idx: usize },
-    Step { inc: usize, step: Step },
+    Sweep {
+        ci: usize,
+        asset: u8,
+        deposit: AddrId,
+        exch: u16,
+    },
+    BridgeRelease {
+        idx: usize,
+        to_ci: usize,
+        asset: u8,
+        recipient: AddrId,
+        amount: u128,
+    },
+    MixerWithdraw {
+        ci: usize,
+        pool: AddrId,
+        recipient: AddrId,
+        amount: u128,
+        idx: usize,
+    },
+    Step {
+        inc: usize,
+        step: Step,
+    },
 }
 
 struct Scheduled {
@@ -266,7 +302,11 @@ fn mix32(words: [u64; 4]) -> [u8; 32] {
     }
     let mut out = [0u8; 32];
     for (i, chunk) in out.chunks_exact_mut(8).enumerate() {
-        let word = if i % 2 == 0 { splitmix(&mut a) } else { splitmix(&mut b) };
+        let word = if i % 2 == 0 {
+            splitmix(&mut a)
+        } else {
+            splitmix(&mut b)
+        };
         chunk.copy_from_slice(&word.to_be_bytes());
     }
     out
@@ -344,7 +384,12 @@ impl<'w> World<'w> {
     }
 
     fn derived(&mut self, tag: &[u8], a: u64, b: u64, owner: u32) -> AddrId {
-        let h = hash32(&[&self.cfg.seed.to_le_bytes(), tag, &a.to_le_bytes(), &b.to_le_bytes()]);
+        let h = hash32(&[
+            &self.cfg.seed.to_le_bytes(),
+            tag,
+            &a.to_le_bytes(),
+            &b.to_le_bytes(),
+        ]);
         let address = Address::from_slice(&h[12..]).expect("12..32 is 20 bytes");
         self.add_address(address, owner)
     }
@@ -382,20 +427,35 @@ impl<'w> World<'w> {
             if self.cfg.tokens {
                 let decimals = if chain == Chain::Bsc { 18 } else { 6 };
                 for (i, symbol) in [(1u64, "USDT"), (2, "USDC")] {
-                    let h = hash32(&[&self.cfg.seed.to_le_bytes(), b"token", &c.to_le_bytes(), &[i as u8]]);
+                    let h = hash32(&[
+                        &self.cfg.seed.to_le_bytes(),
+                        b"token",
+                        &c.to_le_bytes(),
+                        &[i as u8],
+                    ]);
                     let token = Address::from_slice(&h[12..]).expect("20 bytes");
-                    assets.push(AssetDef { symbol, decimals, price: 1.0, token: Some(token) });
+                    assets.push(AssetDef {
+                        symbol,
+                        decimals,
+                        price: 1.0,
+                        token: Some(token),
+                    });
                 }
             }
             let dex_addr = self.cfg.dex.then(|| self.derived(b"dex-pool", c, 0, dex));
             let (bridge_addr, relayer) = if self.cfg.bridge {
-                (Some(self.derived(b"bridge", c, 0, bridge)), Some(self.derived(b"bridge-relayer", c, 0, bridge)))
+                (
+                    Some(self.derived(b"bridge", c, 0, bridge)),
+                    Some(self.derived(b"bridge-relayer", c, 0, bridge)),
+                )
             } else {
                 (None, None)
             };
             let (pools, mixer_relayer) = if self.cfg.mixer {
-                let pools =
-                    MIXER_DENOMS.iter().enumerate().map(|(i, &d)| (d, self.derived(b"mixer", c, i as u64, mixer)));
+                let pools = MIXER_DENOMS
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &d)| (d, self.derived(b"mixer", c, i as u64, mixer)));
                 (pools.collect(), Some(self.derived(b"mixer-relayer", c, 0, mixer)))
             } else {
                 (Vec::new(), None)
@@ -428,13 +488,10 @@ impl<'w> World<'w> {
             });
         }
 
-        for e in 0..self.cfg.exchanges as usize {
-            let name = EXCHANGE_NAMES[e];
+        for (e, name) in EXCHANGE_NAMES.iter().copied().enumerate().take(self.cfg.exchanges as usize) {
             let entity = self.entity(format!("exchange:{name}"), EntityKind::Exchange);
             let hot = (0..self.chains.len())
-                .map(|ci| {
-                    [0u64, 1].map(|k| self.derived(b"hot", e as u64, (ci as u64) << 8 | k, entity))
-                })
+                .map(|ci| [0u64, 1].map(|k| self.derived(b"hot", e as u64, (ci as u64) << 8 | k, entity)))
                 .collect();
             self.exchanges.push(Exchange { entity, name, hot });
         }
@@ -450,10 +507,20 @@ impl<'w> World<'w> {
                 x if x < 0.9 => 2,
                 _ => 3,
             };
-            let addrs = (0..k).map(|i| self.derived(b"user", u64::from(u), i, entity)).collect();
+            let addrs = (0..k)
+                .map(|i| self.derived(b"user", u64::from(u), i, entity))
+                .collect();
             let home = self.pick_exchange_index(n_ex);
-            let second = if self.rng.random::<f64>() < 0.25 { self.pick_exchange_index(n_ex) } else { home };
-            self.users.push(User { addrs, exchanges: [home, second], entity });
+            let second = if self.rng.random::<f64>() < 0.25 {
+                self.pick_exchange_index(n_ex)
+            } else {
+                home
+            };
+            self.users.push(User {
+                addrs,
+                exchanges: [home, second],
+                entity,
+            });
             acc += 1.0 / f64::from(u + 1).powf(self.cfg.zipf_exponent);
             self.zipf_cdf.push(acc);
         }
@@ -500,7 +567,11 @@ impl<'w> World<'w> {
 
     fn schedule(&mut self, time: u64, event: Event) {
         self.seq += 1;
-        self.heap.push(Scheduled { time: time.max(self.now), seq: self.seq, event });
+        self.heap.push(Scheduled {
+            time: time.max(self.now),
+            seq: self.seq,
+            event,
+        });
     }
 
     fn block_at(&self, ci: usize, t: u64) -> u64 {
@@ -520,11 +591,20 @@ impl<'w> World<'w> {
             self.chains[ci].log_block = block;
             self.chains[ci].next_log = 0;
         }
-        TxCtx { ci, block, ts, hash, from, fee: gas_price * u128::from(gas_used), gas_price }
+        TxCtx {
+            ci,
+            block,
+            ts,
+            hash,
+            from,
+            fee: gas_price * u128::from(gas_used),
+            gas_price,
+        }
     }
 
     fn spendable(&self, addr: AddrId, ci: usize, asset: u8) -> u128 {
-        self.ledger.spendable(addr, ci, asset, self.block_at(ci, self.now))
+        self.ledger
+            .spendable(addr, ci, asset, self.block_at(ci, self.now))
     }
 
     fn transfer(
@@ -579,14 +659,33 @@ impl<'w> World<'w> {
     }
 
     /// A one-transfer transaction signed by the sender.
-    fn send(&mut self, ci: usize, from: AddrId, to: AddrId, asset: u8, amount: u128) -> Result<TxCtx, SimError> {
-        let gas = if asset == NATIVE { 21_000 } else { self.rng.random_range(45_000..65_000) };
+    fn send(
+        &mut self,
+        ci: usize,
+        from: AddrId,
+        to: AddrId,
+        asset: u8,
+        amount: u128,
+    ) -> Result<TxCtx, SimError> {
+        let gas = if asset == NATIVE {
+            21_000
+        } else {
+            self.rng.random_range(45_000..65_000)
+        };
         let tx = self.begin_tx(ci, from, gas);
         self.transfer(&tx, from, to, asset, amount, Via::Value)?;
         Ok(tx)
     }
 
-    fn tref(&self, tx: &TxCtx, position: Position, from: AddrId, to: AddrId, asset: u8, amount: u128) -> TransferRef {
+    fn tref(
+        &self,
+        tx: &TxCtx,
+        position: Position,
+        from: AddrId,
+        to: AddrId,
+        asset: u8,
+        amount: u128,
+    ) -> TransferRef {
         TransferRef {
             chain: self.chains[tx.ci].chain,
             tx_hash: tx.hash,
@@ -601,7 +700,9 @@ impl<'w> World<'w> {
     }
 
     fn asset(&self, ci: usize, asset: u8) -> Asset {
-        self.chains[ci].assets[asset as usize].token.map_or(Asset::Native, Asset::Token)
+        self.chains[ci].assets[asset as usize]
+            .token
+            .map_or(Asset::Native, Asset::Token)
     }
 
     fn usd_to_raw(&self, ci: usize, asset: u8, usd: f64) -> u128 {
@@ -658,7 +759,7 @@ impl<'w> World<'w> {
                     self.now = bg_time as u64;
                     self.background()?;
                     actions += 1;
-                    if actions % 4096 == 0 {
+                    if actions.is_multiple_of(4096) {
                         let per_action = emitted as f64 / actions as f64;
                         let remaining = ((target - emitted) as f64 / per_action.max(0.1)).max(1.0);
                         let left = (self.t_end as f64 - bg_time).max(remaining * 0.05);
@@ -681,7 +782,12 @@ impl<'w> World<'w> {
                 chain: self.chains[ci].chain,
                 block: self.chains[ci].next_emit - 1,
             };
-            let batch = Batch { blocks: &[], transfers: &[], logs: &[], checkpoint: Some(&checkpoint) };
+            let batch = Batch {
+                blocks: &[],
+                transfers: &[],
+                logs: &[],
+                checkpoint: Some(&checkpoint),
+            };
             self.out.write_batch(batch).map_err(|source| SimError::Write {
                 chain: checkpoint.chain,
                 block: checkpoint.block,
@@ -713,7 +819,12 @@ impl<'w> World<'w> {
                 c.next_emit += 1;
             }
         }
-        let batch = Batch { blocks: &blocks, transfers: &self.buf, logs: &[], checkpoint: None };
+        let batch = Batch {
+            blocks: &blocks,
+            transfers: &self.buf,
+            logs: &[],
+            checkpoint: None,
+        };
         self.out.write_batch(batch).map_err(|source| SimError::Write {
             chain: self.chains[0].chain,
             block: self.block_at(0, now),
@@ -724,14 +835,23 @@ impl<'w> World<'w> {
         self.stats.blocks += blocks.len() as u64;
         self.stats.batches += 1;
         self.buf.clear();
-        let p = Progress { transfers: self.stats.transfers, target: self.cfg.target_transfers, sim_time: now };
+        let p = Progress {
+            transfers: self.stats.transfers,
+            target: self.cfg.target_transfers,
+            sim_time: now,
+        };
         (self.progress)(&p);
         Ok(())
     }
 
     fn handle(&mut self, event: Event) -> Result<(), SimError> {
         match event {
-            Event::Sweep { ci, asset, deposit, exch } => {
+            Event::Sweep {
+                ci,
+                asset,
+                deposit,
+                exch,
+            } => {
                 self.pending_sweeps.remove(&sweep_key(deposit, ci, asset));
                 let amount = self.spendable(deposit, ci, asset);
                 if amount > 0 {
@@ -739,7 +859,13 @@ impl<'w> World<'w> {
                     self.send(ci, deposit, hot, asset, amount)?;
                 }
             }
-            Event::BridgeRelease { idx, to_ci, asset, recipient, amount } => {
+            Event::BridgeRelease {
+                idx,
+                to_ci,
+                asset,
+                recipient,
+                amount,
+            } => {
                 let (bridge, relayer) = self.bridge_of(to_ci);
                 let gas = self.rng.random_range(80_000..140_000);
                 let tx = self.begin_tx(to_ci, relayer, gas);
@@ -748,8 +874,16 @@ impl<'w> World<'w> {
                 b.release_tx = tx.hash;
                 b.release_time = tx.ts;
             }
-            Event::MixerWithdraw { ci, pool, recipient, amount, idx } => {
-                let relayer = self.chains[ci].mixer_relayer.expect("mixer events only exist with a mixer");
+            Event::MixerWithdraw {
+                ci,
+                pool,
+                recipient,
+                amount,
+                idx,
+            } => {
+                let relayer = self.chains[ci]
+                    .mixer_relayer
+                    .expect("mixer events only exist with a mixer");
                 let gas = self.rng.random_range(300_000..400_000);
                 let tx = self.begin_tx(ci, relayer, gas);
                 self.transfer(&tx, pool, recipient, NATIVE, amount, Via::Internal(0))?;
@@ -762,7 +896,10 @@ impl<'w> World<'w> {
 
     fn bridge_of(&self, ci: usize) -> (AddrId, AddrId) {
         let c = &self.chains[ci];
-        (c.bridge.expect("bridge events only exist with a bridge"), c.bridge_relayer.expect("relayer with bridge"))
+        (
+            c.bridge.expect("bridge events only exist with a bridge"),
+            c.bridge_relayer.expect("relayer with bridge"),
+        )
     }
 
     fn genesis_funding(&mut self) -> Result<(), SimError> {
@@ -782,8 +919,11 @@ impl<'w> World<'w> {
             for (holder, usd) in holders {
                 for asset in 0..self.n_assets() {
                     let amount = self.usd_to_raw(ci, asset, usd);
-                    let (from, signer) =
-                        if asset == NATIVE { (self.genesis, self.genesis) } else { (self.mint, self.issuer) };
+                    let (from, signer) = if asset == NATIVE {
+                        (self.genesis, self.genesis)
+                    } else {
+                        (self.mint, self.issuer)
+                    };
                     let tx = self.begin_tx(ci, signer, 60_000);
                     self.transfer(&tx, from, holder, asset, amount, Via::Value)?;
                 }
@@ -797,13 +937,17 @@ impl<'w> World<'w> {
     fn pick_user(&mut self) -> usize {
         let total = *self.zipf_cdf.last().expect("at least two users");
         let x = self.rng.random::<f64>() * total;
-        self.zipf_cdf.partition_point(|&c| c < x).min(self.users.len() - 1)
+        self.zipf_cdf
+            .partition_point(|&c| c < x)
+            .min(self.users.len() - 1)
     }
 
     fn pick_chain(&mut self) -> usize {
         let total = *self.chain_cdf.last().expect("at least one chain");
         let x = self.rng.random::<f64>() * total;
-        self.chain_cdf.partition_point(|&c| c < x).min(self.chains.len() - 1)
+        self.chain_cdf
+            .partition_point(|&c| c < x)
+            .min(self.chains.len() - 1)
     }
 
     fn pick_asset(&mut self) -> u8 {
@@ -821,17 +965,23 @@ impl<'w> World<'w> {
     fn funded_address(&mut self, u: usize, ci: usize, asset: u8, min: u128) -> Option<(AddrId, u128)> {
         let n = self.users[u].addrs.len();
         let start = self.rng.random_range(0..n);
-        (0..n).map(|i| self.users[u].addrs[(start + i) % n]).find_map(|a| {
-            let s = self.spendable(a, ci, asset);
-            (s >= min && s > 0).then_some((a, s))
-        })
+        (0..n)
+            .map(|i| self.users[u].addrs[(start + i) % n])
+            .find_map(|a| {
+                let s = self.spendable(a, ci, asset);
+                (s >= min && s > 0).then_some((a, s))
+            })
     }
 
     fn background(&mut self) -> Result<(), SimError> {
         let u = self.pick_user();
         let ci = self.pick_chain();
         let x = self.rng.random::<f64>() * self.action_cdf.last().map_or(1.0, |a| a.1);
-        let action = self.action_cdf.iter().find(|a| x < a.1).map_or(Action::Pay, |a| a.0);
+        let action = self
+            .action_cdf
+            .iter()
+            .find(|a| x < a.1)
+            .map_or(Action::Pay, |a| a.0);
         let asset = match action {
             Action::Mixer => NATIVE,
             _ => self.pick_asset(),
@@ -914,7 +1064,15 @@ impl<'w> World<'w> {
     fn schedule_sweep(&mut self, ci: usize, asset: u8, deposit: AddrId, exch: u16) {
         if self.pending_sweeps.insert(sweep_key(deposit, ci, asset)) {
             let delay = self.rng.random_range(60..1_200);
-            self.schedule(self.now + delay, Event::Sweep { ci, asset, deposit, exch });
+            self.schedule(
+                self.now + delay,
+                Event::Sweep {
+                    ci,
+                    asset,
+                    deposit,
+                    exch,
+                },
+            );
         }
     }
 
@@ -934,8 +1092,17 @@ impl<'w> World<'w> {
 
     /// Router-pattern swap: `amount` of `a_in` from `owner` to the pool, the output back, one tx.
     /// Returns the amount bought (0 when the pool could not pay).
-    fn swap(&mut self, ci: usize, owner: AddrId, a_in: u8, a_out: u8, amount: u128) -> Result<u128, SimError> {
-        let Some(pool) = self.chains[ci].dex else { return Ok(0) };
+    fn swap(
+        &mut self,
+        ci: usize,
+        owner: AddrId,
+        a_in: u8,
+        a_out: u8,
+        amount: u128,
+    ) -> Result<u128, SimError> {
+        let Some(pool) = self.chains[ci].dex else {
+            return Ok(0);
+        };
         let usd = self.raw_to_usd(ci, a_in, amount);
         let out = self.usd_to_raw(ci, a_out, usd * 0.997);
         if out == 0 || self.spendable(pool, ci, a_out) < out {
@@ -960,7 +1127,10 @@ impl<'w> World<'w> {
     /// Whether `asset` of chain `ci` can cross to chain `to_ci` (same ticker on both sides).
     fn bridgeable(&self, ci: usize, to_ci: usize, asset: u8) -> bool {
         let a = &self.chains[ci].assets[asset as usize];
-        self.chains[to_ci].assets.get(asset as usize).is_some_and(|b| b.symbol == a.symbol)
+        self.chains[to_ci]
+            .assets
+            .get(asset as usize)
+            .is_some_and(|b| b.symbol == a.symbol)
             && self.chains[ci].bridge.is_some()
     }
 
@@ -1010,13 +1180,33 @@ impl<'w> World<'w> {
         });
         let idx = self.bridges.len() - 1;
         let delay = self.rng.random_range(120..1_200);
-        self.schedule(self.now + delay, Event::BridgeRelease { idx, to_ci, asset, recipient, amount: out });
+        self.schedule(
+            self.now + delay,
+            Event::BridgeRelease {
+                idx,
+                to_ci,
+                asset,
+                recipient,
+                amount: out,
+            },
+        );
         Ok(Some(tx))
     }
 
     /// One fixed-denomination deposit; the withdrawal to `recipient` is scheduled. Returns the tx.
-    fn mixer_deposit(&mut self, ci: usize, from: AddrId, denom: u128, recipient: AddrId) -> Result<TxCtx, SimError> {
-        let pool = self.chains[ci].mixer.iter().find(|(d, _)| *d == denom).expect("denomination of a pool").1;
+    fn mixer_deposit(
+        &mut self,
+        ci: usize,
+        from: AddrId,
+        denom: u128,
+        recipient: AddrId,
+    ) -> Result<TxCtx, SimError> {
+        let pool = self.chains[ci]
+            .mixer
+            .iter()
+            .find(|(d, _)| *d == denom)
+            .expect("denomination of a pool")
+            .1;
         let gas = self.rng.random_range(900_000..1_100_000);
         let tx = self.begin_tx(ci, from, gas);
         self.transfer(&tx, from, pool, NATIVE, denom, Via::Value)?;
@@ -1031,7 +1221,16 @@ impl<'w> World<'w> {
         });
         let idx = self.mixer_uses.len() - 1;
         let delay = self.rng.random_range(1_800..21_600);
-        self.schedule(self.now + delay, Event::MixerWithdraw { ci, pool, recipient, amount: denom, idx });
+        self.schedule(
+            self.now + delay,
+            Event::MixerWithdraw {
+                ci,
+                pool,
+                recipient,
+                amount: denom,
+                idx,
+            },
+        );
         Ok(tx)
     }
 }

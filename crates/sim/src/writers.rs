@@ -19,12 +19,16 @@ impl TransferWriter for MemoryWriter {
         self.blocks.extend_from_slice(batch.blocks);
         self.transfers.extend_from_slice(batch.transfers);
         self.batches += 1;
-        Ok(WriteStats { inserted: batch.transfers.len() as u64, duplicates: 0 })
+        Ok(WriteStats {
+            inserted: batch.transfers.len() as u64,
+            duplicates: 0,
+        })
     }
 
     fn unwind(&mut self, chain: Chain, from_block: u64) -> Result<u64, StoreError> {
         let before = self.transfers.len();
-        self.transfers.retain(|t| t.chain != chain || t.block < from_block);
+        self.transfers
+            .retain(|t| t.chain != chain || t.block < from_block);
         self.blocks.retain(|b| b.chain != chain || b.number < from_block);
         Ok((before - self.transfers.len()) as u64)
     }
@@ -46,7 +50,10 @@ impl TransferWriter for CountingWriter {
         self.transfers += batch.transfers.len() as u64;
         self.blocks += batch.blocks.len() as u64;
         self.batches += 1;
-        Ok(WriteStats { inserted: batch.transfers.len() as u64, duplicates: 0 })
+        Ok(WriteStats {
+            inserted: batch.transfers.len() as u64,
+            duplicates: 0,
+        })
     }
 
     fn unwind(&mut self, _chain: Chain, _from_block: u64) -> Result<u64, StoreError> {

@@ -71,7 +71,9 @@ fn encode_static(arg: &Token) -> [u8; 32] {
     match arg {
         Token::Address(a) => address_word(*a),
         Token::Uint(v) => uint_word(*v),
-        Token::Str(_) | Token::Addresses(_) | Token::Uints(_) => unreachable!("dynamic tokens go to the tail"),
+        Token::Str(_) | Token::Addresses(_) | Token::Uints(_) => {
+            unreachable!("dynamic tokens go to the tail")
+        }
     }
 }
 

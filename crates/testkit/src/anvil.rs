@@ -23,7 +23,9 @@ pub fn anvil_path() -> Result<PathBuf, TestkitError> {
         return if p.is_file() {
             Ok(p)
         } else {
-            Err(TestkitError::AnvilNotFound { looked: format!("{ANVIL_ENV}={}", p.display()) })
+            Err(TestkitError::AnvilNotFound {
+                looked: format!("{ANVIL_ENV}={}", p.display()),
+            })
         };
     }
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -31,7 +33,9 @@ pub fn anvil_path() -> Result<PathBuf, TestkitError> {
     if p.is_file() {
         Ok(p)
     } else {
-        Err(TestkitError::AnvilNotFound { looked: format!("{ANVIL_ENV} unset, no {}", p.display()) })
+        Err(TestkitError::AnvilNotFound {
+            looked: format!("{ANVIL_ENV} unset, no {}", p.display()),
+        })
     }
 }
 
@@ -67,7 +71,14 @@ impl Anvil {
     pub fn spawn_with(chain_id: u64, extra_args: &[&str]) -> Result<Anvil, TestkitError> {
         let path = anvil_path()?;
         let mut child = Command::new(&path)
-            .args(["--host", "127.0.0.1", "--port", "0", "--chain-id", &chain_id.to_string()])
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--chain-id",
+                &chain_id.to_string(),
+            ])
             // Plenty for the benchmark's gas; dev accounts are unlocked.
             .args(["--balance", "1000000"])
             .args(extra_args)
@@ -75,7 +86,10 @@ impl Anvil {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|source| TestkitError::Spawn { path: path.clone(), source })?;
+            .map_err(|source| TestkitError::Spawn {
+                path: path.clone(),
+                source,
+            })?;
 
         let stderr_text = Arc::new(Mutex::new(String::new()));
         if let Some(mut stderr) = child.stderr.take() {
@@ -108,12 +122,20 @@ impl Anvil {
             }
         });
 
-        let mut anvil = Anvil { child, port: 0, chain_id, url: String::new() };
+        let mut anvil = Anvil {
+            child,
+            port: 0,
+            chain_id,
+            url: String::new(),
+        };
         let port = match rx.recv_timeout(STARTUP_TIMEOUT) {
             Ok(port) => port,
             Err(_) => {
                 let status = anvil.child.try_wait().ok().flatten();
-                let stderr = stderr_text.lock().map(|s| s.trim().to_string()).unwrap_or_default();
+                let stderr = stderr_text
+                    .lock()
+                    .map(|s| s.trim().to_string())
+                    .unwrap_or_default();
                 return Err(TestkitError::Startup {
                     reason: format!("no 'Listening on' line (exit status {status:?}; stderr: {stderr})"),
                 });
@@ -133,7 +155,9 @@ impl Anvil {
                     });
                 }
                 Err(e) if Instant::now() > deadline => {
-                    return Err(TestkitError::Startup { reason: format!("never answered: {e}") });
+                    return Err(TestkitError::Startup {
+                        reason: format!("never answered: {e}"),
+                    });
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(50)),
             }
@@ -203,6 +227,36 @@ mod tests {
         assert_eq!(rpc.accounts().expect("eth_accounts").len(), 10);
         let url = anvil.url().to_string();
         drop(anvil);
-        assert!(DevRpc::new(&url).chain_id().is_err(), "node still answers after drop");
+        assert!(
+            DevRpc::new(&url).chain_id().is_err(),
+            "node still answers after drop"
+        );
+    }
+}
+
+#[cfg(test)]
+mod state_tests {
+    use chaintrace_core::{Chain, U256};
+
+    use super::*;
+    use crate::scenario::{self, derived_address};
+
+    #[test]
+    fn live_dumped_state_loads_into_a_fresh_node() {
+        if !require_anvil("live_dumped_state_loads_into_a_fresh_node") {
+            return;
+        }
+        let a = Anvil::spawn(1).expect("anvil a");
+        let outcome = scenario::many_blocks(&a.rpc(), Chain::Ethereum, 2, 2).expect("scenario");
+        let receiver = derived_address(1_000_000 + 1);
+        let balance = a.rpc().balance(receiver).expect("balance");
+        assert_eq!(balance, U256::from(1_001u64));
+        let state = a.rpc().dump_state().expect("dump");
+
+        let b = Anvil::spawn(1).expect("anvil b");
+        assert_eq!(b.rpc().balance(receiver).expect("balance"), U256::ZERO);
+        b.rpc().load_state(&state).expect("load");
+        assert_eq!(b.rpc().balance(receiver).expect("balance after load"), balance);
+        assert!(b.rpc().block_number().expect("head") >= outcome.last_block);
     }
 }

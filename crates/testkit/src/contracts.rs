@@ -21,8 +21,13 @@ pub enum Contract {
 
 impl Contract {
     /// Every test contract.
-    pub const ALL: [Contract; 5] =
-        [Contract::Token, Contract::Forwarder, Contract::Reverter, Contract::Vault, Contract::VaultFactory];
+    pub const ALL: [Contract; 5] = [
+        Contract::Token,
+        Contract::Forwarder,
+        Contract::Reverter,
+        Contract::Vault,
+        Contract::VaultFactory,
+    ];
 
     fn artifact_text(self) -> &'static str {
         match self {
@@ -35,7 +40,8 @@ impl Contract {
     }
 
     fn artifact(self) -> Value {
-        serde_json::from_str(self.artifact_text()).expect("committed artifacts are valid JSON (checked by tests)")
+        serde_json::from_str(self.artifact_text())
+            .expect("committed artifacts are valid JSON (checked by tests)")
     }
 
     /// The contract's ABI (JSON array).
@@ -46,7 +52,9 @@ impl Contract {
     /// Creation bytecode.
     pub fn bytecode(self) -> Vec<u8> {
         let artifact = self.artifact();
-        let hex = artifact["bytecode"].as_str().expect("artifacts carry a bytecode string (checked by tests)");
+        let hex = artifact["bytecode"]
+            .as_str()
+            .expect("artifacts carry a bytecode string (checked by tests)");
         alloy_primitives::hex::decode(hex).expect("artifact bytecode is hex (checked by tests)")
     }
 

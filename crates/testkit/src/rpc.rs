@@ -97,7 +97,10 @@ impl DevRpc {
             .http_status_as_error(false)
             .build()
             .into();
-        DevRpc { url: url.to_string(), agent }
+        DevRpc {
+            url: url.to_string(),
+            agent,
+        }
     }
 
     /// The node URL.
@@ -116,7 +119,10 @@ impl DevRpc {
         let mut response = self.agent.post(&self.url).send_json(&body).map_err(transport)?;
         let answer: Value = response.body_mut().read_json().map_err(transport)?;
         if let Some(err) = answer.get("error") {
-            return Err(TestkitError::Node { method: method.to_string(), message: err.to_string() });
+            return Err(TestkitError::Node {
+                method: method.to_string(),
+                message: err.to_string(),
+            });
         }
         answer.get("result").cloned().ok_or_else(|| TestkitError::Shape {
             method: method.to_string(),
@@ -139,7 +145,9 @@ impl DevRpc {
     /// `eth_accounts`: the unlocked dev accounts.
     pub fn accounts(&self) -> Result<Vec<Address>, TestkitError> {
         let v = self.call("eth_accounts", json!([]))?;
-        let list = v.as_array().ok_or_else(|| shape("eth_accounts", "not an array"))?;
+        let list = v
+            .as_array()
+            .ok_or_else(|| shape("eth_accounts", "not an array"))?;
         list.iter().map(|a| address("eth_accounts", a)).collect()
     }
 
@@ -163,7 +171,9 @@ impl DevRpc {
             obj["gas"] = json!(format!("{gas:#x}"));
         }
         let v = self.call("eth_sendTransaction", json!([obj]))?;
-        let s = v.as_str().ok_or_else(|| shape("eth_sendTransaction", "hash is not a string"))?;
+        let s = v
+            .as_str()
+            .ok_or_else(|| shape("eth_sendTransaction", "hash is not a string"))?;
         TxHash::parse(s).map_err(|e| shape("eth_sendTransaction", &e.to_string()))
     }
 
@@ -182,7 +192,10 @@ impl DevRpc {
                 return parse_receipt(&v);
             }
             if Instant::now() > deadline {
-                return Err(shape("eth_getTransactionReceipt", &format!("{hash} not mined after 60 s")));
+                return Err(shape(
+                    "eth_getTransactionReceipt",
+                    &format!("{hash} not mined after 60 s"),
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -199,7 +212,11 @@ impl DevRpc {
             .as_array()
             .ok_or_else(|| shape(m, "no transactions array"))?
             .iter()
-            .map(|h| h.as_str().and_then(|s| TxHash::parse(s).ok()).ok_or_else(|| shape(m, "bad tx hash")))
+            .map(|h| {
+                h.as_str()
+                    .and_then(|s| TxHash::parse(s).ok())
+                    .ok_or_else(|| shape(m, "bad tx hash"))
+            })
             .collect::<Result<_, _>>()?;
         Ok(BlockHeader {
             number: quantity(m, &v["number"])?,
@@ -228,7 +245,9 @@ impl DevRpc {
     /// `evm_snapshot`: an id to revert to.
     pub fn snapshot(&self) -> Result<String, TestkitError> {
         let v = self.call("evm_snapshot", json!([]))?;
-        v.as_str().map(str::to_string).ok_or_else(|| shape("evm_snapshot", "id is not a string"))
+        v.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| shape("evm_snapshot", "id is not a string"))
     }
 
     /// `evm_revert`: rewinds the chain (blocks included) to a snapshot; later blocks are dropped, so
@@ -238,14 +257,19 @@ impl DevRpc {
         if v.as_bool() == Some(true) {
             Ok(())
         } else {
-            Err(shape("evm_revert", &format!("snapshot {snapshot} not reverted ({v})")))
+            Err(shape(
+                "evm_revert",
+                &format!("snapshot {snapshot} not reverted ({v})"),
+            ))
         }
     }
 
     /// `anvil_dumpState`: the whole chain state as an opaque hex blob.
     pub fn dump_state(&self) -> Result<String, TestkitError> {
         let v = self.call("anvil_dumpState", json!([]))?;
-        v.as_str().map(str::to_string).ok_or_else(|| shape("anvil_dumpState", "state is not a string"))
+        v.as_str()
+            .map(str::to_string)
+            .ok_or_else(|| shape("anvil_dumpState", "state is not a string"))
     }
 
     /// `anvil_loadState`: merges a blob from [`DevRpc::dump_state`] into this node.
@@ -294,26 +318,39 @@ fn parse_receipt(v: &Value) -> Result<Receipt, TestkitError> {
 }
 
 fn shape(method: &str, what: &str) -> TestkitError {
-    TestkitError::Shape { method: method.to_string(), what: what.to_string() }
+    TestkitError::Shape {
+        method: method.to_string(),
+        what: what.to_string(),
+    }
 }
 
 fn quantity(method: &str, v: &Value) -> Result<u64, TestkitError> {
-    let s = v.as_str().ok_or_else(|| shape(method, &format!("expected a hex quantity, got {v}")))?;
-    u64::from_str_radix(s.trim_start_matches("0x"), 16).map_err(|_| shape(method, &format!("bad quantity {s}")))
+    let s = v
+        .as_str()
+        .ok_or_else(|| shape(method, &format!("expected a hex quantity, got {v}")))?;
+    u64::from_str_radix(s.trim_start_matches("0x"), 16)
+        .map_err(|_| shape(method, &format!("bad quantity {s}")))
 }
 
 fn u256(method: &str, v: &Value) -> Result<U256, TestkitError> {
-    let s = v.as_str().ok_or_else(|| shape(method, &format!("expected a hex quantity, got {v}")))?;
-    U256::from_str_radix(s.trim_start_matches("0x"), 16).map_err(|_| shape(method, &format!("bad quantity {s}")))
+    let s = v
+        .as_str()
+        .ok_or_else(|| shape(method, &format!("expected a hex quantity, got {v}")))?;
+    U256::from_str_radix(s.trim_start_matches("0x"), 16)
+        .map_err(|_| shape(method, &format!("bad quantity {s}")))
 }
 
 fn address(method: &str, v: &Value) -> Result<Address, TestkitError> {
-    let s = v.as_str().ok_or_else(|| shape(method, &format!("expected an address, got {v}")))?;
+    let s = v
+        .as_str()
+        .ok_or_else(|| shape(method, &format!("expected an address, got {v}")))?;
     Address::parse(s).map_err(|e| shape(method, &e.to_string()))
 }
 
 fn bytes(method: &str, v: &Value) -> Result<Vec<u8>, TestkitError> {
-    let s = v.as_str().ok_or_else(|| shape(method, &format!("expected hex bytes, got {v}")))?;
+    let s = v
+        .as_str()
+        .ok_or_else(|| shape(method, &format!("expected hex bytes, got {v}")))?;
     alloy_primitives::hex::decode(s).map_err(|_| shape(method, &format!("bad hex bytes {s}")))
 }
 

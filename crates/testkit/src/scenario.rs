@@ -162,7 +162,13 @@ impl Scenario {
             step: step.to_string(),
             what: e.to_string(),
         })?;
-        self.pending.push(Pending { step: step.to_string(), hash, from: tx.from, should_succeed, moves });
+        self.pending.push(Pending {
+            step: step.to_string(),
+            hash,
+            from: tx.from,
+            should_succeed,
+            moves,
+        });
         if self.is_automine {
             self.settle()?;
         }
@@ -179,9 +185,15 @@ impl Scenario {
     }
 
     fn record(&mut self, p: Pending, receipt: &Receipt) -> Result<(), TestkitError> {
-        let fail = |what: String| TestkitError::Scenario { step: p.step.clone(), what };
+        let fail = |what: String| TestkitError::Scenario {
+            step: p.step.clone(),
+            what,
+        };
         if receipt.is_success != p.should_succeed {
-            return Err(fail(format!("status success={} but expected {}", receipt.is_success, p.should_succeed)));
+            return Err(fail(format!(
+                "status success={} but expected {}",
+                receipt.is_success, p.should_succeed
+            )));
         }
         let block = receipt.block_number;
         self.first_block = Some(self.first_block.map_or(block, |b| b.min(block)));
@@ -200,7 +212,9 @@ impl Scenario {
         let receiver = |r: &Receiver| -> Result<Address, TestkitError> {
             match r {
                 Receiver::Known(a) => Ok(*a),
-                Receiver::CreatedByTx => receipt.contract_address.ok_or_else(|| fail("no contractAddress".into())),
+                Receiver::CreatedByTx => receipt
+                    .contract_address
+                    .ok_or_else(|| fail("no contractAddress".into())),
                 Receiver::LogWord { log, word } => receipt
                     .logs
                     .get(*log)
@@ -212,18 +226,49 @@ impl Scenario {
         let transfer_topic = event_topic("Transfer(address,address,uint256)");
         for m in &p.moves {
             let (position, from, to, asset, amount, kind) = match m {
-                Move::Native { to, value } => {
-                    (Position::Tx, p.from, receiver(to)?, Asset::Native, *value, TransferKind::Native)
-                }
-                Move::Internal { path, from, to, value } => {
-                    (Position::Trace(path.clone()), *from, receiver(to)?, Asset::Native, *value, TransferKind::Internal)
-                }
-                Move::Token { log, token, from, to, amount } => {
-                    let l = receipt.logs.get(*log).ok_or_else(|| fail(format!("no log {log}")))?;
+                Move::Native { to, value } => (
+                    Position::Tx,
+                    p.from,
+                    receiver(to)?,
+                    Asset::Native,
+                    *value,
+                    TransferKind::Native,
+                ),
+                Move::Internal {
+                    path,
+                    from,
+                    to,
+                    value,
+                } => (
+                    Position::Trace(path.clone()),
+                    *from,
+                    receiver(to)?,
+                    Asset::Native,
+                    *value,
+                    TransferKind::Internal,
+                ),
+                Move::Token {
+                    log,
+                    token,
+                    from,
+                    to,
+                    amount,
+                } => {
+                    let l = receipt
+                        .logs
+                        .get(*log)
+                        .ok_or_else(|| fail(format!("no log {log}")))?;
                     if l.address != *token || l.topics.first() != Some(&transfer_topic) {
                         return Err(fail(format!("log {log} is not a Transfer event of {token}")));
                     }
-                    (Position::Log(l.log_index), *from, *to, Asset::Token(*token), *amount, TransferKind::Token)
+                    (
+                        Position::Log(l.log_index),
+                        *from,
+                        *to,
+                        Asset::Token(*token),
+                        *amount,
+                        TransferKind::Token,
+                    )
                 }
             };
             self.expected.push(Transfer {
@@ -257,37 +302,77 @@ impl Scenario {
         let step = format!("deploy {contract:?}");
         let mut moves = extra_moves;
         if !value.is_zero() {
-            moves.insert(0, Move::Native { to: Receiver::CreatedByTx, value });
+            moves.insert(
+                0,
+                Move::Native {
+                    to: Receiver::CreatedByTx,
+                    value,
+                },
+            );
         }
-        let tx = TxRequest { from, to: None, value, data: contract.deploy_data(args), gas: None };
+        let tx = TxRequest {
+            from,
+            to: None,
+            value,
+            data: contract.deploy_data(args),
+            gas: None,
+        };
         let hash = self.send(&step, tx, true, moves)?;
         self.require_automine(&step)?;
         let receipt = self.rpc.wait_receipt(hash)?;
-        receipt.contract_address.ok_or(TestkitError::Scenario { step, what: "no contractAddress".into() })
+        receipt.contract_address.ok_or(TestkitError::Scenario {
+            step,
+            what: "no contractAddress".into(),
+        })
     }
 
     fn require_automine(&self, step: &str) -> Result<(), TestkitError> {
         if self.is_automine {
             Ok(())
         } else {
-            Err(TestkitError::Scenario { step: step.into(), what: "needs automine (call before hold_blocks)".into() })
+            Err(TestkitError::Scenario {
+                step: step.into(),
+                what: "needs automine (call before hold_blocks)".into(),
+            })
         }
     }
 
     /// Deploys the test token with `supply` minted to `from` (one Transfer from the zero address).
     pub fn deploy_token(&mut self, from: Address, supply: U256) -> Result<Address, TestkitError> {
         // The token's address is only known after the receipt, so its mint is recorded via a log check.
-        let args = [Token::Str("Chaintrace Test Token".into()), Token::Str("CTT".into()), Token::Uint(supply)];
-        let tx = TxRequest { from, to: None, value: U256::ZERO, data: Contract::Token.deploy_data(&args), gas: None };
+        let args = [
+            Token::Str("Chaintrace Test Token".into()),
+            Token::Str("CTT".into()),
+            Token::Uint(supply),
+        ];
+        let tx = TxRequest {
+            from,
+            to: None,
+            value: U256::ZERO,
+            data: Contract::Token.deploy_data(&args),
+            gas: None,
+        };
         let hash = self.rpc.send(&tx)?;
         let receipt = self.rpc.wait_receipt(hash)?;
         let token = receipt.contract_address.ok_or_else(|| TestkitError::Scenario {
             step: "deploy token".into(),
             what: "no contractAddress".into(),
         })?;
-        let moves = vec![Move::Token { log: 0, token, from: Address::ZERO, to: from, amount: supply }];
+        let moves = vec![Move::Token {
+            log: 0,
+            token,
+            from: Address::ZERO,
+            to: from,
+            amount: supply,
+        }];
         self.record(
-            Pending { step: "deploy token".into(), hash, from, should_succeed: true, moves },
+            Pending {
+                step: "deploy token".into(),
+                hash,
+                from,
+                should_succeed: true,
+                moves,
+            },
             &receipt,
         )?;
         Ok(token)
@@ -295,8 +380,21 @@ impl Scenario {
 
     /// A plain ETH transfer.
     pub fn send_native(&mut self, from: Address, to: Address, value: U256) -> Result<TxHash, TestkitError> {
-        let tx = TxRequest { from, to: Some(to), value, data: Vec::new(), gas: None };
-        let moves = if value.is_zero() { Vec::new() } else { vec![Move::Native { to: Receiver::Known(to), value }] };
+        let tx = TxRequest {
+            from,
+            to: Some(to),
+            value,
+            data: Vec::new(),
+            gas: None,
+        };
+        let moves = if value.is_zero() {
+            Vec::new()
+        } else {
+            vec![Move::Native {
+                to: Receiver::Known(to),
+                value,
+            }]
+        };
         self.send("native transfer", tx, true, moves)
     }
 
@@ -308,9 +406,29 @@ impl Scenario {
         to: Address,
         amount: U256,
     ) -> Result<TxHash, TestkitError> {
-        let data = encode_call("transfer(address,uint256)", &[Token::Address(to), Token::Uint(amount)]);
-        let tx = TxRequest { from, to: Some(token), value: U256::ZERO, data, gas: None };
-        self.send("token transfer", tx, true, vec![Move::Token { log: 0, token, from, to, amount }])
+        let data = encode_call(
+            "transfer(address,uint256)",
+            &[Token::Address(to), Token::Uint(amount)],
+        );
+        let tx = TxRequest {
+            from,
+            to: Some(token),
+            value: U256::ZERO,
+            data,
+            gas: None,
+        };
+        self.send(
+            "token transfer",
+            tx,
+            true,
+            vec![Move::Token {
+                log: 0,
+                token,
+                from,
+                to,
+                amount,
+            }],
+        )
     }
 
     /// `token.approve(spender, amount)` from `owner` (no transfer).
@@ -321,8 +439,17 @@ impl Scenario {
         spender: Address,
         amount: U256,
     ) -> Result<TxHash, TestkitError> {
-        let data = encode_call("approve(address,uint256)", &[Token::Address(spender), Token::Uint(amount)]);
-        let tx = TxRequest { from: owner, to: Some(token), value: U256::ZERO, data, gas: None };
+        let data = encode_call(
+            "approve(address,uint256)",
+            &[Token::Address(spender), Token::Uint(amount)],
+        );
+        let tx = TxRequest {
+            from: owner,
+            to: Some(token),
+            value: U256::ZERO,
+            data,
+            gas: None,
+        };
         self.send("token approve", tx, true, Vec::new())
     }
 
@@ -339,8 +466,25 @@ impl Scenario {
             "transferFrom(address,address,uint256)",
             &[Token::Address(owner), Token::Address(to), Token::Uint(amount)],
         );
-        let tx = TxRequest { from: spender, to: Some(token), value: U256::ZERO, data, gas: None };
-        self.send("token transferFrom", tx, true, vec![Move::Token { log: 0, token, from: owner, to, amount }])
+        let tx = TxRequest {
+            from: spender,
+            to: Some(token),
+            value: U256::ZERO,
+            data,
+            gas: None,
+        };
+        self.send(
+            "token transferFrom",
+            tx,
+            true,
+            vec![Move::Token {
+                log: 0,
+                token,
+                from: owner,
+                to,
+                amount,
+            }],
+        )
     }
 
     /// `token.batchTransfer(recipients, amounts)` from `from`: one Transfer event per recipient.
@@ -353,17 +497,32 @@ impl Scenario {
     ) -> Result<TxHash, TestkitError> {
         let data = encode_call(
             "batchTransfer(address[],uint256[])",
-            &[Token::Addresses(recipients.to_vec()), Token::Uints(amounts.to_vec())],
+            &[
+                Token::Addresses(recipients.to_vec()),
+                Token::Uints(amounts.to_vec()),
+            ],
         );
         let moves = recipients
             .iter()
             .zip(amounts)
             .enumerate()
-            .map(|(log, (to, amount))| Move::Token { log, token, from, to: *to, amount: *amount })
+            .map(|(log, (to, amount))| Move::Token {
+                log,
+                token,
+                from,
+                to: *to,
+                amount: *amount,
+            })
             .collect();
         // Explicit gas: estimating a 500-recipient batch costs as much as running it.
         let gas = 60_000 + 40_000 * recipients.len() as u64;
-        let tx = TxRequest { from, to: Some(token), value: U256::ZERO, data, gas: Some(gas) };
+        let tx = TxRequest {
+            from,
+            to: Some(token),
+            value: U256::ZERO,
+            data,
+            gas: Some(gas),
+        };
         self.send("token batchTransfer", tx, true, moves)
     }
 }
@@ -397,7 +556,13 @@ fn finish(s: Scenario, token: Address) -> Result<Outcome, TestkitError> {
     })?;
     let mut expected = s.expected.clone();
     sort_transfers(&mut expected);
-    Ok(Outcome { expected, first_block, last_block, token, accounts: s.accounts.clone() })
+    Ok(Outcome {
+        expected,
+        first_block,
+        last_block,
+        token,
+        accounts: s.accounts.clone(),
+    })
 }
 
 /// The feature scenario: a token (mint, transfer, zero-value transfer, transferFrom, batch), native
@@ -419,15 +584,35 @@ pub fn basic(rpc: &DevRpc, chain: Chain) -> Result<Outcome, TestkitError> {
     s.token_batch(token, a[0], &[a[5], a[6], a[7]], &amounts)?;
 
     // ETH forwarded by a contract: native (sender -> forwarder) + internal (forwarder -> target).
-    let forwarder = s.deploy(a[0], Contract::Forwarder, &[Token::Address(a[8])], U256::ZERO, Vec::new())?;
+    let forwarder = s.deploy(
+        a[0],
+        Contract::Forwarder,
+        &[Token::Address(a[8])],
+        U256::ZERO,
+        Vec::new(),
+    )?;
     let half = ether(1) / U256::from(2u8);
     s.send(
         "forward via receive()",
-        TxRequest { from: a[2], to: Some(forwarder), value: half, data: Vec::new(), gas: Some(100_000) },
+        TxRequest {
+            from: a[2],
+            to: Some(forwarder),
+            value: half,
+            data: Vec::new(),
+            gas: Some(100_000),
+        },
         true,
         vec![
-            Move::Native { to: Receiver::Known(forwarder), value: half },
-            Move::Internal { path: vec![0], from: forwarder, to: Receiver::Known(a[8]), value: half },
+            Move::Native {
+                to: Receiver::Known(forwarder),
+                value: half,
+            },
+            Move::Internal {
+                path: vec![0],
+                from: forwarder,
+                to: Receiver::Known(a[8]),
+                value: half,
+            },
         ],
     )?;
     let third = ether(1) / U256::from(3u8);
@@ -442,8 +627,16 @@ pub fn basic(rpc: &DevRpc, chain: Chain) -> Result<Outcome, TestkitError> {
         },
         true,
         vec![
-            Move::Native { to: Receiver::Known(forwarder), value: third },
-            Move::Internal { path: vec![0], from: forwarder, to: Receiver::Known(a[9]), value: third },
+            Move::Native {
+                to: Receiver::Known(forwarder),
+                value: third,
+            },
+            Move::Internal {
+                path: vec![0],
+                from: forwarder,
+                to: Receiver::Known(a[9]),
+                value: third,
+            },
         ],
     )?;
 
@@ -473,7 +666,10 @@ pub fn basic(rpc: &DevRpc, chain: Chain) -> Result<Outcome, TestkitError> {
             gas: Some(FAILING_TX_GAS),
         },
         true,
-        vec![Move::Native { to: Receiver::Known(reverter), value: tenth }],
+        vec![Move::Native {
+            to: Receiver::Known(reverter),
+            value: tenth,
+        }],
     )?;
 
     // Contracts created with value: by a transaction, and by a contract (internal create).
@@ -491,9 +687,17 @@ pub fn basic(rpc: &DevRpc, chain: Chain) -> Result<Outcome, TestkitError> {
         },
         true,
         vec![
-            Move::Native { to: Receiver::Known(factory), value: seven_tenths },
+            Move::Native {
+                to: Receiver::Known(factory),
+                value: seven_tenths,
+            },
             // The new vault's address is the first word of the factory's Created(address,uint256) event.
-            Move::Internal { path: vec![0], from: factory, to: Receiver::LogWord { log: 0, word: 0 }, value: seven_tenths },
+            Move::Internal {
+                path: vec![0],
+                from: factory,
+                to: Receiver::LogWord { log: 0, word: 0 },
+                value: seven_tenths,
+            },
         ],
     )?;
 
@@ -509,15 +713,28 @@ pub fn basic(rpc: &DevRpc, chain: Chain) -> Result<Outcome, TestkitError> {
 
 /// Many small blocks: `rounds` x (a batch of `recipients` token transfers + one native transfer), each
 /// transaction in its own block (2 x `rounds` blocks, `rounds` x (`recipients` + 1) transfers).
-pub fn many_blocks(rpc: &DevRpc, chain: Chain, rounds: usize, recipients: usize) -> Result<Outcome, TestkitError> {
+pub fn many_blocks(
+    rpc: &DevRpc,
+    chain: Chain,
+    rounds: usize,
+    recipients: usize,
+) -> Result<Outcome, TestkitError> {
     let mut s = Scenario::new(rpc.clone(), chain)?;
     let a = s.accounts().to_vec();
     let token = s.deploy_token(a[0], ether(1_000_000_000))?;
     for round in 0..rounds {
-        let to: Vec<Address> = (0..recipients).map(|i| derived_address(round * recipients + i)).collect();
-        let amounts: Vec<U256> = (0..recipients).map(|i| U256::from(1 + round * recipients + i)).collect();
+        let to: Vec<Address> = (0..recipients)
+            .map(|i| derived_address(round * recipients + i))
+            .collect();
+        let amounts: Vec<U256> = (0..recipients)
+            .map(|i| U256::from(1 + round * recipients + i))
+            .collect();
         s.token_batch(token, a[0], &to, &amounts)?;
-        s.send_native(a[1 + round % 9], derived_address(1_000_000 + round), U256::from(1_000 + round))?;
+        s.send_native(
+            a[1 + round % 9],
+            derived_address(1_000_000 + round),
+            U256::from(1_000 + round),
+        )?;
     }
     finish(s, token)
 }
@@ -543,11 +760,17 @@ pub fn bench(
         let is_batch = batch_txs > 0 && i * batch_txs / total != (i + 1) * batch_txs / total;
         if is_batch {
             let round = (i + 1) * batch_txs / total - 1;
-            let to: Vec<Address> = (0..recipients).map(|k| derived_address((round * 7 + k) % 20_000)).collect();
+            let to: Vec<Address> = (0..recipients)
+                .map(|k| derived_address((round * 7 + k) % 20_000))
+                .collect();
             let amounts: Vec<U256> = (0..recipients).map(|k| U256::from(1 + k)).collect();
             s.token_batch(token, a[0], &to, &amounts)?;
         } else {
-            s.send_native(a[1 + i % 9], derived_address(50_000 + i % 5_000), U256::from(1 + i))?;
+            s.send_native(
+                a[1 + i % 9],
+                derived_address(50_000 + i % 5_000),
+                U256::from(1 + i),
+            )?;
         }
         in_block += 1;
         if in_block == txs_per_block.max(1) {

@@ -184,7 +184,16 @@ pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
     let start = ctx.window_start_key();
     for &s in ctx.sources {
         let out_i = ctx.out_lower_bound(s, start);
-        r.nodes.insert(s, NodeState { role: Role::Source, out_i, in_i: 0, followed: 0, pools: Pools::default() });
+        r.nodes.insert(
+            s,
+            NodeState {
+                role: Role::Source,
+                out_i,
+                in_i: 0,
+                followed: 0,
+                pools: Pools::default(),
+            },
+        );
         r.schedule(s);
     }
     while let Some(Reverse((key, n))) = r.heap.pop() {
@@ -335,7 +344,10 @@ impl<M: TaintModel> Run<'_, '_, M> {
         let arrival = match (route, taint.is_zero()) {
             (Some(r), false) => {
                 self.out.records.push((e, r.rec));
-                Some(Route { hops: r.hops.saturating_add(1), rec: (self.out.records.len() - 1) as u32 })
+                Some(Route {
+                    hops: r.hops.saturating_add(1),
+                    rec: (self.out.records.len() - 1) as u32,
+                })
             }
             _ => None,
         };
@@ -404,9 +416,13 @@ impl<M: TaintModel> Run<'_, '_, M> {
             // History replay, merging the two time-sorted lists.
             let (mut i, mut j) = (0u32, 0u32);
             while i < out_end || j < in_end {
-                let take_out = j >= in_end
-                    || (i < out_end && ctx.key(ctx.out_at(n, i)) < ctx.key(ctx.in_at(n, j)));
-                let h = if take_out { ctx.out_at(n, i) } else { ctx.in_at(n, j) };
+                let take_out =
+                    j >= in_end || (i < out_end && ctx.key(ctx.out_at(n, i)) < ctx.key(ctx.in_at(n, j)));
+                let h = if take_out {
+                    ctx.out_at(n, i)
+                } else {
+                    ctx.in_at(n, j)
+                };
                 if take_out {
                     i += 1;
                 } else {
@@ -428,7 +444,16 @@ impl<M: TaintModel> Run<'_, '_, M> {
         pools.inflow(block, tx, flow, Some(arrival));
         let in_i = if M::USES_INFLOWS { in_end + 1 } else { 0 };
         let out_i = ctx.out_lower_bound(n, k.saturating_add(1));
-        self.nodes.insert(n, NodeState { role: Role::Active, out_i, in_i, followed: 0, pools });
+        self.nodes.insert(
+            n,
+            NodeState {
+                role: Role::Active,
+                out_i,
+                in_i,
+                followed: 0,
+                pools,
+            },
+        );
     }
 
     fn stop(&mut self, n: NodeId) {
@@ -449,7 +474,12 @@ impl<M: TaintModel> Run<'_, '_, M> {
         }
         let was_source = matches!(st.role, Role::Source);
         st.role = Role::Stopped;
-        self.out.truncated.push(Truncated { node: n, followed, skipped, held });
+        self.out.truncated.push(Truncated {
+            node: n,
+            followed,
+            skipped,
+            held,
+        });
         if !was_source {
             let rc = self.reach(n);
             rc.stopped_held = rc.stopped_held.saturating_add(held);
@@ -510,7 +540,15 @@ impl RunOutput {
                 return;
             }
             summary.holding = summary.holding.saturating_add(amount);
-            result.holding.push(Holding { model, chain, address: ctx.g.node_key(n).1, asset, amount, reason, hops });
+            result.holding.push(Holding {
+                model,
+                chain,
+                address: ctx.g.node_key(n).1,
+                asset,
+                amount,
+                reason,
+                hops,
+            });
         };
         let cut: std::collections::HashSet<NodeId> = self.truncated.iter().map(|t| t.node).collect();
         let held_at: HashMap<NodeId, U256> = self.held.iter().copied().collect();
@@ -540,7 +578,9 @@ impl RunOutput {
                     if rc.emitted_taint || !held_at.contains_key(&n) || cut.contains(&n) {
                         U256::ZERO
                     } else {
-                        rc.received.saturating_sub(rc.frontier).saturating_sub(rc.stopped_held)
+                        rc.received
+                            .saturating_sub(rc.frontier)
+                            .saturating_sub(rc.stopped_held)
                     }
                 } else {
                     held_at.get(&n).copied().unwrap_or(U256::ZERO)

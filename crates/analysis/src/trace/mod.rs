@@ -378,7 +378,9 @@ pub fn trace(graph: &Graph, req: &TraceRequest, oracle: &dyn ExitOracle) -> Resu
     }
     let mut by_chain: Vec<(Chain, Vec<u32>)> = Vec::new();
     for &(chain, address) in &req.starts {
-        let node = graph.node(chain, address).ok_or(TraceError::UnknownAddress { chain, address })?;
+        let node = graph
+            .node(chain, address)
+            .ok_or(TraceError::UnknownAddress { chain, address })?;
         match by_chain.iter_mut().find(|(c, _)| *c == chain) {
             Some((_, v)) => v.push(node),
             None => by_chain.push((chain, vec![node])),
@@ -427,9 +429,15 @@ pub fn trace(graph: &Graph, req: &TraceRequest, oracle: &dyn ExitOracle) -> Resu
             out.append_to(&ctx, &mut result);
         }
     }
-    result.destinations.sort_by(|a, b| (a.chain, a.asset, a.hops, b.amount).cmp(&(b.chain, b.asset, b.hops, a.amount)));
-    result.holding.sort_by(|a, b| (a.chain, a.asset, b.amount, a.address).cmp(&(b.chain, b.asset, a.amount, b.address)));
-    result.exits.sort_by(|a, b| (a.chain, a.asset, b.amount, a.address).cmp(&(b.chain, b.asset, a.amount, b.address)));
+    result
+        .destinations
+        .sort_by(|a, b| (a.chain, a.asset, a.hops, b.amount).cmp(&(b.chain, b.asset, b.hops, a.amount)));
+    result.holding.sort_by(|a, b| {
+        (a.chain, a.asset, b.amount, a.address).cmp(&(b.chain, b.asset, a.amount, b.address))
+    });
+    result.exits.sort_by(|a, b| {
+        (a.chain, a.asset, b.amount, a.address).cmp(&(b.chain, b.asset, a.amount, b.address))
+    });
     Ok(result)
 }
 

@@ -119,10 +119,16 @@ impl TaintModel for Haircut {
     type Flow = Mix;
     const USES_INFLOWS: bool = true;
     fn full(amount: U256) -> Mix {
-        Mix { balance: amount, taint: amount }
+        Mix {
+            balance: amount,
+            taint: amount,
+        }
     }
     fn clean(amount: U256) -> Mix {
-        Mix { balance: amount, taint: U256::ZERO }
+        Mix {
+            balance: amount,
+            taint: U256::ZERO,
+        }
     }
     fn taint(f: &Mix) -> U256 {
         f.taint
@@ -145,7 +151,10 @@ impl TaintModel for Haircut {
         let b = Self::effective_balance(pool, amount);
         pool.taint -= t;
         pool.balance = b - amount;
-        Mix { balance: amount, taint: t }
+        Mix {
+            balance: amount,
+            taint: t,
+        }
     }
     fn held(pool: &Mix) -> U256 {
         pool.taint
@@ -179,7 +188,9 @@ impl TaintModel for Fifo {
         vec![(amount, false)]
     }
     fn taint(f: &Vec<Lot>) -> U256 {
-        f.iter().filter(|l| l.1).fold(U256::ZERO, |s, l| s.saturating_add(l.0))
+        f.iter()
+            .filter(|l| l.1)
+            .fold(U256::ZERO, |s, l| s.saturating_add(l.0))
     }
     fn add(pool: &mut VecDeque<Lot>, f: Vec<Lot>) {
         for lot in f {
@@ -226,7 +237,9 @@ impl TaintModel for Fifo {
         out
     }
     fn held(pool: &VecDeque<Lot>) -> U256 {
-        pool.iter().filter(|l| l.1).fold(U256::ZERO, |s, l| s.saturating_add(l.0))
+        pool.iter()
+            .filter(|l| l.1)
+            .fold(U256::ZERO, |s, l| s.saturating_add(l.0))
     }
 }
 
@@ -245,7 +258,12 @@ pub(crate) struct Pools<M: TaintModel> {
 
 impl<M: TaintModel> Default for Pools<M> {
     fn default() -> Self {
-        Pools { avail: M::Pool::default(), avail_route: None, pending: Vec::new(), pending_block: 0 }
+        Pools {
+            avail: M::Pool::default(),
+            avail_route: None,
+            pending: Vec::new(),
+            pending_block: 0,
+        }
     }
 }
 
@@ -298,6 +316,8 @@ impl<M: TaintModel> Pools<M> {
 
     /// All taint held, available or pending.
     pub(crate) fn held(&self) -> U256 {
-        self.pending.iter().fold(M::held(&self.avail), |s, p| s.saturating_add(M::held(&p.1)))
+        self.pending
+            .iter()
+            .fold(M::held(&self.avail), |s, p| s.saturating_add(M::held(&p.1)))
     }
 }

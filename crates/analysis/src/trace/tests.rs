@@ -19,7 +19,11 @@ fn transfer_of(&(tx, block, pos, from, to, amount): &T, asset: Asset) -> Transfe
         block,
         timestamp: 1_700_000_000 + block * 12,
         tx_hash: TxHash([tx; 32]),
-        position: if pos == 0 { Position::Tx } else { Position::Trace(vec![pos - 1]) },
+        position: if pos == 0 {
+            Position::Tx
+        } else {
+            Position::Trace(vec![pos - 1])
+        },
         from: a(from),
         to: a(to),
         asset,
@@ -32,7 +36,11 @@ fn transfer_of(&(tx, block, pos, from, to, amount): &T, asset: Asset) -> Transfe
 }
 
 fn graph(ts: &[T]) -> Graph {
-    Graph::from_transfers(ts.iter().map(|t| transfer_of(t, Asset::Native)), StoreStamp::default()).expect("build")
+    Graph::from_transfers(
+        ts.iter().map(|t| transfer_of(t, Asset::Native)),
+        StoreStamp::default(),
+    )
+    .expect("build")
 }
 
 fn req(starts: &[u8], model: Model) -> TraceRequest {
@@ -42,7 +50,10 @@ fn req(starts: &[u8], model: Model) -> TraceRequest {
 }
 
 fn dest(r: &TraceResult) -> HashMap<u8, u64> {
-    r.destinations.iter().map(|d| (d.address.0[0], d.amount.to::<u64>())).collect()
+    r.destinations
+        .iter()
+        .map(|d| (d.address.0[0], d.amount.to::<u64>()))
+        .collect()
 }
 
 fn held(r: &TraceResult) -> HashMap<u8, u64> {
@@ -75,7 +86,11 @@ fn haircut_matches_the_worked_example() {
     // Y: 40*50/100 = 20. Z: 20*30/50 = 12. W: floor(8*7/20) = floor(2.8) = 2. X keeps 8-2 = 6.
     assert_eq!(dest(&r), map(&[(3, 40), (4, 20), (5, 12), (6, 2)]));
     assert_eq!(held(&r), map(&[(3, 6), (4, 20), (5, 12), (6, 2)]));
-    assert!(r.holding.iter().all(|h| h.model == Model::Haircut && h.reason == HoldReason::NotMoved));
+    assert!(
+        r.holding
+            .iter()
+            .all(|h| h.model == Model::Haircut && h.reason == HoldReason::NotMoved)
+    );
     let s = &r.summary[0];
     assert_eq!(s.emitted, U256::from(40u64));
     assert_eq!(s.holding, U256::from(40u64));
@@ -95,9 +110,16 @@ fn poison_matches_the_worked_example() {
     assert_eq!(dest(&r), map(&[(3, 40), (4, 50), (5, 30), (6, 7)]));
     // X passed taint on; Y, Z, W hold what they received.
     assert_eq!(held(&r), map(&[(4, 50), (5, 30), (6, 7)]));
-    let w = r.destinations.iter().find(|d| d.address == a(6)).expect("W reached");
+    let w = r
+        .destinations
+        .iter()
+        .find(|d| d.address == a(6))
+        .expect("W reached");
     assert_eq!(w.hops, 2);
-    assert_eq!(w.path.iter().map(|p| p.tx_hash.0[0]).collect::<Vec<_>>(), vec![11, 14]);
+    assert_eq!(
+        w.path.iter().map(|p| p.tx_hash.0[0]).collect::<Vec<_>>(),
+        vec![11, 14]
+    );
 }
 
 #[test]
@@ -106,7 +128,10 @@ fn funds_leave_only_after_they_arrived() {
     let g = graph(&[(1, 1, 0, 3, 4, 5), (2, 2, 0, 1, 3, 10), (3, 3, 0, 3, 5, 10)]);
     for model in [Model::Poison, Model::Haircut, Model::Fifo] {
         let r = trace(&g, &req(&[1], model), &NoExits).expect("trace");
-        assert!(!dest(&r).contains_key(&4), "{model}: an earlier outflow must not carry taint");
+        assert!(
+            !dest(&r).contains_key(&4),
+            "{model}: an earlier outflow must not carry taint"
+        );
         assert!(dest(&r).contains_key(&5), "{model}");
     }
 }
@@ -115,7 +140,12 @@ fn funds_leave_only_after_they_arrived() {
 fn same_block_other_tx_is_not_followed_but_same_tx_is() {
     // Block 2: tx 2 S->X, tx 3 X->Y (other tx, same block: order unknown, not followed);
     // tx 4 S->X then X->Z inside the same tx (followed).
-    let g = graph(&[(2, 2, 0, 1, 3, 10), (3, 2, 0, 3, 4, 10), (4, 2, 0, 1, 3, 5), (4, 2, 1, 3, 5, 5)]);
+    let g = graph(&[
+        (2, 2, 0, 1, 3, 10),
+        (3, 2, 0, 3, 4, 10),
+        (4, 2, 0, 1, 3, 5),
+        (4, 2, 1, 3, 5, 5),
+    ]);
     for model in [Model::Poison, Model::Haircut, Model::Fifo] {
         let r = trace(&g, &req(&[1], model), &NoExits).expect("trace");
         let d = dest(&r);
@@ -134,8 +164,20 @@ fn forward_and_backward_agree_on_a_chain() {
         let b = trace(&g, &rb, &NoExits).expect("backward");
         assert_eq!(dest(&f), map(&[(2, 10), (3, 10)]), "{model}");
         assert_eq!(dest(&b), map(&[(2, 10), (1, 10)]), "{model}");
-        let fwd_path: Vec<_> = f.destinations.iter().find(|d| d.address == a(3)).expect("C").path.clone();
-        let mut back_path: Vec<_> = b.destinations.iter().find(|d| d.address == a(1)).expect("A").path.clone();
+        let fwd_path: Vec<_> = f
+            .destinations
+            .iter()
+            .find(|d| d.address == a(3))
+            .expect("C")
+            .path
+            .clone();
+        let mut back_path: Vec<_> = b
+            .destinations
+            .iter()
+            .find(|d| d.address == a(1))
+            .expect("A")
+            .path
+            .clone();
         back_path.reverse();
         assert_eq!(fwd_path, back_path, "{model}");
     }
@@ -143,9 +185,20 @@ fn forward_and_backward_agree_on_a_chain() {
 
 #[test]
 fn exits_stop_the_trace_and_hop_limit_holds() {
-    let g = graph(&[(1, 1, 0, 1, 2, 10), (2, 2, 0, 2, 3, 10), (3, 3, 0, 3, 4, 10), (4, 2, 0, 1, 5, 3)]);
+    let g = graph(&[
+        (1, 1, 0, 1, 2, 10),
+        (2, 2, 0, 2, 3, 10),
+        (3, 3, 0, 3, 4, 10),
+        (4, 2, 0, 1, 5, 3),
+    ]);
     let mut labels = HashMap::new();
-    labels.insert((Chain::Ethereum, a(5)), ExitInfo { category: ExitCategory::Exchange, name: "Ex".into() });
+    labels.insert(
+        (Chain::Ethereum, a(5)),
+        ExitInfo {
+            category: ExitCategory::Exchange,
+            name: "Ex".into(),
+        },
+    );
     let mut r = req(&[1], Model::Haircut);
     r.max_hops = 2;
     let out = trace(&g, &r, &labels).expect("trace");
@@ -196,12 +249,21 @@ fn filters_window_min_amount_and_asset() {
 #[test]
 fn bad_requests_are_errors() {
     let g = graph(&[(1, 1, 0, 1, 2, 10)]);
-    assert_eq!(trace(&g, &req(&[], Model::Poison), &NoExits), Err(TraceError::NoStart));
-    assert!(matches!(trace(&g, &req(&[9], Model::Poison), &NoExits), Err(TraceError::UnknownAddress { .. })));
+    assert_eq!(
+        trace(&g, &req(&[], Model::Poison), &NoExits),
+        Err(TraceError::NoStart)
+    );
+    assert!(matches!(
+        trace(&g, &req(&[9], Model::Poison), &NoExits),
+        Err(TraceError::UnknownAddress { .. })
+    ));
     let mut r = req(&[1], Model::Poison);
     r.since = Some(10);
     r.until = Some(5);
-    assert_eq!(trace(&g, &r, &NoExits), Err(TraceError::EmptyWindow { since: 10, until: 5 }));
+    assert_eq!(
+        trace(&g, &r, &NoExits),
+        Err(TraceError::EmptyWindow { since: 10, until: 5 })
+    );
     let mut r = req(&[1], Model::Poison);
     r.max_hops = 0;
     assert_eq!(trace(&g, &r, &NoExits), Err(TraceError::ZeroHops));
@@ -219,7 +281,11 @@ fn huge_amounts_stay_exact() {
     let ts = vec![mk(1, 1, 2, 3, big), mk(2, 2, 1, 3, big), mk(3, 3, 3, 4, big)];
     let g = Graph::from_transfers(ts, StoreStamp::default()).expect("build");
     let out = trace(&g, &req(&[1], Model::Haircut), &NoExits).expect("trace");
-    let d4 = out.destinations.iter().find(|d| d.address == a(4)).expect("reached");
+    let d4 = out
+        .destinations
+        .iter()
+        .find(|d| d.address == a(4))
+        .expect("reached");
     assert_eq!(d4.amount, big / U256::from(2u64));
     let s = &out.summary[0];
     assert_eq!(s.emitted, s.holding);
@@ -229,13 +295,26 @@ fn huge_amounts_stay_exact() {
 
 fn arb_graph() -> impl Strategy<Value = Vec<(u8, u64, u32, u8, u8, u64, bool)>> {
     // (tx, block, pos, from, to, amount, token?)
-    prop::collection::vec((0u8..12, 0u64..8, 0u32..3, 0u8..6, 0u8..6, 1u64..1000, prop::bool::weighted(0.2)), 1..40)
-        .prop_map(|v| {
-            v.into_iter()
-                // A tx hash belongs to one block.
-                .map(|(tx, block, pos, f, t, amt, tok)| (tx.wrapping_add(block as u8 * 16), block, pos, f, t, amt, tok))
-                .collect()
-        })
+    prop::collection::vec(
+        (
+            0u8..12,
+            0u64..8,
+            0u32..3,
+            0u8..6,
+            0u8..6,
+            1u64..1000,
+            prop::bool::weighted(0.2),
+        ),
+        1..40,
+    )
+    .prop_map(|v| {
+        v.into_iter()
+            // A tx hash belongs to one block.
+            .map(|(tx, block, pos, f, t, amt, tok)| {
+                (tx.wrapping_add(block as u8 * 16), block, pos, f, t, amt, tok)
+            })
+            .collect()
+    })
 }
 
 fn build_random(v: &[(u8, u64, u32, u8, u8, u64, bool)]) -> Graph {
@@ -244,7 +323,10 @@ fn build_random(v: &[(u8, u64, u32, u8, u8, u64, bool)]) -> Graph {
         .iter()
         .filter(|x| seen.insert((x.0, x.2)))
         .map(|&(tx, block, pos, f, t, amt, tok)| {
-            transfer_of(&(tx, block, pos, f, t, amt), if tok { Asset::Token(a(200)) } else { Asset::Native })
+            transfer_of(
+                &(tx, block, pos, f, t, amt),
+                if tok { Asset::Token(a(200)) } else { Asset::Native },
+            )
         })
         .collect();
     Graph::from_transfers(ts, StoreStamp::default()).expect("build")
@@ -272,11 +354,21 @@ fn check_path_order(g: &Graph, r: &TraceResult, starts: &[Address]) -> Result<()
             match r.direction {
                 Direction::Forward => {
                     prop_assert_eq!(p.to, q.from);
-                    prop_assert!(q.block > p.block || (same_tx && q.seq > p.seq), "time order {:?} -> {:?}", p, q);
+                    prop_assert!(
+                        q.block > p.block || (same_tx && q.seq > p.seq),
+                        "time order {:?} -> {:?}",
+                        p,
+                        q
+                    );
                 }
                 Direction::Backward => {
                     prop_assert_eq!(p.from, q.to);
-                    prop_assert!(q.block < p.block || (same_tx && q.seq < p.seq), "time order {:?} <- {:?}", p, q);
+                    prop_assert!(
+                        q.block < p.block || (same_tx && q.seq < p.seq),
+                        "time order {:?} <- {:?}",
+                        p,
+                        q
+                    );
                 }
             }
         }

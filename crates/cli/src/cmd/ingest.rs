@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::Context;
 use chaintrace_chain_evm::{EvmSource, RpcOptions, redact_url};
 use chaintrace_core::Chain;
-use chaintrace_ingest::rpc::{self, Plan, ReorgUnwound, RpcIngestOptions, RpcIngestReport, RpcProgress, ToBlock};
+use chaintrace_ingest::rpc::{
+    self, Plan, ReorgUnwound, RpcIngestOptions, RpcIngestReport, RpcProgress, ToBlock,
+};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::opts::{Format, GlobalOpts};
@@ -151,14 +153,16 @@ impl Bar {
 
 impl RpcProgress for Bar {
     fn planned(&mut self, plan: &Plan) {
-        self.bar.set_prefix(format!("{} {}..={}", plan.chain, plan.start, plan.end));
+        self.bar
+            .set_prefix(format!("{} {}..={}", plan.chain, plan.start, plan.end));
         self.bar.set_length(plan.blocks());
         self.bar.enable_steady_tick(Duration::from_millis(200));
     }
 
     fn window_written(&mut self, w: &rpc::WindowWritten) {
         self.bar.inc(w.last - w.first + 1);
-        self.bar.set_message(format!("block {} (+{} transfers)", w.last, w.inserted));
+        self.bar
+            .set_message(format!("block {} (+{} transfers)", w.last, w.inserted));
     }
 
     fn reorg_unwound(&mut self, r: &ReorgUnwound) {
@@ -168,7 +172,10 @@ impl RpcProgress for Bar {
         );
         self.bar.suspend(|| eprintln!("{line}"));
         // Blocks above the ancestor will be counted again.
-        let back = self.bar.position().min(r.detected_at.saturating_sub(r.common_ancestor + 1));
+        let back = self
+            .bar
+            .position()
+            .min(r.detected_at.saturating_sub(r.common_ancestor + 1));
         self.bar.set_position(self.bar.position() - back);
     }
 }
@@ -177,7 +184,10 @@ fn summary_line(r: &RpcIngestReport) -> String {
     let p = &r.plan;
     let checkpoint = r.checkpoint.map_or("none".to_string(), |c| c.to_string());
     let mut line = if p.blocks() == 0 {
-        format!("ingest rpc: {}: nothing to read (checkpoint {checkpoint}, head {})", p.chain, p.head)
+        format!(
+            "ingest rpc: {}: nothing to read (checkpoint {checkpoint}, head {})",
+            p.chain, p.head
+        )
     } else {
         format!(
             "ingest rpc: {} blocks {}..={}: {} blocks, {} transfers ({} new, {} already stored), {} reorgs, \
@@ -195,10 +205,17 @@ fn summary_line(r: &RpcIngestReport) -> String {
         )
     };
     if p.is_capped_by_confirmations {
-        line.push_str(&format!("; stopped {} blocks below head {} (--confirmations)", p.head - p.end.min(p.head), p.head));
+        line.push_str(&format!(
+            "; stopped {} blocks below head {} (--confirmations)",
+            p.head - p.end.min(p.head),
+            p.head
+        ));
     }
     if !p.advances_checkpoint && p.blocks() > 0 {
-        line.push_str(&format!("; checkpoint not moved: blocks after {checkpoint} up to {} were not read", p.start - 1));
+        line.push_str(&format!(
+            "; checkpoint not moved: blocks after {checkpoint} up to {} were not read",
+            p.start - 1
+        ));
     }
     line
 }

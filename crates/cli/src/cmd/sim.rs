@@ -66,7 +66,10 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
     let mut store = global.open_store()?;
     let before = store.transfer_count(None).context("counting stored transfers")?;
     if before > 0 {
-        eprintln!("note: the store in {} already holds {before} transfers; the world is added to them", dir.display());
+        eprintln!(
+            "note: the store in {} already holds {before} transfers; the world is added to them",
+            dir.display()
+        );
     }
     eprintln!(
         "generating world seed {} ({} transfers on {}) into {}",
@@ -80,7 +83,12 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
     let mut next_report = step;
     let truth = generate_with_progress(&config, &mut store, &mut |p| {
         if p.transfers >= next_report {
-            eprintln!("  {} / {} transfers ({:.0} s)", p.transfers, p.target, started.elapsed().as_secs_f64());
+            eprintln!(
+                "  {} / {} transfers ({:.0} s)",
+                p.transfers,
+                p.target,
+                started.elapsed().as_secs_f64()
+            );
             next_report = (p.transfers / step + 1) * step;
         }
     })
@@ -100,7 +108,10 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
     eprintln!("wrote {} labels to {}", truth.labels.len(), labels_path.display());
 
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&summary_json(&truth, &truth_path, &labels_path, elapsed))?),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&summary_json(&truth, &truth_path, &labels_path, elapsed))?
+        ),
         _ => print!("{}", summary_table(&truth, &truth_path, &labels_path, elapsed)),
     }
     Ok(())
@@ -124,7 +135,12 @@ fn write_file(
     Ok(())
 }
 
-fn summary_json(truth: &GroundTruth, truth_path: &std::path::Path, labels_path: &std::path::Path, elapsed: f64) -> serde_json::Value {
+fn summary_json(
+    truth: &GroundTruth,
+    truth_path: &std::path::Path,
+    labels_path: &std::path::Path,
+    elapsed: f64,
+) -> serde_json::Value {
     json!({
         "schema_version": 1,
         "seed": truth.config.seed,
@@ -163,12 +179,24 @@ fn summary_json(truth: &GroundTruth, truth_path: &std::path::Path, labels_path: 
     })
 }
 
-fn summary_table(truth: &GroundTruth, truth_path: &std::path::Path, labels_path: &std::path::Path, elapsed: f64) -> String {
+fn summary_table(
+    truth: &GroundTruth,
+    truth_path: &std::path::Path,
+    labels_path: &std::path::Path,
+    elapsed: f64,
+) -> String {
     let mut out = String::new();
     let s = &truth.stats;
-    let link = if truth.config.link_incidents { "linked" } else { "unlinked" };
+    let link = if truth.config.link_incidents {
+        "linked"
+    } else {
+        "unlinked"
+    };
     out.push_str(&format!("seed          {}\n", truth.config.seed));
-    out.push_str(&format!("transfers     {} in {} transactions, {} blocks\n", s.transfers, s.transactions, s.blocks));
+    out.push_str(&format!(
+        "transfers     {} in {} transactions, {} blocks\n",
+        s.transfers, s.transactions, s.blocks
+    ));
     for c in &truth.chains {
         out.push_str(&format!(
             "  {:<11} {:>10} transfers, blocks {}..={}\n",
@@ -188,7 +216,9 @@ fn summary_table(truth: &GroundTruth, truth_path: &std::path::Path, labels_path:
     out.push_str(&format!("incidents     {} ({link})\n", truth.incidents.len()));
     for i in &truth.incidents {
         let chains: Vec<&str> = i.chains.iter().map(|c| c.name()).collect();
-        let reused = i.reused.as_ref().map_or(String::new(), |r| format!(", reuses {} of {}", r.address, r.earlier_incident));
+        let reused = i.reused.as_ref().map_or(String::new(), |r| {
+            format!(", reuses {} of {}", r.address, r.earlier_incident)
+        });
         let labeled = if i.labeled { "labeled" } else { "new" };
         out.push_str(&format!(
             "  {:<11} {} drains {} on {} ({labeled}){reused}\n",
@@ -198,7 +228,11 @@ fn summary_table(truth: &GroundTruth, truth_path: &std::path::Path, labels_path:
             chains.join("->")
         ));
     }
-    out.push_str(&format!("labels        {} -> {}\n", truth.labels.len(), labels_path.display()));
+    out.push_str(&format!(
+        "labels        {} -> {}\n",
+        truth.labels.len(),
+        labels_path.display()
+    ));
     out.push_str(&format!("truth         {}\n", truth_path.display()));
     out.push_str(&format!(
         "elapsed       {:.1} s ({:.0} transfers/s)\n",

@@ -11,16 +11,29 @@ use chaintrace_testkit::{Anvil, require_anvil};
 
 fn chaintrace(data_dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chaintrace"));
-    cmd.arg("--data-dir").arg(data_dir).env_remove("CHAINTRACE_RPC_URL").env_remove("CHAINTRACE_DATA_DIR");
+    cmd.arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("CHAINTRACE_RPC_URL")
+        .env_remove("CHAINTRACE_DATA_DIR");
     cmd
 }
 
 fn ingest_args(url: &str, to_block: u64) -> Vec<String> {
-    ["ingest", "rpc", "--chain", "ethereum", "--rpc-url", url, "--confirmations", "0", "--to-block"]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([to_block.to_string()])
-        .collect()
+    [
+        "ingest",
+        "rpc",
+        "--chain",
+        "ethereum",
+        "--rpc-url",
+        url,
+        "--confirmations",
+        "0",
+        "--to-block",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([to_block.to_string()])
+    .collect()
 }
 
 fn stored(dir: &Path) -> Vec<Transfer> {
@@ -44,12 +57,21 @@ fn assert_same_rows(actual: &[Transfer], expected: &[Transfer]) {
 }
 
 fn json_stdout(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "chaintrace failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "chaintrace failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("stdout is one JSON report")
 }
 
 fn one_line_error(out: &Output) -> String {
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.stdout.is_empty(), "nothing on stdout on error");
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
     assert_eq!(stderr.lines().count(), 1, "one line on stderr: {stderr}");
@@ -67,19 +89,37 @@ fn live_ingest_rpc_binary_stores_the_scenario_and_a_rerun_adds_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let args = ingest_args(anvil.url(), outcome.last_block);
 
-    let out = chaintrace(dir.path()).args(&args).args(["--format", "json"]).output().expect("run chaintrace");
+    let out = chaintrace(dir.path())
+        .args(&args)
+        .args(["--format", "json"])
+        .output()
+        .expect("run chaintrace");
     let report = json_stdout(&out);
     assert_eq!(report["schema_version"], 1);
     assert_eq!(report["inserted"], outcome.expected.len() as u64);
     assert_eq!(report["checkpoint"], outcome.last_block);
     let summary = String::from_utf8_lossy(&out.stderr);
-    assert!(summary.contains(&format!("{} new", outcome.expected.len())), "summary line: {summary}");
+    assert!(
+        summary.contains(&format!("{} new", outcome.expected.len())),
+        "summary line: {summary}"
+    );
     assert_same_rows(&stored(dir.path()), &outcome.expected);
 
-    let out = chaintrace(dir.path()).args(&args).args(["--format", "json"]).output().expect("rerun");
+    let out = chaintrace(dir.path())
+        .args(&args)
+        .args(["--format", "json"])
+        .output()
+        .expect("rerun");
     let report = json_stdout(&out);
-    assert_eq!((report["blocks"].as_u64(), report["inserted"].as_u64()), (Some(0), Some(0)));
-    let out = chaintrace(dir.path()).args(&args).args(["--no-resume", "--format", "json"]).output().expect("reread");
+    assert_eq!(
+        (report["blocks"].as_u64(), report["inserted"].as_u64()),
+        (Some(0), Some(0))
+    );
+    let out = chaintrace(dir.path())
+        .args(&args)
+        .args(["--no-resume", "--format", "json"])
+        .output()
+        .expect("reread");
     let report = json_stdout(&out);
     assert_eq!(report["inserted"], 0);
     assert_eq!(report["duplicates"], outcome.expected.len() as u64);
@@ -101,7 +141,14 @@ fn live_ingest_rpc_killed_with_sigkill_resumes_to_the_same_store_as_a_clean_run(
     let killed = tempfile::tempdir().expect("tempdir");
     let mut child = chaintrace(killed.path())
         .args(&args)
-        .args(["--batch-size", "2", "--concurrency", "1", "--requests-per-second", "120"])
+        .args([
+            "--batch-size",
+            "2",
+            "--concurrency",
+            "1",
+            "--requests-per-second",
+            "120",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -109,7 +156,10 @@ fn live_ingest_rpc_killed_with_sigkill_resumes_to_the_same_store_as_a_clean_run(
     let deadline = Instant::now() + Duration::from_secs(120);
     let at_kill = loop {
         assert!(Instant::now() < deadline, "checkpoint never advanced");
-        assert!(child.try_wait().expect("poll child").is_none(), "ingest finished before it could be killed");
+        assert!(
+            child.try_wait().expect("poll child").is_none(),
+            "ingest finished before it could be killed"
+        );
         let cp = Store::open_read_only(killed.path())
             .ok()
             .and_then(|s| s.checkpoint("rpc", Chain::Ethereum).ok().flatten());
@@ -128,22 +178,47 @@ fn live_ingest_rpc_killed_with_sigkill_resumes_to_the_same_store_as_a_clean_run(
         .expect("checkpoint")
         .expect("checkpoint survives the kill");
     assert!(cp_after_kill >= at_kill, "checkpoint went backwards");
-    assert!(cp_after_kill < outcome.last_block, "killed mid-way (checkpoint {cp_after_kill})");
+    assert!(
+        cp_after_kill < outcome.last_block,
+        "killed mid-way (checkpoint {cp_after_kill})"
+    );
     let partial = stored(killed.path());
     assert!(!partial.is_empty() && partial.len() < outcome.expected.len());
-    eprintln!("killed at checkpoint {cp_after_kill} of {}: {} of {} transfers stored", outcome.last_block, partial.len(), outcome.expected.len());
+    eprintln!(
+        "killed at checkpoint {cp_after_kill} of {}: {} of {} transfers stored",
+        outcome.last_block,
+        partial.len(),
+        outcome.expected.len()
+    );
     // Every stored row lies in a block the checkpoint covers (windows are written whole) ...
-    assert!(partial.iter().all(|t| t.block <= cp_after_kill), "rows beyond the checkpoint");
+    assert!(
+        partial.iter().all(|t| t.block <= cp_after_kill),
+        "rows beyond the checkpoint"
+    );
 
-    let out = chaintrace(killed.path()).args(&args).args(["--format", "json"]).output().expect("rerun");
+    let out = chaintrace(killed.path())
+        .args(&args)
+        .args(["--format", "json"])
+        .output()
+        .expect("rerun");
     let report = json_stdout(&out);
     // ... so the rerun resumes right after the checkpoint and finds nothing already there.
     assert_eq!(report["start_block"], cp_after_kill + 1);
-    assert_eq!(report["duplicates"], 0, "rows beyond the checkpoint survived the kill");
-    assert_eq!(report["inserted"].as_u64(), Some((outcome.expected.len() - partial.len()) as u64));
+    assert_eq!(
+        report["duplicates"], 0,
+        "rows beyond the checkpoint survived the kill"
+    );
+    assert_eq!(
+        report["inserted"].as_u64(),
+        Some((outcome.expected.len() - partial.len()) as u64)
+    );
 
     let clean = tempfile::tempdir().expect("tempdir");
-    let out = chaintrace(clean.path()).args(&args).args(["--format", "json"]).output().expect("clean run");
+    let out = chaintrace(clean.path())
+        .args(&args)
+        .args(["--format", "json"])
+        .output()
+        .expect("clean run");
     json_stdout(&out);
     let resumed = stored(killed.path());
     assert_same_rows(&resumed, &stored(clean.path()));
@@ -157,16 +232,27 @@ fn live_ingest_rpc_refuses_a_node_of_another_chain_with_one_line() {
     }
     let anvil = Anvil::spawn(10).expect("anvil");
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = chaintrace(dir.path()).args(ingest_args(anvil.url(), 0)).output().expect("run chaintrace");
+    let out = chaintrace(dir.path())
+        .args(ingest_args(anvil.url(), 0))
+        .output()
+        .expect("run chaintrace");
     let err = one_line_error(&out);
-    assert!(err.contains("expected chain id 1") && err.contains("reports 10"), "{err}");
+    assert!(
+        err.contains("expected chain id 1") && err.contains("reports 10"),
+        "{err}"
+    );
 }
 
 #[test]
 fn ingest_rpc_reports_an_unreachable_node_clearly_without_leaking_the_key() {
     // A port nothing listens on: bind one, then free it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let url = format!("http://user:hunter2@127.0.0.1:{port}/v3/0123456789abcdef0123456789abcdef?apikey=SECRETKEY");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let url =
+        format!("http://user:hunter2@127.0.0.1:{port}/v3/0123456789abcdef0123456789abcdef?apikey=SECRETKEY");
     let dir = tempfile::tempdir().expect("tempdir");
     let out = chaintrace(dir.path())
         .args(["ingest", "rpc", "--chain", "ethereum", "--timeout", "5"])
@@ -174,7 +260,10 @@ fn ingest_rpc_reports_an_unreachable_node_clearly_without_leaking_the_key() {
         .output()
         .expect("run chaintrace");
     let err = one_line_error(&out);
-    assert!(err.contains("unreachable") && err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(
+        err.contains("unreachable") && err.contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
     for secret in ["hunter2", "0123456789abcdef0123456789abcdef", "SECRETKEY"] {
         assert!(!err.contains(secret), "secret {secret} leaked: {err}");
     }

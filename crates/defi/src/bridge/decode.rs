@@ -4,7 +4,7 @@ use chaintrace_core::{Address, Asset, Chain, Position, RawLog, Transfer, Transfe
 
 use super::{BridgeEvent, BridgeEvidence, BridgeRegistry, BridgeSide, MessageId};
 use crate::KnownEvent;
-use crate::abi::{as_address, data_address, data_u256, topic_address, topic_b256, topic_u256, word};
+use crate::abi::{data_address, data_u256, topic_address, topic_b256, topic_u256, word};
 
 /// Optimism's legacy L2 ETH token (`Predeploys.LEGACY_ERC20_ETH`): `l2Token` of ETH deposits/withdrawals.
 const OP_LEGACY_ETH: [u8; 20] = [
@@ -319,12 +319,4 @@ fn exit_id(l1_token: Address, exit_num: U256) -> MessageId {
     buf[..20].copy_from_slice(&l1_token.0);
     buf[20..].copy_from_slice(&word_of(exit_num));
     MessageId { namespace: "arbitrum-exit".to_string(), id: alloy_primitives::keccak256(buf).0 }
-}
-
-#[allow(dead_code)] // kept next to the decoders: the inverse of as_address for documentation tests
-fn address_word(a: Address) -> [u8; 32] {
-    let mut w = [0u8; 32];
-    w[12..].copy_from_slice(&a.0);
-    debug_assert_eq!(as_address(&w), Some(a));
-    w
 }

@@ -9,7 +9,12 @@ use chaintrace_testkit::scenario::{self, Scenario, derived_address, ether, sort_
 use chaintrace_testkit::{Anvil, require_anvil};
 
 fn source(anvil: &Anvil, chain: Option<Chain>) -> EvmSource {
-    let opts = RpcOptions { chain, batch_size: 4, concurrency: 2, ..RpcOptions::default() };
+    let opts = RpcOptions {
+        chain,
+        batch_size: 4,
+        concurrency: 2,
+        ..RpcOptions::default()
+    };
     EvmSource::connect(anvil.url(), opts).expect("connect to anvil")
 }
 
@@ -53,8 +58,15 @@ fn live_rpc_ingest_stores_exactly_the_scenario_transfers_and_reruns_add_nothing(
     let outcome = scenario::basic(&anvil.rpc(), Chain::Ethereum).expect("scenario runs");
     // The scenario covers every kind: the checks below would be vacuous otherwise.
     let kinds: std::collections::BTreeSet<_> = outcome.expected.iter().map(|t| t.kind).collect();
-    assert_eq!(kinds.len(), 3, "scenario must produce native, internal and token transfers");
-    assert!(outcome.expected.iter().any(|t| t.is_zero_value()), "scenario has a zero-value token transfer");
+    assert_eq!(
+        kinds.len(),
+        3,
+        "scenario must produce native, internal and token transfers"
+    );
+    assert!(
+        outcome.expected.iter().any(|t| t.is_zero_value()),
+        "scenario has a zero-value token transfer"
+    );
 
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = Store::open(dir.path()).expect("open store");
@@ -65,7 +77,10 @@ fn live_rpc_ingest_stores_exactly_the_scenario_transfers_and_reruns_add_nothing(
     assert_eq!(report.duplicates, 0);
     assert_eq!(report.blocks, outcome.last_block + 1);
     assert_eq!(report.checkpoint, Some(outcome.last_block));
-    assert_eq!(store.checkpoint(rpc::STAGE, Chain::Ethereum).expect("checkpoint"), Some(outcome.last_block));
+    assert_eq!(
+        store.checkpoint(rpc::STAGE, Chain::Ethereum).expect("checkpoint"),
+        Some(outcome.last_block)
+    );
     assert_same_rows(&stored(&store), &outcome.expected);
 
     // Resuming: the checkpoint covers the range, nothing is fetched.
@@ -79,7 +94,10 @@ fn live_rpc_ingest_stores_exactly_the_scenario_transfers_and_reruns_add_nothing(
     assert_eq!(third.inserted, 0);
     assert_eq!(third.duplicates, outcome.expected.len() as u64);
     assert_same_rows(&stored(&store), &outcome.expected);
-    assert_eq!(store.checkpoint(rpc::STAGE, Chain::Ethereum).expect("checkpoint"), Some(outcome.last_block));
+    assert_eq!(
+        store.checkpoint(rpc::STAGE, Chain::Ethereum).expect("checkpoint"),
+        Some(outcome.last_block)
+    );
 }
 
 #[test]
@@ -97,8 +115,16 @@ fn live_rpc_ingest_keeps_confirmations_away_from_the_head() {
     let report = rpc::run(&source(&anvil, None), &mut store, &opts, &mut NoProgress).expect("ingest");
     assert_eq!(report.plan.end, head - 4);
     assert_eq!(report.checkpoint, Some(head - 4));
-    let expected: Vec<Transfer> = outcome.expected.iter().filter(|t| t.block <= head - 4).cloned().collect();
-    assert!(expected.len() < outcome.expected.len(), "some transfers must be within the confirmations");
+    let expected: Vec<Transfer> = outcome
+        .expected
+        .iter()
+        .filter(|t| t.block <= head - 4)
+        .cloned()
+        .collect();
+    assert!(
+        expected.len() < outcome.expected.len(),
+        "some transfers must be within the confirmations"
+    );
     assert_same_rows(&stored(&store), &expected);
 }
 
@@ -131,7 +157,8 @@ fn live_rpc_ingest_unwinds_a_reorg_and_refetches_the_new_fork() {
     let mut b = Scenario::new(dev.clone(), Chain::Ethereum).expect("scenario");
     let a = b.accounts().to_vec();
     for i in 0..(fork_a.last_block - fork_base + 3) {
-        b.send_native(a[3], derived_address(900 + i as usize), ether(1) + U256::from(i)).expect("fork B tx");
+        b.send_native(a[3], derived_address(900 + i as usize), ether(1) + U256::from(i))
+            .expect("fork B tx");
     }
 
     #[derive(Default)]
@@ -145,7 +172,11 @@ fn live_rpc_ingest_unwinds_a_reorg_and_refetches_the_new_fork() {
     let report = rpc::run(&src, &mut store, &options(ToBlock::Latest), &mut seen).expect("ingest fork B");
     assert_eq!(report.reorgs, 1);
     assert_eq!(seen.0.len(), 1);
-    assert_eq!(seen.0[0].detected_at, fork_a.last_block + 1, "detected where the new blocks start");
+    assert_eq!(
+        seen.0[0].detected_at,
+        fork_a.last_block + 1,
+        "detected where the new blocks start"
+    );
     assert_eq!(seen.0[0].common_ancestor, fork_base);
     assert_eq!(report.transfers_unwound, fork_a.expected.len() as u64);
 
@@ -154,8 +185,14 @@ fn live_rpc_ingest_unwinds_a_reorg_and_refetches_the_new_fork() {
     sort_transfers(&mut expected);
     assert_same_rows(&stored(&store), &expected);
     let head = dev.block_number().expect("head");
-    assert_eq!(store.checkpoint(rpc::STAGE, Chain::Ethereum).expect("checkpoint"), Some(head));
-    let stored_head = store.block(Chain::Ethereum, head).expect("block").expect("head block stored");
+    assert_eq!(
+        store.checkpoint(rpc::STAGE, Chain::Ethereum).expect("checkpoint"),
+        Some(head)
+    );
+    let stored_head = store
+        .block(Chain::Ethereum, head)
+        .expect("block")
+        .expect("head block stored");
     assert_eq!(stored_head.hash, dev.block(head).expect("node head").hash);
 }
 
@@ -168,10 +205,28 @@ fn live_rpc_ingest_refuses_a_node_of_another_chain() {
     let anvil = Anvil::spawn(10).expect("anvil");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut store = Store::open(dir.path()).expect("open store");
-    let err = rpc::run(&source(&anvil, None), &mut store, &options(ToBlock::Latest), &mut NoProgress)
-        .expect_err("chain mismatch must fail");
-    assert!(matches!(err, RpcIngestError::ChainMismatch { expected: 1, actual: 10, .. }), "{err:?}");
+    let err = rpc::run(
+        &source(&anvil, None),
+        &mut store,
+        &options(ToBlock::Latest),
+        &mut NoProgress,
+    )
+    .expect_err("chain mismatch must fail");
+    assert!(
+        matches!(
+            err,
+            RpcIngestError::ChainMismatch {
+                expected: 1,
+                actual: 10,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let msg = err.to_string();
-    assert!(!msg.contains('\n') && msg.contains("chain id 10") && msg.contains("ethereum"), "{msg}");
+    assert!(
+        !msg.contains('\n') && msg.contains("chain id 10") && msg.contains("ethereum"),
+        "{msg}"
+    );
     assert_eq!(store.transfer_count(None).expect("count"), 0);
 }

@@ -12,7 +12,10 @@ use crate::truth::{
 
 impl World<'_> {
     fn chain_address(&self, ci: usize, addr: AddrId) -> ChainAddress {
-        ChainAddress { chain: self.chains[ci].chain, address: self.addrs[addr as usize] }
+        ChainAddress {
+            chain: self.chains[ci].chain,
+            address: self.addrs[addr as usize],
+        }
     }
 
     fn entity_id(&self, entity: u32) -> String {
@@ -55,7 +58,9 @@ impl World<'_> {
                     .collect(),
             })
             .collect();
-        let incidents = (0..self.incidents.len()).map(|i| self.incident_truth(i)).collect();
+        let incidents = (0..self.incidents.len())
+            .map(|i| self.incident_truth(i))
+            .collect();
         let labels = self.labels();
         GroundTruth {
             schema_version: TRUTH_SCHEMA_VERSION,
@@ -100,7 +105,10 @@ impl World<'_> {
             mixer_pools: c
                 .mixer
                 .iter()
-                .map(|&(d, a)| MixerPool { address: self.addrs[a as usize], denomination: U256::from(d) })
+                .map(|&(d, a)| MixerPool {
+                    address: self.addrs[a as usize],
+                    denomination: U256::from(d),
+                })
                 .collect(),
             mixer_relayer: c.mixer_relayer.map(|a| self.addrs[a as usize]),
         }
@@ -110,11 +118,15 @@ impl World<'_> {
         let s = &self.incidents[i];
         let mut drained: BTreeMap<(usize, u8), u128> = BTreeMap::new();
         for d in &s.drains {
-            let asset = (0..self.n_assets()).find(|&a| self.asset(s.ca, a) == d.asset).unwrap_or(0);
+            let asset = (0..self.n_assets())
+                .find(|&a| self.asset(s.ca, a) == d.asset)
+                .unwrap_or(0);
             *drained.entry((s.ca, asset)).or_default() += d.amount.to::<u128>();
         }
-        let later: BTreeSet<AddrId> =
-            self.incidents[i + 1..].iter().flat_map(|l| l.controlled.iter().copied()).collect();
+        let later: BTreeSet<AddrId> = self.incidents[i + 1..]
+            .iter()
+            .flat_map(|l| l.controlled.iter().copied())
+            .collect();
         let mut destinations = s.destinations.clone();
         let mut controlled: Vec<AddrId> = s.controlled.clone();
         controlled.sort_unstable();
@@ -138,7 +150,11 @@ impl World<'_> {
             chains: s.chains.iter().map(|&ci| self.chains[ci].chain).collect(),
             victim_exchange: self.entity_id(self.exchanges[s.victim_exchange as usize].entity),
             victims: s.victims.iter().map(|&v| self.chain_address(s.ca, v)).collect(),
-            exploiters: s.exploiters.iter().map(|&e| self.chain_address(s.ca, e)).collect(),
+            exploiters: s
+                .exploiters
+                .iter()
+                .map(|&e| self.chain_address(s.ca, e))
+                .collect(),
             funder: self.chain_address(s.ca, s.funder),
             controlled: controlled_addrs,
             cash_out_deposit_addresses: s.deposits.iter().map(|&(a, _)| self.addrs[a as usize]).collect(),
@@ -163,7 +179,13 @@ impl World<'_> {
         }
     }
 
-    fn destination_holding(&self, ci: usize, addr: AddrId, asset: u8, amount: u128) -> crate::truth::Destination {
+    fn destination_holding(
+        &self,
+        ci: usize,
+        addr: AddrId,
+        asset: u8,
+        amount: u128,
+    ) -> crate::truth::Destination {
         crate::truth::Destination {
             kind: DestinationKind::Holding,
             chain: self.chains[ci].chain,
@@ -178,30 +200,63 @@ impl World<'_> {
 
     fn labels(&self) -> Vec<SimLabel> {
         let mut out = Vec::new();
-        let mut label = |ci: usize, addr: AddrId, text: String, category: &str, actor: String, source: &str, conf| {
-            out.push(SimLabel {
-                chain: self.chains[ci].chain,
-                address: self.addrs[addr as usize],
-                label: text,
-                category: category.to_string(),
-                actor,
-                source: source.to_string(),
-                confidence: conf,
-            });
-        };
+        let mut label =
+            |ci: usize, addr: AddrId, text: String, category: &str, actor: String, source: &str, conf| {
+                out.push(SimLabel {
+                    chain: self.chains[ci].chain,
+                    address: self.addrs[addr as usize],
+                    label: text,
+                    category: category.to_string(),
+                    actor,
+                    source: source.to_string(),
+                    confidence: conf,
+                });
+            };
         for ci in 0..self.chains.len() {
             for e in &self.exchanges {
                 for (k, &h) in e.hot[ci].iter().enumerate() {
-                    label(ci, h, format!("{}: hot wallet {}", e.name, k + 1), "exchange", String::new(), "sim", 95);
+                    label(
+                        ci,
+                        h,
+                        format!("{}: hot wallet {}", e.name, k + 1),
+                        "exchange",
+                        String::new(),
+                        "sim",
+                        95,
+                    );
                 }
             }
             let c = &self.chains[ci];
             if let Some(d) = c.dex {
-                label(ci, d, "simswap: pool/router".into(), "defi", String::new(), "sim", 95);
+                label(
+                    ci,
+                    d,
+                    "simswap: pool/router".into(),
+                    "defi",
+                    String::new(),
+                    "sim",
+                    95,
+                );
             }
             if let (Some(b), Some(r)) = (c.bridge, c.bridge_relayer) {
-                label(ci, b, "simbridge: bridge contract".into(), "bridge", String::new(), "sim", 95);
-                label(ci, r, "simbridge: relayer".into(), "bridge", String::new(), "sim", 90);
+                label(
+                    ci,
+                    b,
+                    "simbridge: bridge contract".into(),
+                    "bridge",
+                    String::new(),
+                    "sim",
+                    95,
+                );
+                label(
+                    ci,
+                    r,
+                    "simbridge: relayer".into(),
+                    "bridge",
+                    String::new(),
+                    "sim",
+                    90,
+                );
             }
             for &(d, p) in &c.mixer {
                 let whole = d as f64 / 1e18;
@@ -216,7 +271,15 @@ impl World<'_> {
                 let text = format!("{actor}: {victim} exploiter ({})", s.id);
                 label(s.ca, e, text, "perpetrator", actor.clone(), "FBI", 90);
             }
-            label(s.ca, s.hub, format!("{actor}: {victim} exploit consolidation ({})", s.id), "perpetrator", actor.clone(), "FBI", 85);
+            label(
+                s.ca,
+                s.hub,
+                format!("{actor}: {victim} exploit consolidation ({})", s.id),
+                "perpetrator",
+                actor.clone(),
+                "FBI",
+                85,
+            );
             if let (Some(cb), true) = (s.cb, s.chains.len() > 1) {
                 let text = format!("{actor}: {victim} exploit bridged funds ({})", s.id);
                 label(cb, s.hub_b, text, "perpetrator", actor.clone(), "FBI", 85);

@@ -44,7 +44,8 @@ impl World<'_> {
             let victims = self.exchanges[victim_exchange as usize].hot[ca].to_vec();
             let funder = self.fresh(actor);
             let mut exploiters: Vec<AddrId> = (0..FRESH_EXPLOITERS).map(|_| self.fresh(actor)).collect();
-            let reused = (self.cfg.link_incidents && i > 0).then(|| (self.incidents[i - 1].exploiters[0], i - 1));
+            let reused =
+                (self.cfg.link_incidents && i > 0).then(|| (self.incidents[i - 1].exploiters[0], i - 1));
             if let Some((r, _)) = reused {
                 exploiters.push(r);
             }
@@ -91,14 +92,26 @@ impl World<'_> {
             let n_exploiters = self.incidents[i].exploiters.len();
             for j in 0..n_exploiters {
                 for asset in 0..self.n_assets() {
-                    at(self, start + 2 * HOUR + (j as u64 * 3 + u64::from(asset)) * 45, Step::Drain { j, asset });
+                    at(
+                        self,
+                        start + 2 * HOUR + (j as u64 * 3 + u64::from(asset)) * 45,
+                        Step::Drain { j, asset },
+                    );
                 }
             }
             if self.cfg.tokens && self.cfg.dex {
                 for j in 0..n_exploiters {
                     let who = self.incidents[i].exploiters[j];
                     let t = start + 2 * HOUR + 1_800 + j as u64 * 60;
-                    at(self, t, Step::SwapToNative { who, ci: ca, asset: USDC });
+                    at(
+                        self,
+                        t,
+                        Step::SwapToNative {
+                            who,
+                            ci: ca,
+                            asset: USDC,
+                        },
+                    );
                 }
             }
             for j in 0..n_exploiters {
@@ -109,7 +122,15 @@ impl World<'_> {
                 at(self, start + 5 * HOUR, Step::PeelStart);
             }
             if let (Some(cb), true, true) = (cb, self.cfg.tokens, self.cfg.dex) {
-                at(self, start + 5 * HOUR + 1_800, Step::SwapToNative { who: hub_b, ci: cb, asset: USDT });
+                at(
+                    self,
+                    start + 5 * HOUR + 1_800,
+                    Step::SwapToNative {
+                        who: hub_b,
+                        ci: cb,
+                        asset: USDT,
+                    },
+                );
             }
             at(self, start + 6 * HOUR, Step::CashOutB);
             if self.cfg.mixer {
@@ -133,7 +154,11 @@ impl World<'_> {
             kind,
             chain: self.chains[ci].chain,
             address: self.addrs[addr as usize],
-            exchange: exchange.map(|e| self.entities[self.exchanges[e as usize].entity as usize].id.clone()),
+            exchange: exchange.map(|e| {
+                self.entities[self.exchanges[e as usize].entity as usize]
+                    .id
+                    .clone()
+            }),
             asset: self.asset(ci, asset),
             symbol: self.chains[ci].assets[asset as usize].symbol.to_string(),
             amount: U256::from(amount),
@@ -142,15 +167,34 @@ impl World<'_> {
     }
 
     /// Sends `amount` to one of the actor's exchange deposit addresses and records the destination.
-    fn cash_out(&mut self, inc: usize, ci: usize, from: AddrId, k: usize, asset: u8, amount: u128) -> Result<(), SimError> {
-        let Some(&(dep, ex)) = self.incidents[inc].deposits.get(k % self.incidents[inc].deposits.len().max(1)) else {
+    fn cash_out(
+        &mut self,
+        inc: usize,
+        ci: usize,
+        from: AddrId,
+        k: usize,
+        asset: u8,
+        amount: u128,
+    ) -> Result<(), SimError> {
+        let Some(&(dep, ex)) = self.incidents[inc]
+            .deposits
+            .get(k % self.incidents[inc].deposits.len().max(1))
+        else {
             return Ok(());
         };
         if amount == 0 {
             return Ok(());
         }
         let tx = self.send(ci, from, dep, asset, amount)?;
-        let d = self.destination(DestinationKind::ExchangeDeposit, ci, dep, Some(ex), asset, amount, Some(tx.hash));
+        let d = self.destination(
+            DestinationKind::ExchangeDeposit,
+            ci,
+            dep,
+            Some(ex),
+            asset,
+            amount,
+            Some(tx.hash),
+        );
         self.incidents[inc].destinations.push(d);
         self.schedule_sweep(ci, asset, dep, ex);
         Ok(())
@@ -163,16 +207,22 @@ impl World<'_> {
             Step::FundFunder => {
                 let ex = self.incidents[inc].funder_exchange as usize;
                 let hot = self.exchanges[ex].hot[ca][0];
-                let amount = self.usd_to_raw(ca, NATIVE, 3_000.0);
+                let amount = self
+                    .usd_to_raw(ca, NATIVE, 3_000.0)
+                    .min(self.spendable(hot, ca, NATIVE));
                 let funder = self.incidents[inc].funder;
-                self.send(ca, hot, funder, NATIVE, amount)?;
+                if amount > 0 {
+                    self.send(ca, hot, funder, NATIVE, amount)?;
+                }
             }
             Step::GasUp => {
                 let funder = self.incidents[inc].funder;
                 for j in 0..self.incidents[inc].exploiters.len() {
                     let e = self.incidents[inc].exploiters[j];
                     let usd = self.frac(100.0, 250.0);
-                    let amount = self.usd_to_raw(ca, NATIVE, usd).min(self.spendable(funder, ca, NATIVE));
+                    let amount = self
+                        .usd_to_raw(ca, NATIVE, usd)
+                        .min(self.spendable(funder, ca, NATIVE));
                     if amount > 0 {
                         self.send(ca, funder, e, NATIVE, amount)?;
                     }
@@ -182,7 +232,9 @@ impl World<'_> {
                 let victim = self.incidents[inc].victims[j % self.incidents[inc].victims.len()];
                 let e = self.incidents[inc].exploiters[j];
                 let usd = self.frac(1.0e6, 6.0e6);
-                let amount = self.usd_to_raw(ca, asset, usd).min(self.spendable(victim, ca, asset));
+                let amount = self
+                    .usd_to_raw(ca, asset, usd)
+                    .min(self.spendable(victim, ca, asset));
                 if amount > 0 {
                     let tx = self.begin_tx(ca, victim, if asset == NATIVE { 21_000 } else { 60_000 });
                     let position = self.transfer(&tx, victim, e, asset, amount, Via::Value)?;
@@ -248,7 +300,13 @@ impl World<'_> {
                     self.incidents[inc].controlled.push(p0);
                     self.send(ca, hub, p0, NATIVE, amount)?;
                     let delay = self.rng.random_range(300..1_800);
-                    self.schedule(self.now + delay, Event::Step { inc, step: Step::PeelHop { addr: p0, hop: 0 } });
+                    self.schedule(
+                        self.now + delay,
+                        Event::Step {
+                            inc,
+                            step: Step::PeelHop { addr: p0, hop: 0 },
+                        },
+                    );
                 }
             }
             Step::PeelHop { addr, hop } => {
@@ -262,7 +320,10 @@ impl World<'_> {
                         self.incidents[inc].controlled.push(next);
                         self.send(ca, addr, next, NATIVE, rest)?;
                         let delay = self.rng.random_range(300..1_800);
-                        let step = Step::PeelHop { addr: next, hop: hop + 1 };
+                        let step = Step::PeelHop {
+                            addr: next,
+                            hop: hop + 1,
+                        };
                         self.schedule(self.now + delay, Event::Step { inc, step });
                     }
                 }
@@ -270,16 +331,39 @@ impl World<'_> {
             Step::MixerDeposit { n } => {
                 let hub = self.incidents[inc].hub;
                 let have = self.spendable(hub, ca, NATIVE);
-                let denom = self.chains[ca].mixer.iter().rev().find(|(d, _)| *d <= have).map(|p| p.0);
+                let denom = self.chains[ca]
+                    .mixer
+                    .iter()
+                    .rev()
+                    .find(|(d, _)| *d <= have)
+                    .map(|p| p.0);
                 if let (Some(denom), true) = (denom, n < MAX_MIXER_DEPOSITS) {
                     let w = self.fresh(actor);
                     self.incidents[inc].controlled.push(w);
                     let tx = self.mixer_deposit(ca, hub, denom, w)?;
-                    let pool = self.chains[ca].mixer.iter().find(|(d, _)| *d == denom).map_or(hub, |p| p.1);
-                    let d = self.destination(DestinationKind::MixerDeposit, ca, pool, None, NATIVE, denom, Some(tx.hash));
+                    let pool = self.chains[ca]
+                        .mixer
+                        .iter()
+                        .find(|(d, _)| *d == denom)
+                        .map_or(hub, |p| p.1);
+                    let d = self.destination(
+                        DestinationKind::MixerDeposit,
+                        ca,
+                        pool,
+                        None,
+                        NATIVE,
+                        denom,
+                        Some(tx.hash),
+                    );
                     self.incidents[inc].destinations.push(d);
                     let delay = self.rng.random_range(120..600);
-                    self.schedule(self.now + delay, Event::Step { inc, step: Step::MixerDeposit { n: n + 1 } });
+                    self.schedule(
+                        self.now + delay,
+                        Event::Step {
+                            inc,
+                            step: Step::MixerDeposit { n: n + 1 },
+                        },
+                    );
                 }
             }
         }

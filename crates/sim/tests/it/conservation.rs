@@ -10,8 +10,13 @@ use crate::{small, world};
 fn first_overdraft(transfers: &[Transfer], truth: &GroundTruth) -> Option<String> {
     let mut sorted: Vec<&Transfer> = transfers.iter().collect();
     sorted.sort_by(|a, b| {
-        (a.timestamp, a.chain, a.block, a.tx_hash, &a.position)
-            .cmp(&(b.timestamp, b.chain, b.block, b.tx_hash, &b.position))
+        (a.timestamp, a.chain, a.block, a.tx_hash, &a.position).cmp(&(
+            b.timestamp,
+            b.chain,
+            b.block,
+            b.tx_hash,
+            &b.position,
+        ))
     });
     let sources: HashSet<Address> = truth.sources.iter().copied().collect();
     let mut balances: HashMap<(Chain, Asset, Address), U256> = HashMap::new();
@@ -19,7 +24,10 @@ fn first_overdraft(transfers: &[Transfer], truth: &GroundTruth) -> Option<String
         if !sources.contains(&t.from) {
             let b = balances.entry((t.chain, t.asset, t.from)).or_default();
             if *b < t.amount {
-                return Some(format!("{} spends {} {:?} holding {} in {}", t.from, t.amount, t.asset, b, t.tx_hash));
+                return Some(format!(
+                    "{} spends {} {:?} holding {} in {}",
+                    t.from, t.amount, t.asset, b, t.tx_hash
+                ));
             }
             *b -= t.amount;
         }
@@ -30,16 +38,34 @@ fn first_overdraft(transfers: &[Transfer], truth: &GroundTruth) -> Option<String
 
 #[test]
 fn no_address_ever_spends_more_than_it_holds() {
-    for config in [small(1), small(2), WorldConfig { link_incidents: false, ..small(5) }] {
+    for config in [
+        small(1),
+        small(2),
+        WorldConfig {
+            link_incidents: false,
+            ..small(5)
+        },
+    ] {
         let (mem, truth) = world(&config);
-        assert_eq!(first_overdraft(&mem.transfers, &truth), None, "seed {}", config.seed);
+        assert_eq!(
+            first_overdraft(&mem.transfers, &truth),
+            None,
+            "seed {}",
+            config.seed
+        );
     }
 }
 
 #[test]
 fn all_five_evm_chains_stay_balance_consistent() {
     let config = WorldConfig {
-        chains: vec![Chain::Ethereum, Chain::Bsc, Chain::Polygon, Chain::Arbitrum, Chain::Optimism],
+        chains: vec![
+            Chain::Ethereum,
+            Chain::Bsc,
+            Chain::Polygon,
+            Chain::Arbitrum,
+            Chain::Optimism,
+        ],
         ..small(9)
     };
     let (mem, truth) = world(&config);
@@ -67,7 +93,11 @@ fn identities_blocks_and_positions_are_consistent() {
     let (mem, truth) = world(&small(4));
     let mut ids = HashSet::new();
     for t in &mem.transfers {
-        assert!(ids.insert((t.chain, t.tx_hash, t.position.clone())), "duplicate identity {}", t.tx_hash);
+        assert!(
+            ids.insert((t.chain, t.tx_hash, t.position.clone())),
+            "duplicate identity {}",
+            t.tx_hash
+        );
         match t.kind {
             TransferKind::Token => assert!(matches!(t.asset, Asset::Token(_))),
             _ => assert_eq!(t.asset, Asset::Native),
@@ -77,7 +107,10 @@ fn identities_blocks_and_positions_are_consistent() {
     // A tx hash belongs to one block of one chain.
     let mut tx_block = HashMap::new();
     for t in &mem.transfers {
-        assert_eq!(*tx_block.entry(t.tx_hash).or_insert((t.chain, t.block)), (t.chain, t.block));
+        assert_eq!(
+            *tx_block.entry(t.tx_hash).or_insert((t.chain, t.block)),
+            (t.chain, t.block)
+        );
     }
     // Blocks are contiguous per chain, timestamps increase by the block time, parents link.
     for c in &truth.chains {
@@ -91,7 +124,11 @@ fn identities_blocks_and_positions_are_consistent() {
         }
         let by_number: HashMap<u64, u64> = blocks.iter().map(|b| (b.number, b.timestamp)).collect();
         for t in mem.transfers.iter().filter(|t| t.chain == c.chain) {
-            assert_eq!(by_number.get(&t.block), Some(&t.timestamp), "transfer outside written blocks");
+            assert_eq!(
+                by_number.get(&t.block),
+                Some(&t.timestamp),
+                "transfer outside written blocks"
+            );
         }
     }
     // Log indices are unique within a block.
@@ -99,6 +136,42 @@ fn identities_blocks_and_positions_are_consistent() {
     for t in &mem.transfers {
         if let chaintrace_core::Position::Log(i) = t.position {
             assert!(logs.insert((t.chain, t.block, i)));
+        }
+    }
+}
+
+#[test]
+fn every_feature_switch_still_gives_a_consistent_world() {
+    let base = WorldConfig { target_transfers: 6_000, ..small(31) };
+    let variants = [
+        WorldConfig { tokens: false, ..base.clone() },
+        WorldConfig { dex: false, ..base.clone() },
+        WorldConfig { bridge: false, ..base.clone() },
+        WorldConfig { mixer: false, peel_chains: false, ..base.clone() },
+        WorldConfig { chains: vec![Chain::Bsc], ..base.clone() },
+        WorldConfig { chains: vec![Chain::Arbitrum, Chain::Optimism], tokens: false, ..base.clone() },
+        WorldConfig { incidents: 0, exchanges: 1, ..base.clone() },
+        WorldConfig { incidents: 6, label_earlier_incidents: false, ..base.clone() },
+    ];
+    for config in variants {
+        let (mem, truth) = world(&config);
+        assert!(mem.transfers.len() as u64 >= config.target_transfers);
+        assert_eq!(first_overdraft(&mem.transfers, &truth), None, "{config:?}");
+        assert_eq!(truth.incidents.len(), config.incidents as usize);
+        for inc in &truth.incidents {
+            assert!(!inc.drains.is_empty(), "{} drained nothing in {config:?}", inc.id);
+        }
+        if !config.tokens {
+            assert!(mem.transfers.iter().all(|t| t.asset == Asset::Native));
+        }
+        if !config.dex {
+            assert!(truth.swaps.is_empty());
+        }
+        if !config.mixer {
+            assert!(truth.mixer_uses.is_empty());
+        }
+        if !config.label_earlier_incidents {
+            assert!(truth.labels.iter().all(|l| l.category != "perpetrator"));
         }
     }
 }

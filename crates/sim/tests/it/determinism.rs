@@ -25,7 +25,10 @@ fn different_seed_gives_a_different_world() {
 #[test]
 fn batch_size_does_not_change_the_world() {
     let (a, ta) = world(&small(3));
-    let (b, tb) = world(&WorldConfig { batch_size: 777, ..small(3) });
+    let (b, tb) = world(&WorldConfig {
+        batch_size: 777,
+        ..small(3)
+    });
     assert!(a.transfers == b.transfers, "transfers differ");
     // Blocks of several chains interleave differently with other batch boundaries; their set is the same.
     let sorted = |mut v: Vec<chaintrace_core::BlockRecord>| {
@@ -42,8 +45,16 @@ fn reaches_the_transfer_target_and_counts_match() {
     let config = small(11);
     let mut counter = CountingWriter::default();
     let truth = generate(&config, &mut counter).expect("generates");
-    assert!(counter.transfers >= config.target_transfers, "{} transfers", counter.transfers);
-    assert!(counter.transfers < config.target_transfers * 11 / 10, "{} transfers", counter.transfers);
+    assert!(
+        counter.transfers >= config.target_transfers,
+        "{} transfers",
+        counter.transfers
+    );
+    assert!(
+        counter.transfers < config.target_transfers * 11 / 10,
+        "{} transfers",
+        counter.transfers
+    );
     assert_eq!(truth.stats.transfers, counter.transfers);
     assert_eq!(truth.stats.blocks, counter.blocks);
     let per_chain: u64 = truth.chains.iter().map(|c| c.transfers).sum();
@@ -52,11 +63,20 @@ fn reaches_the_transfer_target_and_counts_match() {
 
 #[test]
 fn rejects_bad_configs_with_a_clear_error() {
-    let bad = WorldConfig { chains: vec![chaintrace_core::Chain::Tron], ..small(1) };
+    let bad = WorldConfig {
+        chains: vec![chaintrace_core::Chain::Tron],
+        ..small(1)
+    };
     let err = generate(&bad, &mut CountingWriter::default()).expect_err("tron is not simulated");
     assert!(err.to_string().contains("chains"), "{err}");
-    let bad = WorldConfig { chains: vec![], ..small(1) };
+    let bad = WorldConfig {
+        chains: vec![],
+        ..small(1)
+    };
     assert!(generate(&bad, &mut CountingWriter::default()).is_err());
-    let bad = WorldConfig { exchanges: 2, ..small(1) };
+    let bad = WorldConfig {
+        exchanges: 2,
+        ..small(1)
+    };
     assert!(generate(&bad, &mut CountingWriter::default()).is_err());
 }

@@ -8,7 +8,10 @@ use chaintrace_sim::{GroundTruth, MemoryWriter, WorldConfig, generate_in_memory}
 
 /// A small but complete world (every feature on).
 pub(crate) fn small(seed: u64) -> WorldConfig {
-    WorldConfig { target_transfers: 20_000, ..WorldConfig::new(seed, 20_000) }
+    WorldConfig {
+        target_transfers: 20_000,
+        ..WorldConfig::new(seed, 20_000)
+    }
 }
 
 pub(crate) fn world(config: &WorldConfig) -> (MemoryWriter, GroundTruth) {

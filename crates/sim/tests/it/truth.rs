@@ -14,7 +14,9 @@ fn by_tx(transfers: &[Transfer]) -> HashMap<TxHash, Vec<&Transfer>> {
 }
 
 fn touches(transfers: &[Transfer], chain: Chain, address: Address) -> bool {
-    transfers.iter().any(|t| t.chain == chain && (t.from == address || t.to == address))
+    transfers
+        .iter()
+        .any(|t| t.chain == chain && (t.from == address || t.to == address))
 }
 
 #[test]
@@ -36,7 +38,11 @@ fn every_drain_in_the_truth_was_written() {
             assert!(inc.exploiters.iter().any(|e| e.address == d.to));
             assert!(inc.controlled.contains(&d.to));
         }
-        let total: U256 = inc.drained.iter().map(|a| a.amount).fold(U256::ZERO, |x, y| x + y);
+        let total: U256 = inc
+            .drained
+            .iter()
+            .map(|a| a.amount)
+            .fold(U256::ZERO, |x, y| x + y);
         let sum: U256 = inc.drains.iter().map(|d| d.amount).fold(U256::ZERO, |x, y| x + y);
         assert_eq!(total, sum);
         for a in &inc.controlled {
@@ -50,12 +56,23 @@ fn the_reused_address_acts_in_both_incidents_on_different_chains() {
     let (mem, truth) = world(&small(22));
     let later = &truth.incidents[1];
     let r = later.reused.as_ref().expect("linked world reuses an address");
-    let earlier = truth.incident(&r.earlier_incident).expect("earlier incident exists");
+    let earlier = truth
+        .incident(&r.earlier_incident)
+        .expect("earlier incident exists");
     assert!(earlier.controlled.contains(&r.address));
     assert!(later.controlled.contains(&r.address));
     assert!(earlier.exploiters.iter().any(|e| e.address == r.address));
-    assert!(later.exploiters.iter().any(|e| e.address == r.address && e.chain == r.chain));
-    assert_ne!(r.earlier_chains, vec![r.chain], "default world reuses across chains");
+    assert!(
+        later
+            .exploiters
+            .iter()
+            .any(|e| e.address == r.address && e.chain == r.chain)
+    );
+    assert_ne!(
+        r.earlier_chains,
+        vec![r.chain],
+        "default world reuses across chains"
+    );
     for c in &r.earlier_chains {
         assert!(touches(&mem.transfers, *c, r.address));
     }
@@ -65,24 +82,47 @@ fn the_reused_address_acts_in_both_incidents_on_different_chains() {
     // The earlier incident is attributed in the labels; the new (last) one is not.
     let last = truth.incidents.last().expect("incidents");
     assert!(!last.labeled);
-    assert!(truth.labels.iter().any(|l| l.address == r.address && l.category == "perpetrator"));
-    let last_only: HashSet<_> = last.controlled.iter().filter(|a| !earlier.controlled.contains(a)).collect();
-    let later_fresh: Vec<_> = last_only.iter().filter(|a| Some(**a) != last.reused.as_ref().map(|r| &r.address)).collect();
+    assert!(
+        truth
+            .labels
+            .iter()
+            .any(|l| l.address == r.address && l.category == "perpetrator")
+    );
+    let last_only: HashSet<_> = last
+        .controlled
+        .iter()
+        .filter(|a| !earlier.controlled.contains(a))
+        .collect();
+    let later_fresh: Vec<_> = last_only
+        .iter()
+        .filter(|a| Some(**a) != last.reused.as_ref().map(|r| &r.address))
+        .collect();
     for l in &truth.labels {
-        assert!(!later_fresh.contains(&&&l.address), "new incident address {} is labeled", l.address);
+        assert!(
+            !later_fresh.contains(&&&l.address),
+            "new incident address {} is labeled",
+            l.address
+        );
     }
 }
 
 #[test]
 fn no_link_worlds_share_nothing_between_incidents() {
-    let (_, truth) = world(&WorldConfig { link_incidents: false, ..small(23) });
+    let (_, truth) = world(&WorldConfig {
+        link_incidents: false,
+        ..small(23)
+    });
     let actors: HashSet<_> = truth.incidents.iter().map(|i| i.actor.clone()).collect();
     assert_eq!(actors.len(), truth.incidents.len());
     for (i, a) in truth.incidents.iter().enumerate() {
         assert!(a.reused.is_none());
         for b in &truth.incidents[i + 1..] {
             assert!(a.controlled.iter().all(|x| !b.controlled.contains(x)));
-            assert!(a.cash_out_deposit_addresses.iter().all(|x| !b.cash_out_deposit_addresses.contains(x)));
+            assert!(
+                a.cash_out_deposit_addresses
+                    .iter()
+                    .all(|x| !b.cash_out_deposit_addresses.contains(x))
+            );
         }
     }
 }
@@ -93,16 +133,35 @@ fn bridge_pairs_release_after_deposit_amount_minus_fee() {
     assert!(truth.bridge_transfers.len() > 10);
     let txs = by_tx(&mem.transfers);
     let decimals = |chain: Chain, asset| {
-        truth.chains.iter().find(|c| c.chain == chain).and_then(|c| c.assets.iter().find(|a| a.asset == asset)).map(|a| a.decimals).expect("asset of chain")
+        truth
+            .chains
+            .iter()
+            .find(|c| c.chain == chain)
+            .and_then(|c| c.assets.iter().find(|a| a.asset == asset))
+            .map(|a| a.decimals)
+            .expect("asset of chain")
     };
     for b in &truth.bridge_transfers {
         assert!(b.release_time > b.deposit_time);
         let dep = txs.get(&b.deposit_tx).expect("deposit written");
-        assert!(dep.iter().any(|t| t.chain == b.from_chain && t.from == b.sender && t.amount == b.amount_in));
+        assert!(
+            dep.iter()
+                .any(|t| t.chain == b.from_chain && t.from == b.sender && t.amount == b.amount_in)
+        );
         let rel = txs.get(&b.release_tx).expect("release written");
-        assert!(rel.iter().any(|t| t.chain == b.to_chain && t.to == b.recipient && t.amount == b.amount_out));
-        let (di, dout) = (decimals(b.from_chain, b.from_asset), decimals(b.to_chain, b.to_asset));
-        let scaled = if dout >= di { b.amount_in * U256::from(10).pow(U256::from(dout - di)) } else { b.amount_in / U256::from(10).pow(U256::from(di - dout)) };
+        assert!(
+            rel.iter()
+                .any(|t| t.chain == b.to_chain && t.to == b.recipient && t.amount == b.amount_out)
+        );
+        let (di, dout) = (
+            decimals(b.from_chain, b.from_asset),
+            decimals(b.to_chain, b.to_asset),
+        );
+        let scaled = if dout >= di {
+            b.amount_in * U256::from(10).pow(U256::from(dout - di))
+        } else {
+            b.amount_in / U256::from(10).pow(U256::from(di - dout))
+        };
         assert_eq!(b.amount_out + b.fee, scaled);
         assert!(b.fee > U256::ZERO || b.amount_out < U256::from(1000));
     }
@@ -117,15 +176,24 @@ fn swaps_mixer_uses_and_destinations_match_written_transfers() {
     for s in &truth.swaps {
         let t = txs.get(&s.tx_hash).expect("swap written");
         assert_eq!(t.len(), 2);
-        assert!(t.iter().any(|x| x.from == s.owner && pools.contains(&x.to) && x.amount == s.amount_in && x.asset == s.asset_in));
-        assert!(t.iter().any(|x| x.to == s.owner && pools.contains(&x.from) && x.amount == s.amount_out && x.asset == s.asset_out));
+        assert!(t.iter().any(|x| x.from == s.owner
+            && pools.contains(&x.to)
+            && x.amount == s.amount_in
+            && x.asset == s.asset_in));
+        assert!(t.iter().any(|x| x.to == s.owner
+            && pools.contains(&x.from)
+            && x.amount == s.amount_out
+            && x.asset == s.asset_out));
     }
     assert!(!truth.mixer_uses.is_empty());
     for m in &truth.mixer_uses {
         let w = m.withdraw_tx.expect("every deposit is withdrawn");
         let dep = &txs[&m.deposit_tx][0];
         let wd = &txs[&w][0];
-        assert_eq!((dep.from, dep.to, dep.amount), (m.depositor, m.pool, m.denomination));
+        assert_eq!(
+            (dep.from, dep.to, dep.amount),
+            (m.depositor, m.pool, m.denomination)
+        );
         assert_eq!((wd.from, wd.to, wd.amount), (m.pool, m.recipient, m.denomination));
         assert!(wd.timestamp > dep.timestamp);
         assert_eq!(truth.owner_of(&m.depositor), truth.owner_of(&m.recipient));
@@ -135,11 +203,20 @@ fn swaps_mixer_uses_and_destinations_match_written_transfers() {
         assert!(kinds.contains(&DestinationKind::ExchangeDeposit), "{}", inc.id);
         assert!(kinds.contains(&DestinationKind::MixerDeposit), "{}", inc.id);
         assert!(kinds.contains(&DestinationKind::Holding), "{}", inc.id);
-        for d in inc.destinations.iter().filter(|d| d.kind != DestinationKind::Holding) {
+        for d in inc
+            .destinations
+            .iter()
+            .filter(|d| d.kind != DestinationKind::Holding)
+        {
             let t = txs.get(&d.tx_hash.expect("tx of a deposit")).expect("written");
             assert!(t.iter().any(|x| x.to == d.address && x.amount == d.amount));
             if d.kind == DestinationKind::ExchangeDeposit {
-                assert!(truth.deposit_addresses.iter().any(|a| a.address == d.address && a.customer == inc.actor));
+                assert!(
+                    truth
+                        .deposit_addresses
+                        .iter()
+                        .any(|a| a.address == d.address && a.customer == inc.actor)
+                );
                 assert_eq!(truth.owner_of(&d.address), d.exchange.as_deref());
             }
         }
@@ -152,17 +229,29 @@ fn labels_csv_lists_infrastructure_and_earlier_attributions() {
     let (_, truth): (_, GroundTruth) = world(&small(26));
     let csv = truth.labels_csv();
     let mut lines = csv.lines();
-    assert_eq!(lines.next(), Some("chain,address,label,category,actor,source,confidence"));
+    assert_eq!(
+        lines.next(),
+        Some("chain,address,label,category,actor,source,confidence")
+    );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), truth.labels.len());
     assert!(rows.iter().all(|r| r.len() == 7));
     for cat in ["exchange", "mixer", "bridge", "defi", "perpetrator"] {
         assert!(rows.iter().any(|r| r[3] == cat), "no {cat} label");
     }
-    assert!(rows.iter().filter(|r| r[3] == "perpetrator").all(|r| r[4] == "lazarus" && r[5] == "FBI"));
+    assert!(
+        rows.iter()
+            .filter(|r| r[3] == "perpetrator")
+            .all(|r| r[4] == "lazarus" && r[5] == "FBI")
+    );
     for ex in &truth.exchanges {
         for h in &ex.hot_wallets {
-            assert!(truth.labels.iter().any(|l| l.address == h.address && l.chain == h.chain && l.category == "exchange"));
+            assert!(
+                truth
+                    .labels
+                    .iter()
+                    .any(|l| l.address == h.address && l.chain == h.chain && l.category == "exchange")
+            );
         }
     }
     let json = serde_json::to_string(&truth).expect("serializes");
@@ -178,11 +267,18 @@ fn deposit_addresses_sweep_to_their_exchange() {
         .iter()
         .flat_map(|e| e.hot_wallets.iter().map(move |h| (h.address, e.id.as_str())))
         .collect();
-    let deposits: HashMap<Address, &str> =
-        truth.deposit_addresses.iter().map(|d| (d.address, d.exchange.as_str())).collect();
+    let deposits: HashMap<Address, &str> = truth
+        .deposit_addresses
+        .iter()
+        .map(|d| (d.address, d.exchange.as_str()))
+        .collect();
     let mut sweeps = 0;
     for t in mem.transfers.iter().filter(|t| deposits.contains_key(&t.from)) {
-        assert_eq!(hot.get(&t.to), deposits.get(&t.from).map(|e| e), "deposit address sends only to its exchange");
+        assert_eq!(
+            hot.get(&t.to),
+            deposits.get(&t.from),
+            "deposit address sends only to its exchange"
+        );
         sweeps += 1;
     }
     assert!(sweeps > 100, "{sweeps} sweeps");

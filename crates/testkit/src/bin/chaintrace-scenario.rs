@@ -9,7 +9,10 @@ use chaintrace_testkit::scenario::{self, Outcome};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "chaintrace-scenario", about = "Send a known transfer scenario to a dev node (anvil)")]
+#[command(
+    name = "chaintrace-scenario",
+    about = "Send a known transfer scenario to a dev node (anvil)"
+)]
 struct Cli {
     /// Node URL (an anvil dev node with unlocked accounts).
     #[arg(long, global = true, default_value = "http://127.0.0.1:8545")]
@@ -56,10 +59,15 @@ fn main() -> ExitCode {
     let rpc = DevRpc::new(&cli.rpc_url);
     let outcome = match cli.command {
         Command::Basic => scenario::basic(&rpc, cli.chain),
-        Command::ManyBlocks { rounds, recipients } => scenario::many_blocks(&rpc, cli.chain, rounds, recipients),
-        Command::Bench { batch_txs, recipients, natives, txs_per_block } => {
-            scenario::bench(&rpc, cli.chain, batch_txs, recipients, natives, txs_per_block)
+        Command::ManyBlocks { rounds, recipients } => {
+            scenario::many_blocks(&rpc, cli.chain, rounds, recipients)
         }
+        Command::Bench {
+            batch_txs,
+            recipients,
+            natives,
+            txs_per_block,
+        } => scenario::bench(&rpc, cli.chain, batch_txs, recipients, natives, txs_per_block),
     };
     match outcome {
         Ok(o) => {

@@ -1,0 +1,931 @@
+//! Link discovery: what connects one set of addresses to another, each link with its evidence.
+//!
+//! [`links`] looks for, between every `from` node and every target node:
+//! - [`LinkKind::Direct`]: transfers between them, either way;
+//! - [`LinkKind::Path`]: time-respecting paths of up to `max_hops` transfers, either way (each transfer not
+//!   earlier than the previous one), found by a multi-source meet-in-the-middle search: all `from` nodes
+//!   search forward `ceil(h/2)` hops, all targets search backward `floor(h/2)` hops, and a node reached by
+//!   both with forward arrival before backward departure joins a path. Complete and sound for the hop limit
+//!   (see `docs/links.md`), except for what hub caps cut, which is reported;
+//! - [`LinkKind::SameAddress`]: the same 20-byte address on two chains;
+//! - [`LinkKind::SharedDeposit`]: both paid into one exchange deposit address (one exchange customer);
+//! - [`LinkKind::CommonFunder`]: one funder paid the first-ever incoming transfer of both;
+//! - [`LinkKind::SameCluster`]: a clustering (when given) put both in one cluster; the merge chain is the
+//!   evidence.
+//!
+//! Paths never pass through exits or services (exchange, mixer, bridge, DeFi router, sanctioned: they
+//! mix many owners' funds) as intermediate hops, and expand at most `fan_out_cap` transfers per node; both
+//! are counted and cut nodes reported as [`Truncation`]s. Pure: no I/O.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use chaintrace_core::{Address, Category, Chain, TxHash};
+
+use chaintrace_graph::{EdgeId, Graph, NodeId};
+
+use crate::cluster::{Clustering, DepositRule, NodeLabels, is_deposit_address};
+
+/// Multiplicative hasher for u32 keys (node ids): the std SipHash costs more than the search itself.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.0 = (u64::from(i) ^ 0x9E37_79B9_7F4A_7C15)
+            .wrapping_mul(0xBF58_476D_1CE4_E5B9)
+            .rotate_right(29);
+    }
+}
+
+type IdMap<V> = HashMap<NodeId, V, BuildHasherDefault<IdHasher>>;
+type IdSet = HashSet<NodeId, BuildHasherDefault<IdHasher>>;
+
+/// What to link the `from` nodes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// These nodes.
+    Nodes(Vec<NodeId>),
+    /// Every node labeled with this actor (id compared ignoring case).
+    Actor(String),
+    /// Every node with a label of this category.
+    Category(Category),
+}
+
+/// A link search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkQuery {
+    /// Start nodes.
+    pub from: Vec<NodeId>,
+    /// Targets.
+    pub to: Target,
+    /// Most transfers on a path (1..=12).
+    pub max_hops: u32,
+    /// Most transfers expanded per node and direction; beyond, the node is reported as truncated.
+    pub fan_out_cap: u32,
+    /// Nodes with more transfers than this are not used as deposit addresses or funders (services).
+    pub hub_degree: u32,
+    /// How deposit addresses are recognized.
+    pub deposit: DepositRule,
+    /// Most transaction hashes listed per direct link (all transfers are counted).
+    pub max_tx_listed: usize,
+}
+
+/// Default hop limit.
+pub const DEFAULT_MAX_HOPS: u32 = 6;
+/// Default fan-out cap.
+pub const DEFAULT_FAN_OUT_CAP: u32 = 200;
+
+impl LinkQuery {
+    /// A query with default limits.
+    pub fn new(from: Vec<NodeId>, to: Target) -> LinkQuery {
+        LinkQuery {
+            from,
+            to,
+            max_hops: DEFAULT_MAX_HOPS,
+            fan_out_cap: DEFAULT_FAN_OUT_CAP,
+            hub_degree: 10_000,
+            deposit: DepositRule::default(),
+            max_tx_listed: 20,
+        }
+    }
+}
+
+/// Errors of a link search.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// No start node.
+    #[error("no start address given")]
+    NoStart,
+    /// The target resolves to no node of the graph.
+    #[error("target {0} matches no address in the graph")]
+    EmptyTarget(String),
+    /// A node id outside the graph.
+    #[error("node {node} is not in the graph ({nodes} nodes)")]
+    UnknownNode {
+        /// The id.
+        node: NodeId,
+        /// Node count.
+        nodes: u32,
+    },
+    /// A limit out of range.
+    #[error("{what} must be within {min}..={max}, got {got}")]
+    BadLimit {
+        /// Which limit.
+        what: &'static str,
+        /// Lowest allowed.
+        min: u32,
+        /// Highest allowed.
+        max: u32,
+        /// Given.
+        got: u32,
+    },
+}
+
+/// Kind of a link (and of its evidence).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LinkKind {
+    /// Transfers between the two.
+    Direct,
+    /// A time-respecting path of several transfers.
+    Path,
+    /// The same 20-byte address on two chains.
+    SameAddress,
+    /// Both paid into one exchange deposit address.
+    SharedDeposit,
+    /// One funder paid the first incoming transfer of both.
+    CommonFunder,
+    /// One cluster.
+    SameCluster,
+}
+
+impl LinkKind {
+    /// Lowercase name used in output.
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkKind::Direct => "direct",
+            LinkKind::Path => "path",
+            LinkKind::SameAddress => "same_address",
+            LinkKind::SharedDeposit => "shared_deposit",
+            LinkKind::CommonFunder => "common_funder",
+            LinkKind::SameCluster => "same_cluster",
+        }
+    }
+}
+
+/// Which way value moved along a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LinkDirection {
+    /// From the `from` node to the target.
+    Outgoing,
+    /// From the target to the `from` node.
+    Incoming,
+    /// Both ways (direct transfers each way) or no flow (shared address, deposit, funder, cluster).
+    Undirected,
+}
+
+impl LinkDirection {
+    /// Lowercase name used in output.
+    pub fn name(self) -> &'static str {
+        match self {
+            LinkDirection::Outgoing => "outgoing",
+            LinkDirection::Incoming => "incoming",
+            LinkDirection::Undirected => "undirected",
+        }
+    }
+}
+
+/// One piece of evidence: a fact on one chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    /// What it shows.
+    pub kind: LinkKind,
+    /// Chain.
+    pub chain: Chain,
+    /// Transactions.
+    pub tx_hashes: Vec<TxHash>,
+    /// Addresses involved, in order (e.g. sender, receiver).
+    pub addresses: Vec<Address>,
+    /// One sentence for people.
+    pub detail: String,
+}
+
+/// A connection between a `from` node and a target node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// Kind.
+    pub kind: LinkKind,
+    /// The `from` node.
+    pub from: NodeId,
+    /// The target node.
+    pub to: NodeId,
+    /// Which way value moved.
+    pub direction: LinkDirection,
+    /// Transfers on the path (1 for direct transfers, 0 for links that are not flows).
+    pub hops: u32,
+    /// The facts, in order (path: one per transfer from start to end).
+    pub evidence: Vec<Evidence>,
+}
+
+/// A node whose transfers were not all expanded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Truncation {
+    /// The node.
+    pub node: NodeId,
+    /// Search direction that was cut (outgoing = forward search).
+    pub direction: LinkDirection,
+    /// Transfers that qualified for expansion.
+    pub qualifying: u64,
+    /// Transfers expanded.
+    pub followed: u32,
+}
+
+/// Result of [`links`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LinkReport {
+    /// Links, sorted by (from, to, kind, direction).
+    pub links: Vec<Link>,
+    /// Nodes cut by the fan-out cap.
+    pub truncated: Vec<Truncation>,
+    /// Times an exit or service node was reached as an intermediate hop and not expanded.
+    pub exits_skipped: u64,
+    /// Number of target nodes searched.
+    pub targets: usize,
+    /// Nodes visited by the path searches.
+    pub visited: u64,
+}
+
+/// Finds every link between `query.from` and the target nodes (see the module docs). `clustering`, when
+/// given, adds [`LinkKind::SameCluster`] links; `labels` resolves actor and category targets and marks exits.
+pub fn links(
+    graph: &Graph,
+    labels: &NodeLabels,
+    clustering: Option<&Clustering>,
+    query: &LinkQuery,
+) -> Result<LinkReport, LinkError> {
+    let n = graph.node_count();
+    if query.from.is_empty() {
+        return Err(LinkError::NoStart);
+    }
+    if !(1..=12).contains(&query.max_hops) {
+        return Err(LinkError::BadLimit {
+            what: "max hops",
+            min: 1,
+            max: 12,
+            got: query.max_hops,
+        });
+    }
+    if query.fan_out_cap == 0 {
+        return Err(LinkError::BadLimit {
+            what: "fan-out cap",
+            min: 1,
+            max: u32::MAX,
+            got: 0,
+        });
+    }
+    let targets: Vec<NodeId> = match &query.to {
+        Target::Nodes(v) => v.clone(),
+        Target::Actor(a) => labels.nodes_of_actor(a),
+        Target::Category(c) => labels.nodes_of_category(*c),
+    };
+    for &x in query.from.iter().chain(&targets) {
+        if x >= n {
+            return Err(LinkError::UnknownNode { node: x, nodes: n });
+        }
+    }
+    if targets.is_empty() {
+        let what = match &query.to {
+            Target::Nodes(_) => "(no nodes)".to_string(),
+            Target::Actor(a) => format!("actor {a}"),
+            Target::Category(c) => format!("category {c}"),
+        };
+        return Err(LinkError::EmptyTarget(what));
+    }
+    let mut from: Vec<NodeId> = query.from.clone();
+    from.sort_unstable();
+    from.dedup();
+    let mut targets = targets;
+    targets.sort_unstable();
+    targets.dedup();
+
+    let mut report = LinkReport {
+        targets: targets.len(),
+        ..LinkReport::default()
+    };
+    let mut out: Vec<Link> = Vec::new();
+    direct(graph, &from, &targets, query, &mut out);
+    let hf = query.max_hops.div_ceil(2);
+    let hb = query.max_hops / 2;
+    let direct_pairs: HashSet<(NodeId, NodeId, LinkDirection)> =
+        out.iter().map(|l| (l.from, l.to, l.direction)).collect();
+    for (dir, srcs, dsts) in [
+        (LinkDirection::Outgoing, &from, &targets),
+        (LinkDirection::Incoming, &targets, &from),
+    ] {
+        let found = paths(graph, labels, srcs, dsts, hf, hb, query.fan_out_cap, &mut report);
+        for (s, t, edges) in found {
+            let (f, to) = if dir == LinkDirection::Outgoing {
+                (s, t)
+            } else {
+                (t, s)
+            };
+            let both_direct = direct_pairs.contains(&(f, to, LinkDirection::Undirected));
+            if edges.len() == 1 || direct_pairs.contains(&(f, to, dir)) || both_direct {
+                continue;
+            }
+            out.push(path_link(graph, f, to, dir, &edges));
+        }
+    }
+    same_address(graph, &from, &targets, &mut out);
+    shared_deposits(graph, labels, &from, &targets, query, &mut out);
+    common_funders(graph, labels, &from, &targets, query, &mut out);
+    if let Some(c) = clustering {
+        same_cluster(graph, c, &from, &targets, &mut out);
+    }
+    out.sort_by_key(|l| (l.from, l.to, l.kind, l.direction));
+    report.links = out;
+    report.truncated.sort_by_key(|t| (t.node, t.direction));
+    report.truncated.dedup();
+    Ok(report)
+}
+
+fn describe_edge(graph: &Graph, e: EdgeId) -> (Chain, TxHash, Address, Address, String) {
+    let info = graph.edge_info(e);
+    let detail = format!(
+        "{} -> {}: {} of {} at block {} (time {})",
+        info.from.json_for(info.chain),
+        info.to.json_for(info.chain),
+        info.amount,
+        info.asset.json_for(info.chain),
+        info.block,
+        info.time
+    );
+    (info.chain, info.tx_hash, info.from, info.to, detail)
+}
+
+fn direct(graph: &Graph, from: &[NodeId], targets: &[NodeId], q: &LinkQuery, out: &mut Vec<Link>) {
+    let tset: IdSet = targets.iter().copied().collect();
+    for &f in from {
+        let mut per: IdMap<(Vec<EdgeId>, Vec<EdgeId>)> = IdMap::default();
+        for e in graph.out_edges(f) {
+            let d = graph.edge_dst(e);
+            if d != f && tset.contains(&d) {
+                per.entry(d).or_default().0.push(e);
+            }
+        }
+        for e in graph.in_edges(f) {
+            let s = graph.edge_src(e);
+            if s != f && tset.contains(&s) {
+                per.entry(s).or_default().1.push(e);
+            }
+        }
+        for (t, (outs, ins)) in per {
+            let direction = match (outs.is_empty(), ins.is_empty()) {
+                (false, true) => LinkDirection::Outgoing,
+                (true, false) => LinkDirection::Incoming,
+                _ => LinkDirection::Undirected,
+            };
+            let chain = graph.node_chain(f);
+            let total = outs.len() + ins.len();
+            let mut tx_hashes = Vec::new();
+            let mut listed: Vec<EdgeId> = outs.iter().chain(&ins).copied().collect();
+            listed.sort_by_key(|&e| graph.edge_seq(e));
+            for &e in listed.iter().take(q.max_tx_listed) {
+                let h = graph.edge_info(e).tx_hash;
+                if !tx_hashes.contains(&h) {
+                    tx_hashes.push(h);
+                }
+            }
+            let detail = format!(
+                "{} transfer(s) from {} to {} and {} back{}",
+                outs.len(),
+                graph.node_key(f).1.json_for(chain),
+                graph.node_key(t).1.json_for(chain),
+                ins.len(),
+                if total > q.max_tx_listed {
+                    format!("; first {} listed", q.max_tx_listed)
+                } else {
+                    String::new()
+                }
+            );
+            let evidence = vec![Evidence {
+                kind: LinkKind::Direct,
+                chain,
+                tx_hashes,
+                addresses: vec![graph.node_key(f).1, graph.node_key(t).1],
+                detail,
+            }];
+            out.push(Link {
+                kind: LinkKind::Direct,
+                from: f,
+                to: t,
+                direction,
+                hops: 1,
+                evidence,
+            });
+        }
+    }
+}
+
+fn path_link(graph: &Graph, from: NodeId, to: NodeId, dir: LinkDirection, edges: &[EdgeId]) -> Link {
+    let evidence = edges
+        .iter()
+        .enumerate()
+        .map(|(i, &e)| {
+            let (chain, tx, a, b, d) = describe_edge(graph, e);
+            Evidence {
+                kind: LinkKind::Path,
+                chain,
+                tx_hashes: vec![tx],
+                addresses: vec![a, b],
+                detail: format!("hop {}: {d}", i + 1),
+            }
+        })
+        .collect();
+    Link {
+        kind: LinkKind::Path,
+        from,
+        to,
+        direction: dir,
+        hops: edges.len() as u32,
+        evidence,
+    }
+}
+
+/// One label improvement of a node in a level-synchronous search.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    level: u8,
+    /// Forward: seq + 1 of the arriving edge (0 at a start). Backward: seq + 1 of the departing edge
+    /// (u32::MAX at a target).
+    enc: u32,
+    edge: EdgeId,
+    pred: NodeId,
+    /// Older entry of the same node, or NONE.
+    older: u32,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// One direction of the meet-in-the-middle search: per node its label history, newest first.
+struct Side {
+    head: IdMap<u32>,
+    entries: Vec<Entry>,
+}
+
+impl Side {
+    fn best(&self, x: NodeId) -> Option<&Entry> {
+        self.head.get(&x).map(|&i| &self.entries[i as usize])
+    }
+
+    /// Newest entry of `x` with level <= `level`.
+    fn at_level(&self, x: NodeId, level: u8) -> Option<&Entry> {
+        let mut i = *self.head.get(&x)?;
+        while i != NONE {
+            let en = &self.entries[i as usize];
+            if en.level <= level {
+                return Some(en);
+            }
+            i = en.older;
+        }
+        None
+    }
+
+    /// Edges from the start to `x` (forward) or from `x` to the target (backward, reversed by caller).
+    fn chain_to(&self, x: NodeId) -> Option<(NodeId, Vec<EdgeId>)> {
+        let mut en = *self.best(x)?;
+        let mut at = x;
+        let mut edges = Vec::new();
+        while en.level > 0 {
+            edges.push(en.edge);
+            at = en.pred;
+            en = *self.at_level(at, en.level - 1)?;
+        }
+        Some((at, edges))
+    }
+}
+
+#[allow(clippy::too_many_arguments)] // one search, its inputs and its report
+fn search(
+    graph: &Graph,
+    labels: &NodeLabels,
+    starts: &[NodeId],
+    ends: &IdSet,
+    depth: u32,
+    forward: bool,
+    cap: u32,
+    report: &mut LinkReport,
+) -> Side {
+    let mut side = Side {
+        head: IdMap::default(),
+        entries: Vec::new(),
+    };
+    let start_enc = if forward { 0 } else { u32::MAX };
+    for &s in starts {
+        side.head.insert(s, side.entries.len() as u32);
+        side.entries.push(Entry {
+            level: 0,
+            enc: start_enc,
+            edge: NONE,
+            pred: NONE,
+            older: NONE,
+        });
+    }
+    let start_set: IdSet = starts.iter().copied().collect();
+    let mut frontier: Vec<NodeId> = starts.to_vec();
+    for level in 1..=depth as u8 {
+        let mut next: Vec<NodeId> = Vec::new();
+        for &u in &frontier {
+            if !start_set.contains(&u) && !ends.contains(&u) && labels.is_exit(u) {
+                report.exits_skipped += 1;
+                continue;
+            }
+            // The label with at most level - 1 hops (a same-level improvement must not be chained on).
+            let enc = side.at_level(u, level - 1).map_or(start_enc, |e| e.enc);
+            // Candidate edges, in the order they are expanded.
+            let cands: Vec<EdgeId> = if forward {
+                let r = graph.out_edges(u);
+                let lo = r.start + partition(r.end - r.start, |i| graph.edge_seq(r.start + i) < enc);
+                let q = u64::from(r.end - lo);
+                if q > u64::from(cap) {
+                    report.truncated.push(Truncation {
+                        node: u,
+                        direction: LinkDirection::Outgoing,
+                        qualifying: q,
+                        followed: cap,
+                    });
+                }
+                (lo..r.end.min(lo.saturating_add(cap))).collect()
+            } else {
+                let r = graph.in_edge_slots(u);
+                // Departure must be strictly earlier than this node's departure (enc - 1).
+                let limit = enc.saturating_sub(1);
+                let hi = r.start
+                    + partition(r.end - r.start, |i| {
+                        graph.edge_seq(graph.in_edge_at(r.start + i)) < limit
+                    });
+                let q = u64::from(hi - r.start);
+                if q > u64::from(cap) {
+                    report.truncated.push(Truncation {
+                        node: u,
+                        direction: LinkDirection::Incoming,
+                        qualifying: q,
+                        followed: cap,
+                    });
+                }
+                // The latest ones: closest in time to the departure.
+                (hi.saturating_sub(cap).max(r.start)..hi)
+                    .rev()
+                    .map(|s| graph.in_edge_at(s))
+                    .collect()
+            };
+            for e in cands {
+                let v = if forward {
+                    graph.edge_dst(e)
+                } else {
+                    graph.edge_src(e)
+                };
+                if v == u {
+                    continue;
+                }
+                let new_enc = graph.edge_seq(e) + 1;
+                let cur = side.head.get(&v).copied();
+                let better = match cur {
+                    None => true,
+                    Some(i) => {
+                        let old = side.entries[i as usize].enc;
+                        if forward { new_enc < old } else { new_enc > old }
+                    }
+                };
+                if !better {
+                    continue;
+                }
+                match cur {
+                    Some(i) if side.entries[i as usize].level == level => {
+                        let en = &mut side.entries[i as usize];
+                        en.enc = new_enc;
+                        en.edge = e;
+                        en.pred = u;
+                    }
+                    _ => {
+                        let idx = side.entries.len() as u32;
+                        side.entries.push(Entry {
+                            level,
+                            enc: new_enc,
+                            edge: e,
+                            pred: u,
+                            older: cur.unwrap_or(NONE),
+                        });
+                        side.head.insert(v, idx);
+                        next.push(v);
+                    }
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        frontier = next;
+    }
+    report.visited += side.head.len() as u64;
+    side
+}
+
+/// First index in `0..len` where `pred` is false.
+fn partition(len: u32, mut pred: impl FnMut(u32) -> bool) -> u32 {
+    let (mut lo, mut hi) = (0u32, len);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// Time-respecting paths from any of `srcs` to any of `dsts` (edges in order), the fewest hops per pair.
+#[allow(clippy::too_many_arguments)] // one search, its inputs and its report
+fn paths(
+    graph: &Graph,
+    labels: &NodeLabels,
+    srcs: &[NodeId],
+    dsts: &[NodeId],
+    hf: u32,
+    hb: u32,
+    cap: u32,
+    report: &mut LinkReport,
+) -> Vec<(NodeId, NodeId, Vec<EdgeId>)> {
+    let src_set: IdSet = srcs.iter().copied().collect();
+    let dst_set: IdSet = dsts.iter().copied().collect();
+    let fwd = search(graph, labels, srcs, &dst_set, hf, true, cap, report);
+    let bwd = search(graph, labels, dsts, &src_set, hb, false, cap, report);
+    let (small, other) = if fwd.head.len() <= bwd.head.len() {
+        (&fwd, &bwd)
+    } else {
+        (&bwd, &fwd)
+    };
+    let mut best: HashMap<(NodeId, NodeId), Vec<EdgeId>> = HashMap::new();
+    let mut meets: Vec<NodeId> = small
+        .head
+        .keys()
+        .copied()
+        .filter(|m| other.head.contains_key(m))
+        .collect();
+    meets.sort_unstable();
+    for m in meets {
+        let (Some(a), Some(d)) = (fwd.best(m), bwd.best(m)) else {
+            continue;
+        };
+        if a.enc >= d.enc {
+            continue;
+        }
+        let endpoint = src_set.contains(&m) || dst_set.contains(&m);
+        if !endpoint && labels.is_exit(m) {
+            continue;
+        }
+        let (Some((s, mut pre)), Some((t, post))) = (fwd.chain_to(m), bwd.chain_to(m)) else {
+            continue;
+        };
+        if s == t {
+            continue;
+        }
+        pre.reverse();
+        pre.extend(post);
+        let slot = best.entry((s, t)).or_default();
+        if slot.is_empty() || pre.len() < slot.len() {
+            *slot = pre;
+        }
+    }
+    let mut out: Vec<(NodeId, NodeId, Vec<EdgeId>)> = best.into_iter().map(|((s, t), e)| (s, t, e)).collect();
+    out.sort_by_key(|x| (x.0, x.1));
+    out
+}
+
+fn same_address(graph: &Graph, from: &[NodeId], targets: &[NodeId], out: &mut Vec<Link>) {
+    let mut by_addr: HashMap<Address, Vec<NodeId>> = HashMap::new();
+    for &t in targets {
+        by_addr.entry(graph.node_key(t).1).or_default().push(t);
+    }
+    for &f in from {
+        let (cf, a) = graph.node_key(f);
+        for &t in by_addr.get(&a).map(Vec::as_slice).unwrap_or(&[]) {
+            if t == f {
+                continue;
+            }
+            let ct = graph.node_chain(t);
+            let evidence = [(f, cf), (t, ct)]
+                .into_iter()
+                .map(|(x, c)| {
+                    let first = graph
+                        .out_edges(x)
+                        .next()
+                        .into_iter()
+                        .chain(graph.in_edges(x).next());
+                    let first = first.min_by_key(|&e| graph.edge_seq(e));
+                    Evidence {
+                        kind: LinkKind::SameAddress,
+                        chain: c,
+                        tx_hashes: first.map(|e| graph.edge_info(e).tx_hash).into_iter().collect(),
+                        addresses: vec![a],
+                        detail: format!(
+                            "{} is active on {c} ({} transfers; first one listed)",
+                            a.json_for(c),
+                            graph.out_edges(x).len() + graph.in_edge_slots(x).len()
+                        ),
+                    }
+                })
+                .collect();
+            out.push(Link {
+                kind: LinkKind::SameAddress,
+                from: f,
+                to: t,
+                direction: LinkDirection::Undirected,
+                hops: 0,
+                evidence,
+            });
+        }
+    }
+}
+
+fn degree(graph: &Graph, x: NodeId) -> u64 {
+    graph.out_edges(x).len() as u64 + graph.in_edge_slots(x).len() as u64
+}
+
+/// Deposit addresses each node paid into: deposit -> (node, first edge into it).
+fn deposits_of(
+    graph: &Graph,
+    labels: &NodeLabels,
+    nodes: &[NodeId],
+    q: &LinkQuery,
+    memo: &mut IdMap<bool>,
+) -> IdMap<Vec<(NodeId, EdgeId)>> {
+    let mut out: IdMap<Vec<(NodeId, EdgeId)>> = IdMap::default();
+    for &x in nodes {
+        if labels.is_service(x) || degree(graph, x) > u64::from(q.hub_degree) {
+            continue;
+        }
+        for e in graph.out_edges(x) {
+            let d = graph.edge_dst(e);
+            if d == x || degree(graph, d) > u64::from(q.hub_degree) {
+                continue;
+            }
+            let is_dep = *memo
+                .entry(d)
+                .or_insert_with(|| is_deposit_address(graph, labels, d, &q.deposit));
+            if !is_dep {
+                continue;
+            }
+            let v = out.entry(d).or_default();
+            if !v.iter().any(|p| p.0 == x) {
+                v.push((x, e));
+            }
+        }
+    }
+    out
+}
+
+fn shared_deposits(
+    graph: &Graph,
+    labels: &NodeLabels,
+    from: &[NodeId],
+    targets: &[NodeId],
+    q: &LinkQuery,
+    out: &mut Vec<Link>,
+) {
+    let mut memo = IdMap::default();
+    let fd = deposits_of(graph, labels, from, q, &mut memo);
+    if fd.is_empty() {
+        return;
+    }
+    let td = deposits_of(graph, labels, targets, q, &mut memo);
+    for (d, fs) in &fd {
+        let Some(ts) = td.get(d) else { continue };
+        let (cd, da) = graph.node_key(*d);
+        for &(f, ef) in fs {
+            for &(t, et) in ts {
+                if f == t {
+                    continue;
+                }
+                let ev = |x: NodeId, e: EdgeId| {
+                    let (chain, tx, a, b, detail) = describe_edge(graph, e);
+                    let _ = x;
+                    Evidence {
+                        kind: LinkKind::SharedDeposit,
+                        chain,
+                        tx_hashes: vec![tx],
+                        addresses: vec![a, b],
+                        detail: format!("paid into exchange deposit address {}: {detail}", da.json_for(cd)),
+                    }
+                };
+                out.push(Link {
+                    kind: LinkKind::SharedDeposit,
+                    from: f,
+                    to: t,
+                    direction: LinkDirection::Undirected,
+                    hops: 0,
+                    evidence: vec![ev(f, ef), ev(t, et)],
+                });
+            }
+        }
+    }
+}
+
+fn common_funders(
+    graph: &Graph,
+    labels: &NodeLabels,
+    from: &[NodeId],
+    targets: &[NodeId],
+    q: &LinkQuery,
+    out: &mut Vec<Link>,
+) {
+    let first_in = |x: NodeId| -> Option<(NodeId, EdgeId)> {
+        let e = graph.in_edges(x).next()?;
+        let f = graph.edge_src(e);
+        let usable = f != x && !labels.is_exit(f) && degree(graph, f) <= u64::from(q.hub_degree);
+        usable.then_some((f, e))
+    };
+    let mut by_funder: IdMap<Vec<(NodeId, EdgeId)>> = IdMap::default();
+    for &t in targets {
+        if let Some((f, e)) = first_in(t) {
+            by_funder.entry(f).or_default().push((t, e));
+        }
+    }
+    for &x in from {
+        let Some((funder, ex)) = first_in(x) else { continue };
+        let Some(ts) = by_funder.get(&funder) else {
+            continue;
+        };
+        for &(t, et) in ts {
+            if t == x {
+                continue;
+            }
+            let (cf, fa) = graph.node_key(funder);
+            let ev = |e: EdgeId| {
+                let (chain, tx, a, b, detail) = describe_edge(graph, e);
+                Evidence {
+                    kind: LinkKind::CommonFunder,
+                    chain,
+                    tx_hashes: vec![tx],
+                    addresses: vec![a, b],
+                    detail: format!("first incoming transfer, paid by {}: {detail}", fa.json_for(cf)),
+                }
+            };
+            out.push(Link {
+                kind: LinkKind::CommonFunder,
+                from: x,
+                to: t,
+                direction: LinkDirection::Undirected,
+                hops: 0,
+                evidence: vec![ev(ex), ev(et)],
+            });
+        }
+    }
+}
+
+fn same_cluster(graph: &Graph, c: &Clustering, from: &[NodeId], targets: &[NodeId], out: &mut Vec<Link>) {
+    let mut by_cluster: IdMap<Vec<NodeId>> = IdMap::default();
+    for &t in targets {
+        if t < c.node_count() {
+            by_cluster.entry(c.cluster_of(t)).or_default().push(t);
+        }
+    }
+    for &f in from {
+        if f >= c.node_count() {
+            continue;
+        }
+        let Some(ts) = by_cluster.get(&c.cluster_of(f)) else {
+            continue;
+        };
+        let Ok(expl) = c.explain(graph, f) else { continue };
+        for &t in ts {
+            if t == f {
+                continue;
+            }
+            let Some(member) = expl.members.iter().find(|m| m.node == t) else {
+                continue;
+            };
+            let evidence = member
+                .path
+                .iter()
+                .map(|s| {
+                    let chain = s
+                        .tx_hashes
+                        .first()
+                        .map_or_else(|| graph.node_chain(s.from), |x| x.0);
+                    let mut addresses = vec![graph.node_key(s.from).1, graph.node_key(s.to).1];
+                    if let Some((_, v)) = s.via {
+                        addresses.push(v);
+                    }
+                    Evidence {
+                        kind: LinkKind::SameCluster,
+                        chain,
+                        tx_hashes: s.tx_hashes.iter().map(|x| x.1).collect(),
+                        addresses,
+                        detail: format!("{}: {}", s.heuristic, s.detail),
+                    }
+                })
+                .collect();
+            out.push(Link {
+                kind: LinkKind::SameCluster,
+                from: f,
+                to: t,
+                direction: LinkDirection::Undirected,
+                hops: 0,
+                evidence,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,9 @@
+//! Integration tests of chaintrace-defi: decoders on node-format fixtures, matching and detection
+//! quality on generated data with ground truth, property tests, and real mainnet blocks.
+
+mod decode;
+mod fixtures;
+mod scenario;
+mod props;
+mod quality;
+mod real_blocks;
