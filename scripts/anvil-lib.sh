@@ -11,7 +11,7 @@ start_anvil() {
   trap 'kill "$ANVIL_PID" 2>/dev/null || true' EXIT
   local port=""
   for _ in $(seq 1 300); do
-    port="$(grep -o 'Listening on 127.0.0.1:[0-9]*' "$log" | head -n 1 | cut -d: -f2 || true)"
+    port="$(grep -so 'Listening on 127.0.0.1:[0-9]*' "$log" | head -n 1 | cut -d: -f2 || true)"
     [[ -n "$port" ]] && break
     kill -0 "$ANVIL_PID" 2>/dev/null || { echo "anvil exited:" >&2; cat "$log" >&2; return 1; }
     sleep 0.1

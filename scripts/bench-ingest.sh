@@ -62,6 +62,11 @@ print(f"| throughput | {report['inserted'] / wall:,.0f} transfers/s, {report['bl
 print(f"| waiting on the node (fetch thread blocked in RPC) | {report['rpc_wait_secs']:.2f} s = "
       f"{100 * report['rpc_wait_secs'] / wall:.0f}% of process wall time |")
 print(f"| writing to the store (overlaps fetching) | {report['write_secs']:.2f} s |")
-print(f"| rpc retries | {report['rpc_retries']} |")
+print(f"| HTTP requests / JSON-RPC calls / retries | {report['rpc_http_requests']} / {report['rpc_calls']} / {report['rpc_retries']} |")
+print(f"| time inside HTTP requests, summed over {concurrency} workers | {report['rpc_http_secs_all_threads']:.2f} s |")
+print()
+print("'Waiting on the node' is the time the fetch thread spent blocked in `EvmSource::fetch_blocks`, which")
+print("includes the workers' JSON parsing and decoding of the answers; the store writes run on the other")
+print("thread at the same time. anvil shares the machine's cores with chaintrace during the run.")
 PY
 cat "$out/bench-ingest.md"

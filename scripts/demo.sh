@@ -23,7 +23,7 @@ echo "== sending the scenario" >&2
 summary="$("$bin/chaintrace-scenario" --rpc-url "$ANVIL_URL" basic)"
 echo "$summary" >&2
 last_block="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["last_block"])' <<<"$summary")"
-address="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["accounts"][4])' <<<"$summary")"
+address="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["accounts"][8])' <<<"$summary")"
 
 export CHAINTRACE_DATA_DIR="$work/data"
 echo "== chaintrace ingest rpc --chain ethereum --to-block $last_block --confirmations 0" >&2

@@ -995,7 +995,9 @@ impl Builder<'_> {
                     && self.eligible(x)
                     && g.asset(g.edge_asset(e)).1 == Asset::Native
                     && amount_u128(g, e) <= max_amount
-                    && !*deposit_memo.entry(x).or_insert_with(|| is_deposit_address(g, self.labels, x, deposit));
+                    && !*deposit_memo
+                        .entry(x)
+                        .or_insert_with(|| is_deposit_address(g, self.labels, x, deposit));
                 let t = edge_time(g, e);
                 // Any other outgoing transfer, or a pause longer than the window, ends the run.
                 if !is_gas || (!run.is_empty() && t.saturating_sub(last_time) > rule.burst_window_secs) {

@@ -6,6 +6,6 @@
 #![warn(missing_docs)]
 
 pub mod cluster;
-pub mod link;
 pub mod investigate;
+pub mod link;
 pub mod trace;

@@ -40,6 +40,10 @@ enum Command {
     Labels(cmd::labels::Args),
     /// Show actors (attributed groups) with aliases and their labeled addresses.
     Actors(cmd::actors::Args),
+    /// Show the cluster of an address (addresses one entity likely controls) and why each member is in.
+    Cluster(cmd::cluster::Args),
+    /// Find what connects addresses to addresses, an actor or a category, with evidence.
+    Link(cmd::link::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -54,6 +58,8 @@ fn main() -> std::process::ExitCode {
         Command::Sim(args) => cmd::sim::run(&cli.global, args),
         Command::Labels(args) => cmd::labels::run(&cli.global, args),
         Command::Actors(args) => cmd::actors::run(&cli.global, args),
+        Command::Cluster(args) => cmd::cluster::run(&cli.global, args),
+        Command::Link(args) => cmd::link::run(&cli.global, args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

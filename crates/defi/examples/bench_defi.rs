@@ -43,7 +43,11 @@ fn main() {
 
     let t = Instant::now();
     let sw = scenario::swap_scenario(2, 320_000);
-    let token_logs = sw.transfers.iter().filter(|t| matches!(t.position, chaintrace_core::Position::Log(_))).count();
+    let token_logs = sw
+        .transfers
+        .iter()
+        .filter(|t| matches!(t.position, chaintrace_core::Position::Log(_)))
+        .count();
     println!(
         "swaps: generated {} txs: {} decoded-event logs + {} token-transfer logs = {} logs, {} transfers in {:.2?}",
         sw.txs,
@@ -55,5 +59,8 @@ fn main() {
     );
     let registry = DexRegistry::builtin();
     let (took, conv) = best_of(3, || detect_conversions(&sw.logs, &sw.transfers, &registry));
-    println!("swaps: detect_conversions best of 3 = {took:.2?} ({} conversions)", conv.len());
+    println!(
+        "swaps: detect_conversions best of 3 = {took:.2?} ({} conversions)",
+        conv.len()
+    );
 }

@@ -5,7 +5,8 @@ use chaintrace_core::{Address, RawLog, U256};
 /// The `i`-th 32-byte word of `data`.
 pub(crate) fn word(data: &[u8], i: usize) -> Option<&[u8; 32]> {
     let start = i.checked_mul(32)?;
-    data.get(start..start + 32).and_then(|s| <&[u8; 32]>::try_from(s).ok())
+    data.get(start..start + 32)
+        .and_then(|s| <&[u8; 32]>::try_from(s).ok())
 }
 
 /// A word as an unsigned 256-bit integer.
@@ -24,7 +25,11 @@ pub(crate) fn as_address(w: &[u8; 32]) -> Option<Address> {
 /// A word as a two's-complement `int256`: `(is_negative, magnitude)`.
 pub(crate) fn as_i256(w: &[u8; 32]) -> (bool, U256) {
     let raw = U256::from_be_bytes(*w);
-    if w[0] & 0x80 == 0 { (false, raw) } else { (true, (!raw).wrapping_add(U256::from(1u8))) }
+    if w[0] & 0x80 == 0 {
+        (false, raw)
+    } else {
+        (true, (!raw).wrapping_add(U256::from(1u8)))
+    }
 }
 
 /// Data word `i` as `uint256`.
@@ -54,7 +59,9 @@ pub(crate) fn topic_b256(log: &RawLog, i: usize) -> Option<[u8; 32]> {
 
 /// An approximate `f64` of a `U256` (for bucketing and ratios, never for accounting).
 pub(crate) fn approx_f64(v: U256) -> f64 {
-    v.as_limbs().iter().rev().fold(0.0f64, |acc, limb| acc * 18_446_744_073_709_551_616.0 + *limb as f64)
+    v.as_limbs().iter().rev().fold(0.0f64, |acc, limb| {
+        acc * 18_446_744_073_709_551_616.0 + *limb as f64
+    })
 }
 
 #[cfg(test)]

@@ -33,17 +33,72 @@ pub struct MixerRegistry {
 /// Tornado Cash native-coin pools from public explorer labels (see docs/mixers.md): (chain, address,
 /// denomination in whole coins as a decimal string).
 const BUILTIN: &[(Chain, &str, &str, &str)] = &[
-    (Chain::Ethereum, "0x12d66f87a04a9e220743712ce6d9bb1b5616b8fc", "tornado-0.1-eth", "100000000000000000"),
-    (Chain::Ethereum, "0x47ce0c6ed5b0ce3d3a51fdb1c52dc66a7c3c2936", "tornado-1-eth", "1000000000000000000"),
-    (Chain::Ethereum, "0x910cbd523d972eb0a6f4cae4618ad62622b39dbf", "tornado-10-eth", "10000000000000000000"),
-    (Chain::Ethereum, "0xa160cdab225685da1d56aa342ad8841c3b53f291", "tornado-100-eth", "100000000000000000000"),
-    (Chain::Arbitrum, "0x84443cfd09a48af6ef360c6976c5392ac5023a1f", "tornado-0.1-eth", "100000000000000000"),
-    (Chain::Arbitrum, "0xd47438c816c9e7f2e2888e060936a499af9582b3", "tornado-1-eth", "1000000000000000000"),
-    (Chain::Arbitrum, "0x330bdfade01ee9bf63c209ee33102dd334618e0a", "tornado-10-eth", "10000000000000000000"),
-    (Chain::Arbitrum, "0x1e34a77868e19a6647b1f2f47b51ed72dede95dd", "tornado-100-eth", "100000000000000000000"),
-    (Chain::Polygon, "0x1e34a77868e19a6647b1f2f47b51ed72dede95dd", "tornado-100-matic", "100000000000000000000"),
-    (Chain::Polygon, "0xdf231d99ff8b6c6cbf4e9b9a945cbacef9339178", "tornado-1000-matic", "1000000000000000000000"),
-    (Chain::Polygon, "0xaf4c0b70b2ea9fb7487c7cbb37ada259579fe040", "tornado-10000-matic", "10000000000000000000000"),
+    (
+        Chain::Ethereum,
+        "0x12d66f87a04a9e220743712ce6d9bb1b5616b8fc",
+        "tornado-0.1-eth",
+        "100000000000000000",
+    ),
+    (
+        Chain::Ethereum,
+        "0x47ce0c6ed5b0ce3d3a51fdb1c52dc66a7c3c2936",
+        "tornado-1-eth",
+        "1000000000000000000",
+    ),
+    (
+        Chain::Ethereum,
+        "0x910cbd523d972eb0a6f4cae4618ad62622b39dbf",
+        "tornado-10-eth",
+        "10000000000000000000",
+    ),
+    (
+        Chain::Ethereum,
+        "0xa160cdab225685da1d56aa342ad8841c3b53f291",
+        "tornado-100-eth",
+        "100000000000000000000",
+    ),
+    (
+        Chain::Arbitrum,
+        "0x84443cfd09a48af6ef360c6976c5392ac5023a1f",
+        "tornado-0.1-eth",
+        "100000000000000000",
+    ),
+    (
+        Chain::Arbitrum,
+        "0xd47438c816c9e7f2e2888e060936a499af9582b3",
+        "tornado-1-eth",
+        "1000000000000000000",
+    ),
+    (
+        Chain::Arbitrum,
+        "0x330bdfade01ee9bf63c209ee33102dd334618e0a",
+        "tornado-10-eth",
+        "10000000000000000000",
+    ),
+    (
+        Chain::Arbitrum,
+        "0x1e34a77868e19a6647b1f2f47b51ed72dede95dd",
+        "tornado-100-eth",
+        "100000000000000000000",
+    ),
+    (
+        Chain::Polygon,
+        "0x1e34a77868e19a6647b1f2f47b51ed72dede95dd",
+        "tornado-100-matic",
+        "100000000000000000000",
+    ),
+    (
+        Chain::Polygon,
+        "0xdf231d99ff8b6c6cbf4e9b9a945cbacef9339178",
+        "tornado-1000-matic",
+        "1000000000000000000000",
+    ),
+    (
+        Chain::Polygon,
+        "0xaf4c0b70b2ea9fb7487c7cbb37ada259579fe040",
+        "tornado-10000-matic",
+        "10000000000000000000000",
+    ),
     (
         Chain::Polygon,
         "0xa5c2254e4253490c54cef0a4347fddb8f75a4998",
@@ -67,7 +122,8 @@ impl MixerRegistry {
                 address: Address::parse(hex).expect("built-in pool addresses are valid hex"),
                 name: (*name).to_string(),
                 asset: Asset::Native,
-                denomination: U256::from_str_radix(denomination, 10).expect("built-in denominations are decimal"),
+                denomination: U256::from_str_radix(denomination, 10)
+                    .expect("built-in denominations are decimal"),
             });
         }
         r
@@ -123,8 +179,18 @@ impl MixerRegistry {
             let denomination = U256::from_str_radix(denomination, 10)
                 .ok()
                 .filter(|d| !d.is_zero())
-                .ok_or_else(|| bad(format!("bad denomination '{denomination}': expected a positive integer")))?;
-            out.push(MixerPool { chain, address, name: name.to_string(), asset, denomination });
+                .ok_or_else(|| {
+                    bad(format!(
+                        "bad denomination '{denomination}': expected a positive integer"
+                    ))
+                })?;
+            out.push(MixerPool {
+                chain,
+                address,
+                name: name.to_string(),
+                asset,
+                denomination,
+            });
         }
         Ok(out)
     }
@@ -221,12 +287,20 @@ pub fn decode_mixer_events(
     let mut deposits = Vec::new();
     let mut withdrawals = Vec::new();
     for log in logs {
-        let Some(event) = KnownEvent::of_log(log) else { continue };
-        let Some(pool) = registry.pool(log.chain, log.address) else { continue };
+        let Some(event) = KnownEvent::of_log(log) else {
+            continue;
+        };
+        let Some(pool) = registry.pool(log.chain, log.address) else {
+            continue;
+        };
         match event {
             KnownEvent::TornadoDeposit => {
-                let (Some(commitment), Some(leaf)) = (topic_b256(log, 1), word(&log.data, 0)) else { continue };
-                let Ok(leaf_index) = u32::try_from(U256::from_be_bytes(*leaf)) else { continue };
+                let (Some(commitment), Some(leaf)) = (topic_b256(log, 1), word(&log.data, 0)) else {
+                    continue;
+                };
+                let Ok(leaf_index) = u32::try_from(U256::from_be_bytes(*leaf)) else {
+                    continue;
+                };
                 gas.insert((log.chain, log.tx_hash), None);
                 deposits.push(MixerDeposit {
                     chain: log.chain,
@@ -244,9 +318,12 @@ pub fn decode_mixer_events(
                 });
             }
             KnownEvent::TornadoWithdrawal => {
-                let (Some(recipient), Some(nullifier), Some(relayer), Some(fee)) =
-                    (data_address(log, 0), word(&log.data, 1), topic_address(log, 1), data_u256(log, 2))
-                else {
+                let (Some(recipient), Some(nullifier), Some(relayer), Some(fee)) = (
+                    data_address(log, 0),
+                    word(&log.data, 1),
+                    topic_address(log, 1),
+                    data_u256(log, 2),
+                ) else {
                     continue;
                 };
                 gas.insert((log.chain, log.tx_hash), None);
@@ -357,20 +434,31 @@ impl Default for LinkConfig {
 
 /// Proposes candidate links between pool deposits and withdrawals with every heuristic. Links are
 /// sorted by heuristic, then by first withdrawal. No link pairs a withdrawal with a later deposit.
-pub fn link_mixer(deposits: &[MixerDeposit], withdrawals: &[MixerWithdrawal], config: &LinkConfig) -> Vec<MixerLink> {
+pub fn link_mixer(
+    deposits: &[MixerDeposit],
+    withdrawals: &[MixerWithdrawal],
+    config: &LinkConfig,
+) -> Vec<MixerLink> {
     let mut links = Vec::new();
     same_address(deposits, withdrawals, &mut links);
     unique_gas_price(deposits, withdrawals, config, &mut links);
     lone_deposit_timing(deposits, withdrawals, config, &mut links);
     multi_denomination(deposits, withdrawals, config, &mut links);
-    links.sort_by(|a, b| a.heuristic.cmp(&b.heuristic).then(a.withdrawals.cmp(&b.withdrawals)));
+    links.sort_by(|a, b| {
+        a.heuristic
+            .cmp(&b.heuristic)
+            .then(a.withdrawals.cmp(&b.withdrawals))
+    });
     links
 }
 
 fn same_address(deposits: &[MixerDeposit], withdrawals: &[MixerWithdrawal], links: &mut Vec<MixerLink>) {
     let mut by_depositor: HashMap<(Chain, Address, Address), Vec<usize>> = HashMap::new();
     for (i, d) in deposits.iter().enumerate() {
-        by_depositor.entry((d.chain, d.pool, d.depositor)).or_default().push(i);
+        by_depositor
+            .entry((d.chain, d.pool, d.depositor))
+            .or_default()
+            .push(i);
     }
     for (wi, w) in withdrawals.iter().enumerate() {
         let mut who = vec![w.recipient];
@@ -378,15 +466,24 @@ fn same_address(deposits: &[MixerDeposit], withdrawals: &[MixerWithdrawal], link
             who.push(w.tx_from);
         }
         for addr in who {
-            let Some(list) = by_depositor.get(&(w.chain, w.pool, addr)) else { continue };
-            let earlier: Vec<usize> = list.iter().copied().filter(|&d| deposits[d].timestamp < w.timestamp).collect();
+            let Some(list) = by_depositor.get(&(w.chain, w.pool, addr)) else {
+                continue;
+            };
+            let earlier: Vec<usize> = list
+                .iter()
+                .copied()
+                .filter(|&d| deposits[d].timestamp < w.timestamp)
+                .collect();
             if earlier.is_empty() {
                 continue;
             }
             let role = if addr == w.recipient { "receives" } else { "sends" };
             links.push(MixerLink {
                 heuristic: MixerHeuristic::SameAddress,
-                reason: format!("{addr} deposited {} time(s) into this pool and {role} the withdrawal", earlier.len()),
+                reason: format!(
+                    "{addr} deposited {} time(s) into this pool and {role} the withdrawal",
+                    earlier.len()
+                ),
                 deposits: earlier,
                 withdrawals: vec![wi],
                 depositor: addr,
@@ -404,7 +501,9 @@ fn unique_gas_price(
     config: &LinkConfig,
     links: &mut Vec<MixerLink>,
 ) {
-    let unusual = |gp: &U256| !gp.is_zero() && (config.round_gas_price.is_zero() || !(*gp % config.round_gas_price).is_zero());
+    let unusual = |gp: &U256| {
+        !gp.is_zero() && (config.round_gas_price.is_zero() || !(*gp % config.round_gas_price).is_zero())
+    };
     let mut dep_by_gas: HashMap<(Chain, U256), Vec<usize>> = HashMap::new();
     for (i, d) in deposits.iter().enumerate() {
         if let Some(gp) = d.gas_price.filter(unusual) {
@@ -419,7 +518,9 @@ fn unique_gas_price(
     }
     for (key, ws) in &wd_by_gas {
         let Some(ds) = dep_by_gas.get(key) else { continue };
-        let ([d], [wi]) = (ds.as_slice(), ws.as_slice()) else { continue };
+        let ([d], [wi]) = (ds.as_slice(), ws.as_slice()) else {
+            continue;
+        };
         let (dep, w) = (&deposits[*d], &withdrawals[*wi]);
         if !w.is_self_relayed() || dep.timestamp >= w.timestamp || dep.depositor == w.recipient {
             continue;
@@ -472,10 +573,10 @@ fn lone_deposit_timing(
             let [d] = ds[start..end.max(start)] else { continue };
             let dep = &deposits[d];
             // Other withdrawals of the pool between the deposit and this one could have spent that note.
-            let between = ws
-                .iter()
-                .filter(|&&o| o != wi && withdrawals[o].timestamp > dep.timestamp && withdrawals[o].timestamp <= w.timestamp)
-                .count();
+            // `ws` is sorted by time: count by binary search, not by scanning the pool.
+            let after_dep = ws.partition_point(|&o| withdrawals[o].timestamp <= dep.timestamp);
+            let up_to_w = ws.partition_point(|&o| withdrawals[o].timestamp <= w.timestamp);
+            let between = up_to_w.saturating_sub(after_dep).saturating_sub(1);
             let delay = w.timestamp - dep.timestamp;
             let confidence = 0.45 * (1.0 - 0.5 * delay as f64 / window as f64) / (1 + between) as f64;
             links.push(MixerLink {
@@ -503,8 +604,11 @@ struct Session {
     pools: Vec<Address>,
 }
 
+/// (time, pool, index) of one deposit or withdrawal of an address.
+type Member = (u64, Address, usize);
+
 fn sessions(items: Vec<(Chain, Address, u64, Address, usize)>, gap: u64) -> Vec<Session> {
-    let mut by_addr: HashMap<(Chain, Address), Vec<(u64, Address, usize)>> = HashMap::new();
+    let mut by_addr: HashMap<(Chain, Address), Vec<Member>> = HashMap::new();
     for (chain, addr, ts, pool, i) in items {
         by_addr.entry((chain, addr)).or_default().push((ts, pool, i));
     }
@@ -522,7 +626,14 @@ fn sessions(items: Vec<(Chain, Address, u64, Address, usize)>, gap: u64) -> Vec<
                 continue;
             }
             out.extend(cur.take());
-            cur = Some(Session { chain, address, members: vec![i], start: ts, end: ts, pools: vec![pool] });
+            cur = Some(Session {
+                chain,
+                address,
+                members: vec![i],
+                start: ts,
+                end: ts,
+                pools: vec![pool],
+            });
         }
         out.extend(cur);
     }
@@ -541,19 +652,32 @@ fn multi_denomination(
     links: &mut Vec<MixerLink>,
 ) {
     let dep_sessions = sessions(
-        deposits.iter().enumerate().map(|(i, d)| (d.chain, d.depositor, d.timestamp, d.pool, i)).collect(),
+        deposits
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.chain, d.depositor, d.timestamp, d.pool, i))
+            .collect(),
         config.session_gap_secs,
     );
     let wd_sessions = sessions(
-        withdrawals.iter().enumerate().map(|(i, w)| (w.chain, w.recipient, w.timestamp, w.pool, i)).collect(),
+        withdrawals
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.chain, w.recipient, w.timestamp, w.pool, i))
+            .collect(),
         config.session_gap_secs,
     );
     let mut by_signature: HashMap<(Chain, &[Address]), Vec<&Session>> = HashMap::new();
     for s in &wd_sessions {
-        by_signature.entry((s.chain, s.pools.as_slice())).or_default().push(s);
+        by_signature
+            .entry((s.chain, s.pools.as_slice()))
+            .or_default()
+            .push(s);
     }
     for ds in &dep_sessions {
-        let Some(candidates) = by_signature.get(&(ds.chain, ds.pools.as_slice())) else { continue };
+        let Some(candidates) = by_signature.get(&(ds.chain, ds.pools.as_slice())) else {
+            continue;
+        };
         let fitting: Vec<&&Session> = candidates
             .iter()
             .filter(|ws| {

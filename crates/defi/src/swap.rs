@@ -169,7 +169,11 @@ struct WrapLog {
 /// Finds every conversion in a batch of logs and transfers (any mix of chains and transactions).
 /// Logs and transfers are grouped by (chain, tx hash); each transaction gives at most one conversion,
 /// except transactions whose only evidence is several unrelated wrap/unwrap logs.
-pub fn detect_conversions(logs: &[RawLog], transfers: &[Transfer], registry: &DexRegistry) -> Vec<Conversion> {
+pub fn detect_conversions(
+    logs: &[RawLog],
+    transfers: &[Transfer],
+    registry: &DexRegistry,
+) -> Vec<Conversion> {
     let mut index: HashMap<(Chain, TxHash), usize> = HashMap::new();
     let mut groups: Vec<(Vec<&RawLog>, Vec<&Transfer>)> = Vec::new();
     for log in logs {
@@ -202,7 +206,9 @@ pub fn detect_tx_conversions(
     transfers: &[&Transfer],
     registry: &DexRegistry,
 ) -> Vec<Conversion> {
-    let Some(tx) = TxContext::of(logs, transfers) else { return Vec::new() };
+    let Some(tx) = TxContext::of(logs, transfers) else {
+        return Vec::new();
+    };
     let hops = decode_pool_swaps(logs, transfers, registry);
     let wraps = decode_wraps(logs, transfers, registry);
     if hops.is_empty() && wraps.is_empty() {
@@ -219,8 +225,14 @@ pub fn detect_tx_conversions(
     for w in &wraps {
         // WETH9 emits no Transfer on deposit/withdraw; some wrappers do. Add the mint/burn only once.
         let token = Asset::Token(w.wrapper);
-        let (from, to) = if w.is_wrap { (Address::ZERO, w.holder) } else { (w.holder, Address::ZERO) };
-        let seen = transfers.iter().any(|t| t.asset == token && t.from == from && t.to == to && t.amount == w.amount);
+        let (from, to) = if w.is_wrap {
+            (Address::ZERO, w.holder)
+        } else {
+            (w.holder, Address::ZERO)
+        };
+        let seen = transfers
+            .iter()
+            .any(|t| t.asset == token && t.from == from && t.to == to && t.amount == w.amount);
         if !seen {
             flows.add(from, to, token, w.amount);
         }
@@ -238,9 +250,12 @@ pub fn detect_tx_conversions(
     let prefer_in = collapsed.map(|c| c.0);
     let prefer_out = collapsed.map(|c| c.2);
     let pick = |side: &[(Asset, U256)], prefer: Option<Asset>| {
-        prefer.and_then(|p| side.iter().find(|(a, _)| *a == p).copied()).or_else(|| side.first().copied())
+        prefer
+            .and_then(|p| side.iter().find(|(a, _)| *a == p).copied())
+            .or_else(|| side.first().copied())
     };
-    let (Some((asset_in, amount_in)), Some((asset_out, amount_out))) = (pick(&neg, prefer_in), pick(&pos, prefer_out))
+    let (Some((asset_in, amount_in)), Some((asset_out, amount_out))) =
+        (pick(&neg, prefer_in), pick(&pos, prefer_out))
     else {
         return fallback(&tx, &hops, &wraps, collapsed);
     };
@@ -265,14 +280,22 @@ pub fn detect_tx_conversions(
         evidence.push(w.log_index);
     }
     for t in transfers {
-        let relevant = (t.from == owner && t.asset == asset_in) || (t.to == recipient && t.asset == asset_out);
+        let relevant =
+            (t.from == owner && t.asset == asset_in) || (t.to == recipient && t.asset == asset_out);
         if let (true, Position::Log(i)) = (relevant, &t.position) {
             evidence.push(*i);
         }
     }
     evidence.sort_unstable();
     evidence.dedup();
-    vec![tx.conversion(owner, recipient, (asset_in, amount_in), (asset_out, amount_out), kind, pools, evidence)]
+    vec![tx.conversion(
+        (owner, recipient),
+        (asset_in, amount_in),
+        (asset_out, amount_out),
+        kind,
+        pools,
+        evidence,
+    )]
 }
 
 fn wrap_kind(asset_in: Asset, asset_out: Asset, wraps: &[WrapLog]) -> ConversionKind {
@@ -292,8 +315,10 @@ fn choose_owner(tx: &TxContext, flows: &Flows, excluded: &HashSet<Address>) -> O
     if !neg.is_empty() && !pos.is_empty() && has_distinct(&neg, &pos) {
         return Some((tx.signer, tx.signer));
     }
-    let others: Vec<Address> =
-        flows.addresses().filter(|a| *a != tx.signer && !excluded.contains(a)).collect();
+    let others: Vec<Address> = flows
+        .addresses()
+        .filter(|a| *a != tx.signer && !excluded.contains(a))
+        .collect();
     let swappers: Vec<Address> = others
         .iter()
         .copied()
@@ -344,7 +369,14 @@ fn fallback(
             push_unique(&mut pools, h.pool);
         }
         let evidence = hops.iter().map(|h| h.log_index).collect();
-        return vec![tx.conversion(tx.signer, last.recipient, (ai, ni), (ao, no), kind, pools, evidence)];
+        return vec![tx.conversion(
+            (tx.signer, last.recipient),
+            (ai, ni),
+            (ao, no),
+            kind,
+            pools,
+            evidence,
+        )];
     }
     if !hops.is_empty() {
         return Vec::new();
@@ -359,8 +391,7 @@ fn fallback(
                 (token, Asset::Native, ConversionKind::Unwrap)
             };
             tx.conversion(
-                w.holder,
-                w.holder,
+                (w.holder, w.holder),
                 (asset_in, w.amount),
                 (asset_out, w.amount),
                 kind,
@@ -399,8 +430,7 @@ fn router_conversion(tx: &TxContext, transfers: &[&Transfer]) -> Option<Conversi
     }
     evidence.sort_unstable();
     Some(tx.conversion(
-        tx.signer,
-        tx.signer,
+        (tx.signer, tx.signer),
         (asset_in, amount_in),
         (asset_out, amount_out),
         ConversionKind::Router,
@@ -417,7 +447,11 @@ pub fn collapse_hops(hops: &[PoolSwap]) -> Option<(Asset, U256, Asset, U256)> {
     sorted.sort_by_key(|h| h.log_index);
     let first = sorted.first()?.token_in?;
     let last = sorted.last()?.token_out?;
-    if first == last || sorted.iter().any(|h| h.token_in.is_none() || h.token_out.is_none()) {
+    if first == last
+        || sorted
+            .iter()
+            .any(|h| h.token_in.is_none() || h.token_out.is_none())
+    {
         return None;
     }
     let (mut in_consumed, mut in_produced, mut out_consumed, mut out_produced) =
@@ -451,14 +485,21 @@ pub fn decode_pool_swaps(logs: &[&RawLog], transfers: &[&Transfer], registry: &D
             Some(KnownEvent::UniswapV3Swap) => PoolVersion::V3,
             _ => continue,
         };
-        let (Some(sender), Some(recipient)) = (topic_address(log, 1), topic_address(log, 2)) else { continue };
+        let (Some(sender), Some(recipient)) = (topic_address(log, 1), topic_address(log, 2)) else {
+            continue;
+        };
         let sides = match version {
             PoolVersion::V2 => v2_sides(log),
             PoolVersion::V3 => v3_sides(log),
         };
-        let Some((in_idx, amount_in, out_idx, amount_out)) = sides else { continue };
+        let Some((in_idx, amount_in, out_idx, amount_out)) = sides else {
+            continue;
+        };
         let (token_in, token_out) = match registry.pool_tokens(log.chain, log.address) {
-            Some(tokens) => (Some(Asset::Token(tokens[in_idx])), Some(Asset::Token(tokens[out_idx]))),
+            Some(tokens) => (
+                Some(Asset::Token(tokens[in_idx])),
+                Some(Asset::Token(tokens[out_idx])),
+            ),
             None => (
                 token_by_transfer(transfers, log, amount_in, true),
                 token_by_transfer(transfers, log, amount_out, false),
@@ -482,8 +523,12 @@ pub fn decode_pool_swaps(logs: &[&RawLog], transfers: &[&Transfer], registry: &D
 
 /// `(in index, amount in, out index, amount out)` of a V2 `Swap`.
 fn v2_sides(log: &RawLog) -> Option<(usize, U256, usize, U256)> {
-    let (a0in, a1in, a0out, a1out) =
-        (data_u256(log, 0)?, data_u256(log, 1)?, data_u256(log, 2)?, data_u256(log, 3)?);
+    let (a0in, a1in, a0out, a1out) = (
+        data_u256(log, 0)?,
+        data_u256(log, 1)?,
+        data_u256(log, 2)?,
+        data_u256(log, 3)?,
+    );
     let sides = if !a0out.is_zero() && a1out.is_zero() {
         (1, a1in, 0, a0out)
     } else if !a1out.is_zero() && a0out.is_zero() {
@@ -514,13 +559,21 @@ fn token_by_transfer(transfers: &[&Transfer], log: &RawLog, amount: U256, into_p
         if t.kind != TransferKind::Token || t.amount != amount {
             continue;
         }
-        let touches = if into_pool { t.to == log.address } else { t.from == log.address };
+        let touches = if into_pool {
+            t.to == log.address
+        } else {
+            t.from == log.address
+        };
         if !touches {
             continue;
         }
         let Position::Log(i) = t.position else { continue };
         // Distance: transfers before the swap log first, nearest first; after it only as a last resort.
-        let distance = if i < log.log_index { log.log_index - i } else { u32::MAX / 2 + (i - log.log_index) };
+        let distance = if i < log.log_index {
+            log.log_index - i
+        } else {
+            u32::MAX / 2 + (i - log.log_index)
+        };
         if best.is_none_or(|(d, _)| distance < d) {
             best = Some((distance, t.asset));
         }
@@ -536,7 +589,9 @@ fn decode_wraps(logs: &[&RawLog], transfers: &[&Transfer], registry: &DexRegistr
             Some(KnownEvent::WethWithdrawal) => false,
             _ => continue,
         };
-        let (Some(holder), Some(amount)) = (topic_address(log, 1), data_u256(log, 0)) else { continue };
+        let (Some(holder), Some(amount)) = (topic_address(log, 1), data_u256(log, 0)) else {
+            continue;
+        };
         if log.topics.len() != 2 || log.data.len() != 32 || amount.is_zero() {
             continue;
         }
@@ -544,10 +599,20 @@ fn decode_wraps(logs: &[&RawLog], transfers: &[&Transfer], registry: &DexRegistr
         let native_leg = transfers.iter().any(|t| {
             t.asset == Asset::Native
                 && t.amount == amount
-                && if is_wrap { t.to == log.address } else { t.from == log.address }
+                && if is_wrap {
+                    t.to == log.address
+                } else {
+                    t.from == log.address
+                }
         });
         if registry.is_wrapper(log.chain, log.address) || native_leg {
-            out.push(WrapLog { log_index: log.log_index, wrapper: log.address, holder, amount, is_wrap });
+            out.push(WrapLog {
+                log_index: log.log_index,
+                wrapper: log.address,
+                holder,
+                amount,
+                is_wrap,
+            });
         }
     }
     out
@@ -590,8 +655,7 @@ impl TxContext {
 
     fn conversion(
         &self,
-        owner: Address,
-        recipient: Address,
+        (owner, recipient): (Address, Address),
         (asset_in, amount_in): (Asset, U256),
         (asset_out, amount_out): (Asset, U256),
         kind: ConversionKind,
@@ -615,6 +679,9 @@ impl TxContext {
         }
     }
 }
+
+/// Assets with net amounts, in first-seen order.
+type Side = Vec<(Asset, U256)>;
 
 /// Net flows of one transaction per (address, asset), in first-seen order. Transactions touch a handful
 /// of (address, asset) pairs, so a linear scan beats hashing.
@@ -647,11 +714,15 @@ impl Flows {
     }
 
     fn addresses(&self) -> impl Iterator<Item = Address> + '_ {
-        self.rows.iter().enumerate().filter(|(i, r)| !self.rows[..*i].iter().any(|p| p.0 == r.0)).map(|(_, r)| r.0)
+        self.rows
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| !self.rows[..*i].iter().any(|p| p.0 == r.0))
+            .map(|(_, r)| r.0)
     }
 
     /// (assets lost with their net amounts, assets gained with theirs), in first-seen order.
-    fn sides(&self, address: Address) -> (Vec<(Asset, U256)>, Vec<(Asset, U256)>) {
+    fn sides(&self, address: Address) -> (Side, Side) {
         let (mut neg, mut pos) = (Vec::new(), Vec::new());
         for &(_, asset, inflow, outflow) in self.rows.iter().filter(|r| r.0 == address) {
             if outflow > inflow {

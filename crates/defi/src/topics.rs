@@ -103,7 +103,9 @@ impl KnownEvent {
             KnownEvent::OpErc20DepositInitiated => {
                 "ERC20DepositInitiated(address,address,address,address,uint256,bytes)"
             }
-            KnownEvent::OpDepositFinalized => "DepositFinalized(address,address,address,address,uint256,bytes)",
+            KnownEvent::OpDepositFinalized => {
+                "DepositFinalized(address,address,address,address,uint256,bytes)"
+            }
             KnownEvent::OpWithdrawalInitiated => {
                 "WithdrawalInitiated(address,address,address,address,uint256,bytes)"
             }
@@ -120,7 +122,9 @@ impl KnownEvent {
             KnownEvent::ArbWithdrawalInitiated => {
                 "WithdrawalInitiated(address,address,address,uint256,uint256,uint256)"
             }
-            KnownEvent::ArbWithdrawalFinalized => "WithdrawalFinalized(address,address,address,uint256,uint256)",
+            KnownEvent::ArbWithdrawalFinalized => {
+                "WithdrawalFinalized(address,address,address,uint256,uint256)"
+            }
             KnownEvent::ArbL2ToL1Tx => {
                 "L2ToL1Tx(address,address,uint256,uint256,uint256,uint256,uint256,uint256,bytes)"
             }
@@ -162,9 +166,15 @@ struct Table {
 }
 
 static TABLE: LazyLock<Table> = LazyLock::new(|| {
-    let topics: Vec<[u8; 32]> =
-        KnownEvent::ALL.iter().map(|e| alloy_primitives::keccak256(e.signature().as_bytes()).0).collect();
-    let by_topic = KnownEvent::ALL.iter().zip(&topics).map(|(e, t)| (*t, *e)).collect();
+    let topics: Vec<[u8; 32]> = KnownEvent::ALL
+        .iter()
+        .map(|e| alloy_primitives::keccak256(e.signature().as_bytes()).0)
+        .collect();
+    let by_topic = KnownEvent::ALL
+        .iter()
+        .zip(&topics)
+        .map(|(e, t)| (*t, *e))
+        .collect();
     Table { topics, by_topic }
 });
 
@@ -195,14 +205,38 @@ mod tests {
     fn topics_match_the_values_seen_on_chain() {
         // Values as published by explorers and in the public sources cited in docs/.
         let pinned = [
-            (KnownEvent::UniswapV2Swap, "0xd78ad95fa46c994b6551d0da85fc275fe613ce37657fb8d5e3d130840159d822"),
-            (KnownEvent::UniswapV3Swap, "0xc42079f94a6350d7e6235f29174924f928cc2ac818eb64fed8004e115fbcca67"),
-            (KnownEvent::WethDeposit, "0xe1fffcc4923d04b559f4d29a8bfc6cda04eb5b0d3c460751c2402c5c5cc9109c"),
-            (KnownEvent::WethWithdrawal, "0x7fcf532c15f0a6db0bd6d0e038bea71d30d808c7d98cb3bf7268a95bf5081b65"),
-            (KnownEvent::ArbL2ToL1Tx, "0x3e7aafa77dbf186b7fd488006beff893744caa3c4f6f299e8a709fa2087374fc"),
-            (KnownEvent::ArbMessageDelivered, "0x5e3c1311ea442664e8b1611bfabef659120ea7a0a2cfc0667700bebc69cbffe1"),
-            (KnownEvent::TornadoDeposit, "0xa945e51eec50ab98c161376f0db4cf2aeba3ec92755fe2fcd388bdbbb80ff196"),
-            (KnownEvent::TornadoWithdrawal, "0xe9e508bad6d4c3227e881ca19068f099da81b5164dd6d62b2eaf1e8bc6c34931"),
+            (
+                KnownEvent::UniswapV2Swap,
+                "0xd78ad95fa46c994b6551d0da85fc275fe613ce37657fb8d5e3d130840159d822",
+            ),
+            (
+                KnownEvent::UniswapV3Swap,
+                "0xc42079f94a6350d7e6235f29174924f928cc2ac818eb64fed8004e115fbcca67",
+            ),
+            (
+                KnownEvent::WethDeposit,
+                "0xe1fffcc4923d04b559f4d29a8bfc6cda04eb5b0d3c460751c2402c5c5cc9109c",
+            ),
+            (
+                KnownEvent::WethWithdrawal,
+                "0x7fcf532c15f0a6db0bd6d0e038bea71d30d808c7d98cb3bf7268a95bf5081b65",
+            ),
+            (
+                KnownEvent::ArbL2ToL1Tx,
+                "0x3e7aafa77dbf186b7fd488006beff893744caa3c4f6f299e8a709fa2087374fc",
+            ),
+            (
+                KnownEvent::ArbMessageDelivered,
+                "0x5e3c1311ea442664e8b1611bfabef659120ea7a0a2cfc0667700bebc69cbffe1",
+            ),
+            (
+                KnownEvent::TornadoDeposit,
+                "0xa945e51eec50ab98c161376f0db4cf2aeba3ec92755fe2fcd388bdbbb80ff196",
+            ),
+            (
+                KnownEvent::TornadoWithdrawal,
+                "0xe9e508bad6d4c3227e881ca19068f099da81b5164dd6d62b2eaf1e8bc6c34931",
+            ),
         ];
         for (event, hex) in pinned {
             assert_eq!(event.topic(), hex32(hex), "{event:?}");

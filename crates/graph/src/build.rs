@@ -70,7 +70,10 @@ impl GraphBuilder {
     fn intern_node(&mut self, chain: u8, addr: [u8; ADDR_LEN]) -> Result<u32, GraphError> {
         let next = self.nodes.len() as u64;
         if next >= MAX_ITEMS && !self.nodes.contains_key(&(chain, addr)) {
-            return Err(GraphError::TooLarge { what: "addresses", limit: MAX_ITEMS });
+            return Err(GraphError::TooLarge {
+                what: "addresses",
+                limit: MAX_ITEMS,
+            });
         }
         Ok(*self.nodes.entry((chain, addr)).or_insert(next as u32))
     }
@@ -78,7 +81,10 @@ impl GraphBuilder {
     /// Adds one transfer.
     pub fn push(&mut self, t: &Transfer) -> Result<(), GraphError> {
         if self.src.len() as u64 >= MAX_ITEMS {
-            return Err(GraphError::TooLarge { what: "transfers", limit: MAX_ITEMS });
+            return Err(GraphError::TooLarge {
+                what: "transfers",
+                limit: MAX_ITEMS,
+            });
         }
         if t.block >= 1 << 58 {
             return Err(GraphError::BadTransfer {
@@ -106,7 +112,12 @@ impl GraphBuilder {
         }
         let mut prefix = [0u8; 8];
         prefix.copy_from_slice(&t.tx_hash.0[..8]);
-        self.keys.push((((ci as u64) << 58) | t.block, u64::from_be_bytes(prefix), position_key(&t.position), idx));
+        self.keys.push((
+            ((ci as u64) << 58) | t.block,
+            u64::from_be_bytes(prefix),
+            position_key(&t.position),
+            idx,
+        ));
         self.tx.push(t.tx_hash.0);
         self.time.push(t.timestamp);
         Ok(())
@@ -114,7 +125,18 @@ impl GraphBuilder {
 
     /// Lays out the graph.
     pub fn finish(self, stamp: StoreStamp) -> Result<Graph, GraphError> {
-        let GraphBuilder { nodes, assets, src, dst, asset, amount, big, mut keys, tx, time } = self;
+        let GraphBuilder {
+            nodes,
+            assets,
+            src,
+            dst,
+            asset,
+            amount,
+            big,
+            mut keys,
+            tx,
+            time,
+        } = self;
         let n_edges = src.len();
 
         // Nodes sorted by (chain, address): lookups become binary searches.
@@ -183,7 +205,10 @@ impl GraphBuilder {
             txs: tx_first.len() as u64,
             overflow: big.len() as u64,
         };
-        let l = Layout::new(counts).ok_or(GraphError::TooLarge { what: "transfers", limit: MAX_ITEMS })?;
+        let l = Layout::new(counts).ok_or(GraphError::TooLarge {
+            what: "transfers",
+            limit: MAX_ITEMS,
+        })?;
         let mut img = vec![0u8; l.total];
         let b = &mut img[..];
 

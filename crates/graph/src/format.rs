@@ -162,7 +162,14 @@ impl Layout {
         let blocks_and_txs = s(self.block_first_seq, self.tx_hash);
         let tx_hashes = s(self.tx_hash, self.total);
         let total = self.total as u64;
-        SectionSizes { edges, nodes, blocks_and_txs, tx_hashes, other: total - edges - nodes - blocks_and_txs - tx_hashes, total }
+        SectionSizes {
+            edges,
+            nodes,
+            blocks_and_txs,
+            tx_hashes,
+            other: total - edges - nodes - blocks_and_txs - tx_hashes,
+            total,
+        }
     }
 }
 
@@ -222,7 +229,10 @@ pub(crate) fn write_header(b: &mut [u8], l: &Layout) {
     b[..8].copy_from_slice(&MAGIC);
     wr_u32(b, OFF_VERSION, 0, VERSION);
     let c = l.counts;
-    for (i, v) in [c.nodes, c.edges, c.assets, c.blocks, c.txs, c.overflow].into_iter().enumerate() {
+    for (i, v) in [c.nodes, c.edges, c.assets, c.blocks, c.txs, c.overflow]
+        .into_iter()
+        .enumerate()
+    {
         wr_u64(b, OFF_COUNTS, i, v);
     }
     wr_u64(b, OFF_TOTAL, 0, l.total as u64);
@@ -232,20 +242,36 @@ pub(crate) fn write_header(b: &mut [u8], l: &Layout) {
 
 /// Reads and checks the header; returns the layout. `what` names the source for errors.
 pub(crate) fn read_header(b: &[u8], what: &str, verify_checksum: bool) -> Result<Layout, GraphError> {
-    let corrupt = |detail: String| GraphError::CorruptSnapshot { path: what.to_string(), detail };
+    let corrupt = |detail: String| GraphError::CorruptSnapshot {
+        path: what.to_string(),
+        detail,
+    };
     if b.len() < HEADER_LEN {
-        return Err(corrupt(format!("{} bytes, shorter than the {HEADER_LEN}-byte header", b.len())));
+        return Err(corrupt(format!(
+            "{} bytes, shorter than the {HEADER_LEN}-byte header",
+            b.len()
+        )));
     }
     if b[..8] != MAGIC {
         return Err(corrupt("bad magic (not a chaintrace graph snapshot)".into()));
     }
     let version = rd_u32(b, OFF_VERSION, 0);
     if version != VERSION {
-        return Err(GraphError::SnapshotVersion { path: what.to_string(), found: version, expected: VERSION });
+        return Err(GraphError::SnapshotVersion {
+            path: what.to_string(),
+            found: version,
+            expected: VERSION,
+        });
     }
     let r = |i| rd_u64(b, OFF_COUNTS, i);
-    let counts =
-        Counts { nodes: r(0), edges: r(1), assets: r(2), blocks: r(3), txs: r(4), overflow: r(5) };
+    let counts = Counts {
+        nodes: r(0),
+        edges: r(1),
+        assets: r(2),
+        blocks: r(3),
+        txs: r(4),
+        overflow: r(5),
+    };
     if counts.edges > u64::from(u32::MAX) || counts.nodes > u64::from(u32::MAX - 1) {
         return Err(corrupt(format!("counts out of range: {counts:?}")));
     }
@@ -262,7 +288,9 @@ pub(crate) fn read_header(b: &[u8], what: &str, verify_checksum: bool) -> Result
         let want = rd_u64(b, OFF_CHECKSUM, 0);
         let got = checksum(&b[HEADER_LEN..]) ^ checksum(&b[..OFF_CHECKSUM]);
         if want != got {
-            return Err(corrupt(format!("checksum mismatch (stored {want:#018x}, computed {got:#018x})")));
+            return Err(corrupt(format!(
+                "checksum mismatch (stored {want:#018x}, computed {got:#018x})"
+            )));
         }
     }
     Ok(layout)
@@ -270,14 +298,21 @@ pub(crate) fn read_header(b: &[u8], what: &str, verify_checksum: bool) -> Result
 
 /// A fast 64-bit checksum (four independent multiply-rotate lanes). Detects corruption, not tampering.
 pub(crate) fn checksum(bytes: &[u8]) -> u64 {
-    const K: [u64; 4] = [0x9E37_79B9_7F4A_7C15, 0xC2B2_AE3D_27D4_EB4F, 0x1656_67B1_9E37_79F9, 0xD6E8_FEB8_6659_FD93];
+    const K: [u64; 4] = [
+        0x9E37_79B9_7F4A_7C15,
+        0xC2B2_AE3D_27D4_EB4F,
+        0x1656_67B1_9E37_79F9,
+        0xD6E8_FEB8_6659_FD93,
+    ];
     let mut h: [u64; 4] = [K[1], K[2], K[3], K[0]];
     let mut chunks = bytes.chunks_exact(32);
     for c in &mut chunks {
         for (lane, hv) in h.iter_mut().enumerate() {
             let mut w = [0u8; 8];
             w.copy_from_slice(&c[8 * lane..8 * lane + 8]);
-            *hv = (*hv ^ u64::from_le_bytes(w)).wrapping_mul(K[lane]).rotate_left(29);
+            *hv = (*hv ^ u64::from_le_bytes(w))
+                .wrapping_mul(K[lane])
+                .rotate_left(29);
         }
     }
     let rem = chunks.remainder();
@@ -286,7 +321,9 @@ pub(crate) fn checksum(bytes: &[u8]) -> u64 {
     for (lane, hv) in h.iter_mut().enumerate() {
         let mut w = [0u8; 8];
         w.copy_from_slice(&tail[8 * lane..8 * lane + 8]);
-        *hv = (*hv ^ u64::from_le_bytes(w)).wrapping_mul(K[lane]).rotate_left(29);
+        *hv = (*hv ^ u64::from_le_bytes(w))
+            .wrapping_mul(K[lane])
+            .rotate_left(29);
     }
     let mut out = bytes.len() as u64;
     for (lane, hv) in h.iter().enumerate() {

@@ -133,7 +133,10 @@ impl StoreStamp {
 }
 
 pub(crate) fn chain_index(c: Chain) -> usize {
-    Chain::ALL.iter().position(|x| *x == c).expect("Chain::ALL lists every chain")
+    Chain::ALL
+        .iter()
+        .position(|x| *x == c)
+        .expect("Chain::ALL lists every chain")
 }
 
 /// Everything about one edge, for display.
@@ -215,7 +218,10 @@ impl Graph {
     /// Wraps a built image (the builder's output); validates it like a file, minus the checksum.
     pub(crate) fn from_image(image: Vec<u8>) -> Result<Graph, GraphError> {
         let l = format::read_header(&image, "memory", false)?;
-        let g = Graph { bytes: Bytes::Owned(image), l };
+        let g = Graph {
+            bytes: Bytes::Owned(image),
+            l,
+        };
         g.validate("memory")?;
         Ok(g)
     }
@@ -223,7 +229,10 @@ impl Graph {
     /// Memory-maps a snapshot written by [`Graph::save`], after checking magic, version, lengths, checksum and
     /// every stored index.
     pub fn open(path: &Path) -> Result<Graph, GraphError> {
-        let io = |source| GraphError::Io { path: path.to_path_buf(), source };
+        let io = |source| GraphError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let file = File::open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         let what = path.display().to_string();
@@ -235,7 +244,10 @@ impl Graph {
         }
         let map = mmap::map_readonly(&file).map_err(io)?;
         let l = format::read_header(&map, &what, true)?;
-        let g = Graph { bytes: Bytes::Mapped(map), l };
+        let g = Graph {
+            bytes: Bytes::Mapped(map),
+            l,
+        };
         g.validate(&what)?;
         Ok(g)
     }
@@ -243,7 +255,10 @@ impl Graph {
     /// Writes the image to `path` atomically (temporary file in the same directory, then rename), so a mapped
     /// snapshot is never modified in place.
     pub fn save(&self, path: &Path) -> Result<(), GraphError> {
-        let io = |source| GraphError::Io { path: path.to_path_buf(), source };
+        let io = |source| GraphError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
         let mut tmp_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
         tmp_name.push(format!(".tmp{}", std::process::id()));
         let tmp = path.with_file_name(tmp_name);
@@ -273,7 +288,12 @@ impl Graph {
         let l = &self.l;
         let c = l.counts;
         let (n, e, a, nb, nt, no) = (c.nodes, c.edges, c.assets, c.blocks, c.txs, c.overflow);
-        let bad = |detail: String| Err(GraphError::CorruptSnapshot { path: what.to_string(), detail });
+        let bad = |detail: String| {
+            Err(GraphError::CorruptSnapshot {
+                path: what.to_string(),
+                detail,
+            })
+        };
         let monotone = |off: usize, len: usize, last: u64, name: &str| -> Result<(), GraphError> {
             let mut prev = 0u32;
             for i in 0..len {
@@ -294,7 +314,8 @@ impl Graph {
         monotone(l.out_offsets, n as usize + 1, e, "out offsets")?;
         monotone(l.in_offsets, n as usize + 1, e, "in offsets")?;
         for ch in 0..CHAINS {
-            let r = rd_u32(b, l.chain_node_start, ch) as usize..rd_u32(b, l.chain_node_start, ch + 1) as usize;
+            let r =
+                rd_u32(b, l.chain_node_start, ch) as usize..rd_u32(b, l.chain_node_start, ch + 1) as usize;
             for i in r.start + 1..r.end {
                 if self.addr_bytes(i as u32 - 1) >= self.addr_bytes(i as u32) {
                     return bad(format!("node addresses not strictly sorted at node {i}"));
@@ -389,8 +410,10 @@ impl Graph {
     /// The node of `(chain, address)`, if the address appears in any transfer on that chain.
     pub fn node(&self, chain: Chain, address: Address) -> Option<NodeId> {
         let ci = chain_index(chain);
-        let (mut lo, mut hi) =
-            (rd_u32(self.b(), self.l.chain_node_start, ci), rd_u32(self.b(), self.l.chain_node_start, ci + 1));
+        let (mut lo, mut hi) = (
+            rd_u32(self.b(), self.l.chain_node_start, ci),
+            rd_u32(self.b(), self.l.chain_node_start, ci + 1),
+        );
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             match self.addr_bytes(mid).cmp(&address.0[..]) {
@@ -553,8 +576,10 @@ impl Graph {
 
     /// Index of the block holding the transfer of rank `seq`.
     pub fn block_index(&self, seq: Seq) -> u32 {
-        partition_point(self.l.counts.blocks as u32, |i| rd_u32(self.b(), self.l.block_first_seq, i as usize) <= seq)
-            .saturating_sub(1)
+        partition_point(self.l.counts.blocks as u32, |i| {
+            rd_u32(self.b(), self.l.block_first_seq, i as usize) <= seq
+        })
+        .saturating_sub(1)
     }
 
     /// Block number of a block index.
@@ -569,8 +594,10 @@ impl Graph {
 
     /// Index of the transaction holding the transfer of rank `seq`.
     pub fn tx_index(&self, seq: Seq) -> u32 {
-        partition_point(self.l.counts.txs as u32, |i| rd_u32(self.b(), self.l.tx_first_seq, i as usize) <= seq)
-            .saturating_sub(1)
+        partition_point(self.l.counts.txs as u32, |i| {
+            rd_u32(self.b(), self.l.tx_first_seq, i as usize) <= seq
+        })
+        .saturating_sub(1)
     }
 
     /// Hash of a transaction index.
@@ -589,7 +616,10 @@ impl Graph {
 
     /// Chains with at least one transfer.
     pub fn chains(&self) -> Vec<Chain> {
-        Chain::ALL.into_iter().filter(|c| !self.chain_seqs(*c).is_empty()).collect()
+        Chain::ALL
+            .into_iter()
+            .filter(|c| !self.chain_seqs(*c).is_empty())
+            .collect()
     }
 
     /// Seq range of a chain's transfers whose block time lies in `[since, until]` (both optional, inclusive).
@@ -600,7 +630,13 @@ impl Graph {
         let bl = rd_u32(b, self.l.chain_block_start, ci);
         let bh = rd_u32(b, self.l.chain_block_start, ci + 1);
         let seqs = self.chain_seqs(chain);
-        let first_seq_of = |bi: u32| if bi >= bh { seqs.end } else { rd_u32(b, self.l.block_first_seq, bi as usize) };
+        let first_seq_of = |bi: u32| {
+            if bi >= bh {
+                seqs.end
+            } else {
+                rd_u32(b, self.l.block_first_seq, bi as usize)
+            }
+        };
         let lo = match since {
             None => bl,
             Some(t) => bl + partition_point(bh - bl, |i| self.block_time(bl + i) < t),

@@ -12,7 +12,16 @@ fn tx(i: u8) -> TxHash {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn transfer(chain: Chain, block: u64, txi: u8, pos: Position, from: u8, to: u8, asset: Asset, amount: U256) -> Transfer {
+fn transfer(
+    chain: Chain,
+    block: u64,
+    txi: u8,
+    pos: Position,
+    from: u8,
+    to: u8,
+    asset: Asset,
+    amount: U256,
+) -> Transfer {
     Transfer {
         chain,
         block,
@@ -33,11 +42,47 @@ fn transfer(chain: Chain, block: u64, txi: u8, pos: Position, from: u8, to: u8, 
 fn sample() -> Vec<Transfer> {
     let token = Asset::Token(addr(99));
     vec![
-        transfer(Chain::Ethereum, 5, 2, Position::Tx, 1, 2, Asset::Native, U256::from(10u64)),
-        transfer(Chain::Ethereum, 3, 1, Position::Tx, 1, 3, Asset::Native, U256::from(7u64)),
-        transfer(Chain::Ethereum, 5, 2, Position::Trace(vec![0]), 2, 3, Asset::Native, U256::from(4u64)),
+        transfer(
+            Chain::Ethereum,
+            5,
+            2,
+            Position::Tx,
+            1,
+            2,
+            Asset::Native,
+            U256::from(10u64),
+        ),
+        transfer(
+            Chain::Ethereum,
+            3,
+            1,
+            Position::Tx,
+            1,
+            3,
+            Asset::Native,
+            U256::from(7u64),
+        ),
+        transfer(
+            Chain::Ethereum,
+            5,
+            2,
+            Position::Trace(vec![0]),
+            2,
+            3,
+            Asset::Native,
+            U256::from(4u64),
+        ),
         transfer(Chain::Ethereum, 6, 3, Position::Log(4), 3, 1, token, U256::MAX),
-        transfer(Chain::Bsc, 6, 4, Position::Tx, 1, 2, Asset::Native, U256::from(1u64) << 200),
+        transfer(
+            Chain::Bsc,
+            6,
+            4,
+            Position::Tx,
+            1,
+            2,
+            Asset::Native,
+            U256::from(1u64) << 200,
+        ),
     ]
 }
 
@@ -49,7 +94,9 @@ fn edge_set(g: &Graph) -> Vec<(Chain, Address, Address, Asset, U256, u64, u64, T
     let mut v: Vec<_> = (0..g.edge_count())
         .map(|e| {
             let i = g.edge_info(e);
-            (i.chain, i.from, i.to, i.asset, i.amount, i.block, i.time, i.tx_hash)
+            (
+                i.chain, i.from, i.to, i.asset, i.amount, i.block, i.time, i.tx_hash,
+            )
         })
         .collect();
     v.sort();
@@ -57,8 +104,21 @@ fn edge_set(g: &Graph) -> Vec<(Chain, Address, Address, Asset, U256, u64, u64, T
 }
 
 fn input_set(ts: &[Transfer]) -> Vec<(Chain, Address, Address, Asset, U256, u64, u64, TxHash)> {
-    let mut v: Vec<_> =
-        ts.iter().map(|t| (t.chain, t.from, t.to, t.asset, t.amount, t.block, t.timestamp, t.tx_hash)).collect();
+    let mut v: Vec<_> = ts
+        .iter()
+        .map(|t| {
+            (
+                t.chain,
+                t.from,
+                t.to,
+                t.asset,
+                t.amount,
+                t.block,
+                t.timestamp,
+                t.tx_hash,
+            )
+        })
+        .collect();
     v.sort();
     v
 }
@@ -84,7 +144,10 @@ fn nodes_are_per_chain_and_edges_sorted_by_time() {
     // In-edges of 3: block 3 (from 1), then block 5 tx value before the internal call.
     let n3 = g.node(Chain::Ethereum, addr(3)).expect("node");
     let ins: Vec<_> = g.in_edges(n3).map(|e| g.edge_info(e)).collect();
-    assert_eq!(ins.iter().map(|i| (i.block, i.from)).collect::<Vec<_>>(), vec![(3, addr(1)), (5, addr(2))]);
+    assert_eq!(
+        ins.iter().map(|i| (i.block, i.from)).collect::<Vec<_>>(),
+        vec![(3, addr(1)), (5, addr(2))]
+    );
     // Same transaction: tx value ranks before its internal call.
     let n2 = g.node(Chain::Ethereum, addr(2)).expect("node");
     let into2 = g.in_edges(n2).next().expect("edge");
@@ -132,7 +195,20 @@ fn snapshot_round_trips_through_mmap() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("graph.snapshot");
     let stamp = StoreStamp {
-        chains: [ChainStamp { transfers: 4, max_block: 6 }, ChainStamp { transfers: 1, max_block: 6 }, Default::default(), Default::default(), Default::default(), Default::default()],
+        chains: [
+            ChainStamp {
+                transfers: 4,
+                max_block: 6,
+            },
+            ChainStamp {
+                transfers: 1,
+                max_block: 6,
+            },
+            Default::default(),
+            Default::default(),
+            Default::default(),
+            Default::default(),
+        ],
     };
     let g = Graph::from_transfers(sample(), stamp).expect("build");
     g.save(&path).expect("save");
@@ -143,7 +219,10 @@ fn snapshot_round_trips_through_mmap() {
     for n in 0..g.node_count() {
         assert_eq!(m.node_key(n), g.node_key(n));
         assert_eq!(m.out_edges(n), g.out_edges(n));
-        assert_eq!(m.in_edges(n).collect::<Vec<_>>(), g.in_edges(n).collect::<Vec<_>>());
+        assert_eq!(
+            m.in_edges(n).collect::<Vec<_>>(),
+            g.in_edges(n).collect::<Vec<_>>()
+        );
     }
 }
 
@@ -156,9 +235,14 @@ fn corrupt_snapshots_are_clear_errors() {
 
     let expect_err = |bytes: &[u8], needle: &str| {
         std::fs::write(&path, bytes).expect("write");
-        let err = Graph::open(&path).expect_err("corrupt file must not open").to_string();
+        let err = Graph::open(&path)
+            .expect_err("corrupt file must not open")
+            .to_string();
         assert!(err.contains(needle), "error {err:?} should mention {needle:?}");
-        assert!(err.contains("graph.snapshot"), "error {err:?} should name the file");
+        assert!(
+            err.contains("graph.snapshot"),
+            "error {err:?} should name the file"
+        );
     };
     let mut flipped = good.clone();
     let mid = flipped.len() / 2;
@@ -196,20 +280,41 @@ fn empty_graph_builds_and_round_trips() {
 }
 
 fn arb_transfer() -> impl Strategy<Value = Transfer> {
-    (0usize..2, 0u64..20, 0u8..6, 0u8..3, 0u8..8, 0u8..8, any::<bool>(), any::<u64>()).prop_map(
-        |(c, block, txi, pos, from, to, native, amt)| {
+    (
+        0usize..2,
+        0u64..20,
+        0u8..6,
+        0u8..3,
+        0u8..8,
+        0u8..8,
+        any::<bool>(),
+        any::<u64>(),
+    )
+        .prop_map(|(c, block, txi, pos, from, to, native, amt)| {
             let position = match pos {
                 0 => Position::Tx,
                 1 => Position::Log(u32::from(txi)),
                 _ => Position::Trace(vec![u32::from(from), u32::from(to)]),
             };
-            let asset = if native { Asset::Native } else { Asset::Token(addr(200)) };
-            let mut t = transfer(Chain::ALL[c], block, txi, position, from, to, asset, U256::from(amt) << (amt % 190));
+            let asset = if native {
+                Asset::Native
+            } else {
+                Asset::Token(addr(200))
+            };
+            let mut t = transfer(
+                Chain::ALL[c],
+                block,
+                txi,
+                position,
+                from,
+                to,
+                asset,
+                U256::from(amt) << (amt % 190),
+            );
             // The same tx hash always sits in one block.
             t.tx_hash = TxHash([txi.wrapping_add(block as u8 * 7); 32]);
             t
-        },
-    )
+        })
 }
 
 proptest! {

@@ -202,7 +202,7 @@ pub struct WindowWritten {
 pub struct ReorgUnwound {
     /// Chain.
     pub chain: Chain,
-    /// The first block that did not build on the stored chain.
+    /// First block of the window that did not build on the stored chain (or broke inside itself).
     pub detected_at: u64,
     /// The last block the store and the node agree on; everything above it was removed.
     pub common_ancestor: u64,
@@ -533,8 +533,11 @@ where
                     },
                 });
             }
-            if let Continuity::BreaksAt(n) = check_continuity(previous.as_ref(), &blocks) {
-                return Ok(PassEnd::Reorg(n));
+            if check_continuity(previous.as_ref(), &blocks) != Continuity::Linked {
+                // A break inside the window (the node switched forks between calls) is handled from the
+                // window's start too: the blocks before the break are not stored yet, so the walk back
+                // must begin at the last stored block.
+                return Ok(PassEnd::Reorg(*range.start()));
             }
 
             let last = *range.end();
@@ -720,5 +723,84 @@ mod tests {
             check_continuity(Some(&stored), &[block(11, 11, 9)]),
             Continuity::BreaksAt(11)
         );
+    }
+
+    /// A node whose canonical chain is fixed, except that the first fetch covering `glitch_at` returns
+    /// that block from another fork (as when a node switches forks between two calls of one window).
+    struct GlitchyNode {
+        chain: Vec<DecodedBlock>,
+        glitch_at: u64,
+        glitched: std::sync::atomic::AtomicBool,
+    }
+
+    impl BlockSource for GlitchyNode {
+        fn chain_id(&self) -> Result<u64, EvmError> {
+            Ok(1)
+        }
+        fn head_block(&self) -> Result<u64, EvmError> {
+            Ok(self.chain.len() as u64 - 1)
+        }
+        fn fetch_blocks(&self, range: RangeInclusive<u64>) -> Result<Vec<DecodedBlock>, EvmError> {
+            let mut out: Vec<DecodedBlock> =
+                self.chain[*range.start() as usize..=*range.end() as usize].to_vec();
+            if range.contains(&self.glitch_at)
+                && !self.glitched.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                let b = &mut out[(self.glitch_at - range.start()) as usize];
+                b.record.parent_hash = [0xee; 32];
+                b.record.hash = [0xef; 32];
+            }
+            Ok(out)
+        }
+        fn redacted_url(&self) -> &str {
+            "test://glitchy"
+        }
+    }
+
+    #[test]
+    fn a_fork_switch_inside_a_window_refetches_the_whole_window() {
+        use chaintrace_core::{Address, Asset, Position, TransferKind, TxHash, U256};
+        let chain: Vec<DecodedBlock> = (0..=20u64)
+            .map(|n| {
+                let mut b = block(n, n as u8 + 1, n as u8);
+                b.transfers.push(Transfer {
+                    chain: Chain::Ethereum,
+                    block: n,
+                    timestamp: n * 12,
+                    tx_hash: TxHash([n as u8; 32]),
+                    position: Position::Tx,
+                    from: Address([1; 20]),
+                    to: Address([2; 20]),
+                    asset: Asset::Native,
+                    amount: U256::from(n + 1),
+                    kind: TransferKind::Native,
+                    tx_from: Address([1; 20]),
+                    tx_fee: U256::ZERO,
+                    gas_price: U256::ZERO,
+                });
+                b
+            })
+            .collect();
+        let node = GlitchyNode {
+            chain,
+            glitch_at: 7,
+            glitched: false.into(),
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = chaintrace_store::Store::open(dir.path()).expect("store");
+        let mut o = opts(0, ToBlock::Latest, 0);
+        o.blocks_per_write = 5;
+        let report = run(&node, &mut store, &o, &mut NoProgress).expect("ingest");
+        assert_eq!(report.reorgs, 1);
+        assert_eq!(report.transfers_unwound, 0);
+        assert_eq!(report.checkpoint, Some(20));
+        for n in 0..=20u64 {
+            let stored = store
+                .block(Chain::Ethereum, n)
+                .expect("read")
+                .unwrap_or_else(|| panic!("block {n} missing"));
+            assert_eq!(stored.hash, [n as u8 + 1; 32], "block {n}");
+        }
+        assert_eq!(store.transfer_count(None).expect("count"), 21);
     }
 }

@@ -1,6 +1,7 @@
 //! Measures world generation: `cargo run --release -p chaintrace-sim --example throughput -- 10000000
-//! [chains] [store-dir]`. Without a store directory the world goes to a counting writer (generator
-//! alone); with one it goes into the real SQLite store there. Prints one line on stdout.
+//! [chains] [store-dir] [batch-size]`. Without a store directory (or with an empty one) the world goes to
+//! a counting writer (generator alone); with one it goes into the real SQLite store there. Prints one
+//! line on stdout, the truth size on stderr.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -28,7 +29,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(chains) = args.next().filter(|c| !c.is_empty()) {
         config.chains = chains.split(',').map(str::parse).collect::<Result<_, _>>()?;
     }
-    let store_dir = args.next().map(PathBuf::from);
+    let store_dir = args.next().filter(|d| !d.is_empty()).map(PathBuf::from);
+    if let Some(batch) = args.next() {
+        config.batch_size = batch.parse()?;
+    }
     let start = Instant::now();
     let (truth, sink) = match &store_dir {
         None => (
@@ -41,9 +45,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     };
     let secs = start.elapsed().as_secs_f64();
-    let mut sink = ByteCount(0);
-    serde_json::to_writer(&mut sink, &truth)?;
-    eprintln!("truth JSON: {} bytes (compact), {} swaps, {} bridge crossings", sink.0, truth.swaps.len(), truth.bridge_transfers.len());
+    let mut bytes = ByteCount(0);
+    serde_json::to_writer(&mut bytes, &truth)?;
+    eprintln!(
+        "truth JSON: {} bytes (compact), {} swaps, {} bridge crossings",
+        bytes.0,
+        truth.swaps.len(),
+        truth.bridge_transfers.len()
+    );
     let s = &truth.stats;
     println!(
         "{} transfers, {} blocks, {} batches, {} addresses into {sink} in {secs:.2} s = {:.0} transfers/s",

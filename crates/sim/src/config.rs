@@ -185,12 +185,48 @@ mod tests {
     #[test]
     fn bad_configs_name_the_field() {
         let cases = [
-            (WorldConfig { chains: vec![Chain::Ethereum, Chain::Ethereum], ..WorldConfig::default() }, "chains"),
-            (WorldConfig { exchanges: 9, ..WorldConfig::default() }, "exchanges"),
-            (WorldConfig { batch_size: 0, ..WorldConfig::default() }, "batch_size"),
-            (WorldConfig { users: Some(1), ..WorldConfig::default() }, "users"),
-            (WorldConfig { duration_secs: Some(60), ..WorldConfig::default() }, "duration_secs"),
-            (WorldConfig { incidents: 17, ..WorldConfig::default() }, "incidents"),
+            (
+                WorldConfig {
+                    chains: vec![Chain::Ethereum, Chain::Ethereum],
+                    ..WorldConfig::default()
+                },
+                "chains",
+            ),
+            (
+                WorldConfig {
+                    exchanges: 9,
+                    ..WorldConfig::default()
+                },
+                "exchanges",
+            ),
+            (
+                WorldConfig {
+                    batch_size: 0,
+                    ..WorldConfig::default()
+                },
+                "batch_size",
+            ),
+            (
+                WorldConfig {
+                    users: Some(1),
+                    ..WorldConfig::default()
+                },
+                "users",
+            ),
+            (
+                WorldConfig {
+                    duration_secs: Some(60),
+                    ..WorldConfig::default()
+                },
+                "duration_secs",
+            ),
+            (
+                WorldConfig {
+                    incidents: 17,
+                    ..WorldConfig::default()
+                },
+                "incidents",
+            ),
         ];
         for (c, field) in cases {
             match c.validate() {
@@ -198,7 +234,11 @@ mod tests {
                 other => panic!("{field}: expected a config error, got {other:?}"),
             }
         }
-        let no_incidents = WorldConfig { exchanges: 1, incidents: 0, ..WorldConfig::default() };
+        let no_incidents = WorldConfig {
+            exchanges: 1,
+            incidents: 0,
+            ..WorldConfig::default()
+        };
         assert!(no_incidents.validate().is_ok());
     }
 }

@@ -488,7 +488,12 @@ impl<'w> World<'w> {
             });
         }
 
-        for (e, name) in EXCHANGE_NAMES.iter().copied().enumerate().take(self.cfg.exchanges as usize) {
+        for (e, name) in EXCHANGE_NAMES
+            .iter()
+            .copied()
+            .enumerate()
+            .take(self.cfg.exchanges as usize)
+        {
             let entity = self.entity(format!("exchange:{name}"), EntityKind::Exchange);
             let hot = (0..self.chains.len())
                 .map(|ci| [0u64, 1].map(|k| self.derived(b"hot", e as u64, (ci as u64) << 8 | k, entity)))

@@ -48,7 +48,13 @@ fn pairs(k: u64) -> u64 {
 
 pub(crate) fn evaluate(g: &Graph, truth: &GroundTruth, c: &Clustering) -> Eval {
     let kind: HashMap<&str, EntityKind> = truth.entities.iter().map(|e| (e.id.as_str(), e.kind)).collect();
-    let owner_of = |n: NodeId| truth.owners.get(&g.node_key(n).1).map(String::as_str).unwrap_or("?");
+    let owner_of = |n: NodeId| {
+        truth
+            .owners
+            .get(&g.node_key(n).1)
+            .map(String::as_str)
+            .unwrap_or("?")
+    };
     let in_scope = |o: &str| matches!(kind.get(o), Some(EntityKind::User | EntityKind::Actor));
     let is_actor = |o: &str| matches!(kind.get(o), Some(EntityKind::Actor));
     let mut true_count: HashMap<&str, u64> = HashMap::new();
@@ -59,7 +65,11 @@ pub(crate) fn evaluate(g: &Graph, truth: &GroundTruth, c: &Clustering) -> Eval {
         }
     }
     let true_pairs: u64 = true_count.values().map(|&k| pairs(k)).sum();
-    let true_actor: u64 = true_count.iter().filter(|(o, _)| is_actor(o)).map(|(_, &k)| pairs(k)).sum();
+    let true_actor: u64 = true_count
+        .iter()
+        .filter(|(o, _)| is_actor(o))
+        .map(|(_, &k)| pairs(k))
+        .sum();
     let (mut pred_pairs, mut tp_all, mut tp_scope, mut tp_actor) = (0u64, 0u64, 0u64, 0u64);
     for cl in c.multi_member_clusters() {
         let members = c.members(cl);
@@ -96,7 +106,9 @@ fn env_or(name: &str, default: &str) -> String {
 
 #[test]
 fn sim_eval_precision_and_recall_per_heuristic() {
-    let transfers: u64 = env_or("CHAINTRACE_EVAL_TRANSFERS", "40000").parse().expect("a number of transfers");
+    let transfers: u64 = env_or("CHAINTRACE_EVAL_TRANSFERS", "40000")
+        .parse()
+        .expect("a number of transfers");
     let seeds: Vec<u64> = env_or("CHAINTRACE_EVAL_SEEDS", "1,2,3")
         .split(',')
         .map(|s| s.trim().parse().expect("seed numbers"))
@@ -108,7 +120,10 @@ fn sim_eval_precision_and_recall_per_heuristic() {
         (
             "gas_funder+funder",
             ClusterConfig {
-                gas: GasFunderRule { join_funder: true, ..GasFunderRule::default() },
+                gas: GasFunderRule {
+                    join_funder: true,
+                    ..GasFunderRule::default()
+                },
                 ..ClusterConfig::only(&[Heuristic::GasFunder])
             },
         ),
@@ -137,7 +152,9 @@ fn sim_eval_precision_and_recall_per_heuristic() {
             );
             // Floors well below the measured figures (docs/clustering.md): a regression, not noise, fails.
             match *name {
-                "same_address" | "deposit_reuse" => assert!(e.precision >= 0.99, "{name} precision {}", e.precision),
+                "same_address" | "deposit_reuse" => {
+                    assert!(e.precision >= 0.99, "{name} precision {}", e.precision)
+                }
                 "all (default)" => {
                     assert!(e.precision >= 0.95, "{name} precision {}", e.precision);
                     assert!(e.recall_users > 0.5, "{name} user recall {}", e.recall_users);
@@ -148,8 +165,11 @@ fn sim_eval_precision_and_recall_per_heuristic() {
         // The supercluster guard held: no cluster mixes two labeled actors.
         let c = cluster(&g, &labels, &[], &ClusterConfig::default()).expect("clusters");
         for cl in c.multi_member_clusters() {
-            let mut actors: Vec<String> =
-                c.members(cl).iter().filter_map(|&m| labels.actor(m).map(|a| a.0.to_ascii_lowercase())).collect();
+            let mut actors: Vec<String> = c
+                .members(cl)
+                .iter()
+                .filter_map(|&m| labels.actor(m).map(|a| a.0.to_ascii_lowercase()))
+                .collect();
             actors.sort();
             actors.dedup();
             assert!(actors.len() <= 1, "cluster {cl} mixes actors {actors:?}");
@@ -177,6 +197,13 @@ fn sim_eval_diagnose() {
         let o = |n: NodeId| truth.owners.get(&g.node_key(n).1).cloned().unwrap_or_default();
         let f = m.via.unwrap_or(0);
         let e0 = g.edge_info(m.edges[0].unwrap_or(0));
-        eprintln!("{} {} <- funder {} amount {} time {}", o(m.a), o(m.b), o(f), e0.amount, e0.time);
+        eprintln!(
+            "{} {} <- funder {} amount {} time {}",
+            o(m.a),
+            o(m.b),
+            o(f),
+            e0.amount,
+            e0.time
+        );
     }
 }

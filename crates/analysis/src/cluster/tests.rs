@@ -1,6 +1,9 @@
 //! Unit tests of the clustering heuristics on hand-built graphs, and the union-find property test.
 
-use chaintrace_core::{ActorId, Address, Asset, Category, Chain, Confidence, Label, Position, Transfer, TransferKind, TxHash, U256};
+use chaintrace_core::{
+    ActorId, Address, Asset, Category, Chain, Confidence, Label, Position, Transfer, TransferKind, TxHash,
+    U256,
+};
 use chaintrace_graph::{Graph, NodeId, StoreStamp};
 use proptest::prelude::*;
 
@@ -29,7 +32,15 @@ impl World {
     }
 
     /// A transfer in block `block` (timestamps: block * 12 s).
-    pub(crate) fn at(&mut self, chain: Chain, block: u64, from: u8, to: u8, asset: Asset, amount: u128) -> &mut Self {
+    pub(crate) fn at(
+        &mut self,
+        chain: Chain,
+        block: u64,
+        from: u8,
+        to: u8,
+        asset: Asset,
+        amount: u128,
+    ) -> &mut Self {
         self.next_block = self.next_block.max(block);
         let n = self.transfers.len() as u64;
         let mut h = [0u8; 32];
@@ -59,7 +70,13 @@ impl World {
         self
     }
 
-    pub(crate) fn label(&mut self, chain: Option<Chain>, b: u8, category: Category, actor: Option<&str>) -> &mut Self {
+    pub(crate) fn label(
+        &mut self,
+        chain: Option<Chain>,
+        b: u8,
+        category: Category,
+        actor: Option<&str>,
+    ) -> &mut Self {
         self.labels.push(Label {
             chain,
             address: a(b),
@@ -75,7 +92,8 @@ impl World {
     }
 
     pub(crate) fn graph(&self) -> (Graph, NodeLabels) {
-        let g = Graph::from_transfers(self.transfers.clone(), StoreStamp::default()).expect("test graph builds");
+        let g =
+            Graph::from_transfers(self.transfers.clone(), StoreStamp::default()).expect("test graph builds");
         let l = NodeLabels::new(&g, &self.labels);
         (g, l)
     }
@@ -92,7 +110,9 @@ const HOT: u8 = 200;
 fn deposit_world() -> World {
     let mut w = World::default();
     w.label(Some(E), HOT, Category::Exchange, None);
-    w.pay(E, HOT, 1, 5 * ETH).pay(E, HOT, 2, 5 * ETH).pay(E, HOT, 3, 5 * ETH);
+    w.pay(E, HOT, 1, 5 * ETH)
+        .pay(E, HOT, 2, 5 * ETH)
+        .pay(E, HOT, 3, 5 * ETH);
     w.pay(E, 1, 10, ETH).pay(E, 10, HOT, ETH);
     w.pay(E, 2, 10, 2 * ETH).pay(E, 10, HOT, 2 * ETH);
     w.pay(E, 3, 11, ETH).pay(E, 11, HOT, ETH);
@@ -107,8 +127,16 @@ fn deposit_reuse_merges_the_senders_of_one_deposit_address_only() {
     let (u1, u2, u3, d) = (node(&g, E, 1), node(&g, E, 2), node(&g, E, 3), node(&g, E, 10));
     assert_eq!(c.cluster_of(u1), c.cluster_of(u2));
     assert_ne!(c.cluster_of(u1), c.cluster_of(u3));
-    assert_ne!(c.cluster_of(u1), c.cluster_of(d), "the deposit address is the exchange's, evidence only");
-    assert_eq!(c.cluster_of(u1), u1.min(u2), "canonical id is the smallest member");
+    assert_ne!(
+        c.cluster_of(u1),
+        c.cluster_of(d),
+        "the deposit address is the exchange's, evidence only"
+    );
+    assert_eq!(
+        c.cluster_of(u1),
+        u1.min(u2),
+        "canonical id is the smallest member"
+    );
     assert_eq!(c.stats().deposit_addresses, 2);
     assert_eq!(c.stats().merges[hidx(Heuristic::DepositReuse)], 1);
 
@@ -130,11 +158,20 @@ fn late_or_partial_forwards_are_not_deposit_behaviour() {
     let mut w = World::default();
     w.label(Some(E), HOT, Category::Exchange, None);
     // 10 forwards two days later.
-    w.pay(E, 1, 10, ETH).pay(E, 2, 10, ETH).wait(2 * 7_200).pay(E, 10, HOT, 2 * ETH);
+    w.pay(E, 1, 10, ETH)
+        .pay(E, 2, 10, ETH)
+        .wait(2 * 7_200)
+        .pay(E, 10, HOT, 2 * ETH);
     // 11 forwards only a tenth of what it got.
-    w.pay(E, 3, 11, 10 * ETH).pay(E, 4, 11, 10 * ETH).pay(E, 11, HOT, 2 * ETH);
+    w.pay(E, 3, 11, 10 * ETH)
+        .pay(E, 4, 11, 10 * ETH)
+        .pay(E, 11, HOT, 2 * ETH);
     // 12 forwards on time but mostly to a non-exchange.
-    w.pay(E, 5, 12, ETH).pay(E, 6, 12, ETH).pay(E, 12, HOT, ETH).pay(E, 12, 7, ETH / 2).pay(E, 12, 8, ETH / 2);
+    w.pay(E, 5, 12, ETH)
+        .pay(E, 6, 12, ETH)
+        .pay(E, 12, HOT, ETH)
+        .pay(E, 12, 7, ETH / 2)
+        .pay(E, 12, 8, ETH / 2);
     let (g, l) = w.graph();
     let c = cluster(&g, &l, &[], &ClusterConfig::only(&[Heuristic::DepositReuse])).expect("clusters");
     assert_eq!(c.stats().deposit_addresses, 0);
@@ -149,9 +186,14 @@ fn hubs_and_services_never_merge() {
         w.pay(E, 50, 60 + k, 1);
     }
     w.label(Some(E), 201, Category::Mixer, None);
-    w.pay(E, 50, 10, ETH).pay(E, 201, 10, ETH).pay(E, 10, HOT, 2 * ETH);
+    w.pay(E, 50, 10, ETH)
+        .pay(E, 201, 10, ETH)
+        .pay(E, 10, HOT, 2 * ETH);
     let (g, l) = w.graph();
-    let config = ClusterConfig { hub_degree: 7, ..ClusterConfig::only(&[Heuristic::DepositReuse]) };
+    let config = ClusterConfig {
+        hub_degree: 7,
+        ..ClusterConfig::only(&[Heuristic::DepositReuse])
+    };
     let c = cluster(&g, &l, &[], &config).expect("clusters");
     let (u1, hub, mixer) = (node(&g, E, 1), node(&g, E, 50), node(&g, E, 201));
     assert_eq!(c.cluster_of(u1), c.cluster_of(node(&g, E, 2)));
@@ -166,15 +208,25 @@ fn supercluster_merge_of_two_actors_is_refused_and_reported() {
     w.label(Some(E), HOT, Category::Exchange, None);
     w.label(Some(E), 1, Category::Perpetrator, Some("lazarus"));
     w.label(Some(E), 2, Category::Perpetrator, Some("apt99"));
-    w.pay(E, 1, 10, ETH).pay(E, 2, 10, ETH).pay(E, 3, 10, ETH).pay(E, 10, HOT, 3 * ETH);
+    w.pay(E, 1, 10, ETH)
+        .pay(E, 2, 10, ETH)
+        .pay(E, 3, 10, ETH)
+        .pay(E, 10, HOT, 3 * ETH);
     let (g, l) = w.graph();
     let c = cluster(&g, &l, &[], &ClusterConfig::only(&[Heuristic::DepositReuse])).expect("clusters");
     let (u1, u2, u3) = (node(&g, E, 1), node(&g, E, 2), node(&g, E, 3));
-    assert_ne!(c.cluster_of(u1), c.cluster_of(u2), "two actors never share a cluster");
+    assert_ne!(
+        c.cluster_of(u1),
+        c.cluster_of(u2),
+        "two actors never share a cluster"
+    );
     assert_eq!(c.refused().len(), 1);
     let r = &c.refused()[0];
     let actors = [r.left.actor.as_str(), r.right.actor.as_str()];
-    assert!(actors.contains(&"lazarus") && actors.contains(&"apt99"), "{actors:?}");
+    assert!(
+        actors.contains(&"lazarus") && actors.contains(&"apt99"),
+        "{actors:?}"
+    );
     assert!(!r.left.labels.is_empty() && !r.right.labels.is_empty());
     // The unlabeled third sender joins the first actor's side (merge order: first sender first).
     assert_eq!(c.cluster_of(u3), c.cluster_of(u1));
@@ -217,7 +269,10 @@ fn gas_funder_merges_fresh_addresses_funded_in_one_burst() {
     assert_eq!(ex.members[1].confidence, Heuristic::GasFunder.confidence());
 
     let config = ClusterConfig {
-        gas: GasFunderRule { join_funder: true, ..GasFunderRule::default() },
+        gas: GasFunderRule {
+            join_funder: true,
+            ..GasFunderRule::default()
+        },
         ..ClusterConfig::only(&[Heuristic::GasFunder])
     };
     let c = cluster(&g, &l, &[], &config).expect("clusters");
@@ -239,7 +294,9 @@ fn a_faucet_funding_many_fresh_addresses_is_not_a_merge_reason() {
 #[test]
 fn same_address_on_two_chains_is_one_entity_unless_a_service() {
     let mut w = World::default();
-    w.pay(E, 1, 2, ETH).pay(Chain::Bsc, 1, 3, ETH).pay(Chain::Polygon, 4, 1, ETH);
+    w.pay(E, 1, 2, ETH)
+        .pay(Chain::Bsc, 1, 3, ETH)
+        .pay(Chain::Polygon, 4, 1, ETH);
     w.pay(E, 7, 8, ETH).pay(Chain::Bsc, 7, 9, ETH);
     w.label(Some(Chain::Bsc), 7, Category::Bridge, None);
     let (g, l) = w.graph();
@@ -249,11 +306,18 @@ fn same_address_on_two_chains_is_one_entity_unless_a_service() {
     assert_eq!(members.len(), 3);
     assert_eq!(c.cluster_of(node(&g, Chain::Bsc, 1)), c.cluster_of(e1));
     assert_eq!(c.cluster_of(node(&g, Chain::Polygon, 1)), c.cluster_of(e1));
-    assert_ne!(c.cluster_of(node(&g, E, 7)), c.cluster_of(node(&g, Chain::Bsc, 7)), "bridge label blocks");
+    assert_ne!(
+        c.cluster_of(node(&g, E, 7)),
+        c.cluster_of(node(&g, Chain::Bsc, 7)),
+        "bridge label blocks"
+    );
     let ex = c.explain(&g, node(&g, Chain::Polygon, 1)).expect("known");
     for m in &ex.members[1..] {
         assert!(m.path.iter().all(|s| s.heuristic == Heuristic::SameAddress));
-        assert!(m.path.iter().all(|s| s.tx_hashes.len() == 2), "first transfer on each chain");
+        assert!(
+            m.path.iter().all(|s| s.tx_hashes.len() == 2),
+            "first transfer on each chain"
+        );
     }
 }
 
@@ -267,7 +331,11 @@ fn explain_lists_the_chain_of_merges_across_heuristics() {
     let u1 = node(&g, E, 1);
     let ex = c.explain(&g, u1).expect("known");
     let bsc2 = node(&g, Chain::Bsc, 2);
-    let m = ex.members.iter().find(|m| m.node == bsc2).expect("BSC node of user 2 is in");
+    let m = ex
+        .members
+        .iter()
+        .find(|m| m.node == bsc2)
+        .expect("BSC node of user 2 is in");
     let kinds: Vec<Heuristic> = m.path.iter().map(|s| s.heuristic).collect();
     assert_eq!(kinds, vec![Heuristic::DepositReuse, Heuristic::SameAddress]);
     assert_eq!(m.path[0].from, u1);
@@ -288,11 +356,30 @@ fn self_approval_merges_only_approvals_to_known_eoas() {
         spender_is_contract: is_contract,
         tx_hash: TxHash([owner; 32]),
     };
-    let approvals = [ap(1, 3, Some(false)), ap(2, 4, None), ap(5, 6, Some(true)), ap(1, 77, Some(false))];
-    let c = cluster(&g, &l, &approvals, &ClusterConfig::only(&[Heuristic::SelfApproval])).expect("clusters");
+    let approvals = [
+        ap(1, 3, Some(false)),
+        ap(2, 4, None),
+        ap(5, 6, Some(true)),
+        ap(1, 77, Some(false)),
+    ];
+    let c = cluster(
+        &g,
+        &l,
+        &approvals,
+        &ClusterConfig::only(&[Heuristic::SelfApproval]),
+    )
+    .expect("clusters");
     assert_eq!(c.cluster_of(node(&g, E, 1)), c.cluster_of(node(&g, E, 3)));
-    assert_ne!(c.cluster_of(node(&g, E, 2)), c.cluster_of(node(&g, E, 4)), "unknown spender code");
-    assert_ne!(c.cluster_of(node(&g, E, 5)), c.cluster_of(node(&g, E, 6)), "contract spender");
+    assert_ne!(
+        c.cluster_of(node(&g, E, 2)),
+        c.cluster_of(node(&g, E, 4)),
+        "unknown spender code"
+    );
+    assert_ne!(
+        c.cluster_of(node(&g, E, 5)),
+        c.cluster_of(node(&g, E, 6)),
+        "contract spender"
+    );
     assert_eq!(c.stats().approvals_skipped, 3);
     let ex = c.explain(&g, node(&g, E, 3)).expect("known");
     assert_eq!(ex.members[1].path[0].tx_hashes, vec![(E, TxHash([1; 32]))]);
@@ -302,8 +389,14 @@ fn self_approval_merges_only_approvals_to_known_eoas() {
 fn bad_config_is_an_error() {
     let w = deposit_world();
     let (g, l) = w.graph();
-    let config = ClusterConfig { hub_degree: 0, ..ClusterConfig::default() };
-    assert!(matches!(cluster(&g, &l, &[], &config), Err(ClusterError::BadConfig { .. })));
+    let config = ClusterConfig {
+        hub_degree: 0,
+        ..ClusterConfig::default()
+    };
+    assert!(matches!(
+        cluster(&g, &l, &[], &config),
+        Err(ClusterError::BadConfig { .. })
+    ));
 }
 
 /// Canonical ids by brute force: the smallest element reachable through the pairs.

@@ -127,7 +127,11 @@ impl Attribution {
     /// Every piece of evidence of every finding, strongest finding first, each fact once.
     pub fn evidence(&self) -> Vec<&Evidence> {
         let mut seen = HashSet::new();
-        self.findings.iter().flat_map(|f| &f.evidence).filter(|e| seen.insert(*e)).collect()
+        self.findings
+            .iter()
+            .flat_map(|f| &f.evidence)
+            .filter(|e| seen.insert(*e))
+            .collect()
     }
 }
 
@@ -206,14 +210,22 @@ pub(crate) fn attribute(inp: &AttributionInputs<'_>) -> AttributionOutput {
                 if exploiter_bytes.contains(&address) {
                     continue;
                 }
-                (chain, merge_steps(merge_paths.get(n).map(Vec::as_slice).unwrap_or(&[])))
+                (
+                    chain,
+                    merge_steps(merge_paths.get(n).map(Vec::as_slice).unwrap_or(&[])),
+                )
             }
         };
         if !done_bytes.insert(address) {
             continue;
         }
         let is_exploiter = matches!(membership, Membership::Exploiter);
-        for l in inp.labels.labels_of_any_chain(address).iter().filter(|l| is_attributing(l)) {
+        for l in inp
+            .labels
+            .labels_of_any_chain(address)
+            .iter()
+            .filter(|l| is_attributing(l))
+        {
             let Some(actor) = l.actor.clone() else { continue };
             let mut steps = prefix.clone();
             let label_chain = l.chain.unwrap_or(origin_chain);
@@ -281,7 +293,12 @@ pub(crate) fn attribute(inp: &AttributionInputs<'_>) -> AttributionOutput {
         if from_set.contains(&n) {
             continue;
         }
-        let ls: Vec<&Label> = inp.node_labels.labels(n).iter().filter(|l| is_attributing(l)).collect();
+        let ls: Vec<&Label> = inp
+            .node_labels
+            .labels(n)
+            .iter()
+            .filter(|l| is_attributing(l))
+            .collect();
         if !ls.is_empty() {
             targets.push(n);
             target_labels.insert(n, ls);
@@ -300,10 +317,17 @@ pub(crate) fn attribute(inp: &AttributionInputs<'_>) -> AttributionOutput {
                 }
                 for l in &report.links {
                     let (kind, factor) = match l.kind {
-                        LinkKind::Direct => (EvidenceKind::DirectTransfer, EvidenceKind::DirectTransfer.weight()),
+                        LinkKind::Direct => (
+                            EvidenceKind::DirectTransfer,
+                            EvidenceKind::DirectTransfer.weight(),
+                        ),
                         LinkKind::Path => (EvidenceKind::Path, path_weight(l.hops)),
-                        LinkKind::SharedDeposit => (EvidenceKind::SharedDeposit, EvidenceKind::SharedDeposit.weight()),
-                        LinkKind::CommonFunder => (EvidenceKind::CommonFunder, EvidenceKind::CommonFunder.weight()),
+                        LinkKind::SharedDeposit => {
+                            (EvidenceKind::SharedDeposit, EvidenceKind::SharedDeposit.weight())
+                        }
+                        LinkKind::CommonFunder => {
+                            (EvidenceKind::CommonFunder, EvidenceKind::CommonFunder.weight())
+                        }
                         // Same-address links are found from the labels directly in (A); cluster links come
                         // from the merge chains.
                         LinkKind::SameAddress | LinkKind::SameCluster => continue,
@@ -320,7 +344,11 @@ pub(crate) fn attribute(inp: &AttributionInputs<'_>) -> AttributionOutput {
                     };
                     for (i, e) in l.evidence.iter().enumerate() {
                         steps.push(Step {
-                            factor: if i == 0 { (what.clone(), factor) } else { (String::new(), 1.0) },
+                            factor: if i == 0 {
+                                (what.clone(), factor)
+                            } else {
+                                (String::new(), 1.0)
+                            },
                             evidence: Evidence {
                                 kind,
                                 chain: e.chain,
@@ -358,7 +386,9 @@ pub(crate) fn attribute(inp: &AttributionInputs<'_>) -> AttributionOutput {
     for (actor, per_target) in by_actor {
         let facts = inp.actors.facts(&actor);
         if facts.as_ref().is_some_and(|f| f.is_service) {
-            notes.push(format!("actor {actor} is a service; funds it received are exits, not attribution"));
+            notes.push(format!(
+                "actor {actor} is a service; funds it received are exits, not attribution"
+            ));
             continue;
         }
         let mut fs: Vec<Finding> = per_target.into_values().collect();
@@ -371,7 +401,12 @@ pub(crate) fn attribute(inp: &AttributionInputs<'_>) -> AttributionOutput {
             .max()
             .map(|c| f64::from(c) / 100.0)
             .unwrap_or(0.0);
-        ranked.push(Attribution { actor, name: facts.map(|f| f.name), confidence: (1.0 - miss).min(cap), findings: fs });
+        ranked.push(Attribution {
+            actor,
+            name: facts.map(|f| f.name),
+            confidence: (1.0 - miss).min(cap),
+            findings: fs,
+        });
     }
     ranked.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then(a.actor.cmp(&b.actor)));
     AttributionOutput { ranked, notes }
@@ -386,10 +421,17 @@ struct Step {
 fn merge_steps(path: &[MergeStep]) -> Vec<Step> {
     path.iter()
         .map(|s| {
-            let (chain, tx) = s.tx_hashes.first().map(|(c, h)| (*c, Some(*h))).unwrap_or((Chain::Ethereum, None));
+            let (chain, tx) = s
+                .tx_hashes
+                .first()
+                .map(|(c, h)| (*c, Some(*h)))
+                .unwrap_or((Chain::Ethereum, None));
             let chain = s.via.map(|v| v.0).unwrap_or(chain);
             Step {
-                factor: (format!("cluster merge by {}", s.heuristic.name()), f64::from(s.heuristic.confidence()) / 100.0),
+                factor: (
+                    format!("cluster merge by {}", s.heuristic.name()),
+                    f64::from(s.heuristic.confidence()) / 100.0,
+                ),
                 evidence: Evidence {
                     kind: EvidenceKind::ClusterMerge,
                     chain,
@@ -405,7 +447,11 @@ fn merge_steps(path: &[MergeStep]) -> Vec<Step> {
 }
 
 fn finish(steps: Vec<Step>, label: &Label, target: (Chain, Address)) -> Finding {
-    let mut factors: Vec<(String, f64)> = steps.iter().filter(|s| !s.factor.0.is_empty()).map(|s| s.factor.clone()).collect();
+    let mut factors: Vec<(String, f64)> = steps
+        .iter()
+        .filter(|s| !s.factor.0.is_empty())
+        .map(|s| s.factor.clone())
+        .collect();
     let conf = f64::from(label.confidence.value()) / 100.0;
     factors.push((format!("label confidence ({})", label.source), conf));
     let strength = factors.iter().map(|f| f.1).product();
@@ -426,7 +472,12 @@ fn finish(steps: Vec<Step>, label: &Label, target: (Chain, Address)) -> Finding 
         source: Some(label.source.clone()),
         label_confidence: Some(label.confidence.value()),
     });
-    Finding { strength, factors, target, evidence }
+    Finding {
+        strength,
+        factors,
+        target,
+        evidence,
+    }
 }
 
 /// The first transfer of `address` on `chain` (showing it in use there), if the graph has the node.
@@ -450,5 +501,7 @@ fn first_tx(g: &Graph, chain: Chain, address: Address) -> Option<TxHash> {
 
 /// Nodes with any actor label, sorted.
 fn actor_nodes(labels: &NodeLabels, g: &Graph) -> Vec<NodeId> {
-    (0..g.node_count()).filter(|&n| labels.actor(n).is_some()).collect()
+    (0..g.node_count())
+        .filter(|&n| labels.actor(n).is_some())
+        .collect()
 }

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chaintrace_core::{Address, Asset, Chain, LabelIndex, TxHash, U256};
 use chaintrace_graph::{Graph, NodeId};
 
-use super::{Destination, ExitGroup, Loss, Valuer, Value, best_label};
+use super::{Destination, ExitGroup, Loss, Value, Valuer, best_label};
 use crate::trace::{PathStep, TraceResult};
 
 /// What a node is in the story.
@@ -102,20 +102,27 @@ struct EdgeAcc {
 pub(crate) fn build(g: &Graph, inp: &FlowInputs<'_>, traced: &TraceResult, valuer: &Valuer<'_>) -> FlowGraph {
     let mut nodes: Vec<FlowNode> = Vec::new();
     let mut index: HashMap<(Chain, Address), usize> = HashMap::new();
-    let mut add = |nodes: &mut Vec<FlowNode>, chain: Chain, address: Address, role: NodeRole, layer: u32| -> usize {
-        if let Some(&i) = index.get(&(chain, address)) {
-            let n: &mut FlowNode = &mut nodes[i];
-            if rank(&role) < rank(&n.role) {
-                n.role = role;
+    let mut add =
+        |nodes: &mut Vec<FlowNode>, chain: Chain, address: Address, role: NodeRole, layer: u32| -> usize {
+            if let Some(&i) = index.get(&(chain, address)) {
+                let n: &mut FlowNode = &mut nodes[i];
+                if rank(&role) < rank(&n.role) {
+                    n.role = role;
+                }
+                n.layer = n.layer.min(layer);
+                return i;
             }
-            n.layer = n.layer.min(layer);
-            return i;
-        }
-        let label = best_label(inp.labels, chain, address, |_| true).map(|l| l.text.clone());
-        nodes.push(FlowNode { chain, address, role, label, layer });
-        index.insert((chain, address), nodes.len() - 1);
-        nodes.len() - 1
-    };
+            let label = best_label(inp.labels, chain, address, |_| true).map(|l| l.text.clone());
+            nodes.push(FlowNode {
+                chain,
+                address,
+                role,
+                label,
+                layer,
+            });
+            index.insert((chain, address), nodes.len() - 1);
+            nodes.len() - 1
+        };
     for &v in inp.victims {
         let (c, a) = g.node_key(v);
         add(&mut nodes, c, a, NodeRole::Victim, 0);
@@ -126,9 +133,9 @@ pub(crate) fn build(g: &Graph, inp: &FlowInputs<'_>, traced: &TraceResult, value
     }
     let mut edges: BTreeMap<(usize, usize, Chain, Asset), EdgeAcc> = BTreeMap::new();
     let push_edge = |edges: &mut BTreeMap<(usize, usize, Chain, Asset), EdgeAcc>,
-                         key: (usize, usize, Chain, Asset),
-                         step: (TxHash, Address, Address, u64, U256),
-                         is_loss: bool| {
+                     key: (usize, usize, Chain, Asset),
+                     step: (TxHash, Address, Address, u64, U256),
+                     is_loss: bool| {
         let acc = edges.entry(key).or_insert_with(|| EdgeAcc {
             raw: U256::ZERO,
             usd: Some(0.0),
@@ -148,7 +155,12 @@ pub(crate) fn build(g: &Graph, inp: &FlowInputs<'_>, traced: &TraceResult, value
             let c = loss.value.chain;
             let f = add(&mut nodes, c, t.from, NodeRole::Victim, 0);
             let to = add(&mut nodes, c, t.to, NodeRole::Exploiter, 1);
-            push_edge(&mut edges, (f, to, c, loss.value.asset), (t.tx_hash, t.from, t.to, t.time, t.value.raw), true);
+            push_edge(
+                &mut edges,
+                (f, to, c, loss.value.asset),
+                (t.tx_hash, t.from, t.to, t.time, t.value.raw),
+                true,
+            );
         }
     }
 
@@ -165,13 +177,23 @@ pub(crate) fn build(g: &Graph, inp: &FlowInputs<'_>, traced: &TraceResult, value
     terminals.sort_by(|a, b| super::by_value_desc(a.0, b.0).then(a.2.cmp(&b.2)));
     let total_terminals = terminals.len();
     terminals.truncate(inp.max_terminals);
-    let exit_paths: HashMap<(Chain, Address, Asset), &[PathStep]> =
-        traced.exits.iter().map(|x| ((x.chain, x.address, x.asset), x.path.as_slice())).collect();
-    let dest_paths: HashMap<(Chain, Address, Asset), &[PathStep]> =
-        traced.destinations.iter().map(|d| ((d.chain, d.address, d.asset), d.path.as_slice())).collect();
+    let exit_paths: HashMap<(Chain, Address, Asset), &[PathStep]> = traced
+        .exits
+        .iter()
+        .map(|x| ((x.chain, x.address, x.asset), x.path.as_slice()))
+        .collect();
+    let dest_paths: HashMap<(Chain, Address, Asset), &[PathStep]> = traced
+        .destinations
+        .iter()
+        .map(|d| ((d.chain, d.address, d.asset), d.path.as_slice()))
+        .collect();
     let mut terminal_nodes = HashSet::new();
     for &(_, chain, address, asset, is_exit) in &terminals {
-        let path = if is_exit { exit_paths.get(&(chain, address, asset)) } else { dest_paths.get(&(chain, address, asset)) };
+        let path = if is_exit {
+            exit_paths.get(&(chain, address, asset))
+        } else {
+            dest_paths.get(&(chain, address, asset))
+        };
         let Some(path) = path else { continue };
         for (i, s) in path.iter().enumerate() {
             let f = add(&mut nodes, chain, s.from, NodeRole::Intermediate, i as u32 + 1);
@@ -181,7 +203,11 @@ pub(crate) fn build(g: &Graph, inp: &FlowInputs<'_>, traced: &TraceResult, value
                     let cat = inp
                         .exits
                         .iter()
-                        .find(|grp| grp.addresses.iter().any(|x| x.address == address && x.value.chain == chain))
+                        .find(|grp| {
+                            grp.addresses
+                                .iter()
+                                .any(|x| x.address == address && x.value.chain == chain)
+                        })
                         .map(|grp| grp.category.clone())
                         .unwrap_or_else(|| "exit".to_string());
                     NodeRole::Exit(cat)
@@ -193,11 +219,19 @@ pub(crate) fn build(g: &Graph, inp: &FlowInputs<'_>, traced: &TraceResult, value
             if last {
                 terminal_nodes.insert(to);
             }
-            push_edge(&mut edges, (f, to, chain, asset), (s.tx_hash, s.from, s.to, s.time, s.amount), false);
+            push_edge(
+                &mut edges,
+                (f, to, chain, asset),
+                (s.tx_hash, s.from, s.to, s.time, s.amount),
+                false,
+            );
         }
         if path.is_empty() {
             // Funds resting at an exploiter itself.
-            if let Some(i) = nodes.iter().position(|n| n.chain == chain && n.address == address) {
+            if let Some(i) = nodes
+                .iter()
+                .position(|n| n.chain == chain && n.address == address)
+            {
                 terminal_nodes.insert(i);
             }
         }
@@ -225,11 +259,21 @@ pub(crate) fn build(g: &Graph, inp: &FlowInputs<'_>, traced: &TraceResult, value
             acc.txs.sort();
             let mut value = valuer.value(chain, asset, acc.raw, 0);
             value.usd = acc.usd;
-            FlowEdge { from, to, value, tx_hashes: acc.txs.into_iter().map(|(_, h)| h).collect(), is_loss: acc.is_loss }
+            FlowEdge {
+                from,
+                to,
+                value,
+                tx_hashes: acc.txs.into_iter().map(|(_, h)| h).collect(),
+                is_loss: acc.is_loss,
+            }
         })
         .collect();
     let drawn: HashSet<usize> = terminal_nodes.iter().copied().collect();
-    FlowGraph { nodes, edges, omitted_terminals: total_terminals.saturating_sub(drawn.len().min(total_terminals)) }
+    FlowGraph {
+        nodes,
+        edges,
+        omitted_terminals: total_terminals.saturating_sub(drawn.len().min(total_terminals)),
+    }
 }
 
 /// Which role wins when a node plays several: victims and exploiters stay what they are.

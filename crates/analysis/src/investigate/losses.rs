@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use chaintrace_core::{Address, Asset, Chain, TxHash, U256};
 use chaintrace_graph::{Graph, NodeId};
 
-use super::{Valuer, Value};
+use super::{Value, Valuer};
 
 /// One transfer counted as a loss.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,17 +55,28 @@ pub fn losses(
             let info = g.edge_info(e);
             let value = valuer.value(chain, info.asset, info.amount, info.time);
             let loss = by_asset.entry((chain, info.asset)).or_insert_with(|| Loss {
-                value: Value { usd: Some(0.0), raw: U256::ZERO, ..value.clone() },
+                value: Value {
+                    usd: Some(0.0),
+                    raw: U256::ZERO,
+                    ..value.clone()
+                },
                 transfers: Vec::new(),
             });
             loss.value.raw = loss.value.raw.saturating_add(info.amount);
             loss.value.usd = loss.value.usd.zip(value.usd).map(|(a, b)| a + b);
-            loss.transfers.push(LossTransfer { tx_hash: info.tx_hash, from: info.from, to: info.to, time: info.time, value });
+            loss.transfers.push(LossTransfer {
+                tx_hash: info.tx_hash,
+                from: info.from,
+                to: info.to,
+                time: info.time,
+                value,
+            });
         }
     }
     let mut out: Vec<Loss> = by_asset.into_values().collect();
     for l in &mut out {
-        l.transfers.sort_by(|a, b| (a.time, a.tx_hash).cmp(&(b.time, b.tx_hash)));
+        l.transfers
+            .sort_by(|a, b| (a.time, a.tx_hash).cmp(&(b.time, b.tx_hash)));
     }
     out
 }

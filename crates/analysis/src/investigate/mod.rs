@@ -96,7 +96,10 @@ pub struct Inputs<'a> {
 
 impl std::fmt::Debug for Inputs<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inputs").field("graph", self.graph).field("labels", &self.labels.len()).finish()
+        f.debug_struct("Inputs")
+            .field("graph", self.graph)
+            .field("labels", &self.labels.len())
+            .finish()
     }
 }
 
@@ -163,10 +166,19 @@ impl Valuer<'_> {
     pub fn value(&self, chain: Chain, asset: Asset, raw: U256, time: u64) -> Value {
         let meta = self.assets.meta(chain, asset);
         let usd = match (&meta.symbol, meta.decimals) {
-            (Some(s), Some(d)) => self.prices.close_at(s, time).map(|p| p * tokens::units_f64(raw, d)),
+            (Some(s), Some(d)) => self
+                .prices
+                .close_at(s, time)
+                .map(|p| p * tokens::units_f64(raw, d)),
             _ => None,
         };
-        Value { chain, asset, meta, raw, usd }
+        Value {
+            chain,
+            asset,
+            meta,
+            raw,
+            usd,
+        }
     }
 }
 
@@ -284,7 +296,9 @@ pub struct LabelExits<'a> {
 
 impl ExitOracle for LabelExits<'_> {
     fn exit(&self, chain: Chain, address: Address) -> Option<ExitInfo> {
-        let best = best_label(self.labels, chain, address, |c| c.is_exit() || is_service_category(c))?;
+        let best = best_label(self.labels, chain, address, |c| {
+            c.is_exit() || is_service_category(c)
+        })?;
         let category = match best.category {
             Category::Exchange => ExitCategory::Exchange,
             Category::Mixer => ExitCategory::Mixer,
@@ -292,7 +306,10 @@ impl ExitOracle for LabelExits<'_> {
             Category::Sanctioned => ExitCategory::Sanctioned,
             other => ExitCategory::Other(other.name().to_string()),
         };
-        Some(ExitInfo { category, name: best.text.clone() })
+        Some(ExitInfo {
+            category,
+            name: best.text.clone(),
+        })
     }
 }
 
@@ -304,12 +321,15 @@ pub fn best_label<'a>(
     address: Address,
     keep: impl Fn(Category) -> bool,
 ) -> Option<&'a Label> {
-    labels.labels_of(chain, address).filter(|l| keep(l.category)).min_by(|a, b| {
-        b.confidence
-            .cmp(&a.confidence)
-            .then(a.category.priority().cmp(&b.category.priority()))
-            .then(a.text.cmp(&b.text))
-    })
+    labels
+        .labels_of(chain, address)
+        .filter(|l| keep(l.category))
+        .min_by(|a, b| {
+            b.confidence
+                .cmp(&a.confidence)
+                .then(a.category.priority().cmp(&b.category.priority()))
+                .then(a.text.cmp(&b.text))
+        })
 }
 
 /// The entity behind a label: its actor, else the text before `:`, else the text.
@@ -324,7 +344,11 @@ pub fn entity_of(label: &Label) -> String {
 }
 
 /// Runs the investigation (see the module docs).
-pub fn investigate(inputs: &Inputs<'_>, incident: &Incident, opts: &Options) -> Result<Investigation, InvestigateError> {
+pub fn investigate(
+    inputs: &Inputs<'_>,
+    incident: &Incident,
+    opts: &Options,
+) -> Result<Investigation, InvestigateError> {
     let g = inputs.graph;
     if incident.exploiters.is_empty() {
         return Err(InvestigateError::NoExploiter(incident.name.clone()));
@@ -333,7 +357,8 @@ pub fn investigate(inputs: &Inputs<'_>, incident: &Incident, opts: &Options) -> 
         return Err(InvestigateError::EmptyGraph);
     }
     let node_of = |role, (chain, address): (Chain, Address)| {
-        g.node(chain, address).ok_or(InvestigateError::UnknownAddress { role, chain, address })
+        g.node(chain, address)
+            .ok_or(InvestigateError::UnknownAddress { role, chain, address })
     };
     let mut exploiter_nodes = Vec::new();
     for &x in &incident.exploiters {
@@ -348,7 +373,10 @@ pub fn investigate(inputs: &Inputs<'_>, incident: &Incident, opts: &Options) -> 
     for t in &incident.tokens {
         assets.insert(t.clone());
     }
-    let valuer = Valuer { assets: &assets, prices: inputs.prices };
+    let valuer = Valuer {
+        assets: &assets,
+        prices: inputs.prices,
+    };
     let mut notes = Vec::new();
 
     // The exploiters' side: named exploiters, their same-address twins, their clusters.
@@ -360,17 +388,27 @@ pub fn investigate(inputs: &Inputs<'_>, incident: &Incident, opts: &Options) -> 
     };
     let members = incident_members(g, &exploiter_nodes, clustering.as_ref());
     let victim_set: HashSet<NodeId> = victim_nodes.iter().copied().collect();
-    let member_nodes: HashSet<NodeId> =
-        members.iter().map(|(n, _)| *n).filter(|n| !victim_set.contains(n)).collect();
+    let member_nodes: HashSet<NodeId> = members
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| !victim_set.contains(n))
+        .collect();
     if members.iter().any(|(n, _)| victim_set.contains(n)) {
-        notes.push("a victim address fell into an exploiter's cluster; it is left out of the exploiters' side".into());
+        notes.push(
+            "a victim address fell into an exploiter's cluster; it is left out of the exploiters' side"
+                .into(),
+        );
     }
     let incident_addresses: Vec<IncidentAddress> = members
         .iter()
         .filter(|(n, _)| member_nodes.contains(n))
         .map(|(n, m)| {
             let (chain, address) = g.node_key(*n);
-            IncidentAddress { chain, address, membership: m.clone() }
+            IncidentAddress {
+                chain,
+                address,
+                membership: m.clone(),
+            }
         })
         .collect();
 
@@ -381,8 +419,16 @@ pub fn investigate(inputs: &Inputs<'_>, incident: &Incident, opts: &Options) -> 
     }
     for l in &losses {
         if l.value.usd.is_none() {
-            let sym = l.value.meta.symbol.clone().unwrap_or_else(|| l.value.asset.json_for(l.value.chain));
-            notes.push(format!("no USD price for {sym} on {} on some loss day; its USD value is shown as n/a", l.value.chain));
+            let sym = l
+                .value
+                .meta
+                .symbol
+                .clone()
+                .unwrap_or_else(|| l.value.asset.json_for(l.value.chain));
+            notes.push(format!(
+                "no USD price for {sym} on {} on some loss day; its USD value is shown as n/a",
+                l.value.chain
+            ));
         }
     }
 
@@ -400,8 +446,11 @@ pub fn investigate(inputs: &Inputs<'_>, incident: &Incident, opts: &Options) -> 
     };
     let oracle = LabelExits { labels: &index };
     let traced = trace::trace(g, &req, &oracle)?;
-    let paths: HashMap<(Chain, Address, Asset), &trace::Destination> =
-        traced.destinations.iter().map(|d| ((d.chain, d.address, d.asset), d)).collect();
+    let paths: HashMap<(Chain, Address, Asset), &trace::Destination> = traced
+        .destinations
+        .iter()
+        .map(|d| ((d.chain, d.address, d.asset), d))
+        .collect();
     let arrival = |chain, address, asset| -> (u64, Vec<TxHash>) {
         match paths.get(&(chain, address, asset)) {
             Some(d) => (
@@ -496,7 +545,11 @@ pub(crate) fn by_value_desc(a: &Value, b: &Value) -> std::cmp::Ordering {
 
 /// Exploiter nodes, their same-address twins on other chains, and (with a clustering) their cluster members,
 /// each once, exploiters first.
-fn incident_members(g: &Graph, exploiters: &[NodeId], clustering: Option<&Clustering>) -> Vec<(NodeId, Membership)> {
+fn incident_members(
+    g: &Graph,
+    exploiters: &[NodeId],
+    clustering: Option<&Clustering>,
+) -> Vec<(NodeId, Membership)> {
     let mut out: Vec<(NodeId, Membership)> = Vec::new();
     let mut seen = HashSet::new();
     for &n in exploiters {
@@ -525,7 +578,11 @@ fn incident_members(g: &Graph, exploiters: &[NodeId], clustering: Option<&Cluste
                 let heuristics = m.path.iter().map(|s| s.heuristic.name().to_string()).collect();
                 out.push((
                     m.node,
-                    Membership::Cluster { exploiter: g.node_key(n), heuristics, confidence: m.confidence },
+                    Membership::Cluster {
+                        exploiter: g.node_key(n),
+                        heuristics,
+                        confidence: m.confidence,
+                    },
                 ));
             }
         }
@@ -536,19 +593,27 @@ fn incident_members(g: &Graph, exploiters: &[NodeId], clustering: Option<&Cluste
 fn group_exits(exits: &[trace::Exit], index: &LabelIndex, valuer: &Valuer<'_>) -> Vec<ExitGroup> {
     let mut groups: BTreeMap<(String, String), ExitGroup> = BTreeMap::new();
     for x in exits {
-        let label = best_label(index, x.chain, x.address, |c| c.is_exit() || is_service_category(c));
+        let label = best_label(index, x.chain, x.address, |c| {
+            c.is_exit() || is_service_category(c)
+        });
         let entity = label.map(entity_of).unwrap_or_else(|| x.info.name.clone());
         let category = x.info.category.name().to_string();
         let time = x.path.last().map(|s| s.time).unwrap_or(0);
         let value = valuer.value(x.chain, x.asset, x.amount, time);
-        let g = groups.entry((entity.clone(), category.clone())).or_insert_with(|| ExitGroup {
-            entity,
-            category,
-            totals: Vec::new(),
-            usd: Some(0.0),
-            addresses: Vec::new(),
-        });
-        match g.totals.iter_mut().find(|t| t.chain == x.chain && t.asset == x.asset) {
+        let g = groups
+            .entry((entity.clone(), category.clone()))
+            .or_insert_with(|| ExitGroup {
+                entity,
+                category,
+                totals: Vec::new(),
+                usd: Some(0.0),
+                addresses: Vec::new(),
+            });
+        match g
+            .totals
+            .iter_mut()
+            .find(|t| t.chain == x.chain && t.asset == x.asset)
+        {
             Some(t) => {
                 t.raw = t.raw.saturating_add(x.amount);
                 t.usd = t.usd.zip(value.usd).map(|(a, b)| a + b);
@@ -566,16 +631,19 @@ fn group_exits(exits: &[trace::Exit], index: &LabelIndex, valuer: &Valuer<'_>) -
     }
     let mut out: Vec<ExitGroup> = groups.into_values().collect();
     for g in &mut out {
-        g.addresses.sort_by(|a, b| by_value_desc(&a.value, &b.value).then(a.address.cmp(&b.address)));
+        g.addresses
+            .sort_by(|a, b| by_value_desc(&a.value, &b.value).then(a.address.cmp(&b.address)));
         g.totals.sort_by(|a, b| by_value_desc(a, b));
     }
-    out.sort_by(|a, b| match (a.usd, b.usd) {
-        (Some(x), Some(y)) => y.total_cmp(&x),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => b.addresses.len().cmp(&a.addresses.len()),
-    }
-    .then(a.entity.cmp(&b.entity)));
+    out.sort_by(|a, b| {
+        match (a.usd, b.usd) {
+            (Some(x), Some(y)) => y.total_cmp(&x),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => b.addresses.len().cmp(&a.addresses.len()),
+        }
+        .then(a.entity.cmp(&b.entity))
+    });
     out
 }
 

@@ -53,7 +53,10 @@ impl PriceTable {
 
     /// Sets the close of `symbol` on `day`.
     pub fn insert(&mut self, symbol: &str, day: Day, close: f64) {
-        self.by_symbol.entry(symbol.trim().to_ascii_uppercase()).or_default().insert(day, close);
+        self.by_symbol
+            .entry(symbol.trim().to_ascii_uppercase())
+            .or_default()
+            .insert(day, close);
     }
 
     /// Adds every row of a yfinance-style CSV text as prices of `symbol`; returns the days added.
@@ -64,13 +67,24 @@ impl PriceTable {
             match lines.next() {
                 Some((_, l)) if l.trim().is_empty() => continue,
                 Some((_, l)) => break l,
-                None => return Err(PriceError::Empty { file: file.to_string() }),
+                None => {
+                    return Err(PriceError::Empty {
+                        file: file.to_string(),
+                    });
+                }
             }
         };
-        let cols: Vec<String> =
-            header.split(',').map(|c| c.trim().trim_start_matches('\u{feff}').to_ascii_lowercase()).collect();
+        let cols: Vec<String> = header
+            .split(',')
+            .map(|c| c.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
+            .collect();
         let find = |name: &'static str| {
-            cols.iter().position(|c| c == name).ok_or(PriceError::MissingColumn { file: file.to_string(), column: name })
+            cols.iter()
+                .position(|c| c == name)
+                .ok_or(PriceError::MissingColumn {
+                    file: file.to_string(),
+                    column: name,
+                })
         };
         let date_col = find("date")?;
         let close_col = find("close")?;
@@ -99,7 +113,10 @@ impl PriceTable {
 
     /// The close of `symbol` (any case) on `day`; `None` when the table has no price for that exact day.
     pub fn close(&self, symbol: &str, day: Day) -> Option<f64> {
-        self.by_symbol.get(&symbol.to_ascii_uppercase())?.get(&day).copied()
+        self.by_symbol
+            .get(&symbol.to_ascii_uppercase())?
+            .get(&day)
+            .copied()
     }
 
     /// The close of `symbol` on the UTC day containing unix time `ts`.
@@ -145,7 +162,12 @@ pub fn day_of_date(s: &str) -> Option<Day> {
     if parts.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
         return None;
     }
-    let num = |t: &str| t.bytes().all(|b| b.is_ascii_digit()).then(|| t.parse::<i64>().ok()).flatten();
+    let num = |t: &str| {
+        t.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| t.parse::<i64>().ok())
+            .flatten()
+    };
     let (y, m, d) = (num(y)?, num(m)?, num(d)?);
     if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
         return None;
@@ -162,7 +184,13 @@ pub fn date_of_day(day: Day) -> String {
 /// `YYYY-MM-DDTHH:MM:SSZ` of a unix time.
 pub fn rfc3339_of_unix(ts: u64) -> String {
     let secs = ts % 86_400;
-    format!("{}T{:02}:{:02}:{:02}Z", date_of_day(day_of_unix(ts)), secs / 3600, secs / 60 % 60, secs % 60)
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        date_of_day(day_of_unix(ts)),
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 /// Days in month `m` (1-12) of year `y`.
@@ -228,14 +256,25 @@ mod tests {
         assert_eq!(t.close("TRX", day), Some(0.0815));
         assert_eq!(t.close("TRX", day + 1), None);
         assert_eq!(t.close("BTC", day), None);
-        assert!(matches!(t.add_csv("X", "x.csv", "Day,Price\n"), Err(PriceError::MissingColumn { .. })));
-        let bad = t.add_csv("X", "x.csv", "Date,Close\n2023-13-01,5\n").expect_err("bad month");
-        assert_eq!(bad.to_string(), "x.csv:2: bad date '2023-13-01' (expected YYYY-MM-DD)");
+        assert!(matches!(
+            t.add_csv("X", "x.csv", "Day,Price\n"),
+            Err(PriceError::MissingColumn { .. })
+        ));
+        let bad = t
+            .add_csv("X", "x.csv", "Date,Close\n2023-13-01,5\n")
+            .expect_err("bad month");
+        assert_eq!(
+            bad.to_string(),
+            "x.csv:2: bad date '2023-13-01' (expected YYYY-MM-DD)"
+        );
     }
 
     #[test]
     fn symbols_come_from_file_names() {
-        assert_eq!(PriceTable::symbol_of_file("ETH-USD_1d.csv").as_deref(), Some("ETH"));
+        assert_eq!(
+            PriceTable::symbol_of_file("ETH-USD_1d.csv").as_deref(),
+            Some("ETH")
+        );
         assert_eq!(PriceTable::symbol_of_file("usdt.csv").as_deref(), Some("USDT"));
         assert_eq!(PriceTable::symbol_of_file("ETH-EUR.csv"), None);
         assert_eq!(PriceTable::symbol_of_file("SOURCE.md"), None);

@@ -29,22 +29,102 @@ pub struct AssetMeta {
 
 /// Well-known token contracts (symbol, decimals) per chain. USDC.e variants price as USDC.
 const KNOWN: &[(Chain, &str, &str, u8)] = &[
-    (Chain::Ethereum, "0xdac17f958d2ee523a2206206994597c13d831ec7", "USDT", 6),
-    (Chain::Ethereum, "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48", "USDC", 6),
-    (Chain::Ethereum, "0x6b175474e89094c44da98b954eedeac495271d0f", "DAI", 18),
-    (Chain::Ethereum, "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2", "WETH", 18),
-    (Chain::Bsc, "0x55d398326f99059ff775485246999027b3197955", "USDT", 18),
-    (Chain::Bsc, "0x8ac76a51cc950d9822d68b83fe1ad97b32cd580d", "USDC", 18),
-    (Chain::Bsc, "0xbb4cdb9cbd36b01bd1cbaebf2de08d9173bc095c", "WBNB", 18),
-    (Chain::Polygon, "0xc2132d05d31c914a87c6611c10748aeb04b58e8f", "USDT", 6),
-    (Chain::Polygon, "0x2791bca1f2de4661ed88a30c99a7a9449aa84174", "USDC", 6),
-    (Chain::Polygon, "0x3c499c542cef5e3811e1192ce70d8cc03d5c3359", "USDC", 6),
-    (Chain::Arbitrum, "0xfd086bc7cd5c481dcc9c85ebe478a1c0b69fcbb9", "USDT", 6),
-    (Chain::Arbitrum, "0xaf88d065e77c8cc2239327c5edb3a432268e5831", "USDC", 6),
-    (Chain::Arbitrum, "0xff970a61a04b1ca14834a43f5de4533ebddb5cc8", "USDC", 6),
-    (Chain::Optimism, "0x94b008aa00579c1307b0ef2c499ad98a8ce58e58", "USDT", 6),
-    (Chain::Optimism, "0x0b2c639c533813f4aa9d7837caf62653d097ff85", "USDC", 6),
-    (Chain::Optimism, "0x7f5c764cbc14f9669b88837ca1490cca17c31607", "USDC", 6),
+    (
+        Chain::Ethereum,
+        "0xdac17f958d2ee523a2206206994597c13d831ec7",
+        "USDT",
+        6,
+    ),
+    (
+        Chain::Ethereum,
+        "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48",
+        "USDC",
+        6,
+    ),
+    (
+        Chain::Ethereum,
+        "0x6b175474e89094c44da98b954eedeac495271d0f",
+        "DAI",
+        18,
+    ),
+    (
+        Chain::Ethereum,
+        "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2",
+        "WETH",
+        18,
+    ),
+    (
+        Chain::Bsc,
+        "0x55d398326f99059ff775485246999027b3197955",
+        "USDT",
+        18,
+    ),
+    (
+        Chain::Bsc,
+        "0x8ac76a51cc950d9822d68b83fe1ad97b32cd580d",
+        "USDC",
+        18,
+    ),
+    (
+        Chain::Bsc,
+        "0xbb4cdb9cbd36b01bd1cbaebf2de08d9173bc095c",
+        "WBNB",
+        18,
+    ),
+    (
+        Chain::Polygon,
+        "0xc2132d05d31c914a87c6611c10748aeb04b58e8f",
+        "USDT",
+        6,
+    ),
+    (
+        Chain::Polygon,
+        "0x2791bca1f2de4661ed88a30c99a7a9449aa84174",
+        "USDC",
+        6,
+    ),
+    (
+        Chain::Polygon,
+        "0x3c499c542cef5e3811e1192ce70d8cc03d5c3359",
+        "USDC",
+        6,
+    ),
+    (
+        Chain::Arbitrum,
+        "0xfd086bc7cd5c481dcc9c85ebe478a1c0b69fcbb9",
+        "USDT",
+        6,
+    ),
+    (
+        Chain::Arbitrum,
+        "0xaf88d065e77c8cc2239327c5edb3a432268e5831",
+        "USDC",
+        6,
+    ),
+    (
+        Chain::Arbitrum,
+        "0xff970a61a04b1ca14834a43f5de4533ebddb5cc8",
+        "USDC",
+        6,
+    ),
+    (
+        Chain::Optimism,
+        "0x94b008aa00579c1307b0ef2c499ad98a8ce58e58",
+        "USDT",
+        6,
+    ),
+    (
+        Chain::Optimism,
+        "0x0b2c639c533813f4aa9d7837caf62653d097ff85",
+        "USDC",
+        6,
+    ),
+    (
+        Chain::Optimism,
+        "0x7f5c764cbc14f9669b88837ca1490cca17c31607",
+        "USDC",
+        6,
+    ),
     (Chain::Tron, "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t", "USDT", 6),
     (Chain::Tron, "TEkxiTehnzSmSe2XqrBj4w32RUN966rdz8", "USDC", 6),
 ];
@@ -61,7 +141,12 @@ impl AssetBook {
         let mut book = AssetBook::default();
         for &(chain, addr, symbol, decimals) in KNOWN {
             let address = Address::parse(addr).expect("the built-in token table holds valid addresses");
-            book.insert(TokenInfo { chain, address, symbol: symbol.to_string(), decimals });
+            book.insert(TokenInfo {
+                chain,
+                address,
+                symbol: symbol.to_string(),
+                decimals,
+            });
         }
         book
     }
@@ -79,8 +164,14 @@ impl AssetBook {
                 decimals: Some(chain.native_decimals()),
             },
             Asset::Token(a) => match self.tokens.get(&(chain, a)) {
-                Some(t) => AssetMeta { symbol: Some(t.symbol.clone()), decimals: Some(t.decimals) },
-                None => AssetMeta { symbol: None, decimals: None },
+                Some(t) => AssetMeta {
+                    symbol: Some(t.symbol.clone()),
+                    decimals: Some(t.decimals),
+                },
+                None => AssetMeta {
+                    symbol: None,
+                    decimals: None,
+                },
             },
         }
     }
@@ -93,10 +184,18 @@ pub fn format_units(raw: U256, decimals: u8) -> String {
     if d == 0 {
         return digits;
     }
-    let padded = if digits.len() <= d { format!("{}{digits}", "0".repeat(d + 1 - digits.len())) } else { digits };
+    let padded = if digits.len() <= d {
+        format!("{}{digits}", "0".repeat(d + 1 - digits.len()))
+    } else {
+        digits
+    };
     let (int, frac) = padded.split_at(padded.len() - d);
     let frac = frac.trim_end_matches('0');
-    if frac.is_empty() { int.to_string() } else { format!("{int}.{frac}") }
+    if frac.is_empty() {
+        int.to_string()
+    } else {
+        format!("{int}.{frac}")
+    }
 }
 
 /// `raw / 10^decimals` as a float (for US dollar values only; never stored).
@@ -126,6 +225,9 @@ mod tests {
         assert_eq!(book.meta(Chain::Ethereum, Asset::Token(usdt)).decimals, Some(6));
         assert_eq!(book.meta(Chain::Bsc, Asset::Token(usdt)).symbol, None);
         assert_eq!(book.meta(Chain::Tron, Asset::Native).decimals, Some(6));
-        assert_eq!(book.meta(Chain::Arbitrum, Asset::Native).symbol.as_deref(), Some("ETH"));
+        assert_eq!(
+            book.meta(Chain::Arbitrum, Asset::Native).symbol.as_deref(),
+            Some("ETH")
+        );
     }
 }

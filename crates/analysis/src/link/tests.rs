@@ -14,7 +14,10 @@ fn run(w: &World, from: &[u8], to: &[u8], hops: u32) -> (Graph, LinkReport) {
     let (g, l) = w.graph();
     let from = from.iter().map(|&b| node(&g, E, b)).collect();
     let to = to.iter().map(|&b| node(&g, E, b)).collect();
-    let q = LinkQuery { max_hops: hops, ..LinkQuery::new(from, Target::Nodes(to)) };
+    let q = LinkQuery {
+        max_hops: hops,
+        ..LinkQuery::new(from, Target::Nodes(to))
+    };
     let r = links(&g, &l, None, &q).expect("search runs");
     (g, r)
 }
@@ -26,10 +29,19 @@ fn kinds(r: &LinkReport) -> Vec<(LinkKind, LinkDirection, u32)> {
 #[test]
 fn direct_transfers_either_way_are_links() {
     let mut w = World::default();
-    w.pay(E, 1, 2, ETH).pay(E, 3, 1, ETH).pay(E, 1, 3, ETH).pay(E, 4, 5, ETH);
+    w.pay(E, 1, 2, ETH)
+        .pay(E, 3, 1, ETH)
+        .pay(E, 1, 3, ETH)
+        .pay(E, 4, 5, ETH);
     let (g, r) = run(&w, &[1], &[2, 3, 4], 1);
     let k = kinds(&r);
-    assert_eq!(k, vec![(LinkKind::Direct, LinkDirection::Outgoing, 1), (LinkKind::Direct, LinkDirection::Undirected, 1)]);
+    assert_eq!(
+        k,
+        vec![
+            (LinkKind::Direct, LinkDirection::Outgoing, 1),
+            (LinkKind::Direct, LinkDirection::Undirected, 1)
+        ]
+    );
     assert_eq!(r.links[0].to, node(&g, E, 2));
     assert_eq!(r.links[1].evidence[0].tx_hashes.len(), 2);
 }
@@ -43,11 +55,22 @@ fn time_respecting_paths_are_found_both_ways() {
     let k = kinds(&r);
     assert!(k.contains(&(LinkKind::Path, LinkDirection::Outgoing, 3)), "{k:?}");
     assert!(k.contains(&(LinkKind::Path, LinkDirection::Incoming, 2)), "{k:?}");
-    let out = r.links.iter().find(|l| l.direction == LinkDirection::Outgoing).expect("outgoing path");
+    let out = r
+        .links
+        .iter()
+        .find(|l| l.direction == LinkDirection::Outgoing)
+        .expect("outgoing path");
     let hops: Vec<Vec<Address>> = out.evidence.iter().map(|e| e.addresses.clone()).collect();
     let a = crate::cluster::tests::a;
-    assert_eq!(hops, vec![vec![a(1), a(10)], vec![a(10), a(11)], vec![a(11), a(2)]]);
-    assert!(out.evidence.iter().all(|e| e.tx_hashes.len() == 1 && e.chain == E));
+    assert_eq!(
+        hops,
+        vec![vec![a(1), a(10)], vec![a(10), a(11)], vec![a(11), a(2)]]
+    );
+    assert!(
+        out.evidence
+            .iter()
+            .all(|e| e.tx_hashes.len() == 1 && e.chain == E)
+    );
     // Hop limit: 2 hops cannot reach the 3-hop path.
     let (_, r2) = run(&w, &[1], &[2], 2);
     assert!(!kinds(&r2).contains(&(LinkKind::Path, LinkDirection::Outgoing, 3)));
@@ -66,7 +89,10 @@ fn paths_that_go_back_in_time_are_not_links() {
 fn an_earlier_arrival_over_more_hops_is_not_lost() {
     // 1 -> 20 early via 21 (2 hops), 1 -> 20 directly late; 20 -> 2 in between: only the 3-hop path works.
     let mut w = World::default();
-    w.pay(E, 1, 21, ETH).pay(E, 21, 20, ETH).pay(E, 20, 2, ETH).pay(E, 1, 20, ETH);
+    w.pay(E, 1, 21, ETH)
+        .pay(E, 21, 20, ETH)
+        .pay(E, 20, 2, ETH)
+        .pay(E, 1, 20, ETH);
     let (_, r) = run(&w, &[1], &[2], 4);
     assert_eq!(kinds(&r), vec![(LinkKind::Path, LinkDirection::Outgoing, 3)]);
 }
@@ -102,11 +128,21 @@ fn fan_out_cap_truncation_is_reported() {
         ..LinkQuery::new(vec![node(&g, E, 1)], Target::Nodes(vec![node(&g, E, 2)]))
     };
     let r = links(&g, &l, None, &q).expect("runs");
-    let t = r.truncated.iter().find(|t| t.node == node(&g, E, 1)).expect("1 truncated");
+    let t = r
+        .truncated
+        .iter()
+        .find(|t| t.node == node(&g, E, 1))
+        .expect("1 truncated");
     assert_eq!((t.qualifying, t.followed), (10, 5));
-    assert!(r.links.is_empty(), "the path goes through the 10th transfer, beyond the cap");
+    assert!(
+        r.links.is_empty(),
+        "the path goes through the 10th transfer, beyond the cap"
+    );
     let q = LinkQuery { fan_out_cap: 10, ..q };
-    assert_eq!(kinds(&links(&g, &l, None, &q).expect("runs")), vec![(LinkKind::Path, LinkDirection::Outgoing, 2)]);
+    assert_eq!(
+        kinds(&links(&g, &l, None, &q).expect("runs")),
+        vec![(LinkKind::Path, LinkDirection::Outgoing, 2)]
+    );
 }
 
 #[test]
@@ -115,20 +151,40 @@ fn same_address_shared_deposit_and_common_funder_links() {
     w.label(Some(E), 200, Category::Exchange, None);
     // 1 and 2 share deposit 10; 5 funds both 1 and 3 first; 1 is also active on BSC.
     w.pay(E, 5, 1, ETH / 10).pay(E, 5, 3, ETH / 10).pay(E, 9, 2, ETH);
-    w.pay(E, 1, 10, ETH / 20).pay(E, 2, 10, ETH / 2).pay(E, 10, 200, ETH / 20 + ETH / 2);
+    w.pay(E, 1, 10, ETH / 20)
+        .pay(E, 2, 10, ETH / 2)
+        .pay(E, 10, 200, ETH / 20 + ETH / 2);
     w.pay(Chain::Bsc, 1, 7, ETH);
     let (g, l) = w.graph();
     let from = vec![node(&g, E, 1)];
     let to = vec![node(&g, E, 2), node(&g, E, 3), node(&g, Chain::Bsc, 1)];
     let r = links(&g, &l, None, &LinkQuery::new(from, Target::Nodes(to))).expect("runs");
     let got: Vec<(LinkKind, NodeId)> = r.links.iter().map(|l| (l.kind, l.to)).collect();
-    assert!(got.contains(&(LinkKind::SharedDeposit, node(&g, E, 2))), "{got:?}");
+    assert!(
+        got.contains(&(LinkKind::SharedDeposit, node(&g, E, 2))),
+        "{got:?}"
+    );
     assert!(got.contains(&(LinkKind::CommonFunder, node(&g, E, 3))), "{got:?}");
-    assert!(got.contains(&(LinkKind::SameAddress, node(&g, Chain::Bsc, 1))), "{got:?}");
-    let dep = r.links.iter().find(|l| l.kind == LinkKind::SharedDeposit).expect("deposit link");
+    assert!(
+        got.contains(&(LinkKind::SameAddress, node(&g, Chain::Bsc, 1))),
+        "{got:?}"
+    );
+    let dep = r
+        .links
+        .iter()
+        .find(|l| l.kind == LinkKind::SharedDeposit)
+        .expect("deposit link");
     assert_eq!(dep.evidence.len(), 2);
-    assert!(dep.evidence[0].detail.contains(&crate::cluster::tests::a(10).to_hex()));
-    let same = r.links.iter().find(|l| l.kind == LinkKind::SameAddress).expect("same address");
+    assert!(
+        dep.evidence[0]
+            .detail
+            .contains(&crate::cluster::tests::a(10).to_hex())
+    );
+    let same = r
+        .links
+        .iter()
+        .find(|l| l.kind == LinkKind::SameAddress)
+        .expect("same address");
     let chains: Vec<Chain> = same.evidence.iter().map(|e| e.chain).collect();
     assert_eq!(chains, vec![E, Chain::Bsc]);
 }
@@ -142,7 +198,11 @@ fn same_cluster_links_carry_the_merge_chain() {
     let c = cluster(&g, &l, &[], &ClusterConfig::default()).expect("clusters");
     let q = LinkQuery::new(vec![node(&g, E, 1)], Target::Nodes(vec![node(&g, E, 2)]));
     let r = links(&g, &l, Some(&c), &q).expect("runs");
-    let sc = r.links.iter().find(|l| l.kind == LinkKind::SameCluster).expect("same cluster link");
+    let sc = r
+        .links
+        .iter()
+        .find(|l| l.kind == LinkKind::SameCluster)
+        .expect("same cluster link");
     assert_eq!(sc.evidence.len(), 1);
     assert_eq!(sc.evidence[0].tx_hashes.len(), 2);
     assert!(sc.evidence[0].detail.starts_with("deposit_reuse"));
@@ -155,14 +215,34 @@ fn actor_and_category_targets_resolve_through_labels() {
     w.pay(E, 1, 2, ETH).pay(E, 1, 3, ETH);
     let (g, l) = w.graph();
     let from = vec![node(&g, E, 1)];
-    let r = links(&g, &l, None, &LinkQuery::new(from.clone(), Target::Actor("Lazarus".into()))).expect("runs");
+    let r = links(
+        &g,
+        &l,
+        None,
+        &LinkQuery::new(from.clone(), Target::Actor("Lazarus".into())),
+    )
+    .expect("runs");
     assert_eq!(r.targets, 1);
     assert_eq!(r.links.len(), 1);
-    let err = links(&g, &l, None, &LinkQuery::new(from.clone(), Target::Actor("nobody".into())));
+    let err = links(
+        &g,
+        &l,
+        None,
+        &LinkQuery::new(from.clone(), Target::Actor("nobody".into())),
+    );
     assert!(matches!(err, Err(LinkError::EmptyTarget(_))));
-    assert!(matches!(links(&g, &l, None, &LinkQuery::new(vec![], Target::Nodes(vec![0]))), Err(LinkError::NoStart)));
-    let bad = LinkQuery { max_hops: 0, ..LinkQuery::new(from, Target::Nodes(vec![0])) };
-    assert!(matches!(links(&g, &l, None, &bad), Err(LinkError::BadLimit { .. })));
+    assert!(matches!(
+        links(&g, &l, None, &LinkQuery::new(vec![], Target::Nodes(vec![0]))),
+        Err(LinkError::NoStart)
+    ));
+    let bad = LinkQuery {
+        max_hops: 0,
+        ..LinkQuery::new(from, Target::Nodes(vec![0]))
+    };
+    assert!(matches!(
+        links(&g, &l, None, &bad),
+        Err(LinkError::BadLimit { .. })
+    ));
 }
 
 /// Whether a time-respecting walk of 1..=h transfers leads from `s` to `t` (brute force over edges).

@@ -52,16 +52,25 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
             }
             let checkpoint = report.checkpoint.map_or_else(|| "none".to_string(), |b| b.to_string());
             eprintln!(
-                "{}; {} blocks from {}; etl checkpoint {chain} {checkpoint}",
+                "{}; {} blocks from {}; etl checkpoint {chain} {checkpoint} (read {:.2}s, write {:.2}s)",
                 summary(&report.stats, started),
                 report.blocks,
                 report.files.join(", "),
+                report.parse_time.as_secs_f64(),
+                report.write_time.as_secs_f64(),
             );
         }
         Source::Csv { chain, file } => {
             let report = csv_transfers::import_file(&mut store, &file, chain)
                 .with_context(|| format!("importing transfer csv {}", file.display()))?;
-            eprintln!("{}; {} rows from {}", summary(&report.stats, started), report.rows, file.display());
+            eprintln!(
+                "{}; {} rows from {} (read {:.2}s, write {:.2}s)",
+                summary(&report.stats, started),
+                report.rows,
+                file.display(),
+                report.parse_time.as_secs_f64(),
+                report.write_time.as_secs_f64(),
+            );
         }
     }
     Ok(())

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use chaintrace_chain_evm::{EvmSource, RpcOptions, redact_url};
+use chaintrace_chain_evm::{EvmSource, RpcOptions, RpcStats, redact_url};
 use chaintrace_core::Chain;
 use chaintrace_ingest::rpc::{
     self, Plan, ReorgUnwound, RpcIngestOptions, RpcIngestReport, RpcProgress, ToBlock,
@@ -124,7 +124,7 @@ fn run_rpc(global: &GlobalOpts, a: RpcArgs) -> anyhow::Result<()> {
     let report = result.with_context(|| format!("ingest rpc from {redacted}"))?;
     eprintln!("{}", summary_line(&report));
     if a.format == Format::Json {
-        println!("{}", report_json(&report, source.stats().retries));
+        println!("{}", report_json(&report, &source.stats()));
     }
     Ok(())
 }
@@ -220,7 +220,7 @@ fn summary_line(r: &RpcIngestReport) -> String {
     line
 }
 
-fn report_json(r: &RpcIngestReport, retries: u64) -> serde_json::Value {
+fn report_json(r: &RpcIngestReport, rpc: &RpcStats) -> serde_json::Value {
     let p = &r.plan;
     serde_json::json!({
         "schema_version": 1,
@@ -240,6 +240,9 @@ fn report_json(r: &RpcIngestReport, retries: u64) -> serde_json::Value {
         "rpc_wait_secs": r.rpc_wait.as_secs_f64(),
         "rpc_wait_share": r.rpc_wait_share(),
         "write_secs": r.write_time.as_secs_f64(),
-        "rpc_retries": retries,
+        "rpc_http_requests": rpc.http_requests,
+        "rpc_calls": rpc.calls,
+        "rpc_retries": rpc.retries,
+        "rpc_http_secs_all_threads": rpc.http_time.as_secs_f64(),
     })
 }

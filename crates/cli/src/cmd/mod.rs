@@ -1,10 +1,12 @@
 //! One module per subcommand: an `Args` struct and a `run` function.
 
 pub(crate) mod actors;
+pub(crate) mod cluster;
 pub(crate) mod export;
 pub(crate) mod import;
 pub(crate) mod ingest;
 pub(crate) mod labels;
+pub(crate) mod link;
 pub(crate) mod sim;
 pub(crate) mod status;
 pub(crate) mod trace;

@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use chaintrace_analysis::trace::{
-    self, Direction, Model, NoExits, TraceRequest, TraceResult, DEFAULT_FAN_OUT_CAP, DEFAULT_MAX_HOPS,
+    self, DEFAULT_FAN_OUT_CAP, DEFAULT_MAX_HOPS, Direction, Model, NoExits, TraceRequest, TraceResult,
 };
 use chaintrace_core::{Address, Asset, Chain, U256};
 use chaintrace_graph::{Graph, StoreStamp};
@@ -112,25 +112,44 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
     for a in &args.addresses {
         starts.push((chain, Address::parse(a)?));
     }
-    let since = args.since.as_deref().map(|s| parse_time(s, false)).transpose().context("--since")?;
-    let until = args.until.as_deref().map(|s| parse_time(s, true)).transpose().context("--until")?;
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| parse_time(s, false))
+        .transpose()
+        .context("--since")?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|s| parse_time(s, true))
+        .transpose()
+        .context("--until")?;
     if let (Some(s), Some(u)) = (since, until)
         && s > u
     {
         bail!("--since {s} is after --until {u}: the time window is empty");
     }
     let min_amount = match &args.min_amount {
-        Some(s) => U256::from_str_radix(s.trim(), 10)
-            .map_err(|_| anyhow::anyhow!("--min-amount '{s}': expected a non-negative integer in raw units"))?,
+        Some(s) => U256::from_str_radix(s.trim(), 10).map_err(|_| {
+            anyhow::anyhow!("--min-amount '{s}': expected a non-negative integer in raw units")
+        })?,
         None => U256::ZERO,
     };
-    let asset = args.asset.as_deref().map(Asset::parse).transpose().context("--asset")?;
+    let asset = args
+        .asset
+        .as_deref()
+        .map(Asset::parse)
+        .transpose()
+        .context("--asset")?;
 
     let dir = global.data_dir()?;
     let store = Store::open_read_only(&dir).with_context(|| format!("opening store in {}", dir.display()))?;
     let graph = load_graph(&store, &dir.join(SNAPSHOT), args.rebuild)?;
     if graph.edge_count() == 0 {
-        bail!("the store in {} holds no transfers (ingest, import or sim first)", dir.display());
+        bail!(
+            "the store in {} holds no transfers (ingest, import or sim first)",
+            dir.display()
+        );
     }
     if graph.chain_seqs(chain).is_empty() {
         bail!("the store holds no transfers on {chain}");
@@ -189,10 +208,17 @@ fn load_graph(store: &Store, path: &Path, force: bool) -> anyhow::Result<Graph> 
         let t0 = Instant::now();
         match Graph::open(path) {
             Ok(g) if g.stamp() == stamp => {
-                eprintln!("opened graph snapshot {} in {:.3}s", path.display(), t0.elapsed().as_secs_f64());
+                eprintln!(
+                    "opened graph snapshot {} in {:.3}s",
+                    path.display(),
+                    t0.elapsed().as_secs_f64()
+                );
                 return Ok(g);
             }
-            Ok(_) => eprintln!("graph snapshot {} is older than the store; rebuilding", path.display()),
+            Ok(_) => eprintln!(
+                "graph snapshot {} is older than the store; rebuilding",
+                path.display()
+            ),
             Err(e) => eprintln!("warning: {e}; rebuilding"),
         }
     }
@@ -221,7 +247,11 @@ fn parse_time(s: &str, end_of_day: bool) -> anyhow::Result<u64> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         return s.parse().with_context(|| format!("'{s}' is too large"));
     }
-    let bad = || anyhow::anyhow!("'{s}': expected unix seconds or an RFC 3339 date (2024-03-01) or date-time (2024-03-01T12:00:00Z)");
+    let bad = || {
+        anyhow::anyhow!(
+            "'{s}': expected unix seconds or an RFC 3339 date (2024-03-01) or date-time (2024-03-01T12:00:00Z)"
+        )
+    };
     let num = |t: &str| -> anyhow::Result<i64> {
         if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad());
@@ -234,7 +264,9 @@ fn parse_time(s: &str, end_of_day: bool) -> anyhow::Result<u64> {
     };
     let mut parts = date.split('-');
     let (y, m, d) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(y), Some(m), Some(d), None) if y.len() == 4 && m.len() == 2 && d.len() == 2 => (num(y)?, num(m)?, num(d)?),
+        (Some(y), Some(m), Some(d), None) if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
+            (num(y)?, num(m)?, num(d)?)
+        }
         _ => return Err(bad()),
     };
     if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
@@ -350,11 +382,24 @@ fn result_json(req: &TraceRequest, r: &TraceResult) -> Value {
 }
 
 fn write_table(out: &mut impl Write, r: &TraceResult) -> std::io::Result<()> {
-    let what = if r.model == Model::Poison { "moved" } else { "taint" };
-    writeln!(out, "{} trace, model {} (amounts: {what}, raw units)", r.direction.name(), r.model.name())?;
+    let what = if r.model == Model::Poison {
+        "moved"
+    } else {
+        "taint"
+    };
+    writeln!(
+        out,
+        "{} trace, model {} (amounts: {what}, raw units)",
+        r.direction.name(),
+        r.model.name()
+    )?;
     writeln!(out)?;
     writeln!(out, "DESTINATIONS ({})", r.destinations.len())?;
-    writeln!(out, "{:<9} {:<42} {:<42} {:>4} {:>28}  FIRST TX", "CHAIN", "ADDRESS", "ASSET", "HOPS", "AMOUNT")?;
+    writeln!(
+        out,
+        "{:<9} {:<42} {:<42} {:>4} {:>28}  FIRST TX",
+        "CHAIN", "ADDRESS", "ASSET", "HOPS", "AMOUNT"
+    )?;
     for d in &r.destinations {
         let first = d.path.first().map(|p| p.tx_hash.to_hex()).unwrap_or_default();
         let mark = if d.is_exit { " (exit)" } else { "" };
@@ -416,7 +461,13 @@ fn write_table(out: &mut impl Write, r: &TraceResult) -> std::io::Result<()> {
     for s in &r.summary {
         if r.model == Model::Poison {
             // Poison has no balances: holdings are amounts received, so there is no conservation identity.
-            writeln!(out, "{:<9} {:<42} moved out of the starts {}", s.chain.name(), s.asset.json_for(s.chain), s.emitted)?;
+            writeln!(
+                out,
+                "{:<9} {:<42} moved out of the starts {}",
+                s.chain.name(),
+                s.asset.json_for(s.chain),
+                s.emitted
+            )?;
             continue;
         }
         writeln!(
@@ -443,10 +494,23 @@ mod tests {
         assert_eq!(parse_time("1700000000", false).ok(), Some(1_700_000_000));
         assert_eq!(parse_time("1970-01-01", false).ok(), Some(0));
         assert_eq!(parse_time("1970-01-01", true).ok(), Some(86_399));
-        assert_eq!(parse_time("2024-03-01T12:00:00Z", false).ok(), Some(1_709_294_400));
-        assert_eq!(parse_time("2024-03-01T14:00:00+02:00", false).ok(), Some(1_709_294_400));
+        assert_eq!(
+            parse_time("2024-03-01T12:00:00Z", false).ok(),
+            Some(1_709_294_400)
+        );
+        assert_eq!(
+            parse_time("2024-03-01T14:00:00+02:00", false).ok(),
+            Some(1_709_294_400)
+        );
         assert_eq!(parse_time("2024-02-29", false).ok(), Some(1_709_164_800));
-        for bad in ["2023-02-29", "2024-13-01", "yesterday", "2024-03-01T12:00", "", "1e9"] {
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "yesterday",
+            "2024-03-01T12:00",
+            "",
+            "1e9",
+        ] {
             assert!(parse_time(bad, false).is_err(), "{bad}");
         }
     }

@@ -36,11 +36,30 @@ impl Default for MatchConfig {
     fn default() -> MatchConfig {
         let minutes = |m: u64| m * 60;
         let days = |d: u64| d * 86_400;
-        let default = MatchProfile { min_delay_secs: 0, max_delay_secs: minutes(60), max_fee_bps: 100, max_gain_bps: 0 };
-        let rollup_in = MatchProfile { min_delay_secs: 0, max_delay_secs: minutes(60), max_fee_bps: 0, max_gain_bps: 0 };
-        let rollup_out =
-            MatchProfile { min_delay_secs: days(6), max_delay_secs: days(60), max_fee_bps: 0, max_gain_bps: 0 };
-        let stargate = MatchProfile { min_delay_secs: 0, max_delay_secs: minutes(60), max_fee_bps: 100, max_gain_bps: 50 };
+        let default = MatchProfile {
+            min_delay_secs: 0,
+            max_delay_secs: minutes(60),
+            max_fee_bps: 100,
+            max_gain_bps: 0,
+        };
+        let rollup_in = MatchProfile {
+            min_delay_secs: 0,
+            max_delay_secs: minutes(60),
+            max_fee_bps: 0,
+            max_gain_bps: 0,
+        };
+        let rollup_out = MatchProfile {
+            min_delay_secs: days(6),
+            max_delay_secs: days(60),
+            max_fee_bps: 0,
+            max_gain_bps: 0,
+        };
+        let stargate = MatchProfile {
+            min_delay_secs: 0,
+            max_delay_secs: minutes(60),
+            max_fee_bps: 100,
+            max_gain_bps: 50,
+        };
         let mut per_bridge = HashMap::new();
         per_bridge.insert("optimism".to_string(), rollup_in);
         per_bridge.insert("arbitrum".to_string(), rollup_in);
@@ -48,7 +67,12 @@ impl Default for MatchConfig {
         let mut per_route = HashMap::new();
         per_route.insert(("optimism".to_string(), Chain::Optimism), rollup_out);
         per_route.insert(("arbitrum".to_string(), Chain::Arbitrum), rollup_out);
-        MatchConfig { default, per_bridge, per_route, min_match_confidence: 0.35 }
+        MatchConfig {
+            default,
+            per_bridge,
+            per_route,
+            min_match_confidence: 0.35,
+        }
     }
 }
 
@@ -134,7 +158,11 @@ const BUCKET_LOG2: f64 = 0.05;
 
 fn bucket(amount: U256) -> i64 {
     let x = approx_f64(amount);
-    if x <= 0.0 { i64::MIN } else { (x.log2() / BUCKET_LOG2).floor() as i64 }
+    if x <= 0.0 {
+        i64::MIN
+    } else {
+        (x.log2() / BUCKET_LOG2).floor() as i64
+    }
 }
 
 /// Pairs deposits with releases. First by message id (confidence 1.0); then, for deposits without an
@@ -184,7 +212,11 @@ pub fn match_bridge_events(
                 });
             }
         }
-        results.push(DepositMatch { deposit: d, verdict: MatchVerdict::Unmatched, candidates });
+        results.push(DepositMatch {
+            deposit: d,
+            verdict: MatchVerdict::Unmatched,
+            candidates,
+        });
     }
 
     // 2. Heuristic indexes over releases not paired by id.
@@ -252,7 +284,9 @@ pub fn match_bridge_events(
         let window = Window::of(dep, profile);
         let mut found: Vec<MatchCandidate> = Vec::new();
         for bk in bucket(window.amount_lo)..=bucket(window.amount_hi) {
-            let Some(list) = by_bucket.get(&(b, bk)) else { continue };
+            let Some(list) = by_bucket.get(&(b, bk)) else {
+                continue;
+            };
             for &r in window.slice(list, releases) {
                 if strong_claims[r] > 0 {
                     continue;
@@ -268,7 +302,11 @@ pub fn match_bridge_events(
         }
         results[d].candidates = found;
     }
-    let claims: Vec<u32> = strong_claims.iter().zip(&weak_claims).map(|(s, w)| s + w).collect();
+    let claims: Vec<u32> = strong_claims
+        .iter()
+        .zip(&weak_claims)
+        .map(|(s, w)| s + w)
+        .collect();
 
     for m in &mut results {
         m.verdict = match m.candidates.as_slice() {
@@ -288,9 +326,17 @@ pub fn match_bridge_events(
 }
 
 fn sort_candidates(found: &mut Vec<MatchCandidate>) {
-    found.sort_by(|a, b| a.release.cmp(&b.release).then(b.confidence.total_cmp(&a.confidence)));
+    found.sort_by(|a, b| {
+        a.release
+            .cmp(&b.release)
+            .then(b.confidence.total_cmp(&a.confidence))
+    });
     found.dedup_by_key(|c| c.release);
-    found.sort_by(|a, b| b.confidence.total_cmp(&a.confidence).then(a.release.cmp(&b.release)));
+    found.sort_by(|a, b| {
+        b.confidence
+            .total_cmp(&a.confidence)
+            .then(a.release.cmp(&b.release))
+    });
 }
 
 /// The search box of one deposit.
@@ -304,7 +350,10 @@ struct Window {
 impl Window {
     fn of(dep: &BridgeEvent, p: &MatchProfile) -> Window {
         let bps = U256::from(10_000u32);
-        let lo = dep.amount.saturating_mul(U256::from(10_000u32.saturating_sub(p.max_fee_bps))) / bps;
+        let lo = dep
+            .amount
+            .saturating_mul(U256::from(10_000u32.saturating_sub(p.max_fee_bps)))
+            / bps;
         let hi = dep.amount.saturating_mul(U256::from(10_000u32 + p.max_gain_bps)) / bps;
         Window {
             t_lo: dep.timestamp.saturating_add(p.min_delay_secs),
@@ -348,8 +397,11 @@ impl Window {
         } else {
             ((rel_f - dep_f) / dep_f, p.max_gain_bps, "bonus")
         };
-        let amount_factor =
-            if limit_bps == 0 { 1.0 } else { 1.0 - 0.3 * (diff_frac / (f64::from(limit_bps) / 10_000.0)).min(1.0) };
+        let amount_factor = if limit_bps == 0 {
+            1.0
+        } else {
+            1.0 - 0.3 * (diff_frac / (f64::from(limit_bps) / 10_000.0)).min(1.0)
+        };
         let delay = rel.timestamp - dep.timestamp;
         let span = p.max_delay_secs.saturating_sub(p.min_delay_secs).max(1) as f64;
         let time_factor = 1.0 - 0.3 * ((delay.saturating_sub(p.min_delay_secs)) as f64 / span).min(1.0);
@@ -360,7 +412,12 @@ impl Window {
             diff_frac * 100.0,
             duration_words(delay)
         );
-        Some(MatchCandidate { release: r, confidence, reason, by_message_id: false })
+        Some(MatchCandidate {
+            release: r,
+            confidence,
+            reason,
+            by_message_id: false,
+        })
     }
 }
 

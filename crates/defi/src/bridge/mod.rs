@@ -11,7 +11,9 @@ use chaintrace_core::{Address, Asset, Chain, Position, TxHash, U256};
 use crate::KnownEvent;
 
 pub use decode::decode_bridge_events;
-pub use matching::{DepositMatch, MatchCandidate, MatchConfig, MatchProfile, MatchVerdict, match_bridge_events};
+pub use matching::{
+    DepositMatch, MatchCandidate, MatchConfig, MatchProfile, MatchVerdict, match_bridge_events,
+};
 pub use registry::{BridgeEntry, BridgeRegistry, BridgeRole};
 
 /// Which end of a bridge transfer an event is.

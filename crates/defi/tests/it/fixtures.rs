@@ -26,7 +26,9 @@ pub(crate) fn u64_of(v: &Value) -> u64 {
 
 pub(crate) fn bytes(s: &str) -> Vec<u8> {
     let h = s.trim_start_matches("0x");
-    (0..h.len() / 2).map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).expect("hex")).collect()
+    (0..h.len() / 2)
+        .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).expect("hex"))
+        .collect()
 }
 
 pub(crate) fn word32(s: &str) -> [u8; 32] {
@@ -38,10 +40,15 @@ pub(crate) fn addr(s: &str) -> Address {
 }
 
 pub(crate) fn load(name: &str) -> Loaded {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let txs: Vec<Value> = serde_json::from_str(&text).expect("fixture json");
-    let mut out = Loaded { logs: Vec::new(), transfers: Vec::new() };
+    let mut out = Loaded {
+        logs: Vec::new(),
+        transfers: Vec::new(),
+    };
     for tx in &txs {
         let chain: Chain = tx["chain"].as_str().expect("chain").parse().expect("chain name");
         let t = &tx["transaction"];
@@ -72,7 +79,11 @@ pub(crate) fn load(name: &str) -> Loaded {
         };
         let value = quantity(&t["value"]);
         if !value.is_zero() {
-            out.transfers.push(Transfer { to: addr(t["to"].as_str().expect("to")), amount: value, ..base.clone() });
+            out.transfers.push(Transfer {
+                to: addr(t["to"].as_str().expect("to")),
+                amount: value,
+                ..base.clone()
+            });
         }
         for (i, call) in tx["calls"].as_array().expect("calls").iter().enumerate() {
             out.transfers.push(Transfer {
@@ -85,7 +96,12 @@ pub(crate) fn load(name: &str) -> Loaded {
             });
         }
         for log in receipt["logs"].as_array().expect("logs") {
-            let topics: Vec<&str> = log["topics"].as_array().expect("topics").iter().map(|t| t.as_str().expect("topic")).collect();
+            let topics: Vec<&str> = log["topics"]
+                .as_array()
+                .expect("topics")
+                .iter()
+                .map(|t| t.as_str().expect("topic"))
+                .collect();
             let address = addr(log["address"].as_str().expect("address"));
             let log_index = u64_of(&log["logIndex"]) as u32;
             let data = bytes(log["data"].as_str().expect("data"));

@@ -3,7 +3,7 @@
 
 mod decode;
 mod fixtures;
-mod scenario;
 mod props;
 mod quality;
 mod real_blocks;
+mod scenario;

@@ -2,7 +2,9 @@
 //! last out; mixer links never pair a withdrawal with a later deposit.
 
 use chaintrace_core::{Address, Asset, Chain, Position, Transfer, TransferKind, TxHash, U256};
-use chaintrace_defi::bridge::{BridgeEvent, BridgeEvidence, BridgeSide, MatchConfig, MessageId, match_bridge_events};
+use chaintrace_defi::bridge::{
+    BridgeEvent, BridgeEvidence, BridgeSide, MatchConfig, MessageId, match_bridge_events,
+};
 use chaintrace_defi::mixer::{LinkConfig, MixerDeposit, MixerWithdrawal, link_mixer};
 use chaintrace_defi::swap::{DexRegistry, PoolSwap, PoolVersion, collapse_hops, detect_tx_conversions};
 use proptest::prelude::*;
@@ -22,12 +24,15 @@ fn bridge_event(side: BridgeSide, chain: u8, ts: u64, who: u8, amount: u64, id: 
         position: Position::Tx,
         contract: a(200),
         from: Some(a(who)),
-        recipient: if who % 2 == 0 { Some(a(who)) } else { None },
+        recipient: if who.is_multiple_of(2) { Some(a(who)) } else { None },
         tx_from: a(who),
         asset: Asset::Native,
         amount: U256::from(amount),
         counterpart_chain: None,
-        message_id: id.map(|i| MessageId { namespace: "b".to_string(), id: [i; 32] }),
+        message_id: id.map(|i| MessageId {
+            namespace: "b".to_string(),
+            id: [i; 32],
+        }),
         evidence: BridgeEvidence::Transfer,
     }
 }
@@ -35,7 +40,16 @@ fn bridge_event(side: BridgeSide, chain: u8, ts: u64, who: u8, amount: u64, id: 
 type Ev = (u8, u64, u8, u64, Option<u8>);
 
 fn events() -> impl Strategy<Value = Vec<Ev>> {
-    prop::collection::vec((0u8..5, 0u64..5_000, 0u8..6, 990u64..1_010, prop::option::of(0u8..4)), 0..40)
+    prop::collection::vec(
+        (
+            0u8..5,
+            0u64..5_000,
+            0u8..6,
+            990u64..1_010,
+            prop::option::of(0u8..4),
+        ),
+        0..40,
+    )
 }
 
 proptest! {

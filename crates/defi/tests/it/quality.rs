@@ -20,7 +20,14 @@ struct Score {
 fn score_bridges(seed: u64, n: usize, noise: bool) -> Score {
     let s = bridge_scenario(seed, n, noise);
     let m = match_bridge_events(&s.deposits, &s.releases, &MatchConfig::default());
-    let mut sc = Score { matched: 0, correct: 0, truth: 0, in_candidates: 0, ambiguous: 0, weak: 0 };
+    let mut sc = Score {
+        matched: 0,
+        correct: 0,
+        truth: 0,
+        in_candidates: 0,
+        ambiguous: 0,
+        weak: 0,
+    };
     for dm in &m {
         let truth = s.truth[dm.deposit];
         if truth.is_some() {
@@ -83,7 +90,14 @@ fn swap_detection_precision_and_recall_on_generated_data() {
         let ok = cs.len() == 1
             && s.truth.get(tx).is_some_and(|t| {
                 let c = cs[0];
-                *t == (c.owner, c.recipient, c.asset_in, c.amount_in, c.asset_out, c.amount_out)
+                *t == (
+                    c.owner,
+                    c.recipient,
+                    c.asset_in,
+                    c.amount_in,
+                    c.asset_out,
+                    c.amount_out,
+                )
             });
         if ok { correct += 1 } else { wrong += 1 }
     }

@@ -74,11 +74,21 @@ fn real_blocks_swaps_and_wraps_become_consistent_conversions() {
     for line in logs_text.lines().filter(|l| !l.trim().is_empty()) {
         let v: Value = serde_json::from_str(line).expect("log json");
         let hash = TxHash::parse(s(&v, "transaction_hash")).expect("hash");
-        let Some(&(from, gas_price)) = signer.get(&hash) else { continue };
-        let topics: Vec<[u8; 32]> = v["topics"].as_array().expect("topics").iter().map(|t| word32(t.as_str().expect("t"))).collect();
+        let Some(&(from, gas_price)) = signer.get(&hash) else {
+            continue;
+        };
+        let topics: Vec<[u8; 32]> = v["topics"]
+            .as_array()
+            .expect("topics")
+            .iter()
+            .map(|t| word32(t.as_str().expect("t")))
+            .collect();
         let data = bytes(s(&v, "data"));
         let address = Address::parse(s(&v, "address")).expect("address");
-        let (block, timestamp) = (v["block_number"].as_u64().expect("block"), v["block_timestamp"].as_u64().expect("ts"));
+        let (block, timestamp) = (
+            v["block_number"].as_u64().expect("block"),
+            v["block_timestamp"].as_u64().expect("ts"),
+        );
         let log_index = v["log_index"].as_u64().expect("log index") as u32;
         let transfer_topic = alloy_topic();
         if topics.len() == 3 && topics[0] == transfer_topic && data.len() == 32 {
@@ -99,12 +109,24 @@ fn real_blocks_swaps_and_wraps_become_consistent_conversions() {
             });
             continue;
         }
-        let Some(event) = topics.first().and_then(KnownEvent::from_topic) else { continue };
+        let Some(event) = topics.first().and_then(KnownEvent::from_topic) else {
+            continue;
+        };
         if matches!(event, KnownEvent::UniswapV2Swap | KnownEvent::UniswapV3Swap) {
             swap_txs.insert(hash);
             swap_emitters.entry(hash).or_default().insert(address);
         }
-        logs.push(RawLog { chain: Chain::Ethereum, block, timestamp, tx_hash: hash, log_index, address, topics, data, tx_from: from });
+        logs.push(RawLog {
+            chain: Chain::Ethereum,
+            block,
+            timestamp,
+            tx_hash: hash,
+            log_index,
+            address,
+            topics,
+            data,
+            tx_from: from,
+        });
     }
     let conv = detect_conversions(&logs, &transfers, &DexRegistry::builtin());
     let weth = Address::parse("0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2").expect("hex");
@@ -117,7 +139,10 @@ fn real_blocks_swaps_and_wraps_become_consistent_conversions() {
         if matches!(c.kind, ConversionKind::SwapV2 | ConversionKind::SwapV3) {
             swap_conversions.insert(c.tx_hash);
             let emitters = &swap_emitters[&c.tx_hash];
-            assert!(c.pools.iter().all(|p| emitters.contains(p) || *p == weth), "{c:?}");
+            assert!(
+                c.pools.iter().all(|p| emitters.contains(p) || *p == weth),
+                "{c:?}"
+            );
             assert!(!c.evidence.is_empty());
         }
     }
@@ -131,7 +156,12 @@ fn real_blocks_swaps_and_wraps_become_consistent_conversions() {
         swap_conversions.len()
     );
     // MEV bots' arbitrage cycles and sandwich legs have no owner with -A +B; most user swaps do.
-    assert!(swap_conversions.len() * 2 >= swap_txs.len(), "{} of {}", swap_conversions.len(), swap_txs.len());
+    assert!(
+        swap_conversions.len() * 2 >= swap_txs.len(),
+        "{} of {}",
+        swap_conversions.len(),
+        swap_txs.len()
+    );
 }
 
 fn alloy_topic() -> [u8; 32] {

@@ -84,8 +84,18 @@ fn event(side: BridgeSide, bridge: &str, chain: Chain, ts: u64, rng: &mut Rng) -
 /// (same user, similar amount, minutes apart), and stuck deposits (never released).
 pub(crate) fn bridge_scenario(seed: u64, n: usize, noise: bool) -> BridgeScenario {
     let mut rng = Rng::new(seed);
-    let mut s = BridgeScenario { deposits: Vec::new(), releases: Vec::new(), truth: Vec::new() };
-    let chains = [Chain::Ethereum, Chain::Arbitrum, Chain::Optimism, Chain::Polygon, Chain::Bsc];
+    let mut s = BridgeScenario {
+        deposits: Vec::new(),
+        releases: Vec::new(),
+        truth: Vec::new(),
+    };
+    let chains = [
+        Chain::Ethereum,
+        Chain::Arbitrum,
+        Chain::Optimism,
+        Chain::Polygon,
+        Chain::Bsc,
+    ];
     let mut t = 1_700_000_000u64;
     let mut i = 0usize;
     while i < n {
@@ -103,13 +113,31 @@ pub(crate) fn bridge_scenario(seed: u64, n: usize, noise: bool) -> BridgeScenari
         let repeats = if noise && rng.chance(0.03) { 2 } else { 1 };
         for rep in 0..repeats {
             let ts = t + rep * rng.range(60, 600);
-            let amount = if rep == 0 { amount } else { amount + U256::from(rng.range(1, 1_000)) * U256::from(10u64).pow(U256::from(12u8)) };
+            let amount = if rep == 0 {
+                amount
+            } else {
+                amount + U256::from(rng.range(1, 1_000)) * U256::from(10u64).pow(U256::from(12u8))
+            };
             let (bridge, fee_bps, delay, with_id, named, recipient) = match style {
-                0..=2 => ("generic", rng.below(30), rng.range(20, 900), true, true, rng.address()),
+                0..=2 => (
+                    "generic",
+                    rng.below(30),
+                    rng.range(20, 900),
+                    true,
+                    true,
+                    rng.address(),
+                ),
                 3..=5 => ("canonical", 0, rng.range(60, 1_800), false, true, rng.address()),
                 _ => {
                     let to_self = rng.chance(0.85);
-                    ("hopx", rng.range(5, 50), rng.range(30, 1_800), false, false, if to_self { user } else { rng.address() })
+                    (
+                        "hopx",
+                        rng.range(5, 50),
+                        rng.range(30, 1_800),
+                        false,
+                        false,
+                        if to_self { user } else { rng.address() },
+                    )
                 }
             };
             let mut d = event(BridgeSide::Deposit, bridge, src, ts, &mut rng);
@@ -118,11 +146,18 @@ pub(crate) fn bridge_scenario(seed: u64, n: usize, noise: bool) -> BridgeScenari
             d.amount = amount;
             d.recipient = named.then_some(recipient);
             d.counterpart_chain = (bridge != "hopx").then_some(dst);
-            d.evidence = if bridge == "hopx" { BridgeEvidence::Transfer } else { BridgeEvidence::Log(KnownEvent::BridgeDeposit) };
+            d.evidence = if bridge == "hopx" {
+                BridgeEvidence::Transfer
+            } else {
+                BridgeEvidence::Log(KnownEvent::BridgeDeposit)
+            };
             let mut id = [0u8; 32];
             id[..8].copy_from_slice(&rng.next().to_le_bytes());
             if with_id {
-                d.message_id = Some(MessageId { namespace: bridge.to_string(), id });
+                d.message_id = Some(MessageId {
+                    namespace: bridge.to_string(),
+                    id,
+                });
             }
             let stuck = noise && rng.chance(0.05);
             s.deposits.push(d);
@@ -135,7 +170,10 @@ pub(crate) fn bridge_scenario(seed: u64, n: usize, noise: bool) -> BridgeScenari
             r.amount = amount - amount * U256::from(fee_bps) / U256::from(10_000u32);
             r.counterpart_chain = (bridge != "hopx").then_some(src);
             if with_id {
-                r.message_id = Some(MessageId { namespace: bridge.to_string(), id });
+                r.message_id = Some(MessageId {
+                    namespace: bridge.to_string(),
+                    id,
+                });
             }
             s.truth.push(Some(s.releases.len()));
             s.releases.push(r);
@@ -154,7 +192,10 @@ pub(crate) fn bridge_scenario(seed: u64, n: usize, noise: bool) -> BridgeScenari
             if d.message_id.is_some() {
                 let mut id = [0u8; 32];
                 id[..8].copy_from_slice(&rng.next().to_le_bytes());
-                d.message_id = Some(MessageId { namespace: d.bridge.clone(), id });
+                d.message_id = Some(MessageId {
+                    namespace: d.bridge.clone(),
+                    id,
+                });
             }
             s.deposits.push(d);
             s.truth.push(None);
@@ -163,7 +204,13 @@ pub(crate) fn bridge_scenario(seed: u64, n: usize, noise: bool) -> BridgeScenari
         if noise && rng.chance(0.2) {
             // Decoy payout: similar amount, same window, to a stranger.
             let last = s.deposits[s.deposits.len() - 1].clone();
-            let mut r = event(BridgeSide::Release, &last.bridge, dst, last.timestamp + rng.range(10, 1_200), &mut rng);
+            let mut r = event(
+                BridgeSide::Release,
+                &last.bridge,
+                dst,
+                last.timestamp + rng.range(10, 1_200),
+                &mut rng,
+            );
             r.recipient = Some(rng.address());
             r.amount = last.amount - last.amount * U256::from(rng.below(60)) / U256::from(10_000u32);
             s.releases.push(r);
@@ -213,7 +260,14 @@ impl TxBuilder<'_> {
     fn token(&mut self, token: Address, from: Address, to: Address, amount: U256) {
         let i = self.next_log;
         self.next_log += 1;
-        self.push(Position::Log(i), from, to, Asset::Token(token), amount, TransferKind::Token);
+        self.push(
+            Position::Log(i),
+            from,
+            to,
+            Asset::Token(token),
+            amount,
+            TransferKind::Token,
+        );
     }
     fn native(&mut self, from: Address, to: Address, amount: U256, top: bool) {
         let (pos, kind) = if top {
@@ -224,7 +278,15 @@ impl TxBuilder<'_> {
         };
         self.push(pos, from, to, Asset::Native, amount, kind);
     }
-    fn push(&mut self, position: Position, from: Address, to: Address, asset: Asset, amount: U256, kind: TransferKind) {
+    fn push(
+        &mut self,
+        position: Position,
+        from: Address,
+        to: Address,
+        asset: Asset,
+        amount: U256,
+        kind: TransferKind,
+    ) {
         self.s.transfers.push(Transfer {
             chain: self.chain,
             block: self.block,
@@ -257,22 +319,60 @@ impl TxBuilder<'_> {
         });
     }
     /// One pool hop: `token_in` (already sent to the pool by the caller) -> `token_out` to `to`.
-    fn hop(&mut self, v3: bool, pool: Address, router: Address, to: Address, t_in: Address, a_in: U256, t_out: Address, a_out: U256) {
+    fn hop(
+        &mut self,
+        v3: bool,
+        pool: Address,
+        router: Address,
+        to: Address,
+        (t_in, a_in): (Address, U256),
+        (t_out, a_out): (Address, U256),
+    ) {
         self.token(t_out, pool, to, a_out);
         // token0 is the lower address, as Uniswap sorts them.
         let in_is_0 = t_in < t_out;
         if v3 {
-            let (w0, w1) = if in_is_0 { (word_u(a_in), word_neg(a_out)) } else { (word_neg(a_out), word_u(a_in)) };
+            let (w0, w1) = if in_is_0 {
+                (word_u(a_in), word_neg(a_out))
+            } else {
+                (word_neg(a_out), word_u(a_in))
+            };
             let mut data = Vec::new();
-            for w in [w0, w1, word_u(U256::from(1u8) << 96), word_u(U256::from(10u64).pow(U256::from(18u8))), word_u(U256::from(100u8))] {
+            for w in [
+                w0,
+                w1,
+                word_u(U256::from(1u8) << 96),
+                word_u(U256::from(10u64).pow(U256::from(18u8))),
+                word_u(U256::from(100u8)),
+            ] {
                 data.extend(w);
             }
-            self.log(pool, vec![KnownEvent::UniswapV3Swap.topic(), word_addr(router), word_addr(to)], data);
+            self.log(
+                pool,
+                vec![
+                    KnownEvent::UniswapV3Swap.topic(),
+                    word_addr(router),
+                    word_addr(to),
+                ],
+                data,
+            );
         } else {
             let z = U256::ZERO;
-            let words = if in_is_0 { [a_in, z, z, a_out] } else { [z, a_in, a_out, z] };
+            let words = if in_is_0 {
+                [a_in, z, z, a_out]
+            } else {
+                [z, a_in, a_out, z]
+            };
             let data = words.iter().flat_map(|w| word_u(*w)).collect();
-            self.log(pool, vec![KnownEvent::UniswapV2Swap.topic(), word_addr(router), word_addr(to)], data);
+            self.log(
+                pool,
+                vec![
+                    KnownEvent::UniswapV2Swap.topic(),
+                    word_addr(router),
+                    word_addr(to),
+                ],
+                data,
+            );
         }
     }
 }
@@ -286,7 +386,12 @@ pub(crate) fn swap_scenario(seed: u64, n: usize) -> SwapScenario {
     let weth = Address::parse("0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2").expect("hex");
     let tokens: Vec<Address> = (0..12).map(|_| rng.address()).chain([weth]).collect();
     let router = rng.address();
-    let mut s = SwapScenario { logs: Vec::new(), transfers: Vec::new(), truth: HashMap::new(), txs: n };
+    let mut s = SwapScenario {
+        logs: Vec::new(),
+        transfers: Vec::new(),
+        truth: HashMap::new(),
+        txs: n,
+    };
     let e15 = U256::from(10u64).pow(U256::from(15u8));
     for k in 0..n {
         let signer = rng.address();
@@ -320,32 +425,63 @@ pub(crate) fn swap_scenario(seed: u64, n: usize) -> SwapScenario {
                 let mut amounts = vec![a0];
                 for _ in 0..hops {
                     let prev = *amounts.last().expect("amounts");
-                    amounts.push(prev * U256::from(rng.range(1, 3000)) / U256::from(1000u32) + U256::from(1u8));
+                    amounts
+                        .push(prev * U256::from(rng.range(1, 3000)) / U256::from(1000u32) + U256::from(1u8));
                 }
                 if native_in {
                     b.native(signer, router, a0, true);
                     b.native(router, weth, a0, false);
-                    b.log(weth, vec![KnownEvent::WethDeposit.topic(), word_addr(router)], word_u(a0).to_vec());
+                    b.log(
+                        weth,
+                        vec![KnownEvent::WethDeposit.topic(), word_addr(router)],
+                        word_u(a0).to_vec(),
+                    );
                     b.token(weth, router, pools[0], a0);
                 } else {
                     b.token(path[0], signer, pools[0], a0);
                 }
                 for h in 0..hops {
                     let last = h + 1 == hops;
-                    let to = if !last { pools[h + 1] } else if native_out { router } else { recipient };
+                    let to = if !last {
+                        pools[h + 1]
+                    } else if native_out {
+                        router
+                    } else {
+                        recipient
+                    };
                     let v3 = rng.chance(0.4);
-                    b.hop(v3, pools[h], router, to, path[h], amounts[h], path[h + 1], amounts[h + 1]);
+                    b.hop(
+                        v3,
+                        pools[h],
+                        router,
+                        to,
+                        (path[h], amounts[h]),
+                        (path[h + 1], amounts[h + 1]),
+                    );
                 }
                 let out = amounts[hops];
                 if native_out {
-                    b.log(weth, vec![KnownEvent::WethWithdrawal.topic(), word_addr(router)], word_u(out).to_vec());
+                    b.log(
+                        weth,
+                        vec![KnownEvent::WethWithdrawal.topic(), word_addr(router)],
+                        word_u(out).to_vec(),
+                    );
                     b.native(weth, router, out, false);
                     b.native(router, recipient, out, false);
                 }
-                let asset_in = if native_in { Asset::Native } else { Asset::Token(path[0]) };
-                let asset_out = if native_out { Asset::Native } else { Asset::Token(path[hops]) };
+                let asset_in = if native_in {
+                    Asset::Native
+                } else {
+                    Asset::Token(path[0])
+                };
+                let asset_out = if native_out {
+                    Asset::Native
+                } else {
+                    Asset::Token(path[hops])
+                };
                 let hash = b.hash;
-                s.truth.insert(hash, (signer, recipient, asset_in, a0, asset_out, out));
+                s.truth
+                    .insert(hash, (signer, recipient, asset_in, a0, asset_out, out));
             }
             60..=69 => {
                 // Transfers-only router swap (a DEX whose logs we do not decode).
@@ -355,20 +491,31 @@ pub(crate) fn swap_scenario(seed: u64, n: usize) -> SwapScenario {
                 b.token(ta, signer, x, a);
                 b.token(tb, y, signer, c);
                 let hash = b.hash;
-                s.truth.insert(hash, (signer, signer, Asset::Token(ta), a, Asset::Token(tb), c));
+                s.truth
+                    .insert(hash, (signer, signer, Asset::Token(ta), a, Asset::Token(tb), c));
             }
             70..=79 => {
                 let a = amount(&mut rng);
                 if rng.chance(0.5) {
                     b.native(signer, weth, a, true);
-                    b.log(weth, vec![KnownEvent::WethDeposit.topic(), word_addr(signer)], word_u(a).to_vec());
+                    b.log(
+                        weth,
+                        vec![KnownEvent::WethDeposit.topic(), word_addr(signer)],
+                        word_u(a).to_vec(),
+                    );
                     let hash = b.hash;
-                    s.truth.insert(hash, (signer, signer, Asset::Native, a, Asset::Token(weth), a));
+                    s.truth
+                        .insert(hash, (signer, signer, Asset::Native, a, Asset::Token(weth), a));
                 } else {
-                    b.log(weth, vec![KnownEvent::WethWithdrawal.topic(), word_addr(signer)], word_u(a).to_vec());
+                    b.log(
+                        weth,
+                        vec![KnownEvent::WethWithdrawal.topic(), word_addr(signer)],
+                        word_u(a).to_vec(),
+                    );
                     b.native(weth, signer, a, false);
                     let hash = b.hash;
-                    s.truth.insert(hash, (signer, signer, Asset::Token(weth), a, Asset::Native, a));
+                    s.truth
+                        .insert(hash, (signer, signer, Asset::Token(weth), a, Asset::Native, a));
                 }
             }
             80..=89 => {
@@ -389,8 +536,8 @@ pub(crate) fn swap_scenario(seed: u64, n: usize) -> SwapScenario {
                 let mid = a * U256::from(2u8);
                 let back = a + U256::from(rng.range(1, 1000));
                 b.token(ta, bot, p1, a);
-                b.hop(false, p1, bot, p2, ta, a, tb, mid);
-                b.hop(true, p2, bot, bot, tb, mid, ta, back);
+                b.hop(false, p1, bot, p2, (ta, a), (tb, mid));
+                b.hop(true, p2, bot, bot, (tb, mid), (ta, back));
             }
             _ => {
                 // Payment plus an unrelated receipt in one transaction: looks exactly like a router swap.

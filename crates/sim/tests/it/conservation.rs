@@ -142,16 +142,47 @@ fn identities_blocks_and_positions_are_consistent() {
 
 #[test]
 fn every_feature_switch_still_gives_a_consistent_world() {
-    let base = WorldConfig { target_transfers: 6_000, ..small(31) };
+    let base = WorldConfig {
+        target_transfers: 6_000,
+        ..small(31)
+    };
     let variants = [
-        WorldConfig { tokens: false, ..base.clone() },
-        WorldConfig { dex: false, ..base.clone() },
-        WorldConfig { bridge: false, ..base.clone() },
-        WorldConfig { mixer: false, peel_chains: false, ..base.clone() },
-        WorldConfig { chains: vec![Chain::Bsc], ..base.clone() },
-        WorldConfig { chains: vec![Chain::Arbitrum, Chain::Optimism], tokens: false, ..base.clone() },
-        WorldConfig { incidents: 0, exchanges: 1, ..base.clone() },
-        WorldConfig { incidents: 6, label_earlier_incidents: false, ..base.clone() },
+        WorldConfig {
+            tokens: false,
+            ..base.clone()
+        },
+        WorldConfig {
+            dex: false,
+            ..base.clone()
+        },
+        WorldConfig {
+            bridge: false,
+            ..base.clone()
+        },
+        WorldConfig {
+            mixer: false,
+            peel_chains: false,
+            ..base.clone()
+        },
+        WorldConfig {
+            chains: vec![Chain::Bsc],
+            ..base.clone()
+        },
+        WorldConfig {
+            chains: vec![Chain::Arbitrum, Chain::Optimism],
+            tokens: false,
+            ..base.clone()
+        },
+        WorldConfig {
+            incidents: 0,
+            exchanges: 1,
+            ..base.clone()
+        },
+        WorldConfig {
+            incidents: 6,
+            label_earlier_incidents: false,
+            ..base.clone()
+        },
     ];
     for config in variants {
         let (mem, truth) = world(&config);
