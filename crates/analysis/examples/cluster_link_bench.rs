@@ -6,7 +6,7 @@
 
 use std::time::Instant;
 
-use chaintrace_analysis::cluster::{ClusterConfig, NodeLabels, cluster};
+use chaintrace_analysis::cluster::{ClusterConfig, Heuristic, NodeLabels, cluster};
 use chaintrace_analysis::link::{LinkQuery, Target, links};
 use chaintrace_core::{ActorId, Category, Confidence, Label};
 use chaintrace_graph::{Graph, NodeId, StoreStamp};
@@ -58,6 +58,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         s.service_nodes,
         c.refused().len()
     );
+
+    for h in Heuristic::ALL {
+        let t0 = Instant::now();
+        let c = cluster(&g, &nl, &[], &ClusterConfig::only(&[h]))?;
+        println!("  {h} alone: {:.2}s, {} merges", t0.elapsed().as_secs_f64(), c.merges().len());
+    }
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let n = g.node_count();

@@ -998,7 +998,8 @@ impl Builder<'_> {
                     && !*deposit_memo
                         .entry(x)
                         .or_insert_with(|| is_deposit_address(g, self.labels, x, deposit));
-                let t = edge_time(g, e);
+                // Block times are looked up for gas fundings only (two binary searches each).
+                let t = if is_gas { edge_time(g, e) } else { 0 };
                 // Any other outgoing transfer, or a pause longer than the window, ends the run.
                 if !is_gas || (!run.is_empty() && t.saturating_sub(last_time) > rule.burst_window_secs) {
                     if run.len() >= 2 {

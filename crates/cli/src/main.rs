@@ -44,6 +44,10 @@ enum Command {
     Cluster(cmd::cluster::Args),
     /// Find what connects addresses to addresses, an actor or a category, with evidence.
     Link(cmd::link::Args),
+    /// Report an incident: losses, fund flow to exits, attribution with evidence (Markdown, HTML, JSON).
+    Investigate(cmd::investigate::Args),
+    /// Run a whole investigation on a simulated world, offline, and write an HTML report.
+    Demo(cmd::demo::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -58,6 +62,8 @@ fn main() -> std::process::ExitCode {
         Command::Sim(args) => cmd::sim::run(&cli.global, args),
         Command::Labels(args) => cmd::labels::run(&cli.global, args),
         Command::Actors(args) => cmd::actors::run(&cli.global, args),
+        Command::Investigate(args) => cmd::investigate::run(&cli.global, args),
+        Command::Demo(args) => cmd::demo::run(&cli.global, args),
         Command::Cluster(args) => cmd::cluster::run(&cli.global, args),
         Command::Link(args) => cmd::link::run(&cli.global, args),
     };

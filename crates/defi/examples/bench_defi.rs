@@ -1,5 +1,6 @@
 //! Benchmarks of chaintrace-defi on generated data (run with `--release`):
-//! bridge matching of ~10^5 deposits against ~10^5 releases, and swap detection over >= 10^6 logs.
+//! bridge matching of ~10^5 deposits against ~10^5 releases, swap detection over >= 10^6 logs, and
+//! mixer linking over ~10^5 deposits and withdrawals.
 //!
 //! `cargo run --release -p chaintrace-defi --example bench_defi`
 
@@ -9,6 +10,7 @@ mod scenario;
 use std::time::{Duration, Instant};
 
 use chaintrace_defi::bridge::{MatchConfig, MatchVerdict, match_bridge_events};
+use chaintrace_defi::mixer::{LinkConfig, link_mixer};
 use chaintrace_defi::swap::{DexRegistry, detect_conversions};
 
 fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
@@ -39,7 +41,10 @@ fn main() {
         .iter()
         .filter(|d| d.verdict == MatchVerdict::Matched && s.truth[d.deposit] == Some(d.candidates[0].release))
         .count();
-    println!("bridge: match_bridge_events best of 3 = {took:.2?} ({matched} matched, {correct} correct)");
+    let truth = s.truth.iter().filter(|t| t.is_some()).count();
+    println!(
+        "bridge: match_bridge_events best of 3 = {took:.2?} ({truth} deposits with a true release, {matched} matched, {correct} correct)"
+    );
 
     let t = Instant::now();
     let sw = scenario::swap_scenario(2, 320_000);
@@ -62,5 +67,15 @@ fn main() {
     println!(
         "swaps: detect_conversions best of 3 = {took:.2?} ({} conversions)",
         conv.len()
+    );
+
+    let mx = scenario::mixer_scenario(3, 80_000);
+    let link_config = LinkConfig::default();
+    let (took, links) = best_of(3, || link_mixer(&mx.deposits, &mx.withdrawals, &link_config));
+    println!(
+        "mixer: link_mixer over {} deposits x {} withdrawals best of 3 = {took:.2?} ({} candidate links)",
+        mx.deposits.len(),
+        mx.withdrawals.len(),
+        links.len()
     );
 }

@@ -22,6 +22,7 @@ mod error;
 pub mod mixer;
 pub mod swap;
 mod topics;
+mod txkey;
 
 pub use error::DefiError;
 pub use topics::{KnownEvent, is_topic_of_interest, topics_of_interest};

@@ -522,7 +522,12 @@ fn unique_gas_price(
             continue;
         };
         let (dep, w) = (&deposits[*d], &withdrawals[*wi]);
-        if !w.is_self_relayed() || dep.timestamp >= w.timestamp || dep.depositor == w.recipient {
+        // Same block: every EIP-1559 transaction with the same tip pays the same effective price.
+        if !w.is_self_relayed()
+            || dep.timestamp >= w.timestamp
+            || dep.block == w.block
+            || dep.depositor == w.recipient
+        {
             continue;
         }
         let same_pool = dep.pool == w.pool;
@@ -578,7 +583,7 @@ fn lone_deposit_timing(
             let up_to_w = ws.partition_point(|&o| withdrawals[o].timestamp <= w.timestamp);
             let between = up_to_w.saturating_sub(after_dep).saturating_sub(1);
             let delay = w.timestamp - dep.timestamp;
-            let confidence = 0.45 * (1.0 - 0.5 * delay as f64 / window as f64) / (1 + between) as f64;
+            let confidence = 0.2 * (1.0 - 0.5 * delay as f64 / window as f64) / (1 + between) as f64;
             links.push(MixerLink {
                 heuristic: MixerHeuristic::LoneDepositTiming,
                 deposits: vec![d],

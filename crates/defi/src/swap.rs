@@ -11,6 +11,7 @@ use chaintrace_core::{Address, Asset, Chain, Position, RawLog, Transfer, Transfe
 
 use crate::KnownEvent;
 use crate::abi::{as_i256, data_u256, topic_address, word};
+use crate::txkey::TxMap;
 
 /// How a conversion was recognised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -174,7 +175,7 @@ pub fn detect_conversions(
     transfers: &[Transfer],
     registry: &DexRegistry,
 ) -> Vec<Conversion> {
-    let mut index: HashMap<(Chain, TxHash), usize> = HashMap::new();
+    let mut index: TxMap<(Chain, TxHash), usize> = TxMap::default();
     let mut groups: Vec<(Vec<&RawLog>, Vec<&Transfer>)> = Vec::new();
     for log in logs {
         if KnownEvent::of_log(log).is_none() {

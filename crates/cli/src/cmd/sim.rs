@@ -34,6 +34,9 @@ pub(crate) struct Args {
     /// Ordinary users (default: transfers / 100, within 200..=200000).
     #[arg(long)]
     users: Option<u32>,
+    /// Transfers per store write (bigger batches load faster; memory grows ~200 bytes per transfer).
+    #[arg(long, default_value_t = 50_000)]
+    batch_size: usize,
     /// Where to write the ground truth JSON (default: <data-dir>/sim-truth.json).
     #[arg(long, value_name = "FILE")]
     truth: Option<PathBuf>,
@@ -56,6 +59,7 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
         users: args.users,
         incidents: args.incidents,
         link_incidents: !args.no_link,
+        batch_size: args.batch_size,
         ..WorldConfig::default()
     };
     config.validate().context("checking the world options")?;

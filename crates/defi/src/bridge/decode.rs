@@ -1,10 +1,11 @@
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use chaintrace_core::{Address, Asset, Chain, Position, RawLog, Transfer, TransferKind, TxHash, U256};
 
 use super::{BridgeEvent, BridgeEvidence, BridgeRegistry, BridgeSide, MessageId};
 use crate::KnownEvent;
 use crate::abi::{data_address, data_u256, topic_address, topic_b256, topic_u256, word};
+use crate::txkey::TxMap;
 
 /// Optimism's legacy L2 ETH token (`Predeploys.LEGACY_ERC20_ETH`): `l2Token` of ETH deposits/withdrawals.
 const OP_LEGACY_ETH: [u8; 20] = [
@@ -23,7 +24,7 @@ pub fn decode_bridge_events(
     transfers: &[Transfer],
     registry: &BridgeRegistry,
 ) -> Vec<BridgeEvent> {
-    let mut tx_logs: HashMap<(Chain, TxHash), Vec<&RawLog>> = HashMap::new();
+    let mut tx_logs: TxMap<(Chain, TxHash), Vec<&RawLog>> = TxMap::default();
     let mut order: Vec<(Chain, TxHash)> = Vec::new();
     for log in logs {
         if KnownEvent::of_log(log).is_none() || registry.entry(log.chain, log.address).is_none() {
@@ -36,7 +37,7 @@ pub fn decode_bridge_events(
         }
         v.push(log);
     }
-    let mut tx_transfers: HashMap<(Chain, TxHash), Vec<&Transfer>> = HashMap::new();
+    let mut tx_transfers: TxMap<(Chain, TxHash), Vec<&Transfer>> = TxMap::default();
     for t in transfers {
         if tx_logs.contains_key(&(t.chain, t.tx_hash)) {
             tx_transfers.entry((t.chain, t.tx_hash)).or_default().push(t);

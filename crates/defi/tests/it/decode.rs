@@ -201,7 +201,7 @@ fn tornado_deposit_and_relayed_withdrawal_decode_and_link_only_by_timing() {
     assert_eq!(links.len(), 1, "{links:?}");
     assert_eq!(links[0].heuristic, MixerHeuristic::LoneDepositTiming);
     assert!(
-        (links[0].confidence - 0.375).abs() < 1e-9,
+        (links[0].confidence - 0.2 * (1.0 - 0.5 / 3.0)).abs() < 1e-9,
         "{}",
         links[0].confidence
     );

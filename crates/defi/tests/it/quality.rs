@@ -113,3 +113,52 @@ fn swap_detection_precision_and_recall_on_generated_data() {
     assert!(precision >= 0.95, "precision {precision}");
     assert!(recall >= 0.98, "recall {recall}");
 }
+
+#[test]
+fn mixer_link_precision_per_heuristic_on_generated_data() {
+    use chaintrace_defi::mixer::{LinkConfig, MixerHeuristic, link_mixer};
+
+    use crate::scenario::mixer_scenario;
+
+    for users in [2_000u32, 20_000] {
+        let s = mixer_scenario(5, users);
+        let links = link_mixer(&s.deposits, &s.withdrawals, &LinkConfig::default());
+        let mut per: HashMap<MixerHeuristic, (usize, usize)> = HashMap::new();
+        let mut confident = (0usize, 0usize);
+        for l in &links {
+            let user = s.deposit_user[l.deposits[0]];
+            let correct = l.deposits.iter().all(|&d| s.deposit_user[d] == user)
+                && l.withdrawals.iter().all(|&w| s.withdrawal_user[w] == user);
+            let e = per.entry(l.heuristic).or_default();
+            e.0 += 1;
+            e.1 += usize::from(correct);
+            if l.confidence >= 0.5 {
+                confident.0 += 1;
+                confident.1 += usize::from(correct);
+            }
+        }
+        let mut rows: Vec<_> = per.iter().collect();
+        rows.sort();
+        for (h, (n, ok)) in &rows {
+            eprintln!(
+                "mixer ({users} users, {} deposits): {:<20} links {n:>6}, correct {ok:>6}, precision {:.3}",
+                s.deposits.len(),
+                h.name(),
+                *ok as f64 / (*n).max(1) as f64
+            );
+        }
+        let confident_precision = confident.1 as f64 / confident.0.max(1) as f64;
+        eprintln!(
+            "mixer ({users} users): links with confidence >= 0.5: {}, precision {confident_precision:.3}",
+            confident.0
+        );
+        assert!(confident_precision >= 0.85, "{confident_precision}");
+        let precision = |h: MixerHeuristic| per.get(&h).map(|(n, ok)| *ok as f64 / (*n).max(1) as f64);
+        assert!(precision(MixerHeuristic::SameAddress).is_some_and(|p| p >= 0.95));
+        assert!(precision(MixerHeuristic::UniqueGasPrice).is_some_and(|p| p >= 0.9));
+        if users <= 2_000 {
+            // Quiet pools only: with 20,000 users no deposit is alone in its window.
+            assert!(per.contains_key(&MixerHeuristic::LoneDepositTiming));
+        }
+    }
+}

@@ -549,3 +549,119 @@ pub(crate) fn swap_scenario(seed: u64, n: usize) -> SwapScenario {
     }
     s
 }
+
+// ---------------------------------------------------------------- mixers
+
+pub(crate) struct MixerScenario {
+    pub(crate) deposits: Vec<chaintrace_defi::mixer::MixerDeposit>,
+    pub(crate) withdrawals: Vec<chaintrace_defi::mixer::MixerWithdrawal>,
+    /// The user behind each deposit / withdrawal.
+    pub(crate) deposit_user: Vec<u32>,
+    pub(crate) withdrawal_user: Vec<u32>,
+}
+
+/// `users` users of four pools (0.1/1/10/100) over 30 days. Each deposits once (10 %: a set of 2-4
+/// deposits over several pools) and withdraws later to a fresh address (5 %: the deposit address);
+/// 80 % withdraw through a relayer. Gas prices are EIP-1559 style (block base fee to the wei + a round
+/// tip), except 10 % of users who set a fixed custom price and reuse it when they withdraw themselves.
+pub(crate) fn mixer_scenario(seed: u64, users: u32) -> MixerScenario {
+    use chaintrace_defi::mixer::{MixerDeposit, MixerWithdrawal};
+    let mut rng = Rng::new(seed);
+    let pools: Vec<(Address, U256)> = (0..4u64)
+        .map(|i| {
+            (
+                Address([0xa0 + i as u8; 20]),
+                U256::from(10u64).pow(U256::from(17 + i)),
+            )
+        })
+        .collect();
+    let relayer = rng.address();
+    let base_fee = |ts: u64| {
+        let mut r = Rng::new(ts / 12);
+        U256::from(10_000_000_000u64 + r.below(40_000_000_000))
+    };
+    let gwei = U256::from(1_000_000_000u64);
+    let mut s = MixerScenario {
+        deposits: Vec::new(),
+        withdrawals: Vec::new(),
+        deposit_user: Vec::new(),
+        withdrawal_user: Vec::new(),
+    };
+    for u in 0..users {
+        let start = 1_700_000_000 + rng.below(30 * 86_400);
+        let depositor = rng.address();
+        let recipient = if rng.chance(0.05) {
+            depositor
+        } else {
+            rng.address()
+        };
+        let custom_gas = rng
+            .chance(0.1)
+            .then(|| gwei * U256::from(rng.range(5, 80)) + U256::from(rng.range(1, 999_999_999)));
+        let self_relayed = rng.chance(0.2);
+        let n = if rng.chance(0.1) {
+            rng.range(2, 4) as usize
+        } else {
+            1
+        };
+        let mut picked: Vec<usize> = (0..n).map(|_| rng.below(4) as usize).collect();
+        if n > 1 && picked.iter().all(|p| *p == picked[0]) {
+            picked[1] = (picked[0] + 1) % 4;
+        }
+        let delay = if rng.chance(0.5) {
+            rng.range(600, 6 * 3_600)
+        } else {
+            rng.range(6 * 3_600, 7 * 86_400)
+        };
+        for (k, &p) in picked.iter().enumerate() {
+            let ts = start + k as u64 * rng.range(30, 900);
+            let tip = gwei * U256::from(rng.range(1, 2));
+            s.deposits.push(MixerDeposit {
+                chain: Chain::Ethereum,
+                pool: pools[p].0,
+                block: ts / 12,
+                timestamp: ts,
+                tx_hash: rng.hash(),
+                log_index: 0,
+                depositor,
+                commitment: [0; 32],
+                leaf_index: s.deposits.len() as u32,
+                asset: Asset::Native,
+                denomination: pools[p].1,
+                gas_price: Some(custom_gas.unwrap_or(base_fee(ts) + tip)),
+            });
+            s.deposit_user.push(u);
+        }
+        for (k, &p) in picked.iter().enumerate() {
+            let ts = start + delay + k as u64 * rng.range(30, 900);
+            let tip = gwei * U256::from(rng.range(1, 2));
+            let gas = match (self_relayed, custom_gas) {
+                (true, Some(g)) => g,
+                _ => base_fee(ts) + tip,
+            };
+            let fee = if self_relayed {
+                U256::ZERO
+            } else {
+                pools[p].1 / U256::from(200u32)
+            };
+            s.withdrawals.push(MixerWithdrawal {
+                chain: Chain::Ethereum,
+                pool: pools[p].0,
+                block: ts / 12,
+                timestamp: ts,
+                tx_hash: rng.hash(),
+                log_index: 0,
+                recipient,
+                nullifier_hash: [0; 32],
+                relayer: if self_relayed { Address::ZERO } else { relayer },
+                fee,
+                tx_from: if self_relayed { recipient } else { relayer },
+                asset: Asset::Native,
+                denomination: pools[p].1,
+                gas_price: Some(gas),
+            });
+            s.withdrawal_user.push(u);
+        }
+    }
+    s
+}
