@@ -18,13 +18,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let transfers: u64 = args.get(1).map_or(Ok(1_000_000), |s| s.parse())?;
     let users: Option<u32> = args.get(2).map(|s| s.parse()).transpose()?;
     let seed: u64 = args.get(3).map_or(Ok(1), |s| s.parse())?;
-    let config = WorldConfig { users, ..WorldConfig::new(seed, transfers) };
+    let config = WorldConfig {
+        users,
+        ..WorldConfig::new(seed, transfers)
+    };
     let t0 = Instant::now();
     let (mem, truth) = generate_in_memory(&config)?;
-    println!("generated {} transfers in {:.1}s", mem.transfers.len(), t0.elapsed().as_secs_f64());
+    println!(
+        "generated {} transfers in {:.1}s",
+        mem.transfers.len(),
+        t0.elapsed().as_secs_f64()
+    );
     let t0 = Instant::now();
     let g = Graph::from_transfers(mem.transfers, StoreStamp::default())?;
-    println!("graph: {} nodes, {} edges, built in {:.1}s", g.node_count(), g.edge_count(), t0.elapsed().as_secs_f64());
+    println!(
+        "graph: {} nodes, {} edges, built in {:.1}s",
+        g.node_count(),
+        g.edge_count(),
+        t0.elapsed().as_secs_f64()
+    );
     let labels: Vec<Label> = truth
         .labels
         .iter()
@@ -42,7 +54,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let t0 = Instant::now();
     let nl = NodeLabels::new(&g, &labels);
-    println!("labels: {} labeled nodes in {:.3}s", nl.labeled_nodes(), t0.elapsed().as_secs_f64());
+    println!(
+        "labels: {} labeled nodes in {:.3}s",
+        nl.labeled_nodes(),
+        t0.elapsed().as_secs_f64()
+    );
     let t0 = Instant::now();
     let c = cluster(&g, &nl, &[], &ClusterConfig::default())?;
     let s = c.stats();
@@ -62,13 +78,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for h in Heuristic::ALL {
         let t0 = Instant::now();
         let c = cluster(&g, &nl, &[], &ClusterConfig::only(&[h]))?;
-        println!("  {h} alone: {:.2}s, {} merges", t0.elapsed().as_secs_f64(), c.merges().len());
+        println!(
+            "  {h} alone: {:.2}s, {} merges",
+            t0.elapsed().as_secs_f64(),
+            c.merges().len()
+        );
     }
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let n = g.node_count();
-    let mut pick = |k: usize, rng: &mut rand_chacha::ChaCha8Rng| -> Vec<NodeId> {
-        (0..k).map(|_| rng.random_range(0..n)).filter(|&x| !nl.is_exit(x)).collect()
+    let pick = |k: usize, rng: &mut rand_chacha::ChaCha8Rng| -> Vec<NodeId> {
+        (0..k)
+            .map(|_| rng.random_range(0..n))
+            .filter(|&x| !nl.is_exit(x))
+            .collect()
     };
     for (size, runs) in [(10usize, 40usize), (1000, 3)] {
         let mut times = Vec::new();
@@ -77,7 +100,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for _ in 0..runs {
             let from = pick(size, &mut rng);
             let to = pick(size, &mut rng);
-            let q = LinkQuery { max_hops: 6, ..LinkQuery::new(from, Target::Nodes(to)) };
+            let q = LinkQuery {
+                max_hops: 6,
+                ..LinkQuery::new(from, Target::Nodes(to))
+            };
             let t0 = Instant::now();
             let r = links(&g, &nl, Some(&c), &q)?;
             times.push(t0.elapsed().as_secs_f64());

@@ -24,6 +24,7 @@
 //! one store transaction with the `"etl"` checkpoint, so a bad row anywhere leaves the store untouched.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -244,6 +245,28 @@ pub fn open_dir(
     Ok((inputs, files))
 }
 
+/// FNV-1a: column names and transaction hashes are looked up millions of times per import, and
+/// SipHash's DoS resistance buys nothing on a local file.
+#[derive(Default)]
+pub(crate) struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+/// A `HashMap` with [`Fnv`] hashing.
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+
 /// Receipt facts of one transaction.
 #[derive(Debug, Clone)]
 struct Receipt {
@@ -277,7 +300,7 @@ struct TraceCandidate {
 /// Decodes an export. Pure: reads only from the given readers.
 pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, ImportError> {
     let mut data = EtlData::default();
-    let mut timestamps: HashMap<u64, u64> = HashMap::new();
+    let mut timestamps: FastMap<u64, u64> = FastMap::default();
 
     if let Some(input) = inputs.blocks {
         let mut t = Table::open(input, &["number", "hash", "parent_hash", "timestamp"])?;
@@ -295,7 +318,7 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
         }
     }
 
-    let mut receipts: HashMap<TxHash, Receipt> = HashMap::new();
+    let mut receipts: FastMap<TxHash, Receipt> = FastMap::default();
     let has_receipts_file = inputs.receipts.is_some();
     if let Some(input) = inputs.receipts {
         let mut t = Table::open(input, &["transaction_hash", "gas_used", "status"])?;
@@ -313,7 +336,7 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
 
     // Traces before transactions: pre-Byzantium success comes from the top-level trace.
     let mut candidates: Vec<TraceCandidate> = Vec::new();
-    let mut top_level_failed: HashMap<TxHash, bool> = HashMap::new();
+    let mut top_level_failed: FastMap<TxHash, bool> = FastMap::default();
     let mut traces_name = None;
     if let Some(input) = inputs.traces {
         traces_name = Some(input.name.clone());
@@ -367,7 +390,7 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
         }
     }
 
-    let mut txs: HashMap<TxHash, TxFacts> = HashMap::new();
+    let mut txs: FastMap<TxHash, TxFacts> = FastMap::default();
     let mut natives: Vec<(u64, Transfer)> = Vec::new();
     let has_transactions = inputs.transactions.is_some();
     let mut transactions_name = String::new();
@@ -544,7 +567,7 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
     Ok(data)
 }
 
-fn block_time(timestamps: &HashMap<u64, u64>, file: &str, line: u64, block: u64) -> Result<u64, ImportError> {
+fn block_time(timestamps: &FastMap<u64, u64>, file: &str, line: u64, block: u64) -> Result<u64, ImportError> {
     timestamps.get(&block).copied().ok_or_else(|| ImportError::BadValue {
         file: file.to_string(),
         line,
@@ -558,7 +581,7 @@ fn block_time(timestamps: &HashMap<u64, u64>, file: &str, line: u64, block: u64)
 pub(crate) struct Table<R> {
     pub(crate) name: String,
     reader: csv::Reader<R>,
-    columns: HashMap<String, usize>,
+    columns: FastMap<String, usize>,
     record: csv::ByteRecord,
 }
 
@@ -570,7 +593,7 @@ impl<R: Read> Table<R> {
             .byte_headers()
             .map_err(|source| ImportError::Csv { file: input.name.clone(), line: 1, source })?
             .clone();
-        let mut columns = HashMap::new();
+        let mut columns = FastMap::default();
         for (i, h) in headers.iter().enumerate() {
             let name = String::from_utf8_lossy(h).trim().trim_start_matches('\u{feff}').to_ascii_lowercase();
             columns.entry(name).or_insert(i);
@@ -606,7 +629,7 @@ impl<R: Read> Table<R> {
 pub(crate) struct RowRef<'a> {
     pub(crate) file: &'a str,
     pub(crate) line: u64,
-    columns: &'a HashMap<String, usize>,
+    columns: &'a FastMap<String, usize>,
     record: &'a csv::ByteRecord,
 }
 

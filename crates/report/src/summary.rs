@@ -8,6 +8,9 @@ use chaintrace_analysis::investigate::prices::rfc3339_of_unix;
 use crate::fmt::{amount, pct, short_tx, usd};
 use crate::json::total_usd;
 
+/// Evidence lines listed per actor.
+const MAX_EVIDENCE: usize = 6;
+
 /// The summary; `top` bounds the exits and destinations listed.
 pub fn render(inv: &Investigation, top: usize) -> String {
     let mut s = String::new();
@@ -65,7 +68,8 @@ pub fn render(inv: &Investigation, top: usize) -> String {
     for (i, a) in inv.attribution.iter().enumerate() {
         let name = a.name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();
         let _ = writeln!(s, "  {}. {}{}  confidence {}", i + 1, a.actor, name, pct(a.confidence));
-        for e in a.evidence() {
+        let evidence = a.evidence();
+        for e in evidence.iter().take(MAX_EVIDENCE) {
             let tx = e.tx_hash.map(|h| format!(" tx {}", short_tx(h))).unwrap_or_default();
             let _ = writeln!(
                 s,
@@ -75,6 +79,9 @@ pub fn render(inv: &Investigation, top: usize) -> String {
                 e.address.display_for(e.chain),
                 e.detail
             );
+        }
+        if evidence.len() > MAX_EVIDENCE {
+            let _ = writeln!(s, "     ... and {} more piece(s) of evidence in the report", evidence.len() - MAX_EVIDENCE);
         }
     }
     if !inv.notes.is_empty() {

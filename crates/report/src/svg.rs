@@ -2,16 +2,16 @@
 //! barycenter of each node's senders to limit crossings), boxes per address, Bezier edges labeled with amount,
 //! USD and transaction hashes. Loss edges are red, traced edges blue.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use chaintrace_analysis::investigate::{FlowGraph, NodeRole};
 
-use crate::fmt::{amount_short, esc, short_addr, short_tx, usd_short};
+use crate::fmt::{amount_short, esc, short_addr, usd_short};
 
 const NODE_W: f64 = 200.0;
 const NODE_H: f64 = 46.0;
-const COL_GAP: f64 = 130.0;
+const COL_GAP: f64 = 150.0;
 const ROW_GAP: f64 = 26.0;
 const MARGIN: f64 = 24.0;
 const TOP: f64 = 78.0;
@@ -37,53 +37,157 @@ fn colors(role: &NodeRole) -> (&'static str, &'static str) {
     }
 }
 
-/// Node positions (top-left corners), by node index, plus the drawing size.
-pub fn layout(flow: &FlowGraph) -> (Vec<(f64, f64)>, f64, f64) {
-    let mut layers: Vec<u32> = flow.nodes.iter().map(|n| n.layer).collect();
-    layers.sort_unstable();
-    layers.dedup();
-    let col_of = |layer: u32| layers.iter().position(|&l| l == layer).unwrap_or(0);
+/// What is drawn: single addresses, or runs of pass-through hops collapsed into one box.
+#[derive(Debug, Clone)]
+struct DrawNode {
+    /// Flow-graph node indices (one, or a run of pass-through intermediates in order).
+    members: Vec<usize>,
+    column: usize,
+}
+
+#[derive(Debug, Clone)]
+struct DrawEdge {
+    from: usize,
+    to: usize,
+    /// Flow-graph edge indices.
+    edges: Vec<usize>,
+    is_loss: bool,
+}
+
+/// Collapses runs of two or more intermediate nodes that each have one sender and one receiver (peel
+/// chains) into one box, and assigns columns: victims, exploiters, then distance, end points last.
+fn plan(flow: &FlowGraph) -> (Vec<DrawNode>, Vec<DrawEdge>) {
+    let n = flow.nodes.len();
+    let mut succ: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
+    let mut pred: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
+    for e in &flow.edges {
+        if e.from != e.to {
+            succ[e.from].insert(e.to);
+            pred[e.to].insert(e.from);
+        }
+    }
+    let pass = |i: usize| flow.nodes[i].role == NodeRole::Intermediate && succ[i].len() == 1 && pred[i].len() == 1;
+    let mut owner: Vec<Option<usize>> = vec![None; n];
+    let mut nodes: Vec<DrawNode> = Vec::new();
+    for i in 0..n {
+        let starts_run = pass(i) && pred[i].iter().all(|&p| !pass(p));
+        if !starts_run {
+            continue;
+        }
+        let mut run = vec![i];
+        let mut at = i;
+        while let Some(&next) = succ[at].iter().next() {
+            if !pass(next) || run.contains(&next) {
+                break;
+            }
+            run.push(next);
+            at = next;
+        }
+        if run.len() >= 2 {
+            for &m in &run {
+                owner[m] = Some(nodes.len());
+            }
+            nodes.push(DrawNode { members: run, column: 0 });
+        }
+    }
+    for i in 0..n {
+        if owner[i].is_none() {
+            owner[i] = Some(nodes.len());
+            nodes.push(DrawNode { members: vec![i], column: 0 });
+        }
+    }
+    let own = |i: usize| owner[i].unwrap_or(0);
+    let mut edges: BTreeMap<(usize, usize), DrawEdge> = BTreeMap::new();
+    for (k, e) in flow.edges.iter().enumerate() {
+        let (f, t) = (own(e.from), own(e.to));
+        if f == t {
+            continue;
+        }
+        let d = edges.entry((f, t)).or_insert(DrawEdge { from: f, to: t, edges: Vec::new(), is_loss: e.is_loss });
+        d.edges.push(k);
+        d.is_loss &= e.is_loss;
+    }
+    let edges: Vec<DrawEdge> = edges.into_values().collect();
+    // Columns: shortest distance from the victims (0) and exploiters (1).
+    let mut col: Vec<usize> = nodes
+        .iter()
+        .map(|d| match flow.nodes[d.members[0]].role {
+            NodeRole::Victim => 0,
+            NodeRole::Exploiter => 1,
+            _ => usize::MAX,
+        })
+        .collect();
+    for _ in 0..nodes.len() {
+        let mut changed = false;
+        for e in &edges {
+            if col[e.from] != usize::MAX && col[e.from] + 1 < col[e.to] && col[e.to] > 1 {
+                col[e.to] = col[e.from] + 1;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let senders: BTreeSet<usize> = edges.iter().map(|e| e.from).collect();
+    let is_end = |i: usize, d: &DrawNode| {
+        let role = &flow.nodes[d.members[0]].role;
+        matches!(role, NodeRole::Exit(_)) || (*role == NodeRole::Holding && !senders.contains(&i))
+    };
+    let inner_max = (0..nodes.len())
+        .filter(|&i| !is_end(i, &nodes[i]) && col[i] != usize::MAX)
+        .map(|i| col[i])
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    for i in 0..nodes.len() {
+        let c = if col[i] == usize::MAX { inner_max } else { col[i] };
+        nodes[i].column = if is_end(i, &nodes[i]) && c > 1 { inner_max + 1 } else { c };
+    }
+    (nodes, edges)
+}
+
+/// Box positions (top-left corners) per drawn node, plus the drawing size.
+fn layout(flow: &FlowGraph, nodes: &[DrawNode], edges: &[DrawEdge]) -> (Vec<(f64, f64)>, f64, f64) {
     let mut cols: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    for (i, n) in flow.nodes.iter().enumerate() {
-        cols.entry(col_of(n.layer)).or_default().push(i);
+    for (i, d) in nodes.iter().enumerate() {
+        cols.entry(d.column).or_default().push(i);
     }
     let tallest = cols.values().map(Vec::len).max().unwrap_or(1).max(1);
     let height = TOP + tallest as f64 * (NODE_H + ROW_GAP) + MARGIN;
-    let width = 2.0 * MARGIN + cols.len().max(1) as f64 * (NODE_W + COL_GAP) - COL_GAP;
-    let mut pos = vec![(0.0, 0.0); flow.nodes.len()];
-    let place = |pos: &mut Vec<(f64, f64)>, c: usize, order: &[usize]| {
+    let ncols = cols.keys().next_back().map(|c| c + 1).unwrap_or(1);
+    let width = 2.0 * MARGIN + ncols as f64 * (NODE_W + COL_GAP) - COL_GAP;
+    let mut pos = vec![(0.0, 0.0); nodes.len()];
+    for (&c, members) in &cols {
+        let mut order = members.clone();
+        if c > 0 {
+            // Barycenter of senders already placed (in earlier columns); unplaced ones keep their order.
+            let key = |i: usize| -> f64 {
+                let ys: Vec<f64> = edges
+                    .iter()
+                    .filter(|e| e.to == i && nodes[e.from].column < c)
+                    .map(|e| pos[e.from].1)
+                    .collect();
+                if ys.is_empty() { f64::MAX } else { ys.iter().sum::<f64>() / ys.len() as f64 }
+            };
+            let mut keys: Vec<(f64, usize)> = order.iter().map(|&i| (key(i), i)).collect();
+            keys.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            order = keys.into_iter().map(|(_, i)| i).collect();
+        }
         let span = order.len() as f64 * (NODE_H + ROW_GAP) - ROW_GAP;
         let y0 = TOP + ((height - TOP - MARGIN) - span).max(0.0) / 2.0;
         for (r, &i) in order.iter().enumerate() {
             pos[i] = (MARGIN + c as f64 * (NODE_W + COL_GAP), y0 + r as f64 * (NODE_H + ROW_GAP));
         }
-    };
-    for (&c, members) in &cols {
-        let mut order = members.clone();
-        if c > 0 {
-            // Barycenter of senders already placed (in earlier columns).
-            let key = |i: usize| -> f64 {
-                let ys: Vec<f64> = flow
-                    .edges
-                    .iter()
-                    .filter(|e| e.to == i && col_of(flow.nodes[e.from].layer) < c)
-                    .map(|e| pos[e.from].1)
-                    .collect();
-                if ys.is_empty() { f64::MAX } else { ys.iter().sum::<f64>() / ys.len() as f64 }
-            };
-            let keys: Vec<(f64, usize)> = order.iter().map(|&i| (key(i), i)).collect();
-            let mut keys = keys;
-            keys.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            order = keys.into_iter().map(|(_, i)| i).collect();
-        }
-        place(&mut pos, c, &order);
     }
+    let _ = flow;
     (pos, width.max(640.0), height)
 }
 
 /// The SVG element (no XML declaration: meant to be inlined in HTML).
 pub fn render(flow: &FlowGraph) -> String {
-    let (pos, width, height) = layout(flow);
+    let (nodes, edges) = plan(flow);
+    let (pos, width, height) = layout(flow, &nodes, &edges);
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -91,106 +195,138 @@ pub fn render(flow: &FlowGraph) -> String {
     );
     let _ = writeln!(
         s,
-        r#"<defs><marker id="arrow-loss" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{LOSS_EDGE}"/></marker><marker id="arrow-flow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{FLOW_EDGE}"/></marker></defs>"#
+        r#"<defs><marker id="arrow-loss" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{LOSS_EDGE}"/></marker><marker id="arrow-flow" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{FLOW_EDGE}"/></marker></defs>"#
     );
     let _ = writeln!(s, r##"<rect x="0" y="0" width="{width:.0}" height="{height:.0}" fill="#ffffff"/>"##);
     legend(&mut s);
-    // Column headers.
-    let mut headers: BTreeMap<i64, &str> = BTreeMap::new();
-    for (i, n) in flow.nodes.iter().enumerate() {
-        let x = pos[i].0 as i64;
-        let h = match &n.role {
-            NodeRole::Victim => "victims",
-            NodeRole::Exploiter => "exploiters",
-            NodeRole::Exit(_) | NodeRole::Holding => "exits / end points",
-            NodeRole::Intermediate => "intermediate",
+    let last = nodes.iter().map(|d| d.column).max().unwrap_or(0);
+    let columns: BTreeSet<usize> = nodes.iter().map(|d| d.column).collect();
+    for c in columns {
+        let h = match c {
+            0 => "victims".to_string(),
+            1 => "exploiters".to_string(),
+            c if c == last => "exits / end points".to_string(),
+            c => format!("hop {}", c - 1),
         };
-        headers.entry(x).and_modify(|cur| if rank(h) < rank(cur) { *cur = h }).or_insert(h);
-    }
-    for (x, h) in &headers {
         let _ = writeln!(
             s,
-            r##"<text x="{:.0}" y="{:.0}" font-size="12" font-weight="bold" fill="#455a64" text-anchor="middle">{}</text>"##,
-            *x as f64 + NODE_W / 2.0,
-            TOP - 12.0,
-            h
+            r##"<text x="{:.0}" y="{:.0}" font-size="12" font-weight="bold" fill="#455a64" text-anchor="middle">{h}</text>"##,
+            MARGIN + c as f64 * (NODE_W + COL_GAP) + NODE_W / 2.0,
+            TOP - 14.0
         );
     }
-    // Edges under nodes.
-    for e in &flow.edges {
-        let (fx, fy) = pos[e.from];
-        let (tx, ty) = pos[e.to];
+    // Edges under nodes, labels above everything.
+    let mut labels = String::new();
+    for d in &edges {
+        let (fx, fy) = pos[d.from];
+        let (tx, ty) = pos[d.to];
         let (x1, y1) = (fx + NODE_W, fy + NODE_H / 2.0);
         let (x2, y2) = (tx, ty + NODE_H / 2.0);
         let bend = ((x2 - x1).abs() / 2.0).max(60.0);
         let (c1x, c2x) = (x1 + bend, x2 - bend);
-        let color = if e.is_loss { LOSS_EDGE } else { FLOW_EDGE };
-        let marker = if e.is_loss { "arrow-loss" } else { "arrow-flow" };
-        let w = match e.value.usd {
-            Some(u) if u > 0.0 => (1.2 + (u + 1.0).log10() * 0.6).min(7.0),
+        let color = if d.is_loss { LOSS_EDGE } else { FLOW_EDGE };
+        let marker = if d.is_loss { "arrow-loss" } else { "arrow-flow" };
+        let parts: Vec<&chaintrace_analysis::investigate::FlowEdge> = d.edges.iter().map(|&k| &flow.edges[k]).collect();
+        let total_usd: Option<f64> = parts.iter().try_fold(0.0, |a, e| e.value.usd.map(|u| a + u));
+        let w = match total_usd {
+            Some(u) if u > 0.0 => (1.2 + (u + 1.0).log10() * 0.5).min(6.0),
             _ => 1.5,
         };
-        let txs: Vec<String> = e.tx_hashes.iter().map(|h| h.to_hex()).collect();
+        let mut txs: Vec<String> = Vec::new();
+        let mut lines: Vec<String> = Vec::new();
+        for e in &parts {
+            lines.push(format!("{} · {}", amount_short(&e.value), usd_short(e.value.usd)));
+            for h in &e.tx_hashes {
+                if !txs.contains(&h.to_hex()) {
+                    txs.push(h.to_hex());
+                }
+            }
+        }
+        let from_node = &flow.nodes[nodes[d.from].members[nodes[d.from].members.len() - 1]];
+        let to_node = &flow.nodes[nodes[d.to].members[0]];
         let title = format!(
-            "{} ({})\n{} -> {}\n{} transfer(s): {}",
-            amount_short(&e.value),
-            usd_short(e.value.usd),
-            flow.nodes[e.from].address.display_for(flow.nodes[e.from].chain),
-            flow.nodes[e.to].address.display_for(flow.nodes[e.to].chain),
-            e.tx_hashes.len(),
+            "{}\n{} -> {}\n{} transaction(s): {}",
+            lines.join("\n"),
+            from_node.address.display_for(from_node.chain),
+            to_node.address.display_for(to_node.chain),
+            txs.len(),
             txs.join(", ")
         );
         let _ = writeln!(
             s,
-            r#"<path class="edge" d="M{x1:.1},{y1:.1} C{c1x:.1},{y1:.1} {c2x:.1},{y2:.1} {x2:.1},{y2:.1}" fill="none" stroke="{color}" stroke-opacity="0.75" stroke-width="{w:.1}" marker-end="url(#{marker})"><title>{}</title></path>"#,
+            r#"<path class="edge" d="M{x1:.1},{y1:.1} C{c1x:.1},{y1:.1} {c2x:.1},{y2:.1} {:.1},{y2:.1}" fill="none" stroke="{color}" stroke-opacity="0.8" stroke-width="{w:.1}" marker-end="url(#{marker})"><title>{}</title></path>"#,
+            x2 - 2.0,
             esc(&title)
         );
-        let mx = (x1 + 3.0 * c1x + 3.0 * c2x + x2) / 8.0;
-        let my = (y1 + 3.0 * y1 + 3.0 * y2 + y2) / 8.0;
-        let tx_text = match e.tx_hashes.as_slice() {
+        // Label near the receiver's end, where edges fan out least.
+        let lx = x2 - COL_GAP / 2.0;
+        let ly = (y1 + 3.0 * y1 + 3.0 * y2 + y2) / 8.0 * 0.35 + y2 * 0.65;
+        let tx_text = match txs.as_slice() {
             [] => String::new(),
-            [one] => format!("tx {}", short_tx(*one)),
-            [first, rest @ ..] => format!("tx {} +{}", short_tx(*first), rest.len()),
+            [one] => format!("tx {}", crate::fmt::short_hex(one)),
+            [first, rest @ ..] => format!("tx {} +{}", crate::fmt::short_hex(first), rest.len()),
         };
-        let _ = writeln!(
-            s,
-            r##"<text x="{mx:.1}" y="{:.1}" font-size="10" text-anchor="middle" fill="{color}" stroke="#ffffff" stroke-width="3" paint-order="stroke"><tspan x="{mx:.1}">{} · {}</tspan><tspan x="{mx:.1}" dy="11" fill="#37474f">{}</tspan></text>"##,
-            my - 4.0,
-            esc(&amount_short(&e.value)),
-            esc(&usd_short(e.value.usd)),
-            esc(&tx_text)
+        if lines.len() > 3 {
+            let extra = lines.len() - 2;
+            lines.truncate(2);
+            lines.push(format!("+{extra} more assets"));
+        }
+        lines.push(tx_text);
+        let n = lines.len() as f64;
+        let _ = write!(
+            labels,
+            r##"<text class="edge-label" x="{lx:.1}" y="{:.1}" font-size="10" text-anchor="middle" fill="{color}" stroke="#ffffff" stroke-width="3" paint-order="stroke">"##,
+            ly - (n - 1.0) * 5.5 - 3.0
         );
+        for (i, l) in lines.iter().enumerate() {
+            let fill = if i + 1 == lines.len() { "#37474f" } else { color };
+            let dy = if i == 0 { 0.0 } else { 11.0 };
+            let _ = write!(labels, r#"<tspan x="{lx:.1}" dy="{dy}" fill="{fill}">{}</tspan>"#, esc(l));
+        }
+        labels.push_str("</text>\n");
     }
-    for (i, n) in flow.nodes.iter().enumerate() {
+    for (i, d) in nodes.iter().enumerate() {
         let (x, y) = pos[i];
-        let (fill, stroke) = colors(&n.role);
-        let text_fill = if matches!(&n.role, NodeRole::Exit(c) if c == "sanctioned") { "#ffffff" } else { "#212121" };
-        let head = n.label.clone().unwrap_or_else(|| match &n.role {
-            NodeRole::Exit(c) => format!("{c} (unnamed)"),
-            r => r.name().to_string(),
-        });
-        let head = truncate(&head, 30);
-        let title = format!(
-            "{} on {}\n{}{}",
-            n.address.display_for(n.chain),
-            n.chain,
-            n.role.name(),
-            n.label.as_ref().map(|l| format!(": {l}")).unwrap_or_default()
-        );
+        let first = &flow.nodes[d.members[0]];
+        let (fill, stroke) = colors(&first.role);
+        let text_fill = if matches!(&first.role, NodeRole::Exit(c) if c == "sanctioned") { "#ffffff" } else { "#212121" };
+        let (head, sub, title) = if d.members.len() > 1 {
+            let last = &flow.nodes[d.members[d.members.len() - 1]];
+            let all: Vec<String> = d.members.iter().map(|&m| flow.nodes[m].address.display_for(flow.nodes[m].chain)).collect();
+            (
+                format!("chain of {} pass-through hops", d.members.len()),
+                format!("{} … {} · {}", short_addr(first.chain, first.address), &short_addr(last.chain, last.address), first.chain),
+                format!("{} addresses on {}, each forwarding to the next:\n{}", d.members.len(), first.chain, all.join("\n")),
+            )
+        } else {
+            let head = first.label.clone().unwrap_or_else(|| match &first.role {
+                NodeRole::Exit(c) => format!("{c} (unnamed)"),
+                r => r.name().to_string(),
+            });
+            let title = format!(
+                "{} on {}\n{}{}",
+                first.address.display_for(first.chain),
+                first.chain,
+                first.role.name(),
+                first.label.as_ref().map(|l| format!(": {l}")).unwrap_or_default()
+            );
+            (head, format!("{} · {}", short_addr(first.chain, first.address), first.chain), title)
+        };
+        let dash = if d.members.len() > 1 { r#" stroke-dasharray="5,3""# } else { "" };
         let _ = writeln!(
             s,
-            r#"<g class="node {role}"><title>{title}</title><rect x="{x:.1}" y="{y:.1}" width="{NODE_W}" height="{NODE_H}" rx="6" fill="{fill}" stroke="{stroke}" stroke-width="1.5"/><text x="{:.1}" y="{:.1}" font-size="11.5" font-weight="bold" fill="{text_fill}">{}</text><text x="{:.1}" y="{:.1}" font-size="10.5" fill="{text_fill}" font-family="Menlo, Consolas, monospace">{} · {}</text></g>"#,
+            r#"<g class="node {role}"><title>{title}</title><rect x="{x:.1}" y="{y:.1}" width="{NODE_W}" height="{NODE_H}" rx="6" fill="{fill}" stroke="{stroke}" stroke-width="1.5"{dash}/><text x="{:.1}" y="{:.1}" font-size="11.5" font-weight="bold" fill="{text_fill}">{}</text><text x="{:.1}" y="{:.1}" font-size="10.5" fill="{text_fill}" font-family="Menlo, Consolas, monospace">{}</text></g>"#,
             x + 8.0,
             y + 18.0,
-            esc(&head),
+            esc(&truncate(&head, 30)),
             x + 8.0,
             y + 36.0,
-            esc(&short_addr(n.chain, n.address)),
-            n.chain,
-            role = n.role.name(),
+            esc(&sub),
+            role = first.role.name(),
             title = esc(&title),
         );
     }
+    s.push_str(&labels);
     if flow.nodes.is_empty() {
         let _ = writeln!(s, r##"<text x="24" y="{:.0}" font-size="14" fill="#455a64">No flow to draw.</text>"##, TOP + 20.0);
     }
@@ -226,15 +362,6 @@ fn legend(s: &mut String) {
         x + 94.0,
         x + 99.0
     );
-}
-
-fn rank(h: &str) -> u8 {
-    match h {
-        "victims" => 0,
-        "exploiters" => 1,
-        "exits / end points" => 3,
-        _ => 2,
-    }
 }
 
 fn truncate(s: &str, n: usize) -> String {

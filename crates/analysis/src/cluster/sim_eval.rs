@@ -176,34 +176,3 @@ fn sim_eval_precision_and_recall_per_heuristic() {
         }
     }
 }
-
-#[test]
-#[ignore = "diagnostic"]
-fn sim_eval_diagnose() {
-    let (mem, truth) = generate_in_memory(&WorldConfig::new(1, 40_000)).expect("sim world");
-    let g = Graph::from_transfers(mem.transfers, StoreStamp::default()).expect("graph");
-    let labels = NodeLabels::new(&g, &sim_labels(&truth));
-    let mut count: HashMap<&str, u64> = HashMap::new();
-    for n in 0..g.node_count() {
-        if let Some(o) = truth.owners.get(&g.node_key(n).1) {
-            *count.entry(o.as_str()).or_default() += 1;
-        }
-    }
-    let mut v: Vec<_> = count.into_iter().collect();
-    v.sort_by_key(|x| std::cmp::Reverse(x.1));
-    eprintln!("top owners by nodes: {:?}", &v[..12]);
-    let c = cluster(&g, &labels, &[], &ClusterConfig::only(&[Heuristic::GasFunder])).expect("clusters");
-    for m in c.merges() {
-        let o = |n: NodeId| truth.owners.get(&g.node_key(n).1).cloned().unwrap_or_default();
-        let f = m.via.unwrap_or(0);
-        let e0 = g.edge_info(m.edges[0].unwrap_or(0));
-        eprintln!(
-            "{} {} <- funder {} amount {} time {}",
-            o(m.a),
-            o(m.b),
-            o(f),
-            e0.amount,
-            e0.time
-        );
-    }
-}

@@ -212,7 +212,7 @@ pub(crate) fn attribute(inp: &AttributionInputs<'_>) -> AttributionOutput {
                 }
                 (
                     chain,
-                    merge_steps(merge_paths.get(n).map(Vec::as_slice).unwrap_or(&[])),
+                    merge_steps(g, merge_paths.get(n).map(Vec::as_slice).unwrap_or(&[])),
                 )
             }
         };
@@ -239,8 +239,8 @@ pub(crate) fn attribute(inp: &AttributionInputs<'_>) -> AttributionOutput {
                         tx_hash: first_tx(g, label_chain, address),
                         address,
                         detail: format!(
-                            "{} is used on {origin_chain} by this incident and is the same 20-byte address (one key) \
-                             as the labeled address on {label_chain}",
+                            "{} is on the exploiters' side on {origin_chain} and is the same 20-byte address (one \
+                             key) as the labeled address on {label_chain}",
                             address.json_for(origin_chain)
                         ),
                         source: None,
@@ -334,7 +334,7 @@ pub(crate) fn attribute(inp: &AttributionInputs<'_>) -> AttributionOutput {
                     };
                     let mut steps = match inp.members.iter().find(|(n, _)| *n == l.from).map(|(_, m)| m) {
                         Some(Membership::Cluster { .. }) => {
-                            merge_steps(merge_paths.get(&l.from).map(Vec::as_slice).unwrap_or(&[]))
+                            merge_steps(g, merge_paths.get(&l.from).map(Vec::as_slice).unwrap_or(&[]))
                         }
                         _ => Vec::new(),
                     };
@@ -418,15 +418,12 @@ struct Step {
     evidence: Evidence,
 }
 
-fn merge_steps(path: &[MergeStep]) -> Vec<Step> {
+fn merge_steps(g: &Graph, path: &[MergeStep]) -> Vec<Step> {
     path.iter()
         .map(|s| {
-            let (chain, tx) = s
-                .tx_hashes
-                .first()
-                .map(|(c, h)| (*c, Some(*h)))
-                .unwrap_or((Chain::Ethereum, None));
-            let chain = s.via.map(|v| v.0).unwrap_or(chain);
+            // The merged address itself; the deposit address or funder is named in the detail.
+            let (chain, address) = g.node_key(s.to);
+            let tx = s.tx_hashes.first().map(|(_, h)| *h);
             Step {
                 factor: (
                     format!("cluster merge by {}", s.heuristic.name()),
@@ -436,7 +433,7 @@ fn merge_steps(path: &[MergeStep]) -> Vec<Step> {
                     kind: EvidenceKind::ClusterMerge,
                     chain,
                     tx_hash: tx,
-                    address: s.via.map(|v| v.1).unwrap_or_default(),
+                    address,
                     detail: format!("{}: {}", s.heuristic.name(), s.detail),
                     source: None,
                     label_confidence: None,

@@ -15,7 +15,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use chaintrace_analysis::cluster::{ClusterConfig, Clustering, Explanation, Heuristic, NodeLabels, RefusedSide, cluster};
+use chaintrace_analysis::cluster::{
+    ClusterConfig, Clustering, Explanation, Heuristic, NodeLabels, RefusedSide, cluster,
+};
 use chaintrace_core::{Address, Chain, Label};
 use chaintrace_graph::{Graph, NodeId, StoreStamp};
 use chaintrace_store::Store;
@@ -89,7 +91,10 @@ fn load_graph(store: &Store, path: &Path) -> anyhow::Result<Graph> {
     if path.exists() {
         match Graph::open(path) {
             Ok(g) if g.stamp() == stamp => return Ok(g),
-            Ok(_) => eprintln!("graph snapshot {} is older than the store; rebuilding", path.display()),
+            Ok(_) => eprintln!(
+                "graph snapshot {} is older than the store; rebuilding",
+                path.display()
+            ),
             Err(e) => eprintln!("warning: {e}; rebuilding"),
         }
     }
@@ -99,7 +104,12 @@ fn load_graph(store: &Store, path: &Path) -> anyhow::Result<Graph> {
     if g.edge_count() > 0 {
         g.save(path).context("saving the graph snapshot")?;
     }
-    eprintln!("built graph: {} nodes, {} transfers in {:.2}s", g.node_count(), g.edge_count(), t0.elapsed().as_secs_f64());
+    eprintln!(
+        "built graph: {} nodes, {} transfers in {:.2}s",
+        g.node_count(),
+        g.edge_count(),
+        t0.elapsed().as_secs_f64()
+    );
     Ok(g)
 }
 
@@ -108,7 +118,11 @@ pub(crate) fn resolve(graph: &Graph, text: &str, chain: Option<Chain>) -> anyhow
     let address = Address::parse(text)?;
     let nodes: Vec<NodeId> = match chain {
         Some(c) => graph.node(c, address).into_iter().collect(),
-        None => graph.chains().into_iter().filter_map(|c| graph.node(c, address)).collect(),
+        None => graph
+            .chains()
+            .into_iter()
+            .filter_map(|c| graph.node(c, address))
+            .collect(),
     };
     if nodes.is_empty() {
         match chain {
@@ -226,7 +240,11 @@ fn explanation_json(graph: &Graph, labels: &NodeLabels, e: &Explanation) -> Valu
 fn stats_json(c: &Clustering) -> Value {
     let s = c.stats();
     let per = |v: &[u64; 4]| -> Value {
-        Heuristic::ALL.iter().zip(v).map(|(h, n)| (h.name().to_string(), json!(n))).collect()
+        Heuristic::ALL
+            .iter()
+            .zip(v)
+            .map(|(h, n)| (h.name().to_string(), json!(n)))
+            .collect()
     };
     json!({
         "nodes": s.nodes,
@@ -241,15 +259,40 @@ fn stats_json(c: &Clustering) -> Value {
     })
 }
 
-fn write_table(out: &mut impl Write, graph: &Graph, labels: &NodeLabels, e: &Explanation) -> anyhow::Result<()> {
-    writeln!(out, "cluster {} ({} members)", node_text(graph, e.cluster), e.members.len())?;
+fn write_table(
+    out: &mut impl Write,
+    graph: &Graph,
+    labels: &NodeLabels,
+    e: &Explanation,
+) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "cluster {} ({} members)",
+        node_text(graph, e.cluster),
+        e.members.len()
+    )?;
     for m in &e.members {
-        let label = labels.labels(m.node).first().map(|l| format!("  [{}]", l.text)).unwrap_or_default();
-        let why = if m.path.is_empty() { "asked address".to_string() } else { format!("confidence {}", m.confidence) };
+        let label = labels
+            .labels(m.node)
+            .first()
+            .map(|l| format!("  [{}]", l.text))
+            .unwrap_or_default();
+        let why = if m.path.is_empty() {
+            "asked address".to_string()
+        } else {
+            format!("confidence {}", m.confidence)
+        };
         writeln!(out, "  {}  {why}{label}", node_text(graph, m.node))?;
         for s in &m.path {
             let txs: Vec<String> = s.tx_hashes.iter().map(|(_, h)| h.to_hex()).collect();
-            writeln!(out, "      {} -> {}: {}: {}", node_text(graph, s.from), node_text(graph, s.to), s.heuristic, s.detail)?;
+            writeln!(
+                out,
+                "      {} -> {}: {}: {}",
+                node_text(graph, s.from),
+                node_text(graph, s.to),
+                s.heuristic,
+                s.detail
+            )?;
             if !txs.is_empty() {
                 writeln!(out, "        tx {}", txs.join(", "))?;
             }

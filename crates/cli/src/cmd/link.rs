@@ -76,11 +76,24 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
                 bail!("unknown actor {actor:?}: no actor record and no label names it");
             }
             let t = Target::Actor(actor.clone());
-            return finish(&graph, &labels, from, t, json!({"kind": "actor", "value": actor}), &args);
+            return finish(
+                &graph,
+                &labels,
+                from,
+                t,
+                json!({"kind": "actor", "value": actor}),
+                &args,
+            );
         };
-        (Target::Actor(found.id.0.clone()), json!({"kind": "actor", "value": found.id.as_str()}))
+        (
+            Target::Actor(found.id.0.clone()),
+            json!({"kind": "actor", "value": found.id.as_str()}),
+        )
     } else if let Some(c) = category {
-        (Target::Category(c), json!({"kind": "category", "value": c.name()}))
+        (
+            Target::Category(c),
+            json!({"kind": "category", "value": c.name()}),
+        )
     } else {
         let mut to = Vec::new();
         for a in &args.to {
@@ -100,7 +113,11 @@ fn finish(
     args: &Args,
 ) -> anyhow::Result<()> {
     let clustering = cluster_all(graph, labels)?;
-    let query = LinkQuery { max_hops: args.max_hops, fan_out_cap: args.fan_out_cap, ..LinkQuery::new(from, target) };
+    let query = LinkQuery {
+        max_hops: args.max_hops,
+        fan_out_cap: args.fan_out_cap,
+        ..LinkQuery::new(from, target)
+    };
     let t0 = Instant::now();
     let report = link::links(graph, labels, Some(&clustering), &query)?;
     eprintln!(
@@ -168,12 +185,20 @@ fn write_table(out: &mut impl Write, graph: &Graph, r: &LinkReport) -> anyhow::R
         writeln!(out, "no links found ({} targets)", r.targets)?;
     }
     for l in &r.links {
-        let hops = if l.hops > 0 { format!(", {} hop(s)", l.hops) } else { String::new() };
+        let hops = if l.hops > 0 {
+            format!(", {} hop(s)", l.hops)
+        } else {
+            String::new()
+        };
         writeln!(
             out,
             "{} {} {}  [{} {}{hops}]",
             text(graph, l.from),
-            if l.direction == link::LinkDirection::Incoming { "<-" } else { "->" },
+            if l.direction == link::LinkDirection::Incoming {
+                "<-"
+            } else {
+                "->"
+            },
             text(graph, l.to),
             l.kind.name(),
             l.direction.name()

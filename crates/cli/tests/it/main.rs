@@ -4,6 +4,7 @@
 mod cluster_link_cmd;
 mod data_cmds;
 mod ingest_rpc;
+mod investigate_cmd;
 mod labels_cmd;
 mod sim_cmd;
 mod trace_cmd;
