@@ -28,5 +28,9 @@ read -r passed failed < <(awk '/^test result:/ {
 } END { print p + 0, f + 0 }' "$log")
 echo
 echo "cargo test --workspace: exit $status"
-echo "summary: $passed passed, $failed failed"
+if grep -q '^test result:' "$log"; then
+  echo "summary: $passed passed, $failed failed"
+else
+  echo "no test ran (build failed?)"
+fi
 exit "$status"

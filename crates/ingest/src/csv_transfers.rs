@@ -42,18 +42,28 @@ pub struct CsvImportReport {
 }
 
 /// Decodes a transfer CSV. `default_chain` applies when the `chain` column is absent or empty.
-pub fn parse<R: Read>(input: CsvInput<R>, default_chain: Option<Chain>) -> Result<Vec<Transfer>, ImportError> {
+pub fn parse<R: Read>(
+    input: CsvInput<R>,
+    default_chain: Option<Chain>,
+) -> Result<Vec<Transfer>, ImportError> {
     let mut t = Table::open(input, &REQUIRED)?;
     if !t.has("chain") && default_chain.is_none() {
-        return Err(ImportError::MissingColumn { file: t.name.clone(), column: "chain" });
+        return Err(ImportError::MissingColumn {
+            file: t.name.clone(),
+            column: "chain",
+        });
     }
     let mut out = Vec::new();
     let mut row_number: u32 = 0;
     while let Some(row) = t.next_row()? {
         row_number = row_number.saturating_add(1);
         let chain = match row.opt_str("chain") {
-            None | Some("") => default_chain.ok_or_else(|| row.bad("chain", "", "empty and no --chain default"))?,
-            Some(s) => s.parse::<Chain>().map_err(|e| row.bad("chain", s, &e.to_string()))?,
+            None | Some("") => {
+                default_chain.ok_or_else(|| row.bad("chain", "", "empty and no --chain default"))?
+            }
+            Some(s) => s
+                .parse::<Chain>()
+                .map_err(|e| row.bad("chain", s, &e.to_string()))?,
         };
         let asset_text = row.str("asset")?;
         let asset = match asset_text {
@@ -66,14 +76,25 @@ pub fn parse<R: Read>(input: CsvInput<R>, default_chain: Option<Chain>) -> Resul
                 Asset::Native => TransferKind::Native,
                 Asset::Token(_) => TransferKind::Token,
             },
-            Some(s) => s.to_ascii_lowercase().parse::<TransferKind>().map_err(|e| row.bad("kind", s, &e.to_string()))?,
+            Some(s) => s
+                .to_ascii_lowercase()
+                .parse::<TransferKind>()
+                .map_err(|e| row.bad("kind", s, &e.to_string()))?,
         };
         match (kind, asset) {
             (TransferKind::Token, Asset::Native) => {
-                return Err(row.bad("kind", "token", "a token transfer needs a token contract in 'asset'"));
+                return Err(row.bad(
+                    "kind",
+                    "token",
+                    "a token transfer needs a token contract in 'asset'",
+                ));
             }
             (TransferKind::Native | TransferKind::Internal, Asset::Token(_)) => {
-                return Err(row.bad("kind", kind.name(), "native and internal transfers move the native asset"));
+                return Err(row.bad(
+                    "kind",
+                    kind.name(),
+                    "native and internal transfers move the native asset",
+                ));
             }
             _ => {}
         }
@@ -83,7 +104,9 @@ pub fn parse<R: Read>(input: CsvInput<R>, default_chain: Option<Chain>) -> Resul
                 TransferKind::Token => Position::Log(row_number),
                 TransferKind::Internal => Position::Trace(vec![row_number]),
             },
-            Some(s) => s.parse::<Position>().map_err(|e| row.bad("position", s, &e.to_string()))?,
+            Some(s) => s
+                .parse::<Position>()
+                .map_err(|e| row.bad("position", s, &e.to_string()))?,
         };
         let from = row.address("from")?;
         let amount = row.u256("amount")?;
@@ -119,14 +142,29 @@ pub fn import_file<S: TransferWriter>(
     default_chain: Option<Chain>,
 ) -> Result<CsvImportReport, ImportError> {
     let started = Instant::now();
-    let file =
-        std::fs::File::open(path).map_err(|source| ImportError::Io { path: path.display().to_string(), source })?;
-    let input = CsvInput { name: path.display().to_string(), reader: std::io::BufReader::with_capacity(1 << 20, file) };
+    let file = std::fs::File::open(path).map_err(|source| ImportError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let input = CsvInput {
+        name: path.display().to_string(),
+        reader: std::io::BufReader::with_capacity(1 << 20, file),
+    };
     let transfers = parse(input, default_chain)?;
     let parse_time = started.elapsed();
     let started = Instant::now();
-    let stats = store.write_batch(Batch { blocks: &[], transfers: &transfers, logs: &[], checkpoint: None })?;
-    Ok(CsvImportReport { rows: transfers.len() as u64, stats, parse_time, write_time: started.elapsed() })
+    let stats = store.write_batch(Batch {
+        blocks: &[],
+        transfers: &transfers,
+        logs: &[],
+        checkpoint: None,
+    })?;
+    Ok(CsvImportReport {
+        rows: transfers.len() as u64,
+        stats,
+        parse_time,
+        write_time: started.elapsed(),
+    })
 }
 
 #[cfg(test)]
@@ -134,7 +172,10 @@ mod tests {
     use super::*;
 
     fn input(text: &str) -> CsvInput<&[u8]> {
-        CsvInput { name: "flows.csv".to_string(), reader: text.as_bytes() }
+        CsvInput {
+            name: "flows.csv".to_string(),
+            reader: text.as_bytes(),
+        }
     }
 
     const H: &str = "0x1111111111111111111111111111111111111111111111111111111111111111";
@@ -152,8 +193,14 @@ mod tests {
         );
         let ts = parse(input(&text), None).expect("parses");
         assert_eq!(ts.len(), 3);
-        assert_eq!((ts[0].kind, &ts[0].position), (TransferKind::Native, &Position::Tx));
-        assert_eq!((ts[1].kind, &ts[1].position), (TransferKind::Token, &Position::Log(2)));
+        assert_eq!(
+            (ts[0].kind, &ts[0].position),
+            (TransferKind::Native, &Position::Tx)
+        );
+        assert_eq!(
+            (ts[1].kind, &ts[1].position),
+            (TransferKind::Token, &Position::Log(2))
+        );
         assert_eq!(ts[1].asset, Asset::Token(Address::parse(USDT).expect("usdt")));
         assert_eq!(ts[1].timestamp, 1_700_000_000);
         assert_eq!(ts[2].chain, Chain::Bsc);
@@ -171,35 +218,55 @@ mod tests {
         let ts = parse(input(&text), Some(Chain::Polygon)).expect("parses");
         assert_eq!(ts[0].position, Position::Trace(vec![0, 2]));
         assert_eq!(ts[1].position, Position::Trace(vec![2]));
-        assert!(ts.iter().all(|t| t.chain == Chain::Polygon && t.kind == TransferKind::Internal));
+        assert!(
+            ts.iter()
+                .all(|t| t.chain == Chain::Polygon && t.kind == TransferKind::Internal)
+        );
         assert_eq!(ts[0].tx_from, Address::parse(B).expect("b"));
     }
 
     #[test]
     fn errors_name_file_line_and_column() {
         let cases = [
-            (format!("block,timestamp,tx_hash,from,to,asset,amount\n1,1,{H},{A},{B},native,1\n"), "flows.csv: missing column 'chain'"),
             (
-                format!("chain,block,timestamp,tx_hash,from,to,asset,amount\neth,1,1,{H},{A},{B},native,1.5\n"),
+                format!("block,timestamp,tx_hash,from,to,asset,amount\n1,1,{H},{A},{B},native,1\n"),
+                "flows.csv: missing column 'chain'",
+            ),
+            (
+                format!(
+                    "chain,block,timestamp,tx_hash,from,to,asset,amount\neth,1,1,{H},{A},{B},native,1.5\n"
+                ),
                 "flows.csv:2: column 'amount'",
             ),
             (
-                format!("chain,block,timestamp,tx_hash,from,to,asset,amount\neth,1,1,{H},{A},{B},native,1\nsolana,1,1,{H},{A},{B},native,1\n"),
+                format!(
+                    "chain,block,timestamp,tx_hash,from,to,asset,amount\neth,1,1,{H},{A},{B},native,1\nsolana,1,1,{H},{A},{B},native,1\n"
+                ),
                 "flows.csv:3: column 'chain'",
             ),
             (
-                format!("chain,block,timestamp,tx_hash,from,to,asset,amount,kind\neth,1,1,{H},{A},{B},native,1,token\n"),
+                format!(
+                    "chain,block,timestamp,tx_hash,from,to,asset,amount,kind\neth,1,1,{H},{A},{B},native,1,token\n"
+                ),
                 "flows.csv:2: column 'kind'",
             ),
             (
-                format!("chain,block,timestamp,tx_hash,from,to,asset,amount\neth,1,1,0x12,{A},{B},native,1\n"),
+                format!(
+                    "chain,block,timestamp,tx_hash,from,to,asset,amount\neth,1,1,0x12,{A},{B},native,1\n"
+                ),
                 "flows.csv:2: column 'tx_hash'",
             ),
-            (format!("chain,block,tx_hash,from,to,asset,amount\neth,1,{H},{A},{B},native,1\n"), "flows.csv: missing column 'timestamp'"),
+            (
+                format!("chain,block,tx_hash,from,to,asset,amount\neth,1,{H},{A},{B},native,1\n"),
+                "flows.csv: missing column 'timestamp'",
+            ),
         ];
         for (text, want) in cases {
             let err = parse(input(&text), None).expect_err(want);
-            assert!(err.to_string().starts_with(want), "{err} should start with {want}");
+            assert!(
+                err.to_string().starts_with(want),
+                "{err} should start with {want}"
+            );
         }
     }
 }

@@ -37,7 +37,13 @@ use thiserror::Error;
 pub const STAGE: &str = "etl";
 
 /// The files an ethereum-etl export directory may hold, in the order they are read.
-pub const FILES: [&str; 5] = ["blocks.csv", "transactions.csv", "receipts.csv", "token_transfers.csv", "traces.csv"];
+pub const FILES: [&str; 5] = [
+    "blocks.csv",
+    "transactions.csv",
+    "receipts.csv",
+    "token_transfers.csv",
+    "traces.csv",
+];
 
 /// Errors of the file importers ([`crate::etl`] and [`crate::csv_transfers`]).
 #[derive(Debug, Error)]
@@ -127,7 +133,13 @@ pub struct EtlInputs<R> {
 
 impl<R> Default for EtlInputs<R> {
     fn default() -> Self {
-        EtlInputs { blocks: None, transactions: None, receipts: None, token_transfers: None, traces: None }
+        EtlInputs {
+            blocks: None,
+            transactions: None,
+            receipts: None,
+            token_transfers: None,
+            traces: None,
+        }
     }
 }
 
@@ -188,7 +200,11 @@ pub fn import_dir<S: TransferWriter + TransferReader>(
         (Some(p), Some(m)) => Some(p.max(m)),
         (p, m) => p.or(m),
     };
-    let cp = checkpoint.map(|block| Checkpoint { stage: STAGE.to_string(), chain, block });
+    let cp = checkpoint.map(|block| Checkpoint {
+        stage: STAGE.to_string(),
+        chain,
+        block,
+    });
     let stats = store.write_batch(Batch {
         blocks: &data.blocks,
         transfers: &data.transfers,
@@ -221,8 +237,10 @@ pub fn open_dir(
         if !path.is_file() {
             return Ok(None);
         }
-        let file = std::fs::File::open(&path)
-            .map_err(|source| ImportError::Io { path: path.display().to_string(), source })?;
+        let file = std::fs::File::open(&path).map_err(|source| ImportError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         Ok(Some(CsvInput {
             name: path.display().to_string(),
             reader: std::io::BufReader::with_capacity(1 << 20, file),
@@ -235,7 +253,11 @@ pub fn open_dir(
         token_transfers: open(FILES[3])?,
         traces: open(FILES[4])?,
     };
-    let files: Vec<String> = FILES.iter().filter(|f| dir.join(f).is_file()).map(|f| f.to_string()).collect();
+    let files: Vec<String> = FILES
+        .iter()
+        .filter(|f| dir.join(f).is_file())
+        .map(|f| f.to_string())
+        .collect();
     if files.is_empty() {
         return Err(ImportError::Incomplete {
             dir: dir.display().to_string(),
@@ -255,7 +277,11 @@ impl Hasher for Fnv {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
         for &b in bytes {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
@@ -342,7 +368,15 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
         traces_name = Some(input.name.clone());
         let mut t = Table::open(
             input,
-            &["block_number", "transaction_hash", "from_address", "to_address", "value", "trace_type", "trace_address"],
+            &[
+                "block_number",
+                "transaction_hash",
+                "from_address",
+                "to_address",
+                "value",
+                "trace_type",
+                "trace_address",
+            ],
         )?;
         while let Some(row) = t.next_row()? {
             let trace_type = row.str("trace_type")?;
@@ -363,7 +397,9 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
                 continue;
             }
             let moves_value = match trace_type {
-                "call" => row.opt_str("call_type").is_none_or(|c| c == "call" || c.is_empty()),
+                "call" => row
+                    .opt_str("call_type")
+                    .is_none_or(|c| c == "call" || c.is_empty()),
                 "create" | "create2" | "suicide" | "selfdestruct" => true,
                 _ => false,
             };
@@ -396,7 +432,17 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
     let mut transactions_name = String::new();
     if let Some(input) = inputs.transactions {
         transactions_name = input.name.clone();
-        let mut t = Table::open(input, &["hash", "block_number", "from_address", "to_address", "value", "gas_price"])?;
+        let mut t = Table::open(
+            input,
+            &[
+                "hash",
+                "block_number",
+                "from_address",
+                "to_address",
+                "value",
+                "gas_price",
+            ],
+        )?;
         let inline_receipts = t.has("receipt_status") && t.has("receipt_gas_used");
         if !has_receipts_file {
             if !inline_receipts {
@@ -422,7 +468,13 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
             let receipt = if has_receipts_file {
                 match receipts.get(&hash) {
                     Some(r) => r.clone(),
-                    None => return Err(row.bad("hash", &hash.to_hex(), "no row for this transaction in receipts.csv")),
+                    None => {
+                        return Err(row.bad(
+                            "hash",
+                            &hash.to_hex(),
+                            "no row for this transaction in receipts.csv",
+                        ));
+                    }
                 }
             } else {
                 Receipt {
@@ -440,12 +492,23 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
                 Some(p) => p,
                 None => row.u256("gas_price")?,
             };
-            let tx_fee = receipt
-                .gas_used
-                .checked_mul(gas_price)
-                .ok_or_else(|| row.bad("gas_price", &gas_price.to_string(), "gas used * gas price overflows"))?;
+            let tx_fee = receipt.gas_used.checked_mul(gas_price).ok_or_else(|| {
+                row.bad(
+                    "gas_price",
+                    &gas_price.to_string(),
+                    "gas used * gas price overflows",
+                )
+            })?;
             let from = row.address("from_address")?;
-            txs.insert(hash, TxFacts { from, tx_fee, gas_price, is_success });
+            txs.insert(
+                hash,
+                TxFacts {
+                    from,
+                    tx_fee,
+                    gas_price,
+                    is_success,
+                },
+            );
             if !is_success {
                 continue;
             }
@@ -456,7 +519,11 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
             let to = match row.opt_address("to_address")?.or(receipt.contract_address) {
                 Some(a) => a,
                 None => {
-                    return Err(row.bad("to_address", "", "value transfer with no to_address and no created contract"));
+                    return Err(row.bad(
+                        "to_address",
+                        "",
+                        "value transfer with no to_address and no created contract",
+                    ));
                 }
             };
             let transfer = Transfer {
@@ -486,18 +553,31 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
     if let Some(input) = inputs.token_transfers {
         let mut t = Table::open(
             input,
-            &["token_address", "from_address", "to_address", "value", "transaction_hash", "log_index", "block_number"],
+            &[
+                "token_address",
+                "from_address",
+                "to_address",
+                "value",
+                "transaction_hash",
+                "log_index",
+                "block_number",
+            ],
         )?;
         if !has_transactions {
             return Err(ImportError::Incomplete {
                 dir: t.name.clone(),
-                reason: "token transfers need transactions.csv (tx_from, fee, success) in the same directory".into(),
+                reason: "token transfers need transactions.csv (tx_from, fee, success) in the same directory"
+                    .into(),
             });
         }
         while let Some(row) = t.next_row()? {
             let tx_hash = row.tx_hash("transaction_hash")?;
             let Some(tx) = txs.get(&tx_hash) else {
-                return Err(row.bad("transaction_hash", &tx_hash.to_hex(), "transaction not in transactions.csv"));
+                return Err(row.bad(
+                    "transaction_hash",
+                    &tx_hash.to_hex(),
+                    "transaction not in transactions.csv",
+                ));
             };
             if !tx.is_success {
                 continue;
@@ -508,8 +588,8 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
                 None => block_time(&timestamps, row.file, row.line, block)?,
             };
             let log_index = row.u64("log_index")?;
-            let log_index =
-                u32::try_from(log_index).map_err(|_| row.bad("log_index", &log_index.to_string(), "too large"))?;
+            let log_index = u32::try_from(log_index)
+                .map_err(|_| row.bad("log_index", &log_index.to_string(), "too large"))?;
             data.transfers.push(Transfer {
                 chain,
                 block,
@@ -532,7 +612,8 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
     if !candidates.is_empty() && !has_transactions {
         return Err(ImportError::Incomplete {
             dir: traces_name,
-            reason: "internal transfers need transactions.csv (tx_from, fee, success) in the same directory".into(),
+            reason: "internal transfers need transactions.csv (tx_from, fee, success) in the same directory"
+                .into(),
         });
     }
     for c in candidates {
@@ -568,13 +649,16 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
 }
 
 fn block_time(timestamps: &FastMap<u64, u64>, file: &str, line: u64, block: u64) -> Result<u64, ImportError> {
-    timestamps.get(&block).copied().ok_or_else(|| ImportError::BadValue {
-        file: file.to_string(),
-        line,
-        column: "block_number",
-        value: block.to_string(),
-        reason: "no timestamp for this block (add blocks.csv or a block_timestamp column)".into(),
-    })
+    timestamps
+        .get(&block)
+        .copied()
+        .ok_or_else(|| ImportError::BadValue {
+            file: file.to_string(),
+            line,
+            column: "block_number",
+            value: block.to_string(),
+            reason: "no timestamp for this block (add blocks.csv or a block_timestamp column)".into(),
+        })
 }
 
 /// A CSV file with named columns, read row by row (shared with [`crate::csv_transfers`]).
@@ -588,22 +672,40 @@ pub(crate) struct Table<R> {
 impl<R: Read> Table<R> {
     /// Opens `input` and checks that every `required` column is in the header.
     pub(crate) fn open(input: CsvInput<R>, required: &[&'static str]) -> Result<Table<R>, ImportError> {
-        let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(false).from_reader(input.reader);
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(false)
+            .from_reader(input.reader);
         let headers = reader
             .byte_headers()
-            .map_err(|source| ImportError::Csv { file: input.name.clone(), line: 1, source })?
+            .map_err(|source| ImportError::Csv {
+                file: input.name.clone(),
+                line: 1,
+                source,
+            })?
             .clone();
         let mut columns = FastMap::default();
         for (i, h) in headers.iter().enumerate() {
-            let name = String::from_utf8_lossy(h).trim().trim_start_matches('\u{feff}').to_ascii_lowercase();
+            let name = String::from_utf8_lossy(h)
+                .trim()
+                .trim_start_matches('\u{feff}')
+                .to_ascii_lowercase();
             columns.entry(name).or_insert(i);
         }
         for &column in required {
             if !columns.contains_key(column) {
-                return Err(ImportError::MissingColumn { file: input.name, column });
+                return Err(ImportError::MissingColumn {
+                    file: input.name,
+                    column,
+                });
             }
         }
-        Ok(Table { name: input.name, reader, columns, record: csv::ByteRecord::new() })
+        Ok(Table {
+            name: input.name,
+            reader,
+            columns,
+            record: csv::ByteRecord::new(),
+        })
     }
 
     /// Whether the header has `column`.
@@ -615,13 +717,22 @@ impl<R: Read> Table<R> {
     pub(crate) fn next_row(&mut self) -> Result<Option<RowRef<'_>>, ImportError> {
         let more = self.reader.read_byte_record(&mut self.record).map_err(|source| {
             let line = source.position().map_or(0, |p| p.line());
-            ImportError::Csv { file: self.name.clone(), line, source }
+            ImportError::Csv {
+                file: self.name.clone(),
+                line,
+                source,
+            }
         })?;
         if !more {
             return Ok(None);
         }
         let line = self.record.position().map_or(0, |p| p.line());
-        Ok(Some(RowRef { file: &self.name, line, columns: &self.columns, record: &self.record }))
+        Ok(Some(RowRef {
+            file: &self.name,
+            line,
+            columns: &self.columns,
+            record: &self.record,
+        }))
     }
 }
 
@@ -653,12 +764,14 @@ impl RowRef<'_> {
 
     /// The trimmed text of a column the header is known to have.
     pub(crate) fn str(&self, column: &'static str) -> Result<&str, ImportError> {
-        self.opt_str(column).ok_or_else(|| self.bad(column, "", "column missing"))
+        self.opt_str(column)
+            .ok_or_else(|| self.bad(column, "", "column missing"))
     }
 
     pub(crate) fn u64(&self, column: &'static str) -> Result<u64, ImportError> {
         let s = self.str(column)?;
-        s.parse::<u64>().map_err(|_| self.bad(column, s, "expected a non-negative integer"))
+        s.parse::<u64>()
+            .map_err(|_| self.bad(column, s, "expected a non-negative integer"))
     }
 
     pub(crate) fn u256(&self, column: &'static str) -> Result<U256, ImportError> {
@@ -720,15 +833,18 @@ impl RowRef<'_> {
         }
         inner
             .split([',', '.'])
-            .map(|p| p.trim().parse::<u32>().map_err(|_| self.bad(column, s, "expected comma-separated integers")))
+            .map(|p| {
+                p.trim()
+                    .parse::<u32>()
+                    .map_err(|_| self.bad(column, s, "expected comma-separated integers"))
+            })
             .collect()
     }
 
     pub(crate) fn timestamp(&self, column: &'static str) -> Result<u64, ImportError> {
         let s = self.str(column)?;
-        parse_timestamp(s).ok_or_else(|| {
-            self.bad(column, s, "expected unix seconds or YYYY-MM-DD HH:MM:SS (UTC)")
-        })
+        parse_timestamp(s)
+            .ok_or_else(|| self.bad(column, s, "expected unix seconds or YYYY-MM-DD HH:MM:SS (UTC)"))
     }
 
     fn opt_timestamp(&self, column: &'static str) -> Result<Option<u64>, ImportError> {
@@ -760,7 +876,11 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<u64> {
     if let Ok(n) = s.parse::<u64>() {
         return Some(n);
     }
-    let s = s.strip_suffix(" UTC").or_else(|| s.strip_suffix('Z')).or_else(|| s.strip_suffix("+00:00")).unwrap_or(s);
+    let s = s
+        .strip_suffix(" UTC")
+        .or_else(|| s.strip_suffix('Z'))
+        .or_else(|| s.strip_suffix("+00:00"))
+        .unwrap_or(s);
     let b = s.as_bytes();
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b' ' || b[10] == b'T') || b[13] != b':' {
         return None;
@@ -790,7 +910,10 @@ mod tests {
 
     fn input(name: &str, text: &str) -> Option<CsvInput<&'static [u8]>> {
         let leaked: &'static str = Box::leak(text.to_string().into_boxed_str());
-        Some(CsvInput { name: name.to_string(), reader: leaked.as_bytes() })
+        Some(CsvInput {
+            name: name.to_string(),
+            reader: leaked.as_bytes(),
+        })
     }
 
     const H1: &str = "0x1111111111111111111111111111111111111111111111111111111111111111";
@@ -802,7 +925,10 @@ mod tests {
     const TOKEN: &str = "0xdddddddddddddddddddddddddddddddddddddddd";
 
     fn blocks() -> Option<CsvInput<&'static [u8]>> {
-        input("blocks.csv", &format!("number,hash,parent_hash,timestamp\n100,{H1},{H2},1700000000\n"))
+        input(
+            "blocks.csv",
+            &format!("number,hash,parent_hash,timestamp\n100,{H1},{H2},1700000000\n"),
+        )
     }
 
     fn txs() -> Option<CsvInput<&'static [u8]>> {
@@ -876,11 +1002,21 @@ mod tests {
             ]
         );
         let first = &data.transfers[0];
-        assert_eq!((first.tx_fee, first.gas_price), (U256::from(21_000u64 * 8), U256::from(8u64)));
+        assert_eq!(
+            (first.tx_fee, first.gas_price),
+            (U256::from(21_000u64 * 8), U256::from(8u64))
+        );
         // No effective gas price: fall back to the transaction's gas price.
         let create = &data.transfers[1];
-        assert_eq!((create.tx_fee, create.gas_price), (U256::from(500_000u64), U256::from(10u64)));
-        assert!(data.transfers.iter().all(|t| t.timestamp == 1_700_000_000 && t.tx_from == addr(A)));
+        assert_eq!(
+            (create.tx_fee, create.gas_price),
+            (U256::from(500_000u64), U256::from(10u64))
+        );
+        assert!(
+            data.transfers
+                .iter()
+                .all(|t| t.timestamp == 1_700_000_000 && t.tx_from == addr(A))
+        );
         assert_eq!(data.blocks.len(), 1);
         assert_eq!(data.max_block(), Some(100));
         assert!(data.transfers[2].is_zero_value());
@@ -940,32 +1076,51 @@ mod tests {
             blocks: blocks(),
             transactions: input(
                 "transactions.csv",
-                &format!("hash,block_number,from_address,to_address,value,gas_price\n{H1},100,{A},{B},5,10\n{H3},100,0xnope,{B},5,10\n"),
+                &format!(
+                    "hash,block_number,from_address,to_address,value,gas_price\n{H1},100,{A},{B},5,10\n{H3},100,0xnope,{B},5,10\n"
+                ),
             ),
             receipts: receipts(),
             ..EtlInputs::default()
         };
         let err = parse(Chain::Ethereum, inputs).expect_err("bad address");
         let msg = err.to_string();
-        assert!(msg.starts_with("transactions.csv:3: column 'from_address'"), "{msg}");
+        assert!(
+            msg.starts_with("transactions.csv:3: column 'from_address'"),
+            "{msg}"
+        );
 
         let err = parse(
             Chain::Ethereum,
-            EtlInputs { transactions: txs(), ..EtlInputs::default() },
+            EtlInputs {
+                transactions: txs(),
+                ..EtlInputs::default()
+            },
         )
         .expect_err("no receipts");
         assert!(err.to_string().contains("no receipts.csv"), "{err}");
 
         let err = parse(
             Chain::Ethereum,
-            EtlInputs { transactions: txs(), receipts: receipts(), ..EtlInputs::default() },
+            EtlInputs {
+                transactions: txs(),
+                receipts: receipts(),
+                ..EtlInputs::default()
+            },
         )
         .expect_err("no timestamps");
-        assert!(err.to_string().contains("transactions.csv:2: column 'block_number'"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("transactions.csv:2: column 'block_number'"),
+            "{err}"
+        );
 
         let err = parse(
             Chain::Ethereum,
-            EtlInputs { blocks: input("blocks.csv", "number,hash\n1,2\n"), ..EtlInputs::default() },
+            EtlInputs {
+                blocks: input("blocks.csv", "number,hash\n1,2\n"),
+                ..EtlInputs::default()
+            },
         )
         .expect_err("missing column");
         assert_eq!(err.to_string(), "blocks.csv: missing column 'parent_hash'");
@@ -985,14 +1140,21 @@ mod tests {
 
         let err = parse(
             Chain::Ethereum,
-            EtlInputs { blocks: input("blocks.csv", "number,hash,parent_hash,timestamp\n1,2\n"), ..EtlInputs::default() },
+            EtlInputs {
+                blocks: input("blocks.csv", "number,hash,parent_hash,timestamp\n1,2\n"),
+                ..EtlInputs::default()
+            },
         )
         .expect_err("short row");
-        assert!(err.to_string().starts_with("blocks.csv:2: malformed csv"), "{err}");
+        assert!(
+            err.to_string().starts_with("blocks.csv:2: malformed csv"),
+            "{err}"
+        );
     }
 
     fn fixtures() -> Option<PathBuf> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ethereum-etl-test-fixtures");
+        let dir =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ethereum-etl-test-fixtures");
         if dir.is_dir() {
             Some(dir)
         } else {
@@ -1005,10 +1167,22 @@ mod tests {
     /// transfers, laid out as one export directory.
     fn export_483920(fixtures: &Path, into: &Path) {
         let copies = [
-            ("test_export_blocks_job/block_with_logs/expected_blocks.csv", "blocks.csv"),
-            ("test_export_blocks_job/block_with_logs/expected_transactions.csv", "transactions.csv"),
-            ("test_export_receipts_job/receipts_with_logs/expected_receipts.csv", "receipts.csv"),
-            ("test_export_token_transfers_job/block_with_transfers/expected_token_transfers.csv", "token_transfers.csv"),
+            (
+                "test_export_blocks_job/block_with_logs/expected_blocks.csv",
+                "blocks.csv",
+            ),
+            (
+                "test_export_blocks_job/block_with_logs/expected_transactions.csv",
+                "transactions.csv",
+            ),
+            (
+                "test_export_receipts_job/receipts_with_logs/expected_receipts.csv",
+                "receipts.csv",
+            ),
+            (
+                "test_export_token_transfers_job/block_with_transfers/expected_token_transfers.csv",
+                "token_transfers.csv",
+            ),
         ];
         for (from, to) in copies {
             std::fs::copy(fixtures.join(from), into.join(to)).expect("copy fixture");
@@ -1026,20 +1200,38 @@ mod tests {
         let report = import_dir(&mut store, Chain::Ethereum, &export).expect("imports");
         assert_eq!(report.files.len(), 4);
         assert_eq!(report.blocks, 1);
-        assert_eq!(report.stats, WriteStats { inserted: 4, duplicates: 0 });
+        assert_eq!(
+            report.stats,
+            WriteStats {
+                inserted: 4,
+                duplicates: 0
+            }
+        );
         assert_eq!(report.checkpoint, Some(483_920));
         let again = import_dir(&mut store, Chain::Ethereum, &export).expect("re-imports");
-        assert_eq!(again.stats, WriteStats { inserted: 0, duplicates: 4 });
+        assert_eq!(
+            again.stats,
+            WriteStats {
+                inserted: 0,
+                duplicates: 4
+            }
+        );
 
         // 0x463d...: 0x9df4... -> 0x9e66... 0.01100044 ETH, 21000 gas at 50 gwei (pre-Byzantium, no status).
         let from = Address::parse("0x9df428a91ff0f3635c8f0ce752933b9788926804").expect("addr");
         let ts = store.transfers_of(from, None).expect("read");
         assert_eq!(ts.len(), 1);
         let t = &ts[0];
-        assert_eq!(t.tx_hash.to_hex(), "0x463d53f0ad57677a3b430a007c1c31d15d62c37fab5eee598551697c297c235c");
+        assert_eq!(
+            t.tx_hash.to_hex(),
+            "0x463d53f0ad57677a3b430a007c1c31d15d62c37fab5eee598551697c297c235c"
+        );
         assert_eq!(t.amount, U256::from(11_000_440_000_000_000u64));
         assert_eq!(t.tx_fee, U256::from(21_000u64 * 50_000_000_000));
-        assert_eq!((t.timestamp, t.block, t.kind), (1_446_561_880, 483_920, TransferKind::Native));
+        assert_eq!(
+            (t.timestamp, t.block, t.kind),
+            (1_446_561_880, 483_920, TransferKind::Native)
+        );
 
         // Token transfer at log 1 of 0xcea6...: 200000 units of 0xf4ec..., zero-value tx carries the fee.
         let holder = Address::parse("0x66f183060253cfbe45beff1e6e7ebbe318c81e56").expect("addr");
@@ -1047,7 +1239,10 @@ mod tests {
         assert_eq!(ts.len(), 1);
         assert_eq!(ts[0].position, Position::Log(1));
         assert_eq!(ts[0].amount, U256::from(200_000u64));
-        assert_eq!(ts[0].tx_from, Address::parse("0x9b22a80d5c7b3374a05b446081f97d0a34079e7f").expect("addr"));
+        assert_eq!(
+            ts[0].tx_from,
+            Address::parse("0x9b22a80d5c7b3374a05b446081f97d0a34079e7f").expect("addr")
+        );
         assert_eq!(
             ts[0].asset,
             Asset::Token(Address::parse("0xf4eced2f682ce333f96f2d8966c613ded8fc95dd").expect("addr"))
@@ -1080,8 +1275,16 @@ mod tests {
         // Real trace exports; the transactions are made up (the fixtures have none for these blocks),
         // each successful, from 0x01..., so the trace rules alone decide what comes out.
         let mut all = Vec::new();
-        for case in ["block_with_subtraces", "block_with_suicide", "block_with_error", "block_with_create"] {
-            let path = fixtures.join("test_export_traces_job").join(case).join("expected_traces.csv");
+        for case in [
+            "block_with_subtraces",
+            "block_with_suicide",
+            "block_with_error",
+            "block_with_create",
+        ] {
+            let path = fixtures
+                .join("test_export_traces_job")
+                .join(case)
+                .join("expected_traces.csv");
             let text = std::fs::read_to_string(&path).expect("read traces");
             let mut hashes: Vec<String> = text
                 .lines()
@@ -1090,19 +1293,40 @@ mod tests {
                 .filter(|h| !h.is_empty())
                 .collect();
             hashes.dedup();
-            let block = text.lines().nth(1).and_then(|l| l.split(',').next()).expect("a row").to_string();
-            let mut txs = String::from("hash,block_number,block_timestamp,from_address,to_address,value,gas_price,receipt_status,receipt_gas_used\n");
+            let block = text
+                .lines()
+                .nth(1)
+                .and_then(|l| l.split(',').next())
+                .expect("a row")
+                .to_string();
+            let mut txs = String::from(
+                "hash,block_number,block_timestamp,from_address,to_address,value,gas_price,receipt_status,receipt_gas_used\n",
+            );
             for h in &hashes {
-                txs.push_str(&format!("{h},{block},1000,0x0101010101010101010101010101010101010101,,0,1,1,1\n"));
+                txs.push_str(&format!(
+                    "{h},{block},1000,0x0101010101010101010101010101010101010101,,0,1,1,1\n"
+                ));
             }
             let inputs = EtlInputs {
-                transactions: Some(CsvInput { name: "transactions.csv".into(), reader: txs.as_bytes() }),
-                traces: Some(CsvInput { name: "traces.csv".into(), reader: text.as_bytes() }),
+                transactions: Some(CsvInput {
+                    name: "transactions.csv".into(),
+                    reader: txs.as_bytes(),
+                }),
+                traces: Some(CsvInput {
+                    name: "traces.csv".into(),
+                    reader: text.as_bytes(),
+                }),
                 ..EtlInputs::default()
             };
             let data = parse(Chain::Ethereum, inputs).expect("parses");
             for t in data.transfers {
-                all.push((case, t.position.to_string(), t.from.to_hex(), t.to.to_hex(), t.amount.to_string()));
+                all.push((
+                    case,
+                    t.position.to_string(),
+                    t.from.to_hex(),
+                    t.to.to_hex(),
+                    t.amount.to_string(),
+                ));
             }
         }
         assert_eq!(
@@ -1123,7 +1347,10 @@ mod tests {
         assert_eq!(parse_timestamp("1438936285"), Some(1_438_936_285));
         assert_eq!(parse_timestamp("2015-08-07 08:31:25 UTC"), Some(1_438_936_285));
         assert_eq!(parse_timestamp("2015-08-07T08:31:25Z"), Some(1_438_936_285));
-        assert_eq!(parse_timestamp("2015-08-07T08:31:25.000+00:00"), Some(1_438_936_285));
+        assert_eq!(
+            parse_timestamp("2015-08-07T08:31:25.000+00:00"),
+            Some(1_438_936_285)
+        );
         assert_eq!(parse_timestamp("1970-01-01 00:00:00"), Some(0));
         assert_eq!(parse_timestamp("2024-02-29 00:00:00"), Some(1_709_164_800));
         assert_eq!(parse_timestamp("yesterday"), None);
@@ -1133,7 +1360,10 @@ mod tests {
     #[test]
     fn amounts_parse_exactly() {
         assert_eq!(parse_u256("0"), Some(U256::ZERO));
-        assert_eq!(parse_u256("64655529900000002048"), Some(U256::from(64_655_529_900_000_002_048u128)));
+        assert_eq!(
+            parse_u256("64655529900000002048"),
+            Some(U256::from(64_655_529_900_000_002_048u128))
+        );
         let max = "115792089237316195423570985008687907853269984665640564039457584007913129639935";
         assert_eq!(parse_u256(max), Some(U256::MAX));
         assert_eq!(parse_u256("1e18"), None);

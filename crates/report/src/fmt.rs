@@ -30,7 +30,7 @@ pub(crate) fn usd_short(v: Option<f64>) -> String {
 fn group(digits: &str) -> String {
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -56,10 +56,20 @@ pub(crate) fn amount_short(v: &Value) -> String {
     match v.human() {
         Some(h) => {
             let (int, frac) = h.split_once('.').unwrap_or((&h, ""));
-            let keep = if int == "0" { 6 } else if int.len() > 3 { 0 } else { 2 };
+            let keep = if int == "0" {
+                6
+            } else if int.len() > 3 {
+                0
+            } else {
+                2
+            };
             let frac: String = frac.chars().take(keep).collect();
             let frac = frac.trim_end_matches('0');
-            let n = if frac.is_empty() { group(int) } else { format!("{}.{frac}", group(int)) };
+            let n = if frac.is_empty() {
+                group(int)
+            } else {
+                format!("{}.{frac}", group(int))
+            };
             format!("{n} {}", symbol(v))
         }
         None => format!("{} raw {}", v.raw, short_symbol(v)),
@@ -67,7 +77,10 @@ pub(crate) fn amount_short(v: &Value) -> String {
 }
 
 fn short_symbol(v: &Value) -> String {
-    v.meta.symbol.clone().unwrap_or_else(|| short_hex(&v.asset.json_for(v.chain)))
+    v.meta
+        .symbol
+        .clone()
+        .unwrap_or_else(|| short_hex(&v.asset.json_for(v.chain)))
 }
 
 fn group_decimal(h: &str) -> String {
@@ -79,7 +92,11 @@ fn group_decimal(h: &str) -> String {
 
 /// `0x1234…abcd`.
 pub(crate) fn short_hex(s: &str) -> String {
-    if s.len() <= 14 { s.to_string() } else { format!("{}…{}", &s[..6], &s[s.len() - 4..]) }
+    if s.len() <= 14 {
+        s.to_string()
+    } else {
+        format!("{}…{}", &s[..6], &s[s.len() - 4..])
+    }
 }
 
 /// Short address as shown on its chain.

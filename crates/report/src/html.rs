@@ -46,9 +46,19 @@ pub fn render(inv: &Investigation) -> String {
     let top = inv
         .attribution
         .first()
-        .map(|a| format!("{} ({})", a.name.clone().unwrap_or_else(|| a.actor.0.clone()), pct(a.confidence)))
+        .map(|a| {
+            format!(
+                "{} ({})",
+                a.name.clone().unwrap_or_else(|| a.actor.0.clone()),
+                pct(a.confidence)
+            )
+        })
         .unwrap_or_else(|| "no one named".to_string());
-    let exit_usd: Option<f64> = if inv.exits.is_empty() { None } else { inv.exits.iter().try_fold(0.0, |a, g| g.usd.map(|u| a + u)) };
+    let exit_usd: Option<f64> = if inv.exits.is_empty() {
+        None
+    } else {
+        inv.exits.iter().try_fold(0.0, |a, g| g.usd.map(|u| a + u))
+    };
     let _ = writeln!(
         s,
         "<div class=\"cards\"><div class=\"card\"><div class=\"k\">stolen</div><div class=\"v\">{}</div></div>\
@@ -61,7 +71,11 @@ pub fn render(inv: &Investigation) -> String {
         esc(&top)
     );
 
-    let _ = writeln!(s, "<h2>Fund flow</h2><div class=\"graph\">{}</div>", crate::svg::render(&inv.flow));
+    let _ = writeln!(
+        s,
+        "<h2>Fund flow</h2><div class=\"graph\">{}</div>",
+        crate::svg::render(&inv.flow)
+    );
     if inv.flow.omitted_terminals > 0 {
         let _ = writeln!(
             s,
@@ -72,7 +86,10 @@ pub fn render(inv: &Investigation) -> String {
 
     let _ = writeln!(s, "<h2>Attribution</h2>");
     if inv.attribution.is_empty() {
-        let _ = writeln!(s, "<p class=\"none\">No link to any labeled actor was found. <b>No one is named.</b></p>");
+        let _ = writeln!(
+            s,
+            "<p class=\"none\">No link to any labeled actor was found. <b>No one is named.</b></p>"
+        );
     }
     for (i, a) in inv.attribution.iter().enumerate() {
         let _ = writeln!(
@@ -80,11 +97,17 @@ pub fn render(inv: &Investigation) -> String {
             "<div class=\"actor\"><h3>{}. {}{} &mdash; confidence {} <span class=\"bar\" style=\"width:{:.0}px\"></span></h3>",
             i + 1,
             esc(&a.actor.0),
-            a.name.as_ref().map(|n| format!(" ({})", esc(n))).unwrap_or_default(),
+            a.name
+                .as_ref()
+                .map(|n| format!(" ({})", esc(n)))
+                .unwrap_or_default(),
             pct(a.confidence),
             a.confidence * 200.0
         );
-        let _ = writeln!(s, "<table><tr><th>kind</th><th>chain</th><th>tx</th><th>address</th><th>detail</th></tr>");
+        let _ = writeln!(
+            s,
+            "<table><tr><th>kind</th><th>chain</th><th>tx</th><th>address</th><th>detail</th></tr>"
+        );
         for e in a.evidence() {
             let _ = writeln!(
                 s,
@@ -96,9 +119,16 @@ pub fn render(inv: &Investigation) -> String {
                 esc(&e.detail)
             );
         }
-        let _ = writeln!(s, "</table><p class=\"sub\">Findings (strength = product of factors):</p><ul>");
+        let _ = writeln!(
+            s,
+            "</table><p class=\"sub\">Findings (strength = product of factors):</p><ul>"
+        );
         for f in &a.findings {
-            let factors: Vec<String> = f.factors.iter().map(|(w, x)| format!("{} {x:.2}", esc(w))).collect();
+            let factors: Vec<String> = f
+                .factors
+                .iter()
+                .map(|(w, x)| format!("{} {x:.2}", esc(w)))
+                .collect();
             let _ = writeln!(
                 s,
                 "<li><code>{}</code> on {}: {:.3} = {}</li>",
@@ -111,7 +141,10 @@ pub fn render(inv: &Investigation) -> String {
         let _ = writeln!(s, "</ul></div>");
     }
 
-    let _ = writeln!(s, "<h2>Losses</h2><table><tr><th>chain</th><th>asset</th><th>amount</th><th>raw amount</th><th>USD</th><th>transfers</th></tr>");
+    let _ = writeln!(
+        s,
+        "<h2>Losses</h2><table><tr><th>chain</th><th>asset</th><th>amount</th><th>raw amount</th><th>USD</th><th>transfers</th></tr>"
+    );
     for l in &inv.losses {
         let _ = writeln!(
             s,
@@ -124,8 +157,15 @@ pub fn render(inv: &Investigation) -> String {
             l.transfers.len()
         );
     }
-    let _ = writeln!(s, "</table><table><tr><th>time</th><th>chain</th><th>tx</th><th>victim</th><th>to</th><th>amount</th><th>USD</th></tr>");
-    let transfers: Vec<_> = inv.losses.iter().flat_map(|l| l.transfers.iter().map(move |t| (l.value.chain, t))).collect();
+    let _ = writeln!(
+        s,
+        "</table><table><tr><th>time</th><th>chain</th><th>tx</th><th>victim</th><th>to</th><th>amount</th><th>USD</th></tr>"
+    );
+    let transfers: Vec<_> = inv
+        .losses
+        .iter()
+        .flat_map(|l| l.transfers.iter().map(move |t| (l.value.chain, t)))
+        .collect();
     for (chain, t) in transfers.iter().take(MAX_ROWS) {
         let _ = writeln!(
             s,
@@ -143,11 +183,21 @@ pub fn render(inv: &Investigation) -> String {
 
     let _ = writeln!(s, "<h2>Exits by entity</h2>");
     if inv.exits.is_empty() {
-        let _ = writeln!(s, "<p>No labeled exit (exchange, mixer, bridge, ...) was reached.</p>");
+        let _ = writeln!(
+            s,
+            "<p>No labeled exit (exchange, mixer, bridge, ...) was reached.</p>"
+        );
     } else {
-        let _ = writeln!(s, "<table><tr><th>entity</th><th>category</th><th>received</th><th>USD</th><th>addresses</th></tr>");
+        let _ = writeln!(
+            s,
+            "<table><tr><th>entity</th><th>category</th><th>received</th><th>USD</th><th>addresses</th></tr>"
+        );
         for g in &inv.exits {
-            let parts: Vec<String> = g.totals.iter().map(|t| format!("{} ({})", amount(t), t.chain)).collect();
+            let parts: Vec<String> = g
+                .totals
+                .iter()
+                .map(|t| format!("{} ({})", amount(t), t.chain))
+                .collect();
             let _ = writeln!(
                 s,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
@@ -158,8 +208,15 @@ pub fn render(inv: &Investigation) -> String {
                 g.addresses.len()
             );
         }
-        let _ = writeln!(s, "</table><table><tr><th>entity</th><th>chain</th><th>address</th><th>label</th><th>amount</th><th>USD</th><th>hops</th><th>first tx</th></tr>");
-        let rows: Vec<_> = inv.exits.iter().flat_map(|g| g.addresses.iter().map(move |x| (g, x))).collect();
+        let _ = writeln!(
+            s,
+            "</table><table><tr><th>entity</th><th>chain</th><th>address</th><th>label</th><th>amount</th><th>USD</th><th>hops</th><th>first tx</th></tr>"
+        );
+        let rows: Vec<_> = inv
+            .exits
+            .iter()
+            .flat_map(|g| g.addresses.iter().map(move |x| (g, x)))
+            .collect();
         for (g, x) in rows.iter().take(MAX_ROWS) {
             let _ = writeln!(
                 s,
@@ -181,7 +238,10 @@ pub fn render(inv: &Investigation) -> String {
     if inv.destinations.is_empty() {
         let _ = writeln!(s, "<p>Nothing rests outside the labeled exits.</p>");
     } else {
-        let _ = writeln!(s, "<table><tr><th>chain</th><th>address</th><th>label</th><th>amount</th><th>USD</th><th>hops</th><th>why</th></tr>");
+        let _ = writeln!(
+            s,
+            "<table><tr><th>chain</th><th>address</th><th>label</th><th>amount</th><th>USD</th><th>hops</th><th>why</th></tr>"
+        );
         for d in inv.destinations.iter().take(MAX_ROWS) {
             let _ = writeln!(
                 s,
@@ -198,7 +258,10 @@ pub fn render(inv: &Investigation) -> String {
         let _ = writeln!(s, "</table>{}", more(inv.destinations.len()));
     }
 
-    let _ = writeln!(s, "<h2>Exploiter side</h2><table><tr><th>chain</th><th>address</th><th>membership</th><th>why</th></tr>");
+    let _ = writeln!(
+        s,
+        "<h2>Exploiter side</h2><table><tr><th>chain</th><th>address</th><th>membership</th><th>why</th></tr>"
+    );
     for m in inv.incident_addresses.iter().take(MAX_ROWS) {
         let (kind, detail) = membership(&m.membership);
         let _ = writeln!(
@@ -225,5 +288,12 @@ pub fn render(inv: &Investigation) -> String {
 }
 
 fn more(total: usize) -> String {
-    if total > MAX_ROWS { format!("<p class=\"sub\">... and {} more (see the JSON report).</p>", total - MAX_ROWS) } else { String::new() }
+    if total > MAX_ROWS {
+        format!(
+            "<p class=\"sub\">... and {} more (see the JSON report).</p>",
+            total - MAX_ROWS
+        )
+    } else {
+        String::new()
+    }
 }

@@ -16,7 +16,7 @@
 //! decimals = 6
 //! ```
 
-use chaintrace_analysis::investigate::prices::{days_in_month, days_from_civil};
+use chaintrace_analysis::investigate::prices::{days_from_civil, days_in_month};
 use chaintrace_analysis::investigate::{Incident, TokenInfo};
 use chaintrace_core::{Address, Chain};
 use serde::Deserialize;
@@ -89,24 +89,41 @@ fn de_chain<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Chain, D::Error> {
 pub fn parse_incident(file: &str, text: &str) -> Result<Incident, IncidentError> {
     let at = |offset: usize, message: String| {
         let (line, column) = line_col(text, offset);
-        IncidentError::Syntax { file: file.to_string(), line, column, message }
+        IncidentError::Syntax {
+            file: file.to_string(),
+            line,
+            column,
+            message,
+        }
     };
     let parsed: File = toml::from_str(text).map_err(|e| {
         let offset = e.span().map(|s| s.start).unwrap_or(0);
         at(offset, e.message().trim().to_string())
     })?;
-    let invalid = |message: String| IncidentError::Invalid { file: file.to_string(), message };
+    let invalid = |message: String| IncidentError::Invalid {
+        file: file.to_string(),
+        message,
+    };
     if parsed.name.trim().is_empty() {
         return Err(invalid("'name' is empty".into()));
     }
     let started = match &parsed.started {
         toml::Value::Integer(i) if *i >= 0 => *i as u64,
         toml::Value::String(s) => parse_time(s).ok_or_else(|| {
-            invalid(format!("'started' = '{s}': expected RFC 3339 (2023-09-12T00:00:00Z), a date or unix seconds"))
+            invalid(format!(
+                "'started' = '{s}': expected RFC 3339 (2023-09-12T00:00:00Z), a date or unix seconds"
+            ))
         })?,
-        toml::Value::Datetime(d) => parse_time(&d.to_string())
-            .ok_or_else(|| invalid(format!("'started' = {d}: a full date-time with offset or a date is needed")))?,
-        other => return Err(invalid(format!("'started' = {other}: expected a date-time string"))),
+        toml::Value::Datetime(d) => parse_time(&d.to_string()).ok_or_else(|| {
+            invalid(format!(
+                "'started' = {d}: a full date-time with offset or a date is needed"
+            ))
+        })?,
+        other => {
+            return Err(invalid(format!(
+                "'started' = {other}: expected a date-time string"
+            )));
+        }
     };
     let address = |a: &toml::Spanned<String>| {
         Address::parse(a.get_ref()).map_err(|e| at(a.span().start, e.to_string()))
@@ -120,13 +137,26 @@ pub fn parse_incident(file: &str, text: &str) -> Result<Incident, IncidentError>
         exploiters.push((p.chain, address(&p.address)?));
     }
     if exploiters.is_empty() {
-        return Err(invalid("the incident names no exploiter (add an [[exploiter]] table with chain and address)".into()));
+        return Err(invalid(
+            "the incident names no exploiter (add an [[exploiter]] table with chain and address)".into(),
+        ));
     }
     let mut tokens = Vec::new();
     for t in &parsed.token {
-        tokens.push(TokenInfo { chain: t.chain, address: address(&t.address)?, symbol: t.symbol.clone(), decimals: t.decimals });
+        tokens.push(TokenInfo {
+            chain: t.chain,
+            address: address(&t.address)?,
+            symbol: t.symbol.clone(),
+            decimals: t.decimals,
+        });
     }
-    Ok(Incident { name: parsed.name, started, victims, exploiters, tokens })
+    Ok(Incident {
+        name: parsed.name,
+        started,
+        victims,
+        exploiters,
+        tokens,
+    })
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -142,14 +172,18 @@ pub fn parse_time(s: &str) -> Option<u64> {
     if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
         return s.parse().ok();
     }
-    let num = |t: &str| -> Option<i64> { (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok())? };
+    let num = |t: &str| -> Option<i64> {
+        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok())?
+    };
     let (date, time) = match s.find(['T', 't', ' ']) {
         Some(i) => (&s[..i], Some(&s[i + 1..])),
         None => (s, None),
     };
     let mut parts = date.split('-');
     let (y, m, d) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(y), Some(m), Some(d), None) if y.len() == 4 && m.len() == 2 && d.len() == 2 => (num(y)?, num(m)?, num(d)?),
+        (Some(y), Some(m), Some(d), None) if y.len() == 4 && m.len() == 2 && d.len() == 2 => {
+            (num(y)?, num(m)?, num(d)?)
+        }
         _ => return None,
     };
     if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
@@ -217,19 +251,27 @@ decimals = 18
     #[test]
     fn errors_name_file_and_line() {
         let bad_chain = GOOD.replace("chain = \"eth\"", "chain = \"solana\"");
-        let e = parse_incident("inc.toml", &bad_chain).expect_err("unknown chain").to_string();
+        let e = parse_incident("inc.toml", &bad_chain)
+            .expect_err("unknown chain")
+            .to_string();
         assert!(e.starts_with("inc.toml:8:"), "{e}");
         assert!(e.contains("unknown chain 'solana'"), "{e}");
 
         let bad_addr = GOOD.replace("0x0000000000000000000000000000000000000001", "0x12");
-        let e = parse_incident("inc.toml", &bad_addr).expect_err("bad address").to_string();
+        let e = parse_incident("inc.toml", &bad_addr)
+            .expect_err("bad address")
+            .to_string();
         assert!(e.starts_with("inc.toml:9:"), "{e}");
 
-        let e = parse_incident("inc.toml", "name = \"x\"\nstarted = \n").expect_err("syntax").to_string();
+        let e = parse_incident("inc.toml", "name = \"x\"\nstarted = \n")
+            .expect_err("syntax")
+            .to_string();
         assert!(e.starts_with("inc.toml:2:"), "{e}");
 
         let no_exploiter = "name = \"x\"\nstarted = \"2023-09-12\"\n";
-        let e = parse_incident("inc.toml", no_exploiter).expect_err("no exploiter").to_string();
+        let e = parse_incident("inc.toml", no_exploiter)
+            .expect_err("no exploiter")
+            .to_string();
         assert!(e.contains("no exploiter"), "{e}");
     }
 

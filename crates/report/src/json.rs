@@ -74,7 +74,10 @@ pub struct PartyDto {
 }
 
 fn party(chain: Chain, a: Address) -> PartyDto {
-    PartyDto { chain: chain.name().to_string(), address: a.json_for(chain) }
+    PartyDto {
+        chain: chain.name().to_string(),
+        address: a.json_for(chain),
+    }
 }
 
 /// An exploiter-side address.
@@ -346,12 +349,29 @@ pub fn report(inv: &Investigation) -> Report {
                 .iter()
                 .map(|f| FindingDto {
                     strength: f.strength,
-                    factors: f.factors.iter().map(|(w, x)| FactorDto { what: w.clone(), factor: *x }).collect(),
+                    factors: f
+                        .factors
+                        .iter()
+                        .map(|(w, x)| FactorDto {
+                            what: w.clone(),
+                            factor: *x,
+                        })
+                        .collect(),
                     target: party(f.target.0, f.target.1),
-                    evidence: f.evidence.iter().filter_map(|e| all.iter().position(|x| *x == e)).collect(),
+                    evidence: f
+                        .evidence
+                        .iter()
+                        .filter_map(|e| all.iter().position(|x| *x == e))
+                        .collect(),
                 })
                 .collect();
-            AttributionDto { actor: a.actor.0.clone(), name: a.name.clone(), confidence: a.confidence, evidence: ev, findings }
+            AttributionDto {
+                actor: a.actor.0.clone(),
+                name: a.name.clone(),
+                confidence: a.confidence,
+                evidence: ev,
+                findings,
+            }
         })
         .collect();
     Report {
@@ -369,7 +389,12 @@ pub fn report(inv: &Investigation) -> Report {
             .iter()
             .map(|m| {
                 let (kind, detail) = membership(&m.membership);
-                MemberDto { chain: m.chain.name().to_string(), address: m.address.json_for(m.chain), membership: kind, detail }
+                MemberDto {
+                    chain: m.chain.name().to_string(),
+                    address: m.address.json_for(m.chain),
+                    membership: kind,
+                    detail,
+                }
             })
             .collect(),
         losses,
@@ -449,17 +474,24 @@ pub fn total_usd(inv: &Investigation) -> Option<f64> {
     if inv.losses.is_empty() {
         return None;
     }
-    inv.losses.iter().try_fold(0.0, |acc, l| l.value.usd.map(|u| acc + u))
+    inv.losses
+        .iter()
+        .try_fold(0.0, |acc, l| l.value.usd.map(|u| acc + u))
 }
 
 /// Kind name and sentence of a membership.
 pub(crate) fn membership(m: &Membership) -> (String, String) {
     match m {
         Membership::Exploiter => ("exploiter".into(), "named in the incident file".into()),
-        Membership::SameAddress { of_chain } => {
-            ("same_address".into(), format!("same 20-byte address as an exploiter on {of_chain}"))
-        }
-        Membership::Cluster { exploiter, heuristics, confidence } => (
+        Membership::SameAddress { of_chain } => (
+            "same_address".into(),
+            format!("same 20-byte address as an exploiter on {of_chain}"),
+        ),
+        Membership::Cluster {
+            exploiter,
+            heuristics,
+            confidence,
+        } => (
             "cluster".into(),
             format!(
                 "clustered with exploiter {} on {} by {} (confidence {confidence})",
@@ -473,7 +505,8 @@ pub(crate) fn membership(m: &Membership) -> (String, String) {
 
 /// The report as pretty JSON text.
 pub fn render(inv: &Investigation) -> String {
-    let mut s = serde_json::to_string_pretty(&report(inv)).expect("report DTOs serialize: no maps with non-string keys");
+    let mut s = serde_json::to_string_pretty(&report(inv))
+        .expect("report DTOs serialize: no maps with non-string keys");
     s.push('\n');
     s
 }

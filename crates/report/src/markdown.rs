@@ -26,9 +26,15 @@ pub fn render(inv: &Investigation) -> String {
 
     let _ = writeln!(s, "## Attribution\n");
     if inv.attribution.is_empty() {
-        let _ = writeln!(s, "No link to any labeled actor was found. **No one is named.**\n");
+        let _ = writeln!(
+            s,
+            "No link to any labeled actor was found. **No one is named.**\n"
+        );
     } else {
-        let _ = writeln!(s, "| rank | actor | name | confidence | findings |\n|---:|---|---|---:|---:|");
+        let _ = writeln!(
+            s,
+            "| rank | actor | name | confidence | findings |\n|---:|---|---|---:|---:|"
+        );
         for (i, a) in inv.attribution.iter().enumerate() {
             let _ = writeln!(
                 s,
@@ -42,7 +48,10 @@ pub fn render(inv: &Investigation) -> String {
         }
         for a in &inv.attribution {
             let _ = writeln!(s, "\n### Evidence for {}\n", md(&a.actor.0));
-            let _ = writeln!(s, "| kind | chain | tx | address | detail |\n|---|---|---|---|---|");
+            let _ = writeln!(
+                s,
+                "| kind | chain | tx | address | detail |\n|---|---|---|---|---|"
+            );
             for e in a.evidence() {
                 let _ = writeln!(
                     s,
@@ -56,7 +65,11 @@ pub fn render(inv: &Investigation) -> String {
             }
             let _ = writeln!(s, "\nHow it combines (finding strength = product of factors):\n");
             for f in &a.findings {
-                let factors: Vec<String> = f.factors.iter().map(|(w, x)| format!("{} {x:.2}", md(w))).collect();
+                let factors: Vec<String> = f
+                    .factors
+                    .iter()
+                    .map(|(w, x)| format!("{} {x:.2}", md(w)))
+                    .collect();
                 let _ = writeln!(
                     s,
                     "- `{}` on {}: {:.3} = {}",
@@ -71,7 +84,10 @@ pub fn render(inv: &Investigation) -> String {
     }
 
     let _ = writeln!(s, "## Losses\n\nTotal: **{}**\n", usd(total_usd(inv)));
-    let _ = writeln!(s, "| chain | asset | amount | raw amount | USD | transfers |\n|---|---|---:|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "| chain | asset | amount | raw amount | USD | transfers |\n|---|---|---:|---:|---:|---:|"
+    );
     for l in &inv.losses {
         let _ = writeln!(
             s,
@@ -84,8 +100,15 @@ pub fn render(inv: &Investigation) -> String {
             l.transfers.len()
         );
     }
-    let _ = writeln!(s, "\n| time | chain | tx | from (victim) | to | amount | USD |\n|---|---|---|---|---|---:|---:|");
-    let transfers: Vec<_> = inv.losses.iter().flat_map(|l| l.transfers.iter().map(move |t| (l.value.chain, t))).collect();
+    let _ = writeln!(
+        s,
+        "\n| time | chain | tx | from (victim) | to | amount | USD |\n|---|---|---|---|---|---:|---:|"
+    );
+    let transfers: Vec<_> = inv
+        .losses
+        .iter()
+        .flat_map(|l| l.transfers.iter().map(move |t| (l.value.chain, t)))
+        .collect();
     for (chain, t) in transfers.iter().take(MAX_ROWS) {
         let _ = writeln!(
             s,
@@ -105,9 +128,16 @@ pub fn render(inv: &Investigation) -> String {
     if inv.exits.is_empty() {
         let _ = writeln!(s, "No labeled exit (exchange, mixer, bridge, ...) was reached.");
     } else {
-        let _ = writeln!(s, "| entity | category | received | USD | addresses |\n|---|---|---|---:|---:|");
+        let _ = writeln!(
+            s,
+            "| entity | category | received | USD | addresses |\n|---|---|---|---:|---:|"
+        );
         for g in &inv.exits {
-            let parts: Vec<String> = g.totals.iter().map(|t| format!("{} ({})", amount(t), t.chain)).collect();
+            let parts: Vec<String> = g
+                .totals
+                .iter()
+                .map(|t| format!("{} ({})", amount(t), t.chain))
+                .collect();
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | {} |",
@@ -118,8 +148,15 @@ pub fn render(inv: &Investigation) -> String {
                 g.addresses.len()
             );
         }
-        let _ = writeln!(s, "\n| entity | chain | address | label | amount | USD | hops | first tx |\n|---|---|---|---|---:|---:|---:|---|");
-        let rows: Vec<_> = inv.exits.iter().flat_map(|g| g.addresses.iter().map(move |x| (g, x))).collect();
+        let _ = writeln!(
+            s,
+            "\n| entity | chain | address | label | amount | USD | hops | first tx |\n|---|---|---|---|---:|---:|---:|---|"
+        );
+        let rows: Vec<_> = inv
+            .exits
+            .iter()
+            .flat_map(|g| g.addresses.iter().map(move |x| (g, x)))
+            .collect();
         for (g, x) in rows.iter().take(MAX_ROWS) {
             let _ = writeln!(
                 s,
@@ -131,7 +168,10 @@ pub fn render(inv: &Investigation) -> String {
                 amount(&x.value),
                 usd(x.value.usd),
                 x.hops,
-                x.path.first().map(|h| format!("`{}`", h.to_hex())).unwrap_or_default()
+                x.path
+                    .first()
+                    .map(|h| format!("`{}`", h.to_hex()))
+                    .unwrap_or_default()
             );
         }
         more(&mut s, rows.len());
@@ -141,7 +181,10 @@ pub fn render(inv: &Investigation) -> String {
     if inv.destinations.is_empty() {
         let _ = writeln!(s, "Nothing rests outside the labeled exits.");
     } else {
-        let _ = writeln!(s, "| chain | address | label | amount | USD | hops | why |\n|---|---|---|---:|---:|---:|---|");
+        let _ = writeln!(
+            s,
+            "| chain | address | label | amount | USD | hops | why |\n|---|---|---|---:|---:|---:|---|"
+        );
         for d in inv.destinations.iter().take(MAX_ROWS) {
             let _ = writeln!(
                 s,
@@ -158,10 +201,19 @@ pub fn render(inv: &Investigation) -> String {
         more(&mut s, inv.destinations.len());
     }
 
-    let _ = writeln!(s, "\n## Exploiter side\n\n| chain | address | membership | why |\n|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "\n## Exploiter side\n\n| chain | address | membership | why |\n|---|---|---|---|"
+    );
     for m in inv.incident_addresses.iter().take(MAX_ROWS) {
         let (kind, detail) = membership(&m.membership);
-        let _ = writeln!(s, "| {} | `{}` | {kind} | {} |", m.chain, m.address.display_for(m.chain), md(&detail));
+        let _ = writeln!(
+            s,
+            "| {} | `{}` | {kind} | {} |",
+            m.chain,
+            m.address.display_for(m.chain),
+            md(&detail)
+        );
     }
     more(&mut s, inv.incident_addresses.len());
 

@@ -15,7 +15,12 @@ const MAX_EVIDENCE: usize = 6;
 pub fn render(inv: &Investigation, top: usize) -> String {
     let mut s = String::new();
     let inc = &inv.incident;
-    let _ = writeln!(s, "INCIDENT  {} (started {})", inc.name, rfc3339_of_unix(inc.started));
+    let _ = writeln!(
+        s,
+        "INCIDENT  {} (started {})",
+        inc.name,
+        rfc3339_of_unix(inc.started)
+    );
     let _ = writeln!(s);
     let _ = writeln!(s, "LOSSES (total {})", usd(total_usd(inv)));
     if inv.losses.is_empty() {
@@ -34,7 +39,11 @@ pub fn render(inv: &Investigation, top: usize) -> String {
     let _ = writeln!(s);
     let _ = writeln!(s, "TOP EXITS ({} entities)", inv.exits.len());
     for g in inv.exits.iter().take(top) {
-        let parts: Vec<String> = g.totals.iter().map(|t| format!("{} on {}", amount(t), t.chain)).collect();
+        let parts: Vec<String> = g
+            .totals
+            .iter()
+            .map(|t| format!("{} on {}", amount(t), t.chain))
+            .collect();
         let _ = writeln!(
             s,
             "  {:<24} {:<10} {:>18}  {}  ({} address(es))",
@@ -67,10 +76,20 @@ pub fn render(inv: &Investigation, top: usize) -> String {
     }
     for (i, a) in inv.attribution.iter().enumerate() {
         let name = a.name.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();
-        let _ = writeln!(s, "  {}. {}{}  confidence {}", i + 1, a.actor, name, pct(a.confidence));
+        let _ = writeln!(
+            s,
+            "  {}. {}{}  confidence {}",
+            i + 1,
+            a.actor,
+            name,
+            pct(a.confidence)
+        );
         let evidence = a.evidence();
         for e in evidence.iter().take(MAX_EVIDENCE) {
-            let tx = e.tx_hash.map(|h| format!(" tx {}", short_tx(h))).unwrap_or_default();
+            let tx = e
+                .tx_hash
+                .map(|h| format!(" tx {}", short_tx(h)))
+                .unwrap_or_default();
             let _ = writeln!(
                 s,
                 "     - {:<24} {:<9} {}{tx}: {}",
@@ -81,7 +100,11 @@ pub fn render(inv: &Investigation, top: usize) -> String {
             );
         }
         if evidence.len() > MAX_EVIDENCE {
-            let _ = writeln!(s, "     ... and {} more piece(s) of evidence in the report", evidence.len() - MAX_EVIDENCE);
+            let _ = writeln!(
+                s,
+                "     ... and {} more piece(s) of evidence in the report",
+                evidence.len() - MAX_EVIDENCE
+            );
         }
     }
     if !inv.notes.is_empty() {

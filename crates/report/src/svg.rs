@@ -66,11 +66,12 @@ fn plan(flow: &FlowGraph) -> (Vec<DrawNode>, Vec<DrawEdge>) {
             pred[e.to].insert(e.from);
         }
     }
-    let pass = |i: usize| flow.nodes[i].role == NodeRole::Intermediate && succ[i].len() == 1 && pred[i].len() == 1;
+    let pass =
+        |i: usize| flow.nodes[i].role == NodeRole::Intermediate && succ[i].len() == 1 && pred[i].len() == 1;
     let mut owner: Vec<Option<usize>> = vec![None; n];
     let mut nodes: Vec<DrawNode> = Vec::new();
-    for i in 0..n {
-        let starts_run = pass(i) && pred[i].iter().all(|&p| !pass(p));
+    for (i, senders) in pred.iter().enumerate() {
+        let starts_run = pass(i) && senders.iter().all(|&p| !pass(p));
         if !starts_run {
             continue;
         }
@@ -87,13 +88,19 @@ fn plan(flow: &FlowGraph) -> (Vec<DrawNode>, Vec<DrawEdge>) {
             for &m in &run {
                 owner[m] = Some(nodes.len());
             }
-            nodes.push(DrawNode { members: run, column: 0 });
+            nodes.push(DrawNode {
+                members: run,
+                column: 0,
+            });
         }
     }
-    for i in 0..n {
-        if owner[i].is_none() {
-            owner[i] = Some(nodes.len());
-            nodes.push(DrawNode { members: vec![i], column: 0 });
+    for (i, slot) in owner.iter_mut().enumerate() {
+        if slot.is_none() {
+            *slot = Some(nodes.len());
+            nodes.push(DrawNode {
+                members: vec![i],
+                column: 0,
+            });
         }
     }
     let own = |i: usize| owner[i].unwrap_or(0);
@@ -103,7 +110,12 @@ fn plan(flow: &FlowGraph) -> (Vec<DrawNode>, Vec<DrawEdge>) {
         if f == t {
             continue;
         }
-        let d = edges.entry((f, t)).or_insert(DrawEdge { from: f, to: t, edges: Vec::new(), is_loss: e.is_loss });
+        let d = edges.entry((f, t)).or_insert(DrawEdge {
+            from: f,
+            to: t,
+            edges: Vec::new(),
+            is_loss: e.is_loss,
+        });
         d.edges.push(k);
         d.is_loss &= e.is_loss;
     }
@@ -142,7 +154,11 @@ fn plan(flow: &FlowGraph) -> (Vec<DrawNode>, Vec<DrawEdge>) {
         .max(1);
     for i in 0..nodes.len() {
         let c = if col[i] == usize::MAX { inner_max } else { col[i] };
-        nodes[i].column = if is_end(i, &nodes[i]) && c > 1 { inner_max + 1 } else { c };
+        nodes[i].column = if is_end(i, &nodes[i]) && c > 1 {
+            inner_max + 1
+        } else {
+            c
+        };
     }
     (nodes, edges)
 }
@@ -168,7 +184,11 @@ fn layout(flow: &FlowGraph, nodes: &[DrawNode], edges: &[DrawEdge]) -> (Vec<(f64
                     .filter(|e| e.to == i && nodes[e.from].column < c)
                     .map(|e| pos[e.from].1)
                     .collect();
-                if ys.is_empty() { f64::MAX } else { ys.iter().sum::<f64>() / ys.len() as f64 }
+                if ys.is_empty() {
+                    f64::MAX
+                } else {
+                    ys.iter().sum::<f64>() / ys.len() as f64
+                }
             };
             let mut keys: Vec<(f64, usize)> = order.iter().map(|&i| (key(i), i)).collect();
             keys.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -177,7 +197,10 @@ fn layout(flow: &FlowGraph, nodes: &[DrawNode], edges: &[DrawEdge]) -> (Vec<(f64
         let span = order.len() as f64 * (NODE_H + ROW_GAP) - ROW_GAP;
         let y0 = TOP + ((height - TOP - MARGIN) - span).max(0.0) / 2.0;
         for (r, &i) in order.iter().enumerate() {
-            pos[i] = (MARGIN + c as f64 * (NODE_W + COL_GAP), y0 + r as f64 * (NODE_H + ROW_GAP));
+            pos[i] = (
+                MARGIN + c as f64 * (NODE_W + COL_GAP),
+                y0 + r as f64 * (NODE_H + ROW_GAP),
+            );
         }
     }
     let _ = flow;
@@ -197,7 +220,10 @@ pub fn render(flow: &FlowGraph) -> String {
         s,
         r#"<defs><marker id="arrow-loss" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{LOSS_EDGE}"/></marker><marker id="arrow-flow" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{FLOW_EDGE}"/></marker></defs>"#
     );
-    let _ = writeln!(s, r##"<rect x="0" y="0" width="{width:.0}" height="{height:.0}" fill="#ffffff"/>"##);
+    let _ = writeln!(
+        s,
+        r##"<rect x="0" y="0" width="{width:.0}" height="{height:.0}" fill="#ffffff"/>"##
+    );
     legend(&mut s);
     let last = nodes.iter().map(|d| d.column).max().unwrap_or(0);
     let columns: BTreeSet<usize> = nodes.iter().map(|d| d.column).collect();
@@ -226,7 +252,8 @@ pub fn render(flow: &FlowGraph) -> String {
         let (c1x, c2x) = (x1 + bend, x2 - bend);
         let color = if d.is_loss { LOSS_EDGE } else { FLOW_EDGE };
         let marker = if d.is_loss { "arrow-loss" } else { "arrow-flow" };
-        let parts: Vec<&chaintrace_analysis::investigate::FlowEdge> = d.edges.iter().map(|&k| &flow.edges[k]).collect();
+        let parts: Vec<&chaintrace_analysis::investigate::FlowEdge> =
+            d.edges.iter().map(|&k| &flow.edges[k]).collect();
         let total_usd: Option<f64> = parts.iter().try_fold(0.0, |a, e| e.value.usd.map(|u| a + u));
         let w = match total_usd {
             Some(u) if u > 0.0 => (1.2 + (u + 1.0).log10() * 0.5).min(6.0),
@@ -281,7 +308,11 @@ pub fn render(flow: &FlowGraph) -> String {
         for (i, l) in lines.iter().enumerate() {
             let fill = if i + 1 == lines.len() { "#37474f" } else { color };
             let dy = if i == 0 { 0.0 } else { 11.0 };
-            let _ = write!(labels, r#"<tspan x="{lx:.1}" dy="{dy}" fill="{fill}">{}</tspan>"#, esc(l));
+            let _ = write!(
+                labels,
+                r#"<tspan x="{lx:.1}" dy="{dy}" fill="{fill}">{}</tspan>"#,
+                esc(l)
+            );
         }
         labels.push_str("</text>\n");
     }
@@ -289,14 +320,32 @@ pub fn render(flow: &FlowGraph) -> String {
         let (x, y) = pos[i];
         let first = &flow.nodes[d.members[0]];
         let (fill, stroke) = colors(&first.role);
-        let text_fill = if matches!(&first.role, NodeRole::Exit(c) if c == "sanctioned") { "#ffffff" } else { "#212121" };
+        let text_fill = if matches!(&first.role, NodeRole::Exit(c) if c == "sanctioned") {
+            "#ffffff"
+        } else {
+            "#212121"
+        };
         let (head, sub, title) = if d.members.len() > 1 {
             let last = &flow.nodes[d.members[d.members.len() - 1]];
-            let all: Vec<String> = d.members.iter().map(|&m| flow.nodes[m].address.display_for(flow.nodes[m].chain)).collect();
+            let all: Vec<String> = d
+                .members
+                .iter()
+                .map(|&m| flow.nodes[m].address.display_for(flow.nodes[m].chain))
+                .collect();
             (
                 format!("chain of {} pass-through hops", d.members.len()),
-                format!("{} … {} · {}", short_addr(first.chain, first.address), &short_addr(last.chain, last.address), first.chain),
-                format!("{} addresses on {}, each forwarding to the next:\n{}", d.members.len(), first.chain, all.join("\n")),
+                format!(
+                    "{} … {} · {}",
+                    short_addr(first.chain, first.address),
+                    &short_addr(last.chain, last.address),
+                    first.chain
+                ),
+                format!(
+                    "{} addresses on {}, each forwarding to the next:\n{}",
+                    d.members.len(),
+                    first.chain,
+                    all.join("\n")
+                ),
             )
         } else {
             let head = first.label.clone().unwrap_or_else(|| match &first.role {
@@ -310,9 +359,17 @@ pub fn render(flow: &FlowGraph) -> String {
                 first.role.name(),
                 first.label.as_ref().map(|l| format!(": {l}")).unwrap_or_default()
             );
-            (head, format!("{} · {}", short_addr(first.chain, first.address), first.chain), title)
+            (
+                head,
+                format!("{} · {}", short_addr(first.chain, first.address), first.chain),
+                title,
+            )
         };
-        let dash = if d.members.len() > 1 { r#" stroke-dasharray="5,3""# } else { "" };
+        let dash = if d.members.len() > 1 {
+            r#" stroke-dasharray="5,3""#
+        } else {
+            ""
+        };
         let _ = writeln!(
             s,
             r#"<g class="node {role}"><title>{title}</title><rect x="{x:.1}" y="{y:.1}" width="{NODE_W}" height="{NODE_H}" rx="6" fill="{fill}" stroke="{stroke}" stroke-width="1.5"{dash}/><text x="{:.1}" y="{:.1}" font-size="11.5" font-weight="bold" fill="{text_fill}">{}</text><text x="{:.1}" y="{:.1}" font-size="10.5" fill="{text_fill}" font-family="Menlo, Consolas, monospace">{}</text></g>"#,
@@ -328,7 +385,11 @@ pub fn render(flow: &FlowGraph) -> String {
     }
     s.push_str(&labels);
     if flow.nodes.is_empty() {
-        let _ = writeln!(s, r##"<text x="24" y="{:.0}" font-size="14" fill="#455a64">No flow to draw.</text>"##, TOP + 20.0);
+        let _ = writeln!(
+            s,
+            r##"<text x="24" y="{:.0}" font-size="14" fill="#455a64">No flow to draw.</text>"##,
+            TOP + 20.0
+        );
     }
     s.push_str("</svg>\n");
     s
@@ -365,5 +426,9 @@ fn legend(s: &mut String) {
 }
 
 fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n { s.to_string() } else { format!("{}…", s.chars().take(n - 1).collect::<String>()) }
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
 }

@@ -30,6 +30,10 @@ pub struct WorldConfig {
     pub mixer: bool,
     /// Peel chains in incident laundering.
     pub peel_chains: bool,
+    /// Raw event logs of the bridge (chaintrace generic `BridgeDeposit` / `BridgeRelease`, whose shared
+    /// id pairs the two ends) and of the mixer (Tornado `Deposit` / `Withdrawal`). Off = transfers only,
+    /// so bridge matching must work from amounts and times.
+    pub event_logs: bool,
     /// Planted incidents (thefts with laundering); the last one is the "new", unlabeled incident.
     pub incidents: u32,
     /// Whether incidents share one actor and each later incident reuses an address of the previous one
@@ -60,6 +64,7 @@ impl Default for WorldConfig {
             bridge: true,
             mixer: true,
             peel_chains: true,
+            event_logs: true,
             incidents: 3,
             link_incidents: true,
             label_earlier_incidents: true,

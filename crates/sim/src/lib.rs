@@ -29,5 +29,8 @@ pub use truth::{
     DestinationKind, Entity, EntityKind, ExchangeTruth, GroundTruth, Incident, MixerPool, MixerUse,
     ReusedAddress, SimLabel, Swap, TRUTH_SCHEMA_VERSION, TransferRef, WorldStats,
 };
-pub use world::{Progress, generate, generate_in_memory, generate_with_progress};
+pub use world::{
+    BRIDGE_DEPOSIT_SIGNATURE, BRIDGE_RELEASE_SIGNATURE, MIXER_DEPOSIT_SIGNATURE, MIXER_WITHDRAWAL_SIGNATURE,
+    Progress, generate, generate_in_memory, generate_with_progress,
+};
 pub use writers::{CountingWriter, MemoryWriter};

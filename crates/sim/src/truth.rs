@@ -282,6 +282,8 @@ pub struct Incident {
 /// A bridge crossing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BridgeTransfer {
+    /// The `id` shared by the `BridgeDeposit` and `BridgeRelease` logs (when event logs are on).
+    pub message_id: TxHash,
     /// Source chain.
     pub from_chain: Chain,
     /// Deposit transaction on the source chain.
@@ -386,6 +388,8 @@ pub struct WorldStats {
     pub transfers: u64,
     /// Block records written.
     pub blocks: u64,
+    /// Raw event logs written.
+    pub logs: u64,
     /// Transactions generated.
     pub transactions: u64,
     /// Batches written.
@@ -411,6 +415,35 @@ impl GroundTruth {
             let quoted: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
             out.push_str(&quoted.join(","));
             out.push('\n');
+        }
+        out
+    }
+
+    /// The bridge contracts as a bridge registry CSV (`chain,address,bridge,role`, bridge `simbridge`,
+    /// role `both`), the format `chaintrace-defi`'s `BridgeRegistry::parse_csv` reads.
+    pub fn bridge_registry_csv(&self) -> String {
+        let mut out = String::from("chain,address,bridge,role\n");
+        for c in &self.chains {
+            if let Some(b) = c.bridge {
+                out.push_str(&format!("{},{},simbridge,both\n", c.chain.name(), b.to_hex()));
+            }
+        }
+        out
+    }
+
+    /// The mixer pools as a mixer registry CSV (`chain,address,name,asset,denomination`, raw units), the
+    /// format `chaintrace-defi`'s `MixerRegistry::parse_csv` reads.
+    pub fn mixer_registry_csv(&self) -> String {
+        let mut out = String::from("chain,address,name,asset,denomination\n");
+        for c in &self.chains {
+            for p in &c.mixer_pools {
+                out.push_str(&format!(
+                    "{},{},simcash,native,{}\n",
+                    c.chain.name(),
+                    p.address.to_hex(),
+                    p.denomination
+                ));
+            }
         }
         out
     }

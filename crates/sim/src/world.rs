@@ -6,7 +6,9 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashSet};
 
 use alloy_primitives::keccak256;
-use chaintrace_core::{Address, Asset, BlockRecord, Chain, Position, Transfer, TransferKind, TxHash, U256};
+use chaintrace_core::{
+    Address, Asset, BlockRecord, Chain, Position, RawLog, Transfer, TransferKind, TxHash, U256,
+};
 use chaintrace_store::{Batch, Checkpoint, TransferWriter};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -200,6 +202,49 @@ enum Event {
     },
 }
 
+/// Topic 0 of the events the world emits: keccak-256 of the exact signatures in docs/bridges.md and
+/// docs/mixers.md.
+struct Topics {
+    bridge_deposit: [u8; 32],
+    bridge_release: [u8; 32],
+    mixer_deposit: [u8; 32],
+    mixer_withdrawal: [u8; 32],
+}
+
+/// Signature of the chaintrace generic bridge's deposit event.
+pub const BRIDGE_DEPOSIT_SIGNATURE: &str = "BridgeDeposit(bytes32,address,address,address,uint256,uint256)";
+/// Signature of the chaintrace generic bridge's release event.
+pub const BRIDGE_RELEASE_SIGNATURE: &str = "BridgeRelease(bytes32,address,address,uint256,uint256)";
+/// Signature of a Tornado Cash pool deposit.
+pub const MIXER_DEPOSIT_SIGNATURE: &str = "Deposit(bytes32,uint32,uint256)";
+/// Signature of a Tornado Cash pool withdrawal.
+pub const MIXER_WITHDRAWAL_SIGNATURE: &str = "Withdrawal(address,bytes32,address,uint256)";
+
+impl Topics {
+    fn new() -> Topics {
+        Topics {
+            bridge_deposit: keccak256(BRIDGE_DEPOSIT_SIGNATURE).0,
+            bridge_release: keccak256(BRIDGE_RELEASE_SIGNATURE).0,
+            mixer_deposit: keccak256(MIXER_DEPOSIT_SIGNATURE).0,
+            mixer_withdrawal: keccak256(MIXER_WITHDRAWAL_SIGNATURE).0,
+        }
+    }
+}
+
+/// An address as an ABI word (left-padded).
+fn word_address(a: Address) -> [u8; 32] {
+    let mut w = [0u8; 32];
+    w[12..].copy_from_slice(&a.0);
+    w
+}
+
+/// An unsigned integer as an ABI word (big-endian).
+fn word_uint(v: u128) -> [u8; 32] {
+    let mut w = [0u8; 32];
+    w[16..].copy_from_slice(&v.to_be_bytes());
+    w
+}
+
 struct Scheduled {
     time: u64,
     seq: u64,
@@ -270,6 +315,12 @@ struct World<'w> {
     heap: BinaryHeap<Scheduled>,
     seq: u64,
     buf: Vec<Transfer>,
+    logs: Vec<RawLog>,
+    topics: Topics,
+    /// Message id of every bridge crossing, parallel to `bridges`.
+    bridge_ids: Vec<[u8; 32]>,
+    /// Next leaf index per mixer pool.
+    mixer_leaves: FastMap<u64, u32>,
     tx_counter: u64,
     fresh_counter: u64,
     genesis: AddrId,
@@ -352,6 +403,10 @@ impl<'w> World<'w> {
             heap: BinaryHeap::new(),
             seq: 0,
             buf: Vec::with_capacity(cfg.batch_size + 64),
+            logs: Vec::new(),
+            topics: Topics::new(),
+            bridge_ids: Vec::new(),
+            mixer_leaves: FastMap::default(),
             tx_counter: 0,
             fresh_counter: 0,
             genesis: 0,
@@ -663,6 +718,27 @@ impl<'w> World<'w> {
         Ok(position)
     }
 
+    /// Emits a raw log of `emitter` in `tx` (taking the next log index of the block), if logs are on.
+    fn emit_log(&mut self, tx: &TxCtx, emitter: AddrId, topics: Vec<[u8; 32]>, data: &[[u8; 32]]) {
+        if !self.cfg.event_logs {
+            return;
+        }
+        let c = &mut self.chains[tx.ci];
+        let log_index = c.next_log;
+        c.next_log += 1;
+        self.logs.push(RawLog {
+            chain: c.chain,
+            block: tx.block,
+            timestamp: tx.ts,
+            tx_hash: tx.hash,
+            log_index,
+            address: self.addrs[emitter as usize],
+            topics,
+            data: data.concat(),
+            tx_from: self.addrs[tx.from as usize],
+        });
+    }
+
     /// A one-transfer transaction signed by the sender.
     fn send(
         &mut self,
@@ -827,7 +903,7 @@ impl<'w> World<'w> {
         let batch = Batch {
             blocks: &blocks,
             transfers: &self.buf,
-            logs: &[],
+            logs: &self.logs,
             checkpoint: None,
         };
         self.out.write_batch(batch).map_err(|source| SimError::Write {
@@ -837,9 +913,11 @@ impl<'w> World<'w> {
             source,
         })?;
         self.stats.transfers += self.buf.len() as u64;
+        self.stats.logs += self.logs.len() as u64;
         self.stats.blocks += blocks.len() as u64;
         self.stats.batches += 1;
         self.buf.clear();
+        self.logs.clear();
         let p = Progress {
             transfers: self.stats.transfers,
             target: self.cfg.target_transfers,
@@ -875,6 +953,22 @@ impl<'w> World<'w> {
                 let gas = self.rng.random_range(80_000..140_000);
                 let tx = self.begin_tx(to_ci, relayer, gas);
                 self.transfer(&tx, bridge, recipient, asset, amount, Via::Internal(0))?;
+                let token = self.chains[to_ci].assets[asset as usize]
+                    .token
+                    .unwrap_or(Address::ZERO);
+                let src = self.bridges[idx].from_chain.chain_id();
+                let topics = vec![
+                    self.topics.bridge_release,
+                    self.bridge_ids[idx],
+                    word_address(token),
+                    word_address(self.addrs[recipient as usize]),
+                ];
+                self.emit_log(
+                    &tx,
+                    bridge,
+                    topics,
+                    &[word_uint(amount), word_uint(u128::from(src))],
+                );
                 let b = &mut self.bridges[idx];
                 b.release_tx = tx.hash;
                 b.release_time = tx.ts;
@@ -893,6 +987,17 @@ impl<'w> World<'w> {
                 let tx = self.begin_tx(ci, relayer, gas);
                 self.transfer(&tx, pool, recipient, NATIVE, amount, Via::Internal(0))?;
                 self.mixer_uses[idx].withdraw_tx = Some(tx.hash);
+                let nullifier = mix32([0x4e11, self.cfg.seed, idx as u64, 1]);
+                let topics = vec![
+                    self.topics.mixer_withdrawal,
+                    word_address(self.addrs[relayer as usize]),
+                ];
+                let data = [
+                    word_address(self.addrs[recipient as usize]),
+                    nullifier,
+                    word_uint(0),
+                ];
+                self.emit_log(&tx, pool, topics, &data);
             }
             Event::Step { inc, step } => self.incident_step(inc, step)?,
         }
@@ -1167,7 +1272,25 @@ impl<'w> World<'w> {
         let gas = self.rng.random_range(80_000..140_000);
         let tx = self.begin_tx(ci, from, gas);
         self.transfer(&tx, from, bridge, asset, amount, Via::Value)?;
+        let id = mix32([0xb41d, self.cfg.seed, self.bridges.len() as u64, 0]);
+        let token = self.chains[ci].assets[asset as usize]
+            .token
+            .unwrap_or(Address::ZERO);
+        let topics = vec![
+            self.topics.bridge_deposit,
+            id,
+            word_address(token),
+            word_address(self.addrs[from as usize]),
+        ];
+        let data = [
+            word_address(self.addrs[recipient as usize]),
+            word_uint(amount),
+            word_uint(u128::from(self.chains[to_ci].chain.chain_id())),
+        ];
+        self.emit_log(&tx, bridge, topics, &data);
+        self.bridge_ids.push(id);
         self.bridges.push(BridgeTransfer {
+            message_id: TxHash(id),
             from_chain: self.chains[ci].chain,
             deposit_tx: tx.hash,
             sender: self.addrs[from as usize],
@@ -1215,6 +1338,12 @@ impl<'w> World<'w> {
         let gas = self.rng.random_range(900_000..1_100_000);
         let tx = self.begin_tx(ci, from, gas);
         self.transfer(&tx, from, pool, NATIVE, denom, Via::Value)?;
+        let leaf = self.mixer_leaves.entry(u64::from(pool)).or_insert(0);
+        let leaf_index = *leaf;
+        *leaf += 1;
+        let commitment = mix32([0xc0, self.cfg.seed, self.mixer_uses.len() as u64, 0]);
+        let data = [word_uint(u128::from(leaf_index)), word_uint(u128::from(tx.ts))];
+        self.emit_log(&tx, pool, vec![self.topics.mixer_deposit, commitment], &data);
         self.mixer_uses.push(MixerUse {
             chain: self.chains[ci].chain,
             pool: self.addrs[pool as usize],

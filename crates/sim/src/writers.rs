@@ -1,6 +1,6 @@
 //! Writers that keep a world in memory or only count it (tests, benchmarks, small demos).
 
-use chaintrace_core::{BlockRecord, Chain, Transfer};
+use chaintrace_core::{BlockRecord, Chain, RawLog, Transfer};
 use chaintrace_store::{Batch, StoreError, TransferWriter, WriteStats};
 
 /// Keeps every block and transfer in memory, in write order. For small worlds only.
@@ -10,6 +10,8 @@ pub struct MemoryWriter {
     pub blocks: Vec<BlockRecord>,
     /// Transfers in write order (time order per chain).
     pub transfers: Vec<Transfer>,
+    /// Raw logs in write order.
+    pub logs: Vec<RawLog>,
     /// Batches received.
     pub batches: u64,
 }
@@ -18,6 +20,7 @@ impl TransferWriter for MemoryWriter {
     fn write_batch(&mut self, batch: Batch<'_>) -> Result<WriteStats, StoreError> {
         self.blocks.extend_from_slice(batch.blocks);
         self.transfers.extend_from_slice(batch.transfers);
+        self.logs.extend_from_slice(batch.logs);
         self.batches += 1;
         Ok(WriteStats {
             inserted: batch.transfers.len() as u64,
@@ -30,6 +33,7 @@ impl TransferWriter for MemoryWriter {
         self.transfers
             .retain(|t| t.chain != chain || t.block < from_block);
         self.blocks.retain(|b| b.chain != chain || b.number < from_block);
+        self.logs.retain(|l| l.chain != chain || l.block < from_block);
         Ok((before - self.transfers.len()) as u64)
     }
 }
@@ -41,6 +45,8 @@ pub struct CountingWriter {
     pub transfers: u64,
     /// Blocks received.
     pub blocks: u64,
+    /// Raw logs received.
+    pub logs: u64,
     /// Batches received.
     pub batches: u64,
 }
@@ -49,6 +55,7 @@ impl TransferWriter for CountingWriter {
     fn write_batch(&mut self, batch: Batch<'_>) -> Result<WriteStats, StoreError> {
         self.transfers += batch.transfers.len() as u64;
         self.blocks += batch.blocks.len() as u64;
+        self.logs += batch.logs.len() as u64;
         self.batches += 1;
         Ok(WriteStats {
             inserted: batch.transfers.len() as u64,

@@ -44,12 +44,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             block: 15_000_000 + (i / 150) as u64,
             timestamp: 1_650_000_000 + (i / 150) as u64 * 12,
             tx_hash: TxHash(rng.bytes()),
-            position: if is_token { Position::Log((i % 300) as u32) } else { Position::Tx },
+            position: if is_token {
+                Position::Log((i % 300) as u32)
+            } else {
+                Position::Tx
+            },
             from,
             to: pool[(rng.next() % pool.len() as u64) as usize],
-            asset: if is_token { Asset::Token(tokens[i % 50]) } else { Asset::Native },
+            asset: if is_token {
+                Asset::Token(tokens[i % 50])
+            } else {
+                Asset::Native
+            },
             amount: U256::from(rng.next() >> (rng.next() % 64)) * U256::from(1_000u64),
-            kind: if is_token { TransferKind::Token } else { TransferKind::Native },
+            kind: if is_token {
+                TransferKind::Token
+            } else {
+                TransferKind::Native
+            },
             tx_from: from,
             tx_fee: U256::from(21_000u64 + rng.next() % 100_000) * U256::from(30_000_000_000u64),
             gas_price: U256::from(30_000_000_000u64),
@@ -61,7 +73,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let mut inserted = 0;
     for chunk in transfers.chunks(batch.max(1)) {
-        inserted += store.write_batch(Batch { blocks: &[], transfers: chunk, logs: &[], checkpoint: None })?.inserted;
+        inserted += store
+            .write_batch(Batch {
+                blocks: &[],
+                transfers: chunk,
+                logs: &[],
+                checkpoint: None,
+            })?
+            .inserted;
     }
     let secs = started.elapsed().as_secs_f64();
     let size = std::fs::metadata(store.path())?.len();

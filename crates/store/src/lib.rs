@@ -69,7 +69,9 @@ pub enum StoreError {
         supported: i64,
     },
     /// The file has an older schema and was opened read-only, so it cannot be migrated.
-    #[error("store {path}: schema version {found} is older than {supported}; open it read-write once to migrate")]
+    #[error(
+        "store {path}: schema version {found} is older than {supported}; open it read-write once to migrate"
+    )]
     SchemaOld {
         /// Database file.
         path: String,

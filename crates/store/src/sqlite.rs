@@ -40,8 +40,10 @@ impl Store {
     /// Opens the store in `dir` read-write, creating the directory and the database file if needed,
     /// and migrating an older schema.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| StoreError::Io { path: dir.display().to_string(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
         let path = dir.join(DB_FILE);
         let mut conn = Connection::open(&path).map_err(sql(&path))?;
         configure(&conn, true).map_err(sql(&path))?;
@@ -61,20 +63,27 @@ impl Store {
     pub fn open_read_only(dir: &Path) -> Result<Store, StoreError> {
         let path = dir.join(DB_FILE);
         if !path.is_file() {
-            return Err(StoreError::Missing { path: path.display().to_string() });
+            return Err(StoreError::Missing {
+                path: path.display().to_string(),
+            });
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let flags =
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
         let conn = Connection::open_with_flags(&path, flags).map_err(sql(&path))?;
         configure(&conn, false).map_err(sql(&path))?;
         let p = path.display().to_string();
         match schema::check_version(&conn).map_err(sql(&path))? {
             VersionCheck::Ok => Ok(Store { conn, path }),
-            VersionCheck::TooNew(found) => {
-                Err(StoreError::SchemaTooNew { path: p, found, supported: schema::SCHEMA_VERSION })
-            }
-            VersionCheck::Old(found) => {
-                Err(StoreError::SchemaOld { path: p, found, supported: schema::SCHEMA_VERSION })
-            }
+            VersionCheck::TooNew(found) => Err(StoreError::SchemaTooNew {
+                path: p,
+                found,
+                supported: schema::SCHEMA_VERSION,
+            }),
+            VersionCheck::Old(found) => Err(StoreError::SchemaOld {
+                path: p,
+                found,
+                supported: schema::SCHEMA_VERSION,
+            }),
         }
     }
 
@@ -100,7 +109,10 @@ impl Store {
             )
             .map_err(self.err())?;
         match row {
-            (Some(lo), Some(hi)) => Ok(Some((self.to_u64(lo, "transfers")?, self.to_u64(hi, "transfers")?))),
+            (Some(lo), Some(hi)) => Ok(Some((
+                self.to_u64(lo, "transfers")?,
+                self.to_u64(hi, "transfers")?,
+            ))),
             _ => Ok(None),
         }
     }
@@ -126,12 +138,19 @@ impl Store {
     }
 
     fn corrupt(&self, table: &'static str, detail: impl Into<String>) -> StoreError {
-        StoreError::Corrupt { path: self.path.display().to_string(), table, detail: detail.into() }
+        StoreError::Corrupt {
+            path: self.path.display().to_string(),
+            table,
+            detail: detail.into(),
+        }
     }
 }
 
 fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-    move |source| StoreError::Sqlite { path: path.display().to_string(), source }
+    move |source| StoreError::Sqlite {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Per-connection settings. WAL lets readers run beside the single writer; `synchronous=FULL` fsyncs
@@ -143,7 +162,9 @@ fn configure(conn: &Connection, writable: bool) -> rusqlite::Result<()> {
     if writable {
         let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(rusqlite::Error::InvalidParameterName(format!("journal_mode stayed {mode}")));
+            return Err(rusqlite::Error::InvalidParameterName(format!(
+                "journal_mode stayed {mode}"
+            )));
         }
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -163,17 +184,18 @@ fn to_i64(v: u64, what: &'static str) -> Result<i64, StoreError> {
     i64::try_from(v).map_err(|_| StoreError::OutOfRange { what, value: v })
 }
 
-
 fn kind_name(kind: TransferKind) -> &'static str {
     kind.name()
 }
 
 fn now_unix() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
-const TRANSFER_COLUMNS: &str =
-    "chain, block, timestamp, tx_hash, position, from_addr, to_addr, asset, amount, kind, tx_from, tx_fee, gas_price";
+const TRANSFER_COLUMNS: &str = "chain, block, timestamp, tx_hash, position, from_addr, to_addr, asset, amount, kind, tx_from, tx_fee, gas_price";
 
 impl TransferWriter for Store {
     fn write_batch(&mut self, batch: Batch<'_>) -> Result<WriteStats, StoreError> {
@@ -195,9 +217,13 @@ impl TransferWriter for Store {
         }
         let path = self.path.clone();
         let e = sql(&path);
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(&e)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&e)?;
         let existing: i64 = if batch.transfers.len() >= BULK_MIN_ROWS {
-            tx.query_row("SELECT COUNT(*) FROM transfers", [], |r| r.get(0)).map_err(&e)?
+            tx.query_row("SELECT COUNT(*) FROM transfers", [], |r| r.get(0))
+                .map_err(&e)?
         } else {
             i64::MAX
         };
@@ -216,7 +242,9 @@ impl TransferWriter for Store {
             // Insert in identity-key order: the unique index then grows mostly at its right edge
             // instead of splitting random pages (about 1.5x faster on large batches).
             let mut order: Vec<&Transfer> = batch.transfers.iter().collect();
-            order.sort_unstable_by(|a, b| (chain_key(a.chain), a.tx_hash).cmp(&(chain_key(b.chain), b.tx_hash)));
+            order.sort_unstable_by(|a, b| {
+                (chain_key(a.chain), a.tx_hash).cmp(&(chain_key(b.chain), b.tx_hash))
+            });
             let mut position = String::new();
             for t in order {
                 use std::fmt::Write;
@@ -315,13 +343,29 @@ impl TransferWriter for Store {
             Err(_) => return Ok(0),
         };
         let c = chain_key(chain);
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(&e)?;
-        let removed =
-            tx.execute("DELETE FROM transfers WHERE chain = ?1 AND block >= ?2", params![c, from]).map_err(&e)?;
-        tx.execute("DELETE FROM blocks WHERE chain = ?1 AND number >= ?2", params![c, from]).map_err(&e)?;
-        tx.execute("DELETE FROM raw_logs WHERE chain = ?1 AND block >= ?2", params![c, from]).map_err(&e)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&e)?;
+        let removed = tx
+            .execute(
+                "DELETE FROM transfers WHERE chain = ?1 AND block >= ?2",
+                params![c, from],
+            )
+            .map_err(&e)?;
+        tx.execute(
+            "DELETE FROM blocks WHERE chain = ?1 AND number >= ?2",
+            params![c, from],
+        )
+        .map_err(&e)?;
+        tx.execute(
+            "DELETE FROM raw_logs WHERE chain = ?1 AND block >= ?2",
+            params![c, from],
+        )
+        .map_err(&e)?;
         if from == 0 {
-            tx.execute("DELETE FROM checkpoints WHERE chain = ?1", params![c]).map_err(&e)?;
+            tx.execute("DELETE FROM checkpoints WHERE chain = ?1", params![c])
+                .map_err(&e)?;
         } else {
             tx.execute(
                 "UPDATE checkpoints SET block = ?2 - 1, updated_at = ?3 WHERE chain = ?1 AND block >= ?2",
@@ -367,7 +411,9 @@ impl Store {
             timestamp: self.to_u64(r.get(2).map_err(&e)?, T)?,
             tx_hash: TxHash::from_slice(&tx_hash)
                 .ok_or_else(|| self.corrupt(T, format!("tx_hash is {} bytes", tx_hash.len())))?,
-            position: position.parse::<Position>().map_err(|err| self.corrupt(T, err.to_string()))?,
+            position: position
+                .parse::<Position>()
+                .map_err(|err| self.corrupt(T, err.to_string()))?,
             from: addr(5, "from_addr")?,
             to: addr(6, "to_addr")?,
             asset: match asset {
@@ -378,7 +424,9 @@ impl Store {
                 ),
             },
             amount: amount_of(&amount, "amount")?,
-            kind: kind.parse::<TransferKind>().map_err(|err| self.corrupt(T, err.to_string()))?,
+            kind: kind
+                .parse::<TransferKind>()
+                .map_err(|err| self.corrupt(T, err.to_string()))?,
             tx_from: addr(10, "tx_from")?,
             tx_fee: amount_of(&tx_fee, "tx_fee")?,
             gas_price: amount_of(&gas_price, "gas_price")?,
@@ -417,14 +465,15 @@ impl Store {
         let address: Vec<u8> = r.get(5).map_err(&e)?;
         let topics: Vec<u8> = r.get(6).map_err(&e)?;
         let tx_from: Vec<u8> = r.get(8).map_err(&e)?;
-        if topics.len() % 32 != 0 {
+        if !topics.len().is_multiple_of(32) {
             return Err(self.corrupt(T, format!("topics blob of {} bytes", topics.len())));
         }
         Ok(RawLog {
             chain,
             block: self.to_u64(r.get(1).map_err(&e)?, T)?,
             timestamp: self.to_u64(r.get(2).map_err(&e)?, T)?,
-            tx_hash: TxHash::from_slice(&tx_hash).ok_or_else(|| self.corrupt(T, "tx_hash is not 32 bytes"))?,
+            tx_hash: TxHash::from_slice(&tx_hash)
+                .ok_or_else(|| self.corrupt(T, "tx_hash is not 32 bytes"))?,
             log_index: r.get(4).map_err(&e)?,
             address: Address::from_slice(&address)
                 .ok_or_else(|| self.corrupt(T, "address is not 20 bytes"))?,
@@ -471,7 +520,10 @@ impl Store {
         let mut rows = st.query([chain_key(chain)]).map_err(&e)?;
         let mut out = Vec::new();
         while let Some(r) = rows.next().map_err(&e)? {
-            out.push((self.to_u64(r.get(0).map_err(&e)?, "blocks")?, self.to_u64(r.get(1).map_err(&e)?, "blocks")?));
+            out.push((
+                self.to_u64(r.get(0).map_err(&e)?, "blocks")?,
+                self.to_u64(r.get(1).map_err(&e)?, "blocks")?,
+            ));
         }
         Ok(out)
     }
@@ -479,7 +531,11 @@ impl Store {
 
 /// The gaps between ascending, disjoint inclusive ranges.
 pub(crate) fn gaps_between(ranges: &[(u64, u64)]) -> Vec<(u64, u64)> {
-    ranges.windows(2).filter(|w| w[1].0 > w[0].1 + 1).map(|w| (w[0].1 + 1, w[1].0 - 1)).collect()
+    ranges
+        .windows(2)
+        .filter(|w| w[1].0 > w[0].1 + 1)
+        .map(|w| (w[0].1 + 1, w[1].0 - 1))
+        .collect()
 }
 
 impl TransferReader for Store {
@@ -491,7 +547,9 @@ impl TransferReader for Store {
              {SELECT_TRANSFER} WHERE to_addr = ?1 AND from_addr <> ?1 AND (?2 IS NULL OR chain = ?2)"
         );
         let mut st = self.conn.prepare(&sql).map_err(&e)?;
-        let mut rows = st.query(params![&address.0[..], chain.map(chain_key)]).map_err(&e)?;
+        let mut rows = st
+            .query(params![&address.0[..], chain.map(chain_key)])
+            .map_err(&e)?;
         let mut out = Vec::new();
         while let Some(r) = rows.next().map_err(&e)? {
             out.push(self.decode_transfer(r)?);
@@ -516,7 +574,9 @@ impl TransferReader for Store {
         let e = self.err();
         let mut st = self
             .conn
-            .prepare(&format!("{SELECT_TRANSFER} WHERE (?1 IS NULL OR chain = ?1) ORDER BY id"))
+            .prepare(&format!(
+                "{SELECT_TRANSFER} WHERE (?1 IS NULL OR chain = ?1) ORDER BY id"
+            ))
             .map_err(&e)?;
         let mut rows = st.query(params![chain.map(chain_key)]).map_err(&e)?;
         while let Some(r) = rows.next().map_err(&e)? {
@@ -527,10 +587,14 @@ impl TransferReader for Store {
 
     fn transfer_count(&self, chain: Option<Chain>) -> Result<u64, StoreError> {
         let n: i64 = match chain {
-            None => self.conn.query_row("SELECT COUNT(*) FROM transfers", [], |r| r.get(0)),
-            Some(c) => {
-                self.conn.query_row("SELECT COUNT(*) FROM transfers WHERE chain = ?1", [chain_key(c)], |r| r.get(0))
-            }
+            None => self
+                .conn
+                .query_row("SELECT COUNT(*) FROM transfers", [], |r| r.get(0)),
+            Some(c) => self.conn.query_row(
+                "SELECT COUNT(*) FROM transfers WHERE chain = ?1",
+                [chain_key(c)],
+                |r| r.get(0),
+            ),
         }
         .map_err(self.err())?;
         self.to_u64(n, "transfers")
@@ -608,7 +672,9 @@ impl TransferReader for Store {
     }
 
     fn block(&self, chain: Chain, number: u64) -> Result<Option<BlockRecord>, StoreError> {
-        let Ok(n) = i64::try_from(number) else { return Ok(None) };
+        let Ok(n) = i64::try_from(number) else {
+            return Ok(None);
+        };
         let e = self.err();
         let mut st = self
             .conn
@@ -657,15 +723,30 @@ mod tests {
             )
             .expect("trigger");
         let ts = [sample(1), sample(2)];
-        let cp = Checkpoint { stage: "rpc".into(), chain: Chain::Ethereum, block: 2 };
+        let cp = Checkpoint {
+            stage: "rpc".into(),
+            chain: Chain::Ethereum,
+            block: 2,
+        };
         let err = store
-            .write_batch(Batch { blocks: &[], transfers: &ts, logs: &[], checkpoint: Some(&cp) })
+            .write_batch(Batch {
+                blocks: &[],
+                transfers: &ts,
+                logs: &[],
+                checkpoint: Some(&cp),
+            })
             .expect_err("trigger refuses");
         assert!(err.to_string().contains("refused"), "{err}");
         assert_eq!(store.transfer_count(None).expect("count"), 0);
         // Without a checkpoint the same rows go in.
-        let stats =
-            store.write_batch(Batch { blocks: &[], transfers: &ts, logs: &[], checkpoint: None }).expect("write");
+        let stats = store
+            .write_batch(Batch {
+                blocks: &[],
+                transfers: &ts,
+                logs: &[],
+                checkpoint: None,
+            })
+            .expect("write");
         assert_eq!(stats.inserted, 2);
     }
 
@@ -675,7 +756,12 @@ mod tests {
         let mut store = Store::open(tmp.path()).expect("open");
         let ts = [sample(1), sample(u64::MAX)];
         let err = store
-            .write_batch(Batch { blocks: &[], transfers: &ts, logs: &[], checkpoint: None })
+            .write_batch(Batch {
+                blocks: &[],
+                transfers: &ts,
+                logs: &[],
+                checkpoint: None,
+            })
             .expect_err("too large");
         assert!(matches!(err, StoreError::OutOfRange { .. }), "{err}");
         assert_eq!(store.transfer_count(None).expect("count"), 0);
@@ -685,9 +771,15 @@ mod tests {
     fn newer_schema_is_refused_and_wal_full_are_set() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let store = Store::open(tmp.path()).expect("open");
-        let mode: String = store.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("mode");
+        let mode: String = store
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("mode");
         assert_eq!(mode, "wal");
-        let sync: i64 = store.conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).expect("sync");
+        let sync: i64 = store
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .expect("sync");
         assert_eq!(sync, 2, "synchronous=FULL");
         store.conn.pragma_update(None, "user_version", 99).expect("bump");
         drop(store);
@@ -702,19 +794,39 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut store = Store::open(tmp.path()).expect("open");
         let t = sample(5);
-        store.write_batch(Batch { blocks: &[], transfers: &[t], logs: &[], checkpoint: None }).expect("write");
+        store
+            .write_batch(Batch {
+                blocks: &[],
+                transfers: &[t],
+                logs: &[],
+                checkpoint: None,
+            })
+            .expect("write");
         let row: (String, String, String, String) = store
             .conn
-            .query_row("SELECT chain, \"from\", asset, amount FROM v_transfers", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-            })
+            .query_row(
+                "SELECT chain, \"from\", asset, amount FROM v_transfers",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
             .expect("view");
-        assert_eq!(row, ("ethereum".into(), Address([1; 20]).to_hex(), "native".into(), "3".into()));
+        assert_eq!(
+            row,
+            (
+                "ethereum".into(),
+                Address([1; 20]).to_hex(),
+                "native".into(),
+                "3".into()
+            )
+        );
     }
 
     #[test]
     fn gaps_lie_between_ranges() {
-        assert_eq!(gaps_between(&[(1, 3), (4, 6), (9, 9), (11, 20)]), vec![(7, 8), (10, 10)]);
+        assert_eq!(
+            gaps_between(&[(1, 3), (4, 6), (9, 9), (11, 20)]),
+            vec![(7, 8), (10, 10)]
+        );
         assert!(gaps_between(&[]).is_empty());
     }
 }

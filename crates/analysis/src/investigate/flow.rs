@@ -242,7 +242,7 @@ pub(crate) fn build(g: &Graph, inp: &FlowInputs<'_>, traced: &TraceResult, value
     let last = nodes
         .iter()
         .enumerate()
-        .filter(|(i, n)| !(terminal_nodes.contains(i) && !senders.contains(i)) || n.layer <= 1)
+        .filter(|(i, n)| !terminal_nodes.contains(i) || senders.contains(i) || n.layer <= 1)
         .map(|(_, n)| n.layer)
         .max()
         .unwrap_or(1)

@@ -75,8 +75,7 @@ pub fn losses(
     }
     let mut out: Vec<Loss> = by_asset.into_values().collect();
     for l in &mut out {
-        l.transfers
-            .sort_by(|a, b| (a.time, a.tx_hash).cmp(&(b.time, b.tx_hash)));
+        l.transfers.sort_by_key(|t| (t.time, t.tx_hash));
     }
     out
 }

@@ -315,12 +315,12 @@ impl ExitOracle for LabelExits<'_> {
 
 /// The most confident label of `address` on `chain` whose category passes `keep`, ties broken by category
 /// priority then text, so the choice never depends on import order.
-pub fn best_label<'a>(
-    labels: &'a LabelIndex,
+pub fn best_label(
+    labels: &LabelIndex,
     chain: Chain,
     address: Address,
     keep: impl Fn(Category) -> bool,
-) -> Option<&'a Label> {
+) -> Option<&Label> {
     labels
         .labels_of(chain, address)
         .filter(|l| keep(l.category))
@@ -475,6 +475,44 @@ pub fn investigate(
             }
         })
         .collect();
+    // The trace accounts for what left the exploiters; what they still hold of what arrived since the start
+    // is their net flow since then.
+    for &x in &exploiter_nodes {
+        let (chain, address) = g.node_key(x);
+        let window = g.seqs_in_time(chain, Some(incident.started), None);
+        let mut net: BTreeMap<Asset, (U256, U256, u64)> = BTreeMap::new();
+        for e in g.in_edges(x).filter(|&e| window.contains(&g.edge_seq(e))) {
+            let (_, asset) = g.asset(g.edge_asset(e));
+            let slot = net
+                .entry(asset)
+                .or_insert((U256::ZERO, U256::ZERO, incident.started));
+            slot.0 = slot.0.saturating_add(g.edge_amount(e));
+            slot.2 = slot.2.max(g.block_time(g.block_index(g.edge_seq(e))));
+        }
+        for e in g.out_edges(x).filter(|&e| window.contains(&g.edge_seq(e))) {
+            let (_, asset) = g.asset(g.edge_asset(e));
+            let slot = net
+                .entry(asset)
+                .or_insert((U256::ZERO, U256::ZERO, incident.started));
+            slot.1 = slot.1.saturating_add(g.edge_amount(e));
+        }
+        for (asset, (inflow, outflow, time)) in net {
+            if inflow > outflow
+                && !destinations
+                    .iter()
+                    .any(|d| d.address == address && d.value.chain == chain && d.value.asset == asset)
+            {
+                destinations.push(Destination {
+                    address,
+                    value: valuer.value(chain, asset, inflow - outflow, time),
+                    reason: HoldReason::NotMoved,
+                    hops: 0,
+                    label: best_label(&index, chain, address, |_| true).map(|l| l.text.clone()),
+                    path: Vec::new(),
+                });
+            }
+        }
+    }
     destinations.sort_by(|a, b| by_value_desc(&a.value, &b.value).then(a.address.cmp(&b.address)));
     let exits = group_exits(&traced.exits, &index, &valuer);
     if !traced.truncated.is_empty() {
@@ -633,7 +671,7 @@ fn group_exits(exits: &[trace::Exit], index: &LabelIndex, valuer: &Valuer<'_>) -
     for g in &mut out {
         g.addresses
             .sort_by(|a, b| by_value_desc(&a.value, &b.value).then(a.address.cmp(&b.address)));
-        g.totals.sort_by(|a, b| by_value_desc(a, b));
+        g.totals.sort_by(by_value_desc);
     }
     out.sort_by(|a, b| {
         match (a.usd, b.usd) {

@@ -53,9 +53,15 @@ pub(crate) fn run(_global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
         }
     };
     if dir.exists()
-        && std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))?.next().is_some()
+        && std::fs::read_dir(&dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .next()
+            .is_some()
     {
-        bail!("{} is not empty; give --out a new or empty directory", dir.display());
+        bail!(
+            "{} is not empty; give --out a new or empty directory",
+            dir.display()
+        );
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
@@ -67,7 +73,12 @@ pub(crate) fn run(_global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
         link_incidents: !args.no_link,
         ..WorldConfig::default()
     };
-    eprintln!("demo: generating a simulated world (seed {}, {} transfers, 3 chains) in {}", config.seed, config.target_transfers, dir.display());
+    eprintln!(
+        "demo: generating a simulated world (seed {}, {} transfers, 3 chains) in {}",
+        config.seed,
+        config.target_transfers,
+        dir.display()
+    );
     let truth = {
         let mut store = Store::open(&dir).with_context(|| format!("opening store in {}", dir.display()))?;
         let truth = generate(&config, &mut store).context("generating the world")?;
@@ -77,9 +88,18 @@ pub(crate) fn run(_global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
         let shown = labels_path.display().to_string();
         let parsed = chaintrace_labels::parse(&shown, &csv, chaintrace_labels::ParseOptions::default())?;
         store
-            .replace_label_import(LabelImport { name: "sim-labels.csv", format: parsed.format.name(), labels: &parsed.labels, actors: &parsed.actors })
+            .replace_label_import(LabelImport {
+                name: "sim-labels.csv",
+                format: parsed.format.name(),
+                labels: &parsed.labels,
+                actors: &parsed.actors,
+            })
             .context("storing the sim labels")?;
-        eprintln!("demo: {} transfers, {} labels imported", truth.stats.transfers, parsed.labels.len());
+        eprintln!(
+            "demo: {} transfers, {} labels imported",
+            truth.stats.transfers,
+            parsed.labels.len()
+        );
         truth
     };
     let truth_path = dir.join("sim-truth.json");
@@ -89,7 +109,10 @@ pub(crate) fn run(_global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
     write_prices(&truth, &prices_dir)?;
     let incident_path = dir.join("incident.toml");
     write_file(&incident_path, &incident_toml(&truth)?)?;
-    eprintln!("demo: wrote {} (the newest incident, from the sim's ground truth)", incident_path.display());
+    eprintln!(
+        "demo: wrote {} (the newest incident, from the sim's ground truth)",
+        incident_path.display()
+    );
 
     let incident = read_incident(&incident_path)?;
     let prices = load_prices(&prices_dir)?;
@@ -100,14 +123,20 @@ pub(crate) fn run(_global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
     write_file(&dir.join("report.json"), &chaintrace_report::json::render(&inv))?;
     print!("{}", chaintrace_report::summary::render(&inv, 5));
     eprintln!("demo: HTML report: {}", html.display());
-    eprintln!("demo: Markdown and JSON beside it; data dir {} (use --data-dir to explore it)", dir.display());
+    eprintln!(
+        "demo: Markdown and JSON beside it; data dir {} (use --data-dir to explore it)",
+        dir.display()
+    );
     eprintln!("demo: done in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
 }
 
 /// The newest incident of the world as an incident file.
 fn incident_toml(truth: &GroundTruth) -> anyhow::Result<String> {
-    let inc = truth.incidents.last().context("the simulated world has no incident")?;
+    let inc = truth
+        .incidents
+        .last()
+        .context("the simulated world has no incident")?;
     let victim = truth
         .exchanges
         .iter()
@@ -115,15 +144,33 @@ fn incident_toml(truth: &GroundTruth) -> anyhow::Result<String> {
         .map(|e| e.name.clone())
         .unwrap_or_else(|| inc.victim_exchange.clone());
     let mut s = String::new();
-    let _ = writeln!(s, "# Written by `chaintrace demo` from the simulator's ground truth ({}).", inc.id);
+    let _ = writeln!(
+        s,
+        "# Written by `chaintrace demo` from the simulator's ground truth ({}).",
+        inc.id
+    );
     let _ = writeln!(s, "name = \"{victim} hot wallet hack (simulated {})\"", inc.id);
     // The start of the hour of the first drain.
-    let _ = writeln!(s, "started = \"{}\"", rfc3339_of_unix(inc.drain_time / 3600 * 3600));
+    let _ = writeln!(
+        s,
+        "started = \"{}\"",
+        rfc3339_of_unix(inc.drain_time / 3600 * 3600)
+    );
     for v in &inc.victims {
-        let _ = writeln!(s, "\n[[victim]]\nchain = \"{}\"\naddress = \"{}\"", v.chain, v.address.json_for(v.chain));
+        let _ = writeln!(
+            s,
+            "\n[[victim]]\nchain = \"{}\"\naddress = \"{}\"",
+            v.chain,
+            v.address.json_for(v.chain)
+        );
     }
     for x in &inc.exploiters {
-        let _ = writeln!(s, "\n[[exploiter]]\nchain = \"{}\"\naddress = \"{}\"", x.chain, x.address.json_for(x.chain));
+        let _ = writeln!(
+            s,
+            "\n[[exploiter]]\nchain = \"{}\"\naddress = \"{}\"",
+            x.chain,
+            x.address.json_for(x.chain)
+        );
     }
     for c in &truth.chains {
         for a in &c.assets {
@@ -159,9 +206,17 @@ fn write_prices(truth: &GroundTruth, dir: &Path) -> anyhow::Result<()> {
             let mut csv = String::from("Date,Open,High,Low,Close,Adj Close,Volume\n");
             for day in day_of_unix(first)..=day_of_unix(last) {
                 // A small deterministic daily wobble so each day has its own close.
-                let wobble = if a.price_usd == 1.0 { 0.0 } else { 0.01 * ((day % 7) as f64 - 3.0) };
+                let wobble = if a.price_usd == 1.0 {
+                    0.0
+                } else {
+                    0.01 * ((day % 7) as f64 - 3.0)
+                };
                 let close = a.price_usd * (1.0 + wobble);
-                let _ = writeln!(csv, "{},{close},{close},{close},{close},{close},0", date_of_day(day));
+                let _ = writeln!(
+                    csv,
+                    "{},{close},{close},{close},{close},{close},0",
+                    date_of_day(day)
+                );
             }
             write_file(&dir.join(format!("{}-USD_1d.csv", a.symbol)), &csv)?;
         }

@@ -77,7 +77,11 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&tmp);
         return Err(e).with_context(|| format!("renaming {} to {}", tmp.display(), target.display()));
     }
-    eprintln!("exported {rows} transfers to {} in {:.2}s", target.display(), started.elapsed().as_secs_f64());
+    eprintln!(
+        "exported {rows} transfers to {} in {:.2}s",
+        target.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -87,12 +91,17 @@ fn write_csv(store: &Store, chain: Option<Chain>, path: &Path) -> anyhow::Result
     w.write_record(COLUMNS)?;
     let mut rows = 0u64;
     store.for_each_transfer(chain, &mut |t| {
-        w.write_record(csv_row(&t)).map_err(|e| StoreError::Callback(format!("writing csv: {e}")))?;
+        w.write_record(csv_row(&t))
+            .map_err(|e| StoreError::Callback(format!("writing csv: {e}")))?;
         rows += 1;
         Ok(())
     })?;
-    let buf = w.into_inner().map_err(|e| anyhow::anyhow!("flushing csv: {}", e.error()))?;
-    let file = buf.into_inner().map_err(|e| anyhow::anyhow!("flushing csv: {}", e.error()))?;
+    let buf = w
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("flushing csv: {}", e.error()))?;
+    let file = buf
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("flushing csv: {}", e.error()))?;
     file.sync_all()?;
     Ok(rows)
 }
@@ -101,7 +110,11 @@ fn schema() -> SchemaRef {
     let fields: Vec<Field> = COLUMNS
         .iter()
         .map(|&c| {
-            let ty = if c == "block" || c == "timestamp" { DataType::UInt64 } else { DataType::Utf8 };
+            let ty = if c == "block" || c == "timestamp" {
+                DataType::UInt64
+            } else {
+                DataType::Utf8
+            };
             Field::new(c, ty, false)
         })
         .collect();
@@ -121,7 +134,9 @@ impl Chunk {
         Chunk {
             block: UInt64Builder::with_capacity(CHUNK),
             timestamp: UInt64Builder::with_capacity(CHUNK),
-            text: (0..COLUMNS.len() - 2).map(|_| StringBuilder::with_capacity(CHUNK, CHUNK * 24)).collect(),
+            text: (0..COLUMNS.len() - 2)
+                .map(|_| StringBuilder::with_capacity(CHUNK, CHUNK * 24))
+                .collect(),
             len: 0,
         }
     }
@@ -133,7 +148,10 @@ impl Chunk {
             match COLUMNS[i] {
                 "block" => self.block.append_value(t.block),
                 "timestamp" => self.timestamp.append_value(t.timestamp),
-                _ => text.next().expect("one builder per text column").append_value(cell),
+                _ => text
+                    .next()
+                    .expect("one builder per text column")
+                    .append_value(cell),
             }
         }
         self.len += 1;
@@ -158,7 +176,9 @@ impl Chunk {
 fn write_parquet(store: &Store, chain: Option<Chain>, path: &Path) -> anyhow::Result<u64> {
     let schema = schema();
     let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
     let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
     let mut chunk = Chunk::new();
     let mut rows = 0u64;
@@ -166,8 +186,12 @@ fn write_parquet(store: &Store, chain: Option<Chain>, path: &Path) -> anyhow::Re
         chunk.push(&t);
         rows += 1;
         if chunk.len >= CHUNK {
-            let batch = chunk.finish(&schema).map_err(|e| StoreError::Callback(format!("building batch: {e}")))?;
-            writer.write(&batch).map_err(|e| StoreError::Callback(format!("writing parquet: {e}")))?;
+            let batch = chunk
+                .finish(&schema)
+                .map_err(|e| StoreError::Callback(format!("building batch: {e}")))?;
+            writer
+                .write(&batch)
+                .map_err(|e| StoreError::Callback(format!("writing parquet: {e}")))?;
         }
         Ok(())
     })?;

@@ -50,7 +50,9 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
             for note in &report.notes {
                 eprintln!("note: {note}");
             }
-            let checkpoint = report.checkpoint.map_or_else(|| "none".to_string(), |b| b.to_string());
+            let checkpoint = report
+                .checkpoint
+                .map_or_else(|| "none".to_string(), |b| b.to_string());
             eprintln!(
                 "{}; {} blocks from {}; etl checkpoint {chain} {checkpoint} (read {:.2}s, write {:.2}s)",
                 summary(&report.stats, started),

@@ -99,7 +99,8 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
     let dir = global.data_dir()?;
     let mut inv = investigate_store(&dir, &incident, &prices, &opts)?;
     if args.prices.is_none() {
-        inv.notes.push("no --prices directory was given: every USD value is n/a".to_string());
+        inv.notes
+            .push("no --prices directory was given: every USD value is n/a".to_string());
     }
     let text = match args.format {
         ReportFormat::Md => chaintrace_report::markdown::render(&inv),
@@ -131,23 +132,35 @@ fn format_name(f: ReportFormat) -> &'static str {
 
 /// Reads and parses an incident file.
 pub(crate) fn read_incident(path: &Path) -> anyhow::Result<Incident> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading incident file {}", path.display()))?;
-    Ok(chaintrace_report::parse_incident(&path.display().to_string(), &text)?)
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading incident file {}", path.display()))?;
+    Ok(chaintrace_report::parse_incident(
+        &path.display().to_string(),
+        &text,
+    )?)
 }
 
 /// Loads every `<SYMBOL>[-USD][_1d].csv` of `dir` into a price table.
 pub(crate) fn load_prices(dir: &Path) -> anyhow::Result<PriceTable> {
     let mut table = PriceTable::new();
-    let entries = std::fs::read_dir(dir).with_context(|| format!("reading price directory {}", dir.display()))?;
+    let entries =
+        std::fs::read_dir(dir).with_context(|| format!("reading price directory {}", dir.display()))?;
     let mut files: Vec<PathBuf> = Vec::new();
     for e in entries {
-        files.push(e.with_context(|| format!("reading price directory {}", dir.display()))?.path());
+        files.push(
+            e.with_context(|| format!("reading price directory {}", dir.display()))?
+                .path(),
+        );
     }
     files.sort();
     let mut loaded = Vec::new();
     for path in files {
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
-        let Some(symbol) = PriceTable::symbol_of_file(name) else { continue };
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some(symbol) = PriceTable::symbol_of_file(name) else {
+            continue;
+        };
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let days = table.add_csv(&symbol, &path.display().to_string(), &text)?;
         loaded.push(format!("{symbol} ({days} days)"));
@@ -178,7 +191,13 @@ pub(crate) fn investigate_store(
     let actors = actor_book(&store, &labels)?;
     let assets = AssetBook::with_known_tokens();
     let t0 = Instant::now();
-    let inputs = Inputs { graph: &graph, labels: &labels, actors: &actors, assets: &assets, prices };
+    let inputs = Inputs {
+        graph: &graph,
+        labels: &labels,
+        actors: &actors,
+        assets: &assets,
+        prices,
+    };
     let inv = investigate::investigate(&inputs, incident, opts)
         .with_context(|| format!("investigating '{}'", incident.name))?;
     eprintln!(
@@ -204,7 +223,9 @@ fn actor_book(store: &Store, labels: &[Label]) -> anyhow::Result<HashMap<ActorId
     let ids: BTreeSet<&ActorId> = service_by_label.keys().copied().collect();
     let mut book = HashMap::new();
     for id in ids {
-        let actor = store.actor(id.as_str()).with_context(|| format!("looking up actor {id}"))?;
+        let actor = store
+            .actor(id.as_str())
+            .with_context(|| format!("looking up actor {id}"))?;
         let (name, categories) = match actor {
             Some(a) => (a.name, a.categories),
             None => (id.0.clone(), Vec::new()),
@@ -226,7 +247,10 @@ fn load_graph(store: &Store, path: &Path) -> anyhow::Result<Graph> {
     if path.exists() {
         match Graph::open(path) {
             Ok(g) if g.stamp() == stamp => return Ok(g),
-            Ok(_) => eprintln!("graph snapshot {} is older than the store; rebuilding", path.display()),
+            Ok(_) => eprintln!(
+                "graph snapshot {} is older than the store; rebuilding",
+                path.display()
+            ),
             Err(e) => eprintln!("warning: {e}; rebuilding"),
         }
     }

@@ -40,7 +40,8 @@ pub(crate) struct Args {
     /// Where to write the ground truth JSON (default: <data-dir>/sim-truth.json).
     #[arg(long, value_name = "FILE")]
     truth: Option<PathBuf>,
-    /// Where to write the labels CSV (default: <data-dir>/sim-labels.csv).
+    /// Where to write the labels CSV (default: <data-dir>/sim-labels.csv); the bridge and mixer registry
+    /// CSVs (sim-bridges.csv, sim-mixers.csv) go to the same folder.
     #[arg(long, value_name = "FILE")]
     labels: Option<PathBuf>,
     /// Output format of the summary (table or json).
@@ -110,6 +111,21 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
     eprintln!("wrote ground truth to {}", truth_path.display());
     write_file(&labels_path, |w| Ok(w.write_all(truth.labels_csv().as_bytes())?))?;
     eprintln!("wrote {} labels to {}", truth.labels.len(), labels_path.display());
+    // Registries for the DeFi layer, beside the labels (chaintrace-defi parse_csv formats).
+    let registry_dir = labels_path.parent().map(PathBuf::from).unwrap_or_default();
+    let bridges_path = registry_dir.join("sim-bridges.csv");
+    let mixers_path = registry_dir.join("sim-mixers.csv");
+    write_file(&bridges_path, |w| {
+        Ok(w.write_all(truth.bridge_registry_csv().as_bytes())?)
+    })?;
+    write_file(&mixers_path, |w| {
+        Ok(w.write_all(truth.mixer_registry_csv().as_bytes())?)
+    })?;
+    eprintln!(
+        "wrote bridge registry to {} and mixer registry to {}",
+        bridges_path.display(),
+        mixers_path.display()
+    );
 
     match args.format {
         Format::Json => println!(
@@ -150,6 +166,7 @@ fn summary_json(
         "seed": truth.config.seed,
         "transfers": truth.stats.transfers,
         "blocks": truth.stats.blocks,
+        "logs": truth.stats.logs,
         "transactions": truth.stats.transactions,
         "addresses": truth.stats.addresses,
         "linked_incidents": truth.config.link_incidents,

@@ -37,7 +37,9 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
     let mut chains = Vec::new();
     if let Some(store) = &store {
         for cov in store.coverage().context("reading coverage")? {
-            let span = store.transfer_block_span(cov.chain).context("reading transfer blocks")?;
+            let span = store
+                .transfer_block_span(cov.chain)
+                .context("reading transfer blocks")?;
             chains.push((cov, span));
         }
     }
@@ -47,8 +49,11 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
         let rows: Vec<serde_json::Value> = chains
             .iter()
             .map(|(c, span)| {
-                let checkpoints: serde_json::Map<String, serde_json::Value> =
-                    c.checkpoints.iter().map(|k| (k.stage.clone(), json!(k.block))).collect();
+                let checkpoints: serde_json::Map<String, serde_json::Value> = c
+                    .checkpoints
+                    .iter()
+                    .map(|k| (k.stage.clone(), json!(k.block)))
+                    .collect();
                 json!({
                     "chain": c.chain.name(),
                     "transfers": c.transfers,
@@ -70,7 +75,11 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
         return Ok(out.flush()?);
     }
     if store.is_none() {
-        writeln!(out, "store: {} (not created yet; import or ingest something)", path.display())?;
+        writeln!(
+            out,
+            "store: {} (not created yet; import or ingest something)",
+            path.display()
+        )?;
         return Ok(out.flush()?);
     }
     writeln!(out, "store: {}", path.display())?;
@@ -78,18 +87,37 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
         writeln!(out, "empty")?;
         return Ok(out.flush()?);
     }
-    let header = ["chain", "transfers", "transfer blocks", "blocks held", "gaps", "checkpoints"];
+    let header = [
+        "chain",
+        "transfers",
+        "transfer blocks",
+        "blocks held",
+        "gaps",
+        "checkpoints",
+    ];
     let rows: Vec<[String; 6]> = chains
         .iter()
         .map(|(c, span)| {
-            let checkpoints: Vec<String> = c.checkpoints.iter().map(|k| format!("{}={}", k.stage, k.block)).collect();
+            let checkpoints: Vec<String> = c
+                .checkpoints
+                .iter()
+                .map(|k| format!("{}={}", k.stage, k.block))
+                .collect();
             [
                 c.chain.name().to_string(),
                 c.transfers.to_string(),
                 span.map_or_else(|| "-".to_string(), |(lo, hi)| format!("{lo}..{hi}")),
                 ranges_text(&c.ranges),
-                if c.ranges.is_empty() { "-".to_string() } else { ranges_text(&c.gaps) },
-                if checkpoints.is_empty() { "-".to_string() } else { checkpoints.join(" ") },
+                if c.ranges.is_empty() {
+                    "-".to_string()
+                } else {
+                    ranges_text(&c.gaps)
+                },
+                if checkpoints.is_empty() {
+                    "-".to_string()
+                } else {
+                    checkpoints.join(" ")
+                },
             ]
         })
         .collect();
@@ -113,7 +141,11 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
     };
     writeln!(out, "{}", line(header))?;
     for r in &rows {
-        writeln!(out, "{}", line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]].map(String::as_str)))?;
+        writeln!(
+            out,
+            "{}",
+            line([&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]].map(String::as_str))
+        )?;
     }
     Ok(out.flush()?)
 }
@@ -126,7 +158,13 @@ fn ranges_text(ranges: &[(u64, u64)]) -> String {
     let mut parts: Vec<String> = ranges
         .iter()
         .take(SHOWN_RANGES)
-        .map(|(lo, hi)| if lo == hi { lo.to_string() } else { format!("{lo}..{hi}") })
+        .map(|(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}..{hi}")
+            }
+        })
         .collect();
     if ranges.len() > SHOWN_RANGES {
         parts.push(format!("(+{} more)", ranges.len() - SHOWN_RANGES));

@@ -119,7 +119,18 @@ pub(crate) fn transfer_json(t: &Transfer) -> serde_json::Value {
 }
 
 fn write_table(out: &mut impl Write, address: Address, transfers: &[Transfer]) -> anyhow::Result<()> {
-    let header = ["time (UTC)", "chain", "block", "dir", "from", "to", "amount", "asset", "kind", "tx"];
+    let header = [
+        "time (UTC)",
+        "chain",
+        "block",
+        "dir",
+        "from",
+        "to",
+        "amount",
+        "asset",
+        "kind",
+        "tx",
+    ];
     let rows: Vec<[String; 10]> = transfers
         .iter()
         .map(|t| {
@@ -129,7 +140,10 @@ fn write_table(out: &mut impl Write, address: Address, transfers: &[Transfer]) -
                 _ => "in",
             };
             let (amount, asset) = match t.asset {
-                Asset::Native => (format_units(t.amount, t.chain.native_decimals()), t.chain.native_symbol().to_string()),
+                Asset::Native => (
+                    format_units(t.amount, t.chain.native_decimals()),
+                    t.chain.native_symbol().to_string(),
+                ),
                 Asset::Token(a) => (t.amount.to_string(), a.display_for(t.chain)),
             };
             [
@@ -183,10 +197,18 @@ pub(crate) fn format_units(raw: U256, decimals: u8) -> String {
     if d == 0 {
         return digits;
     }
-    let padded = if digits.len() <= d { format!("{}{digits}", "0".repeat(d + 1 - digits.len())) } else { digits };
+    let padded = if digits.len() <= d {
+        format!("{}{digits}", "0".repeat(d + 1 - digits.len()))
+    } else {
+        digits
+    };
     let (int, frac) = padded.split_at(padded.len() - d);
     let frac = frac.trim_end_matches('0');
-    if frac.is_empty() { int.to_string() } else { format!("{int}.{frac}") }
+    if frac.is_empty() {
+        int.to_string()
+    } else {
+        format!("{int}.{frac}")
+    }
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS` (UTC).
@@ -203,7 +225,12 @@ pub(crate) fn format_utc(unix: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + u64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", secs / 3_600, secs % 3_600 / 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        secs / 3_600,
+        secs % 3_600 / 60,
+        secs % 60
+    )
 }
 
 #[cfg(test)]
@@ -212,7 +239,10 @@ mod tests {
 
     #[test]
     fn units_and_dates_format_exactly() {
-        assert_eq!(format_units(U256::from(11_000_440_000_000_000u64), 18), "0.01100044");
+        assert_eq!(
+            format_units(U256::from(11_000_440_000_000_000u64), 18),
+            "0.01100044"
+        );
         assert_eq!(format_units(U256::from(10u64).pow(U256::from(18u8)), 18), "1");
         assert_eq!(format_units(U256::ZERO, 6), "0");
         assert_eq!(format_units(U256::from(1_500_001u64), 6), "1.500001");

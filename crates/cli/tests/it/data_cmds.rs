@@ -30,7 +30,13 @@ fn stderr(o: &Output) -> String {
 }
 
 fn assert_ok(o: &Output) {
-    assert!(o.status.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", o.status, stdout(o), stderr(o));
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    );
 }
 
 /// Fails with exit code 1 and exactly one `error: ...` line on stderr.
@@ -39,7 +45,10 @@ fn assert_one_line_error(o: &Output, needle: &str) {
     let err = stderr(o);
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "one line expected: {err}");
-    assert!(lines[0].starts_with("error: ") && lines[0].contains(needle), "{err} should mention {needle}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains(needle),
+        "{err} should mention {needle}"
+    );
     assert!(stdout(o).is_empty(), "nothing on stdout on error");
 }
 
@@ -47,10 +56,22 @@ fn assert_one_line_error(o: &Output, needle: &str) {
 fn export_483920(fixtures: &Path, into: &Path) {
     std::fs::create_dir_all(into).expect("mkdir");
     for (from, to) in [
-        ("test_export_blocks_job/block_with_logs/expected_blocks.csv", "blocks.csv"),
-        ("test_export_blocks_job/block_with_logs/expected_transactions.csv", "transactions.csv"),
-        ("test_export_receipts_job/receipts_with_logs/expected_receipts.csv", "receipts.csv"),
-        ("test_export_token_transfers_job/block_with_transfers/expected_token_transfers.csv", "token_transfers.csv"),
+        (
+            "test_export_blocks_job/block_with_logs/expected_blocks.csv",
+            "blocks.csv",
+        ),
+        (
+            "test_export_blocks_job/block_with_logs/expected_transactions.csv",
+            "transactions.csv",
+        ),
+        (
+            "test_export_receipts_job/receipts_with_logs/expected_receipts.csv",
+            "receipts.csv",
+        ),
+        (
+            "test_export_token_transfers_job/block_with_transfers/expected_token_transfers.csv",
+            "token_transfers.csv",
+        ),
     ] {
         std::fs::copy(fixtures.join(from), into.join(to)).expect("copy fixture");
     }
@@ -66,15 +87,40 @@ fn import_etl_then_transfers_status_and_export() {
     let export = tmp.path().join("export");
     export_483920(&fixtures, &export);
 
-    let o = chaintrace(&data, &["import", "etl", "--chain", "ethereum", export.to_str().expect("utf-8 path")]);
+    let o = chaintrace(
+        &data,
+        &[
+            "import",
+            "etl",
+            "--chain",
+            "ethereum",
+            export.to_str().expect("utf-8 path"),
+        ],
+    );
     assert_ok(&o);
     assert!(stdout(&o).is_empty(), "import prints results only to stderr");
     let summary = stderr(&o);
-    assert!(summary.contains("imported 4 transfers (0 duplicates)"), "{summary}");
+    assert!(
+        summary.contains("imported 4 transfers (0 duplicates)"),
+        "{summary}"
+    );
     assert!(summary.contains("etl checkpoint ethereum 483920"), "{summary}");
-    let o = chaintrace(&data, &["import", "etl", "--chain", "ethereum", export.to_str().expect("utf-8 path")]);
+    let o = chaintrace(
+        &data,
+        &[
+            "import",
+            "etl",
+            "--chain",
+            "ethereum",
+            export.to_str().expect("utf-8 path"),
+        ],
+    );
     assert_ok(&o);
-    assert!(stderr(&o).contains("imported 0 transfers (4 duplicates)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("imported 0 transfers (4 duplicates)"),
+        "{}",
+        stderr(&o)
+    );
 
     // JSON contract.
     let o = chaintrace(&data, &["transfers", "--address", SENDER, "--format", "json"]);
@@ -87,7 +133,10 @@ fn import_etl_then_transfers_status_and_export() {
     assert_eq!(t["chain"], "ethereum");
     assert_eq!(t["block"], 483_920);
     assert_eq!(t["timestamp"], 1_446_561_880);
-    assert_eq!(t["tx_hash"], "0xcea6f89720cc1d2f46cc7a935463ae0b99dd5fad9c91bb7357de5421511cee49");
+    assert_eq!(
+        t["tx_hash"],
+        "0xcea6f89720cc1d2f46cc7a935463ae0b99dd5fad9c91bb7357de5421511cee49"
+    );
     assert_eq!(t["from"], SENDER);
     assert_eq!(t["to"], "0x66f183060253cfbe45beff1e6e7ebbe318c81e56");
     assert_eq!(t["asset"], "0xf4eced2f682ce333f96f2d8966c613ded8fc95dd");
@@ -97,14 +146,27 @@ fn import_etl_then_transfers_status_and_export() {
     assert_eq!(t["tx_fee"], "2542650000000000");
 
     // Table: checksummed addresses, readable time; a checksummed query address works too.
-    let o = chaintrace(&data, &["transfers", "--address", "0x9DF428A91FF0F3635C8F0CE752933B9788926804"]);
+    let o = chaintrace(
+        &data,
+        &[
+            "transfers",
+            "--address",
+            "0x9DF428A91FF0F3635C8F0CE752933B9788926804",
+        ],
+    );
     assert_ok(&o);
     let table = stdout(&o);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 3, "{table}");
     assert!(lines[0].starts_with("time (UTC)"), "{table}");
-    assert!(lines[1].starts_with("2015-11-03 14:44:40  ethereum  483920  out"), "{table}");
-    assert!(lines[1].contains("0x9DF428a91Ff0F3635c8F0ce752933b9788926804"), "checksummed: {table}");
+    assert!(
+        lines[1].starts_with("2015-11-03 14:44:40  ethereum  483920  out"),
+        "{table}"
+    );
+    assert!(
+        lines[1].contains("0x9Df428A91Ff0F3635C8f0ce752933b9788926804"),
+        "checksummed: {table}"
+    );
     assert!(lines[1].contains("0.01100044  ETH"), "{table}");
 
     let o = chaintrace(&data, &["status", "--format", "json"]);
@@ -118,7 +180,13 @@ fn import_etl_then_transfers_status_and_export() {
     assert_eq!(eth["checkpoints"]["etl"], 483_920);
     let o = chaintrace(&data, &["status"]);
     assert_ok(&o);
-    assert!(stdout(&o).lines().any(|l| l.starts_with("ethereum") && l.contains("etl=483920")), "{}", stdout(&o));
+    assert!(
+        stdout(&o)
+            .lines()
+            .any(|l| l.starts_with("ethereum") && l.contains("etl=483920")),
+        "{}",
+        stdout(&o)
+    );
 
     let out = tmp.path().join("out");
     let out_s = out.to_str().expect("utf-8 path");
@@ -130,9 +198,17 @@ fn import_etl_then_transfers_status_and_export() {
         Some("chain,block,timestamp,tx_hash,position,from,to,asset,amount,kind,tx_from,tx_fee,gas_price")
     );
     assert_eq!(rows.count(), 4);
-    assert_ok(&chaintrace(&data, &["export", "--format", "parquet", "--out", out_s, "--chain", "ethereum"]));
+    assert_ok(&chaintrace(
+        &data,
+        &[
+            "export", "--format", "parquet", "--out", out_s, "--chain", "ethereum",
+        ],
+    ));
     let parquet = std::fs::read(out.join("transfers.parquet")).expect("parquet written");
-    assert!(parquet.starts_with(b"PAR1") && parquet.ends_with(b"PAR1"), "parquet magic");
+    assert!(
+        parquet.starts_with(b"PAR1") && parquet.ends_with(b"PAR1"),
+        "parquet magic"
+    );
     let leftovers: Vec<_> = std::fs::read_dir(&out)
         .expect("list")
         .filter_map(Result::ok)
@@ -159,19 +235,54 @@ fn import_csv_round_trips_through_transfers_csv() {
         ),
     )
     .expect("write csv");
-    let o = chaintrace(&data, &["import", "csv", "--chain", "bsc", file.to_str().expect("utf-8 path")]);
+    let o = chaintrace(
+        &data,
+        &[
+            "import",
+            "csv",
+            "--chain",
+            "bsc",
+            file.to_str().expect("utf-8 path"),
+        ],
+    );
     assert_ok(&o);
-    assert!(stderr(&o).contains("imported 2 transfers (0 duplicates)"), "{}", stderr(&o));
-    let o = chaintrace(&data, &["transfers", "--address", a, "--chain", "bsc", "--format", "csv"]);
+    assert!(
+        stderr(&o).contains("imported 2 transfers (0 duplicates)"),
+        "{}",
+        stderr(&o)
+    );
+    let o = chaintrace(
+        &data,
+        &["transfers", "--address", a, "--chain", "bsc", "--format", "csv"],
+    );
     assert_ok(&o);
     let text = stdout(&o);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
-    assert_eq!(lines[1], format!("bsc,100,1700000000,{h},tx,{a},{b},native,1500000000000000000,native,{a},0,0"));
-    assert!(lines[2].contains(",log:2,") && lines[2].ends_with(",token,0x2222222222222222222222222222222222222222,0,0"));
-    assert!(lines[2].contains("115792089237316195423570985008687907853269984665640564039457584007913129639935"));
+    assert_eq!(
+        lines[1],
+        format!("bsc,100,1700000000,{h},tx,{a},{b},native,1500000000000000000,native,{a},0,0")
+    );
+    assert!(
+        lines[2].contains(",log:2,")
+            && lines[2].ends_with(",token,0x2222222222222222222222222222222222222222,0,0")
+    );
+    assert!(
+        lines[2].contains("115792089237316195423570985008687907853269984665640564039457584007913129639935")
+    );
     // Other chains hold nothing.
-    let o = chaintrace(&data, &["transfers", "--address", a, "--chain", "ethereum", "--format", "json"]);
+    let o = chaintrace(
+        &data,
+        &[
+            "transfers",
+            "--address",
+            a,
+            "--chain",
+            "ethereum",
+            "--format",
+            "json",
+        ],
+    );
     assert_ok(&o);
     let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
     assert_eq!(doc["transfers"].as_array().map(Vec::len), Some(0));
@@ -183,9 +294,23 @@ fn bad_input_exits_1_with_one_line_errors() {
     let data = tmp.path().join("data");
     let o = chaintrace(&data, &["transfers", "--address", "0x1234"]);
     assert_one_line_error(&o, "bad address '0x1234'");
-    let o = chaintrace(&data, &["transfers", "--address", "0x5AAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"]);
+    let o = chaintrace(
+        &data,
+        &[
+            "transfers",
+            "--address",
+            "0x5AAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+        ],
+    );
     assert_one_line_error(&o, "EIP-55");
-    let o = chaintrace(&data, &["transfers", "--address", "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"]);
+    let o = chaintrace(
+        &data,
+        &[
+            "transfers",
+            "--address",
+            "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed",
+        ],
+    );
     assert_one_line_error(&o, "no store at");
 
     let file = tmp.path().join("bad.csv");
@@ -204,7 +329,16 @@ fn bad_input_exits_1_with_one_line_errors() {
     let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
     assert_eq!(doc["chains"], serde_json::json!([]));
 
-    let o = chaintrace(&data, &["import", "etl", "--chain", "ethereum", tmp.path().to_str().expect("utf-8")]);
+    let o = chaintrace(
+        &data,
+        &[
+            "import",
+            "etl",
+            "--chain",
+            "ethereum",
+            tmp.path().to_str().expect("utf-8"),
+        ],
+    );
     assert_one_line_error(&o, "none of blocks.csv");
     let o = chaintrace(&data, &["import", "etl", "--chain", "solana", "."]);
     assert_eq!(o.status.code(), Some(2), "clap usage error: {}", stderr(&o));
@@ -216,5 +350,8 @@ fn status_of_a_fresh_data_dir_says_so() {
     let o = chaintrace(&tmp.path().join("none"), &["status"]);
     assert_ok(&o);
     assert!(stdout(&o).contains("not created yet"), "{}", stdout(&o));
-    assert!(!tmp.path().join("none").exists(), "status must not create the store");
+    assert!(
+        !tmp.path().join("none").exists(),
+        "status must not create the store"
+    );
 }

@@ -25,7 +25,10 @@ fn ok(data_dir: &Path, args: &[&str]) -> (String, String) {
     let out = chaintrace(data_dir, args);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "chaintrace {args:?} failed\nstdout: {stdout}\nstderr: {stderr}");
+    assert!(
+        out.status.success(),
+        "chaintrace {args:?} failed\nstdout: {stdout}\nstderr: {stderr}"
+    );
     (stdout, stderr)
 }
 
@@ -57,7 +60,10 @@ fn planted_actor_ranks_first_with_the_reused_address_over_seeds() {
     for seed in [3u64, 11, 29] {
         let tmp = tempfile::tempdir().expect("temp dir");
         let (dir, stdout, stderr) = demo(tmp.path(), seed, false);
-        assert!(stderr.contains("report.html"), "demo names the HTML report on stderr: {stderr}");
+        assert!(
+            stderr.contains("report.html"),
+            "demo names the HTML report on stderr: {stderr}"
+        );
         assert!(dir.join("report.html").is_file());
         let truth = read_truth(&dir);
         let inc = truth.incidents.last().expect("sim planted incidents");
@@ -67,18 +73,27 @@ fn planted_actor_ranks_first_with_the_reused_address_over_seeds() {
         // The investigate command on the demo's data dir, as a user would run it.
         let incident = dir.join("incident.toml").display().to_string();
         let prices = dir.join("prices").display().to_string();
-        let (json, _) = ok(&dir, &["investigate", &incident, "--format", "json", "--prices", &prices]);
+        let (json, _) = ok(
+            &dir,
+            &["investigate", &incident, "--format", "json", "--prices", &prices],
+        );
         let r: Value = serde_json::from_str(&json).expect("JSON report");
         assert_eq!(r["schema_version"], 1);
         assert_eq!(r["attributed"], true, "seed {seed}");
         let top = &r["attribution"][0];
-        assert_eq!(top["actor"].as_str(), Some(actor), "seed {seed}: planted actor ranked first");
+        assert_eq!(
+            top["actor"].as_str(),
+            Some(actor),
+            "seed {seed}: planted actor ranked first"
+        );
         let conf = top["confidence"].as_f64().expect("confidence");
         assert!(conf > 0.5 && conf <= 1.0, "seed {seed}: confidence {conf}");
         let evidence = top["evidence"].as_array().expect("evidence list");
         let reused_hex = reused.address.to_hex();
         assert!(
-            evidence.iter().any(|e| e["kind"] == "reused_address" && e["address"].as_str() == Some(reused_hex.as_str())),
+            evidence
+                .iter()
+                .any(|e| e["kind"] == "reused_address" && e["address"].as_str() == Some(reused_hex.as_str())),
             "seed {seed}: reused-address evidence for {reused_hex} in {evidence:?}"
         );
         for e in evidence {
@@ -86,12 +101,18 @@ fn planted_actor_ranks_first_with_the_reused_address_over_seeds() {
                 assert!(e.get(key).is_some(), "evidence field {key} present: {e}");
             }
         }
-        let label = evidence.iter().find(|e| e["kind"] == "label").expect("label evidence");
+        let label = evidence
+            .iter()
+            .find(|e| e["kind"] == "label")
+            .expect("label evidence");
         assert_eq!(label["source"], "FBI");
         // Exits and services are never actors.
         for a in r["attribution"].as_array().expect("list") {
             let id = a["actor"].as_str().unwrap_or("");
-            assert!(!truth.exchanges.iter().any(|x| x.id.ends_with(id)), "exchange {id} ranked as actor");
+            assert!(
+                !truth.exchanges.iter().any(|x| x.id.ends_with(id)),
+                "exchange {id} ranked as actor"
+            );
         }
 
         // Losses equal what the sim drained, per chain and asset, exactly.
@@ -103,13 +124,26 @@ fn planted_actor_ranks_first_with_the_reused_address_over_seeds() {
                 .iter()
                 .find(|l| l["chain"] == d.chain.name() && l["asset"] == asset.as_str())
                 .unwrap_or_else(|| panic!("seed {seed}: loss of {asset} on {}", d.chain));
-            assert_eq!(found["amount"].as_str(), Some(d.amount.to_string().as_str()), "seed {seed}");
-            assert!(found["usd"].as_f64().is_some_and(|u| u > 0.0), "priced from the demo's price files");
+            assert_eq!(
+                found["amount"].as_str(),
+                Some(d.amount.to_string().as_str()),
+                "seed {seed}"
+            );
+            assert!(
+                found["usd"].as_f64().is_some_and(|u| u > 0.0),
+                "priced from the demo's price files"
+            );
         }
         // Exits include the laundering exchanges and the mixer.
         let exits = r["exits"].as_array().expect("exits");
-        assert!(exits.iter().any(|x| x["category"] == "exchange"), "seed {seed}: exchange exit");
-        assert!(exits.iter().any(|x| x["category"] == "mixer"), "seed {seed}: mixer exit");
+        assert!(
+            exits.iter().any(|x| x["category"] == "exchange"),
+            "seed {seed}: exchange exit"
+        );
+        assert!(
+            exits.iter().any(|x| x["category"] == "mixer"),
+            "seed {seed}: mixer exit"
+        );
 
         // The demo's summary on stdout names the actor and the reused address.
         assert!(stdout.contains(&format!("1. {actor}")), "{stdout}");
@@ -124,15 +158,24 @@ fn a_world_without_a_link_names_no_one() {
         let tmp = tempfile::tempdir().expect("temp dir");
         let (dir, stdout, _) = demo(tmp.path(), seed, true);
         let truth = read_truth(&dir);
-        assert!(truth.incidents.iter().all(|i| i.reused.is_none()), "no-link world");
-        assert!(truth.labels.iter().any(|l| !l.actor.is_empty()), "earlier incidents are still attributed");
+        assert!(
+            truth.incidents.iter().all(|i| i.reused.is_none()),
+            "no-link world"
+        );
+        assert!(
+            truth.labels.iter().any(|l| !l.actor.is_empty()),
+            "earlier incidents are still attributed"
+        );
         let r = read_json(&dir.join("report.json"));
         assert_eq!(r["attributed"], false, "seed {seed}: {}", r["attribution"]);
         assert_eq!(r["attribution"].as_array().map(Vec::len), Some(0));
         assert!(stdout.contains("no one is named"), "{stdout}");
         let md = std::fs::read_to_string(dir.join("report.md")).expect("markdown written");
         assert!(md.contains("No one is named"), "markdown says so");
-        assert!(!r["losses"].as_array().expect("losses").is_empty(), "losses still reported");
+        assert!(
+            !r["losses"].as_array().expect("losses").is_empty(),
+            "losses still reported"
+        );
     }
 }
 
@@ -144,16 +187,32 @@ fn bad_incident_files_are_one_line_errors() {
     let exploiter = inc.exploiters[0];
     let good = std::fs::read_to_string(dir.join("incident.toml")).expect("incident written");
     let cases: Vec<(&str, String, Vec<&str>)> = vec![
-        ("malformed.toml", "name = \"x\"\nstarted = \"2023-01-01\"\n[[exploiter]\nchain = \"bsc\"\n".into(), vec!["malformed.toml:3:"]),
-        ("no-exploiter.toml", "name = \"x\"\nstarted = \"2023-01-01\"\n".into(), vec!["no-exploiter.toml", "no exploiter"]),
+        (
+            "malformed.toml",
+            "name = \"x\"\nstarted = \"2023-01-01\"\n[[exploiter]\nchain = \"bsc\"\n".into(),
+            vec!["malformed.toml:3:"],
+        ),
+        (
+            "no-exploiter.toml",
+            "name = \"x\"\nstarted = \"2023-01-01\"\n".into(),
+            vec!["no-exploiter.toml", "no exploiter"],
+        ),
         (
             "unknown-chain.toml",
-            good.replacen(&format!("chain = \"{}\"", exploiter.chain), "chain = \"solana\"", 1),
+            good.replacen(
+                &format!("chain = \"{}\"", exploiter.chain),
+                "chain = \"solana\"",
+                1,
+            ),
             vec!["unknown-chain.toml:", "unknown chain 'solana'"],
         ),
         (
             "unknown-address.toml",
-            good.replacen(&exploiter.address.to_hex(), "0x00000000000000000000000000000000deadbeef", 1),
+            good.replacen(
+                &exploiter.address.to_hex(),
+                "0x00000000000000000000000000000000deadbeef",
+                1,
+            ),
             vec!["0x00000000000000000000000000000000deadbeef", "no transfers"],
         ),
     ];
@@ -164,7 +223,10 @@ fn bad_incident_files_are_one_line_errors() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{name}: {stderr}");
         assert!(out.stdout.is_empty(), "{name}: nothing on stdout");
-        let line = stderr.lines().rfind(|l| l.starts_with("error:")).unwrap_or_else(|| panic!("{name}: {stderr}"));
+        let line = stderr
+            .lines()
+            .rfind(|l| l.starts_with("error:"))
+            .unwrap_or_else(|| panic!("{name}: {stderr}"));
         for e in expect {
             assert!(line.contains(e), "{name}: '{e}' in '{line}'");
         }
@@ -200,12 +262,20 @@ fn usd_values_come_from_real_daily_closes_and_missing_prices_stay_missing() {
         block,
         timestamp: ts,
         tx_hash: TxHash([i; 32]),
-        position: if asset == Asset::Native { Position::Tx } else { Position::Log(0) },
+        position: if asset == Asset::Native {
+            Position::Tx
+        } else {
+            Position::Log(0)
+        },
         from: victim,
         to: exploiter,
         asset,
         amount,
-        kind: if asset == Asset::Native { TransferKind::Native } else { TransferKind::Token },
+        kind: if asset == Asset::Native {
+            TransferKind::Native
+        } else {
+            TransferKind::Token
+        },
         tx_from: victim,
         tx_fee: U256::ZERO,
         gas_price: U256::ZERO,
@@ -214,15 +284,34 @@ fn usd_values_come_from_real_daily_closes_and_missing_prices_stay_missing() {
         mk(1, Asset::Native, U256::from(1u64), t - 86_400 * 30, 18_000_000), // before the start: not a loss
         mk(2, Asset::Native, eth, t, 18_100_000),
         mk(3, Asset::Token(token), U256::from(777u64), t + 60, 18_100_005), // unknown token: no decimals
-        mk(4, Asset::Native, U256::from(10u64).pow(U256::from(18u64)), 1_800_000_000, 19_000_000), // 2027: no price
+        mk(
+            4,
+            Asset::Native,
+            U256::from(10u64).pow(U256::from(18u64)),
+            1_800_000_000,
+            19_000_000,
+        ), // 2027: no price
     ];
     let blocks: Vec<BlockRecord> = transfers
         .iter()
-        .map(|x| BlockRecord { chain: Chain::Ethereum, number: x.block, hash: [x.tx_hash.0[0]; 32], parent_hash: [0; 32], timestamp: x.timestamp })
+        .map(|x| BlockRecord {
+            chain: Chain::Ethereum,
+            number: x.block,
+            hash: [x.tx_hash.0[0]; 32],
+            parent_hash: [0; 32],
+            timestamp: x.timestamp,
+        })
         .collect();
     {
         let mut store = Store::open(tmp.path()).expect("store opens");
-        store.write_batch(Batch { blocks: &blocks, transfers: &transfers, logs: &[], checkpoint: None }).expect("write");
+        store
+            .write_batch(Batch {
+                blocks: &blocks,
+                transfers: &transfers,
+                logs: &[],
+                checkpoint: None,
+            })
+            .expect("write");
     }
     let incident = tmp.path().join("incident.toml");
     std::fs::write(
@@ -236,27 +325,70 @@ fn usd_values_come_from_real_daily_closes_and_missing_prices_stay_missing() {
     .expect("write incident");
     let (json, _) = ok(
         tmp.path(),
-        &["investigate", &incident.display().to_string(), "--format", "json", "--prices", &prices.display().to_string()],
+        &[
+            "investigate",
+            &incident.display().to_string(),
+            "--format",
+            "json",
+            "--prices",
+            &prices.display().to_string(),
+        ],
     );
     let r: Value = serde_json::from_str(&json).expect("JSON");
     let losses = r["losses"].as_array().expect("losses");
-    let native = losses.iter().find(|l| l["asset"] == "native").expect("native loss");
-    assert_eq!(native["amount"], "3500000000000000000", "2.5 + 1 ETH after the start, not the earlier wei");
+    let native = losses
+        .iter()
+        .find(|l| l["asset"] == "native")
+        .expect("native loss");
+    assert_eq!(
+        native["amount"], "3500000000000000000",
+        "2.5 + 1 ETH after the start, not the earlier wei"
+    );
     assert_eq!(native["amount_human"], "3.5");
     assert_eq!(native["symbol"], "ETH");
-    assert!(native["usd"].is_null(), "one transfer has no price, so the total is n/a, not a partial sum");
-    let t2 = native["transfers"].as_array().expect("transfers").iter().find(|x| x["amount_human"] == "2.5").expect("2.5 ETH");
+    assert!(
+        native["usd"].is_null(),
+        "one transfer has no price, so the total is n/a, not a partial sum"
+    );
+    let t2 = native["transfers"]
+        .as_array()
+        .expect("transfers")
+        .iter()
+        .find(|x| x["amount_human"] == "2.5")
+        .expect("2.5 ETH");
     let usd = t2["usd"].as_f64().expect("priced");
     assert!((usd - 2.5 * 1592.429443359375).abs() < 1e-6, "USD {usd}");
-    let late = native["transfers"].as_array().expect("transfers").iter().find(|x| x["amount_human"] == "1").expect("1 ETH");
+    let late = native["transfers"]
+        .as_array()
+        .expect("transfers")
+        .iter()
+        .find(|x| x["amount_human"] == "1")
+        .expect("1 ETH");
     assert!(late["usd"].is_null(), "no price in 2027");
-    let tok = losses.iter().find(|l| l["asset"] == token.to_hex().as_str()).expect("token loss");
+    let tok = losses
+        .iter()
+        .find(|l| l["asset"] == token.to_hex().as_str())
+        .expect("token loss");
     assert_eq!(tok["amount"], "777");
-    assert!(tok["amount_human"].is_null() && tok["usd"].is_null(), "unknown decimals stay raw: {tok}");
+    assert!(
+        tok["amount_human"].is_null() && tok["usd"].is_null(),
+        "unknown decimals stay raw: {tok}"
+    );
     assert!(r["total_loss_usd"].is_null());
 
-    let (md, _) = ok(tmp.path(), &["investigate", &incident.display().to_string(), "--prices", &prices.display().to_string()]);
-    assert!(md.contains("| ethereum | ETH | 3.5 ETH | 3500000000000000000 | n/a |"), "{md}");
+    let (md, _) = ok(
+        tmp.path(),
+        &[
+            "investigate",
+            &incident.display().to_string(),
+            "--prices",
+            &prices.display().to_string(),
+        ],
+    );
+    assert!(
+        md.contains("| ethereum | ETH | 3.5 ETH | 3500000000000000000 | n/a |"),
+        "{md}"
+    );
     assert!(md.contains("$3,981.07"), "2.5 ETH at $1,592.43: {md}");
 }
 
@@ -274,7 +406,10 @@ fn count_color(img: &[u8], channels: usize, rgb: (u8, u8, u8), tol: i32) -> usiz
 #[test]
 fn html_report_renders_its_flow_graph_in_headless_chromium() {
     let chromium = ["chromium", "chromium-browser"].into_iter().find(|c| {
-        Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success())
+        Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
     });
     let Some(chromium) = chromium else {
         eprintln!("skipping: no chromium on PATH (run scripts/setup-chromium.sh)");
@@ -283,20 +418,40 @@ fn html_report_renders_its_flow_graph_in_headless_chromium() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let (dir, _, _) = demo(tmp.path(), 7, false);
     let html = std::fs::read_to_string(dir.join("report.html")).expect("html written");
-    assert!(html.contains("<svg") && !html.contains("<script"), "inline SVG, no scripts");
-    assert!(!html.contains("src=\"http") && !html.contains("href=\"http"), "self-contained: no external resources");
+    assert!(
+        html.contains("<svg") && !html.contains("<script"),
+        "inline SVG, no scripts"
+    );
+    assert!(
+        !html.contains("src=\"http") && !html.contains("href=\"http"),
+        "self-contained: no external resources"
+    );
     let png_path = tmp.path().join("shot.png");
     let profile = tmp.path().join("profile");
     let out = Command::new(chromium)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--screenshot={}", png_path.display()))
         .arg("--window-size=1200,900")
         .arg(format!("file://{}", dir.join("report.html").display()))
         .output()
         .expect("chromium runs");
-    assert!(png_path.is_file(), "screenshot written; chromium said: {}", String::from_utf8_lossy(&out.stderr));
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png_path).expect("png")));
+    assert!(
+        png_path.is_file(),
+        "screenshot written; chromium said: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&png_path).expect("png"),
+    ));
     let mut reader = decoder.read_info().expect("png header");
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).expect("png frame");
@@ -306,8 +461,14 @@ fn html_report_renders_its_flow_graph_in_headless_chromium() {
     let img = &buf[..info.buffer_size()];
     // The graph sits in the band below the header cards: look at rows 260..820.
     let band = &img[260 * w * channels..820 * w * channels];
-    let non_bg = band.chunks(channels).filter(|p| !(p[0] > 240 && p[1] > 240 && p[2] > 240)).count();
-    assert!(non_bg > 20_000, "graph area has drawing: {non_bg} non-background pixels");
+    let non_bg = band
+        .chunks(channels)
+        .filter(|p| !(p[0] > 240 && p[1] > 240 && p[2] > 240))
+        .count();
+    assert!(
+        non_bg > 20_000,
+        "graph area has drawing: {non_bg} non-background pixels"
+    );
     // Theft edges (#c62828) and traced edges (#1565c0) are drawn; victim (#ffcdd2) and exploiter (#ffe0b2) boxes too.
     let red = count_color(band, channels, (0xc6, 0x28, 0x28), 40);
     let blue = count_color(band, channels, (0x15, 0x65, 0xc0), 40);
@@ -315,5 +476,8 @@ fn html_report_renders_its_flow_graph_in_headless_chromium() {
     let exploiter = count_color(band, channels, (0xff, 0xe0, 0xb2), 6);
     assert!(red > 300, "loss edges visible: {red} px");
     assert!(blue > 300, "flow edges visible: {blue} px");
-    assert!(victim > 2_000 && exploiter > 2_000, "node boxes visible: victim {victim}, exploiter {exploiter}");
+    assert!(
+        victim > 2_000 && exploiter > 2_000,
+        "node boxes visible: victim {victim}, exploiter {exploiter}"
+    );
 }

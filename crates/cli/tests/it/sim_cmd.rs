@@ -72,6 +72,16 @@ fn sim_writes_the_world_into_the_store_with_truth_and_labels() {
             Some(c.last_block)
         );
     }
+    // Bridge and mixer logs are stored; each bridge crossing's id is in both ends' logs.
+    let logs = store.raw_logs(None).expect("raw logs");
+    assert_eq!(logs.len() as u64, truth.stats.logs);
+    for b in &truth.bridge_transfers {
+        let ends = logs
+            .iter()
+            .filter(|l| l.topics.get(1) == Some(&b.message_id.0))
+            .count();
+        assert_eq!(ends, 2, "deposit and release logs of {}", b.deposit_tx);
+    }
     // Every drain of every incident reads back from the store at the exploiter.
     for inc in &truth.incidents {
         for d in &inc.drains {

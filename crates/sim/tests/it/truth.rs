@@ -283,3 +283,79 @@ fn deposit_addresses_sweep_to_their_exchange() {
     }
     assert!(sweeps > 100, "{sweeps} sweeps");
 }
+
+#[test]
+fn bridge_and_mixer_logs_carry_the_ids_that_pair_their_ends() {
+    use chaintrace_sim::{BRIDGE_DEPOSIT_SIGNATURE, BRIDGE_RELEASE_SIGNATURE, MIXER_DEPOSIT_SIGNATURE};
+    let keccak = |s: &str| alloy_primitives::keccak256(s.as_bytes()).0;
+    let word = |a: Address| {
+        let mut w = [0u8; 32];
+        w[12..].copy_from_slice(&a.0);
+        w
+    };
+    let (mem, truth) = world(&small(28));
+    assert_eq!(mem.logs.len() as u64, truth.stats.logs);
+    let bridge_deposit = keccak(BRIDGE_DEPOSIT_SIGNATURE);
+    let bridge_release = keccak(BRIDGE_RELEASE_SIGNATURE);
+    // Tornado's topics as published in docs/mixers.md (tornado-core `Tornado.sol`).
+    assert!(alloy_primitives::hex::encode(keccak(MIXER_DEPOSIT_SIGNATURE)).starts_with("a945e51e"));
+    assert!(
+        alloy_primitives::hex::encode(keccak(chaintrace_sim::MIXER_WITHDRAWAL_SIGNATURE))
+            .starts_with("e9e508ba")
+    );
+    let mut log_ids = HashSet::new();
+    for l in &mem.logs {
+        assert!(
+            log_ids.insert((l.chain, l.block, l.log_index)),
+            "log index reused in a block"
+        );
+    }
+    for b in &truth.bridge_transfers {
+        let dep = mem
+            .logs
+            .iter()
+            .find(|l| l.tx_hash == b.deposit_tx && l.topics[0] == bridge_deposit)
+            .expect("deposit log in the deposit tx");
+        assert_eq!(dep.topics[1], b.message_id.0);
+        assert_eq!(dep.topics[3], word(b.sender));
+        assert_eq!(&dep.data[..32], &word(b.recipient));
+        assert_eq!(U256::from_be_slice(&dep.data[32..64]), b.amount_in);
+        assert_eq!(
+            U256::from_be_slice(&dep.data[64..96]),
+            U256::from(b.to_chain.chain_id())
+        );
+        let rel = mem
+            .logs
+            .iter()
+            .find(|l| l.tx_hash == b.release_tx && l.topics[0] == bridge_release)
+            .expect("release log in the release tx");
+        assert_eq!(rel.topics[1], b.message_id.0);
+        assert_eq!(rel.topics[3], word(b.recipient));
+        assert_eq!(U256::from_be_slice(&rel.data[..32]), b.amount_out);
+        assert_eq!(rel.chain, b.to_chain);
+    }
+    let mixer_deposit = keccak(MIXER_DEPOSIT_SIGNATURE);
+    for m in &truth.mixer_uses {
+        assert!(
+            mem.logs
+                .iter()
+                .any(|l| l.tx_hash == m.deposit_tx && l.topics[0] == mixer_deposit && l.address == m.pool)
+        );
+    }
+    // Registry CSVs name every bridge contract and pool.
+    let bridges = truth.bridge_registry_csv();
+    assert_eq!(bridges.lines().count(), 1 + truth.chains.len());
+    let mixers = truth.mixer_registry_csv();
+    assert_eq!(mixers.lines().count(), 1 + 4 * truth.chains.len());
+    let (off, _) = world(&WorldConfig {
+        event_logs: false,
+        ..small(28)
+    });
+    assert!(off.logs.is_empty());
+    // Only log indices of token transfers move when logs are interleaved.
+    let key = |t: &Transfer| (t.chain, t.tx_hash, t.from, t.to, t.asset, t.amount);
+    assert!(
+        off.transfers.iter().map(key).eq(mem.transfers.iter().map(key)),
+        "logs do not change the transfers"
+    );
+}

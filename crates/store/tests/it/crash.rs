@@ -54,12 +54,24 @@ fn batch_rows(block: u64) -> (BlockRecord, Vec<Transfer>) {
 fn crash_child_writes_forever() {
     let dir = std::env::var_os(DIR_ENV).expect("CHAINTRACE_CRASH_TEST_DIR set by the parent test");
     let mut store = Store::open(Path::new(&dir)).expect("child opens store");
-    let mut block = store.checkpoint("crash", Chain::Ethereum).expect("checkpoint").map_or(0, |b| b + 1);
+    let mut block = store
+        .checkpoint("crash", Chain::Ethereum)
+        .expect("checkpoint")
+        .map_or(0, |b| b + 1);
     loop {
         let (record, transfers) = batch_rows(block);
-        let cp = Checkpoint { stage: "crash".into(), chain: Chain::Ethereum, block };
+        let cp = Checkpoint {
+            stage: "crash".into(),
+            chain: Chain::Ethereum,
+            block,
+        };
         store
-            .write_batch(Batch { blocks: &[record], transfers: &transfers, logs: &[], checkpoint: Some(&cp) })
+            .write_batch(Batch {
+                blocks: &[record],
+                transfers: &transfers,
+                logs: &[],
+                checkpoint: Some(&cp),
+            })
             .expect("child write");
         block += 1;
     }
@@ -68,13 +80,25 @@ fn crash_child_writes_forever() {
 fn check_consistent(dir: &Path) -> u64 {
     let store = Store::open(dir).expect("reopen after kill");
     let Some(cp) = store.checkpoint("crash", Chain::Ethereum).expect("checkpoint") else {
-        assert_eq!(store.transfer_count(None).expect("count"), 0, "rows without a checkpoint");
+        assert_eq!(
+            store.transfer_count(None).expect("count"),
+            0,
+            "rows without a checkpoint"
+        );
         return 0;
     };
     let count = store.transfer_count(None).expect("count");
-    assert_eq!(count, (cp + 1) * PER_BATCH, "checkpoint {cp} does not match {count} rows");
+    assert_eq!(
+        count,
+        (cp + 1) * PER_BATCH,
+        "checkpoint {cp} does not match {count} rows"
+    );
     let cov = store.coverage().expect("coverage");
-    assert_eq!(cov[0].ranges, vec![(0, cp)], "block rows do not match the checkpoint");
+    assert_eq!(
+        cov[0].ranges,
+        vec![(0, cp)],
+        "block rows do not match the checkpoint"
+    );
     let mut per_block = std::collections::BTreeMap::<u64, u64>::new();
     store
         .for_each_transfer(Some(Chain::Ethereum), &mut |t| {
@@ -82,7 +106,10 @@ fn check_consistent(dir: &Path) -> u64 {
             Ok(())
         })
         .expect("scan");
-    assert!(per_block.values().all(|&n| n == PER_BATCH), "a partial batch survived");
+    assert!(
+        per_block.values().all(|&n| n == PER_BATCH),
+        "a partial batch survived"
+    );
     assert_eq!(per_block.keys().next_back().copied(), Some(cp));
     cp + 1
 }
@@ -94,7 +121,13 @@ fn kill_9_mid_write_leaves_whole_batches_and_a_matching_checkpoint() {
     let mut batches_seen = 0;
     for round in 0..3u64 {
         let mut child = Command::new(&exe)
-            .args(["crash::crash_child_writes_forever", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "crash::crash_child_writes_forever",
+                "--exact",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(DIR_ENV, tmp.path())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -113,14 +146,21 @@ fn kill_9_mid_write_leaves_whole_batches_and_a_matching_checkpoint() {
             if done >= batches_seen + 3 {
                 break;
             }
-            assert!(start.elapsed() < Duration::from_secs(120), "child made no progress");
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "child made no progress"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         std::thread::sleep(Duration::from_millis(7 * (round + 1)));
         child.kill().expect("SIGKILL the child");
         child.wait().expect("reap child");
         let now = check_consistent(tmp.path());
-        assert!(now >= batches_seen + 3, "round {round}: lost committed batches ({now} < {})", batches_seen + 3);
+        assert!(
+            now >= batches_seen + 3,
+            "round {round}: lost committed batches ({now} < {})",
+            batches_seen + 3
+        );
         batches_seen = now;
     }
 }

@@ -1,6 +1,8 @@
 //! Behaviour of [`Store`] through the reader/writer traits.
 
-use chaintrace_core::{Address, Asset, BlockRecord, Chain, Position, RawLog, Transfer, TransferKind, TxHash, U256};
+use chaintrace_core::{
+    Address, Asset, BlockRecord, Chain, Position, RawLog, Transfer, TransferKind, TxHash, U256,
+};
 use chaintrace_store::{Batch, Checkpoint, Store, StoreError, TransferReader, TransferWriter, WriteStats};
 use proptest::prelude::*;
 
@@ -19,7 +21,11 @@ fn transfer(chain: Chain, block: u64, tx: u8, position: Position, from: u8, to: 
         block,
         timestamp: 1_600_000_000 + block * 12,
         tx_hash: TxHash([tx; 32]),
-        asset: if kind == TransferKind::Token { Asset::Token(addr(0xee)) } else { Asset::Native },
+        asset: if kind == TransferKind::Token {
+            Asset::Token(addr(0xee))
+        } else {
+            Asset::Native
+        },
         position,
         from: addr(from),
         to: addr(to),
@@ -36,12 +42,23 @@ fn block(chain: Chain, number: u64) -> BlockRecord {
     hash[..8].copy_from_slice(&number.to_be_bytes());
     let mut parent = [0u8; 32];
     parent[..8].copy_from_slice(&number.wrapping_sub(1).to_be_bytes());
-    BlockRecord { chain, number, hash, parent_hash: parent, timestamp: 1_600_000_000 + number * 12 }
+    BlockRecord {
+        chain,
+        number,
+        hash,
+        parent_hash: parent,
+        timestamp: 1_600_000_000 + number * 12,
+    }
 }
 
 fn write(store: &mut Store, blocks: &[BlockRecord], transfers: &[Transfer]) -> WriteStats {
     store
-        .write_batch(Batch { blocks, transfers, logs: &[], checkpoint: None })
+        .write_batch(Batch {
+            blocks,
+            transfers,
+            logs: &[],
+            checkpoint: None,
+        })
         .expect("write succeeds")
 }
 
@@ -93,7 +110,13 @@ fn round_trips_every_field_exactly() {
     let zero_token = transfer(Chain::Tron, 8, 9, Position::Log(4_000_000), 3, 4, 0);
     let native = transfer(Chain::Ethereum, 0, 3, Position::Tx, 5, 6, 1);
     let all = vec![big.clone(), zero_token.clone(), native.clone()];
-    assert_eq!(write(&mut store, &[], &all), WriteStats { inserted: 3, duplicates: 0 });
+    assert_eq!(
+        write(&mut store, &[], &all),
+        WriteStats {
+            inserted: 3,
+            duplicates: 0
+        }
+    );
     let mut want = all.clone();
     want.sort_by(|a, b| (a.chain, a.tx_hash, &a.position).cmp(&(b.chain, b.tx_hash, &b.position)));
     assert_eq!(all_transfers(&store), want);
@@ -108,15 +131,36 @@ fn duplicates_are_ignored_and_counted() {
     let a = transfer(Chain::Ethereum, 1, 1, Position::Tx, 1, 2, 5);
     let b = transfer(Chain::Ethereum, 1, 1, Position::Log(0), 1, 2, 5);
     // Same identity on another chain is another transfer.
-    let c = Transfer { chain: Chain::Polygon, ..a.clone() };
-    assert_eq!(write(&mut store, &[], &[a.clone(), b.clone()]), WriteStats { inserted: 2, duplicates: 0 });
+    let c = Transfer {
+        chain: Chain::Polygon,
+        ..a.clone()
+    };
+    assert_eq!(
+        write(&mut store, &[], &[a.clone(), b.clone()]),
+        WriteStats {
+            inserted: 2,
+            duplicates: 0
+        }
+    );
     // Same identity with different content: the first write wins.
-    let a2 = Transfer { amount: U256::from(999u64), ..a.clone() };
-    assert_eq!(write(&mut store, &[], &[a2, b, c]), WriteStats { inserted: 1, duplicates: 2 });
+    let a2 = Transfer {
+        amount: U256::from(999u64),
+        ..a.clone()
+    };
+    assert_eq!(
+        write(&mut store, &[], &[a2, b, c]),
+        WriteStats {
+            inserted: 1,
+            duplicates: 2
+        }
+    );
     assert_eq!(store.transfer_count(None).expect("count"), 3);
     assert_eq!(store.transfer_count(Some(Chain::Ethereum)).expect("count"), 2);
     let of = store.transfers_of(addr(1), Some(Chain::Ethereum)).expect("of");
-    assert_eq!(of.iter().find(|t| t.position == Position::Tx).map(|t| t.amount), Some(U256::from(5u64)));
+    assert_eq!(
+        of.iter().find(|t| t.position == Position::Tx).map(|t| t.amount),
+        Some(U256::from(5u64))
+    );
 }
 
 #[test]
@@ -133,7 +177,10 @@ fn transfers_of_orders_by_time_and_position_and_filters_chain() {
     ];
     write(&mut store, &[], &ts);
     let got = store.transfers_of(addr(1), None).expect("of");
-    let keys: Vec<(Chain, u64, String)> = got.iter().map(|t| (t.chain, t.block, t.position.to_string())).collect();
+    let keys: Vec<(Chain, u64, String)> = got
+        .iter()
+        .map(|t| (t.chain, t.block, t.position.to_string()))
+        .collect();
     assert_eq!(
         keys,
         vec![
@@ -144,7 +191,10 @@ fn transfers_of_orders_by_time_and_position_and_filters_chain() {
             (Chain::Ethereum, 20, "log:10".to_string()),
         ]
     );
-    assert_eq!(store.transfers_of(addr(1), Some(Chain::Bsc)).expect("of").len(), 1);
+    assert_eq!(
+        store.transfers_of(addr(1), Some(Chain::Bsc)).expect("of").len(),
+        1
+    );
     assert!(store.transfers_of(addr(0x42), None).expect("of").is_empty());
 }
 
@@ -152,11 +202,27 @@ fn transfers_of_orders_by_time_and_position_and_filters_chain() {
 fn coverage_reports_ranges_gaps_counts_and_checkpoints() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut store = Store::open(tmp.path()).expect("open");
-    let blocks: Vec<BlockRecord> =
-        [1u64, 2, 3, 7, 8, 10].into_iter().map(|n| block(Chain::Ethereum, n)).collect();
-    let ts = [transfer(Chain::Ethereum, 2, 1, Position::Tx, 1, 2, 1), transfer(Chain::Bsc, 5, 1, Position::Tx, 1, 2, 1)];
-    let cp = Checkpoint { stage: "rpc".into(), chain: Chain::Ethereum, block: 10 };
-    store.write_batch(Batch { blocks: &blocks, transfers: &ts, logs: &[], checkpoint: Some(&cp) }).expect("write");
+    let blocks: Vec<BlockRecord> = [1u64, 2, 3, 7, 8, 10]
+        .into_iter()
+        .map(|n| block(Chain::Ethereum, n))
+        .collect();
+    let ts = [
+        transfer(Chain::Ethereum, 2, 1, Position::Tx, 1, 2, 1),
+        transfer(Chain::Bsc, 5, 1, Position::Tx, 1, 2, 1),
+    ];
+    let cp = Checkpoint {
+        stage: "rpc".into(),
+        chain: Chain::Ethereum,
+        block: 10,
+    };
+    store
+        .write_batch(Batch {
+            blocks: &blocks,
+            transfers: &ts,
+            logs: &[],
+            checkpoint: Some(&cp),
+        })
+        .expect("write");
     let cov = store.coverage().expect("coverage");
     assert_eq!(cov.len(), 2);
     let eth = &cov[0];
@@ -169,7 +235,10 @@ fn coverage_reports_ranges_gaps_counts_and_checkpoints() {
     assert_eq!((bsc.chain, bsc.ranges.len(), bsc.transfers), (Chain::Bsc, 0, 1));
     assert_eq!(store.checkpoint("rpc", Chain::Ethereum).expect("cp"), Some(10));
     assert_eq!(store.checkpoint("etl", Chain::Ethereum).expect("cp"), None);
-    assert_eq!(store.block(Chain::Ethereum, 7).expect("block"), Some(block(Chain::Ethereum, 7)));
+    assert_eq!(
+        store.block(Chain::Ethereum, 7).expect("block"),
+        Some(block(Chain::Ethereum, 7))
+    );
     assert_eq!(store.block(Chain::Ethereum, 9).expect("block"), None);
     assert_eq!(store.transfer_block_span(Chain::Bsc).expect("span"), Some((5, 5)));
     assert_eq!(store.transfer_block_span(Chain::Polygon).expect("span"), None);
@@ -190,13 +259,38 @@ fn raw_logs_round_trip_in_order() {
         data: vec![1, 2, 3],
         tx_from: addr(4),
     };
-    let logs = [log(Chain::Bsc, 1, 0), log(Chain::Ethereum, 9, 2), log(Chain::Ethereum, 9, 1), log(Chain::Ethereum, 3, 5)];
-    store.write_batch(Batch { blocks: &[], transfers: &[], logs: &logs, checkpoint: None }).expect("write");
+    let logs = [
+        log(Chain::Bsc, 1, 0),
+        log(Chain::Ethereum, 9, 2),
+        log(Chain::Ethereum, 9, 1),
+        log(Chain::Ethereum, 3, 5),
+    ];
+    store
+        .write_batch(Batch {
+            blocks: &[],
+            transfers: &[],
+            logs: &logs,
+            checkpoint: None,
+        })
+        .expect("write");
     // Writing again is a no-op.
-    store.write_batch(Batch { blocks: &[], transfers: &[], logs: &logs, checkpoint: None }).expect("write");
+    store
+        .write_batch(Batch {
+            blocks: &[],
+            transfers: &[],
+            logs: &logs,
+            checkpoint: None,
+        })
+        .expect("write");
     let got = store.raw_logs(None).expect("logs");
-    assert_eq!(got, vec![logs[3].clone(), logs[2].clone(), logs[1].clone(), logs[0].clone()]);
-    assert_eq!(store.raw_logs(Some(Chain::Bsc)).expect("logs"), vec![logs[0].clone()]);
+    assert_eq!(
+        got,
+        vec![logs[3].clone(), logs[2].clone(), logs[1].clone(), logs[0].clone()]
+    );
+    assert_eq!(
+        store.raw_logs(Some(Chain::Bsc)).expect("logs"),
+        vec![logs[0].clone()]
+    );
 }
 
 #[test]
@@ -204,13 +298,36 @@ fn unwind_removes_blocks_transfers_logs_and_lowers_checkpoints() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut store = Store::open(tmp.path()).expect("open");
     let blocks: Vec<BlockRecord> = (1..=10).map(|n| block(Chain::Ethereum, n)).collect();
-    let ts: Vec<Transfer> =
-        (1..=10).map(|n| transfer(Chain::Ethereum, n, n as u8, Position::Tx, 1, 2, n)).collect();
+    let ts: Vec<Transfer> = (1..=10)
+        .map(|n| transfer(Chain::Ethereum, n, n as u8, Position::Tx, 1, 2, n))
+        .collect();
     let other = transfer(Chain::Bsc, 9, 1, Position::Tx, 1, 2, 1);
-    let cp = Checkpoint { stage: "rpc".into(), chain: Chain::Ethereum, block: 10 };
-    let low = Checkpoint { stage: "etl".into(), chain: Chain::Ethereum, block: 3 };
-    store.write_batch(Batch { blocks: &blocks, transfers: &ts, logs: &[], checkpoint: Some(&cp) }).expect("w");
-    store.write_batch(Batch { blocks: &[], transfers: &[other], logs: &[], checkpoint: Some(&low) }).expect("w");
+    let cp = Checkpoint {
+        stage: "rpc".into(),
+        chain: Chain::Ethereum,
+        block: 10,
+    };
+    let low = Checkpoint {
+        stage: "etl".into(),
+        chain: Chain::Ethereum,
+        block: 3,
+    };
+    store
+        .write_batch(Batch {
+            blocks: &blocks,
+            transfers: &ts,
+            logs: &[],
+            checkpoint: Some(&cp),
+        })
+        .expect("w");
+    store
+        .write_batch(Batch {
+            blocks: &[],
+            transfers: &[other],
+            logs: &[],
+            checkpoint: Some(&low),
+        })
+        .expect("w");
     assert_eq!(store.unwind(Chain::Ethereum, 7).expect("unwind"), 4);
     assert_eq!(store.checkpoint("rpc", Chain::Ethereum).expect("cp"), Some(6));
     assert_eq!(store.checkpoint("etl", Chain::Ethereum).expect("cp"), Some(3));
@@ -229,19 +346,54 @@ fn bulk_sized_batch_keeps_indexes_and_dedupes() {
     let n = 120_000u64;
     let ts: Vec<Transfer> = (0..n)
         .map(|i| {
-            let mut t = transfer(Chain::Ethereum, i / 100, 0, Position::Log((i % 100) as u32), 1, 2, i);
+            let mut t = transfer(
+                Chain::Ethereum,
+                i / 100,
+                0,
+                Position::Log((i % 100) as u32),
+                1,
+                2,
+                i,
+            );
             t.tx_hash.0[..8].copy_from_slice(&i.to_be_bytes());
             t.from.0[..8].copy_from_slice(&i.to_be_bytes());
             t
         })
         .collect();
-    assert_eq!(write(&mut store, &[], &ts), WriteStats { inserted: n, duplicates: 0 });
-    assert_eq!(write(&mut store, &[], &ts[..10]), WriteStats { inserted: 0, duplicates: 10 });
+    assert_eq!(
+        write(&mut store, &[], &ts),
+        WriteStats {
+            inserted: n,
+            duplicates: 0
+        }
+    );
+    assert_eq!(
+        write(&mut store, &[], &ts[..10]),
+        WriteStats {
+            inserted: 0,
+            duplicates: 10
+        }
+    );
     let mut probe = ts[777].from;
-    assert_eq!(store.transfers_of(probe, None).expect("of"), vec![ts[777].clone()]);
+    assert_eq!(
+        store.transfers_of(probe, None).expect("of"),
+        vec![ts[777].clone()]
+    );
     probe = addr(2);
-    assert_eq!(store.transfers_of(probe, Some(Chain::Ethereum)).expect("of").len(), n as usize);
-    assert!(store.index_names().expect("indexes").iter().any(|i| i == "transfers_from"));
+    assert_eq!(
+        store
+            .transfers_of(probe, Some(Chain::Ethereum))
+            .expect("of")
+            .len(),
+        n as usize
+    );
+    assert!(
+        store
+            .index_names()
+            .expect("indexes")
+            .iter()
+            .any(|i| i == "transfers_from")
+    );
 }
 
 proptest! {

@@ -1,0 +1,310 @@
+//! `trace-bench`: the Rust side of `scripts/bench.sh` (tracing against igraph, networkx and DuckDB).
+//!
+//! Subcommands (all print one JSON object on stdout, progress on stderr):
+//! - `prepare DIR SEED TRANSFERS`: generates a simulated world straight into a graph (no SQLite), saves the
+//!   snapshot `DIR/graph.snapshot`, exports the edge table for the peers (`DIR/edges.csv`), picks the start
+//!   addresses (`DIR/starts.txt`) and writes the exit set (`DIR/exits.txt`, labeled exchange/mixer/bridge
+//!   addresses of the world).
+//! - `run DIR HOPS MODELS`: opens the snapshot and traces forward from every start with each model (comma
+//!   list), timing each trace; writes the poison reachable sets to `DIR/ours_poison.bin` (+ `.idx`).
+//! - `cold DIR HOPS`: in a fresh process, opens the snapshot and answers one poison trace (cold start).
+//!
+//! The reachable set of a trace is the set of `(node id, asset id)` pairs in its destinations (exits
+//! included, starts excluded), the definition the peers implement in `scripts/bench/peers.py`.
+//!
+//! Not here: the peers, the report (`scripts/bench/report.py`).
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use chaintrace_analysis::trace::{ExitCategory, ExitInfo, Model, TraceRequest, trace};
+use chaintrace_core::{Address, Chain};
+use chaintrace_graph::{Graph, GraphBuilder, NodeId, StoreStamp};
+use chaintrace_sim::{WorldConfig, generate};
+use chaintrace_store::{Batch, StoreError, TransferWriter, WriteStats};
+use rand::SeedableRng;
+use rand::seq::IndexedRandom;
+use serde_json::json;
+
+/// Number of start addresses per run.
+const STARTS: usize = 200;
+
+/// Feeds the simulator's batches straight into a graph builder.
+struct BuilderWriter {
+    builder: GraphBuilder,
+    error: Option<String>,
+}
+
+impl TransferWriter for BuilderWriter {
+    fn write_batch(&mut self, batch: Batch<'_>) -> Result<WriteStats, StoreError> {
+        for t in batch.transfers {
+            if let Err(e) = self.builder.push(t) {
+                self.error = Some(e.to_string());
+                return Err(StoreError::Callback(e.to_string()));
+            }
+        }
+        Ok(WriteStats {
+            inserted: batch.transfers.len() as u64,
+            duplicates: 0,
+        })
+    }
+
+    fn unwind(&mut self, _chain: Chain, _from_block: u64) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize, what: &str| -> anyhow::Result<&str> {
+        args.get(i)
+            .map(String::as_str)
+            .with_context(|| format!("missing argument {i} ({what}); see the crate docs"))
+    };
+    match arg(0, "subcommand")? {
+        "prepare" => prepare(
+            Path::new(arg(1, "dir")?),
+            arg(2, "seed")?.parse().context("seed")?,
+            arg(3, "transfers")?.parse().context("transfers")?,
+        ),
+        "run" => run(
+            Path::new(arg(1, "dir")?),
+            arg(2, "hops")?.parse().context("hops")?,
+            arg(3, "models")?,
+        ),
+        "cold" => cold(Path::new(arg(1, "dir")?), arg(2, "hops")?.parse().context("hops")?),
+        other => bail!("unknown subcommand {other:?} (prepare, run, cold)"),
+    }
+}
+
+fn vm_hwm_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn prepare(dir: &Path, seed: u64, transfers: u64) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let cfg = WorldConfig::new(seed, transfers);
+    let t0 = Instant::now();
+    let mut w = BuilderWriter {
+        builder: GraphBuilder::new(),
+        error: None,
+    };
+    let truth = generate(&cfg, &mut w).map_err(|e| anyhow::anyhow!("generating world: {e} {:?}", w.error))?;
+    let gen_s = t0.elapsed().as_secs_f64();
+    eprintln!("generated {} transfers in {gen_s:.1}s", w.builder.len());
+    let t0 = Instant::now();
+    let g = w.builder.finish(StoreStamp::default())?;
+    let build_s = t0.elapsed().as_secs_f64();
+    eprintln!("built graph in {build_s:.1}s");
+    let snap = dir.join("graph.snapshot");
+    let t0 = Instant::now();
+    g.save(&snap)?;
+    let save_s = t0.elapsed().as_secs_f64();
+
+    // Exits: what an investigator's labels already call an exchange, mixer or bridge.
+    let mut exits: Vec<NodeId> = truth
+        .labels
+        .iter()
+        .filter(|l| matches!(l.category.as_str(), "exchange" | "mixer" | "bridge"))
+        .filter_map(|l| g.node(l.chain, l.address))
+        .collect();
+    exits.sort_unstable();
+    exits.dedup();
+    let exit_set: HashSet<NodeId> = exits.iter().copied().collect();
+    let sources: HashSet<Address> = truth.sources.iter().copied().collect();
+
+    let t0 = Instant::now();
+    let edges_path = dir.join("edges.csv");
+    let mut out = BufWriter::with_capacity(1 << 20, File::create(&edges_path)?);
+    writeln!(out, "src,dst,asset,blk,tx,seq,nz")?;
+    let mut candidates = Vec::new();
+    for n in 0..g.node_count() {
+        let mut has_nonzero_out = false;
+        for e in g.out_edges(n) {
+            let seq = g.edge_seq(e);
+            let nz = !g.edge_amount(e).is_zero();
+            has_nonzero_out |= nz;
+            writeln!(
+                out,
+                "{},{},{},{},{},{},{}",
+                n,
+                g.edge_dst(e),
+                g.edge_asset(e),
+                g.block_index(seq),
+                g.tx_index(seq),
+                seq,
+                u8::from(nz)
+            )?;
+        }
+        if has_nonzero_out && !exit_set.contains(&n) && !sources.contains(&g.node_key(n).1) {
+            candidates.push(n);
+        }
+    }
+    out.flush()?;
+    let export_s = t0.elapsed().as_secs_f64();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    let starts: Vec<NodeId> = candidates.choose_multiple(&mut rng, STARTS).copied().collect();
+    write_lines(&dir.join("starts.txt"), &starts)?;
+    write_lines(&dir.join("exits.txt"), &exits)?;
+    let sz = g.section_sizes();
+    let e = g.edge_count() as f64;
+    println!(
+        "{}",
+        json!({
+            "seed": seed, "target_transfers": transfers, "transfers": g.edge_count(), "nodes": g.node_count(),
+            "assets": g.asset_count(), "exits": exits.len(), "starts": starts.len(),
+            "generate_s": gen_s, "build_s": build_s, "save_s": save_s, "export_s": export_s,
+            "bytes_per_transfer": {
+                "total": sz.total as f64 / e, "edges": sz.edges as f64 / e, "nodes": sz.nodes as f64 / e,
+                "blocks_and_txs": sz.blocks_and_txs as f64 / e, "tx_hashes": sz.tx_hashes as f64 / e,
+                "other": sz.other as f64 / e,
+            },
+            "snapshot_bytes": sz.total,
+        })
+    );
+    Ok(())
+}
+
+fn write_lines(path: &Path, ids: &[NodeId]) -> anyhow::Result<()> {
+    let mut f = BufWriter::new(File::create(path)?);
+    for id in ids {
+        writeln!(f, "{id}")?;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+fn read_ids(path: &Path) -> anyhow::Result<Vec<NodeId>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            l.trim()
+                .parse()
+                .with_context(|| format!("{}:{}: not a node id", path.display(), i + 1))
+        })
+        .collect()
+}
+
+/// Exit oracle over the world's labeled exits.
+fn oracle(g: &Graph, dir: &Path) -> anyhow::Result<HashMap<(Chain, Address), ExitInfo>> {
+    let info = ExitInfo {
+        category: ExitCategory::Other("labeled".into()),
+        name: "sim label".into(),
+    };
+    Ok(read_ids(&dir.join("exits.txt"))?
+        .into_iter()
+        .map(|n| (g.node_key(n), info.clone()))
+        .collect())
+}
+
+fn request(g: &Graph, start: NodeId, model: Model, hops: u32) -> TraceRequest {
+    let mut req = TraceRequest::new(vec![g.node_key(start)]);
+    req.model = model;
+    req.max_hops = hops;
+    // No truncation: the peers have no fan-out cap, and the reachable sets must be comparable.
+    req.fan_out_cap = u32::MAX;
+    req
+}
+
+fn parse_model(s: &str) -> anyhow::Result<Model> {
+    Ok(match s {
+        "poison" => Model::Poison,
+        "haircut" => Model::Haircut,
+        "fifo" => Model::Fifo,
+        other => bail!("unknown model {other:?}"),
+    })
+}
+
+fn run(dir: &Path, hops: u32, models: &str) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let g = Graph::open(&dir.join("graph.snapshot"))?;
+    let open_s = t0.elapsed().as_secs_f64();
+    let oracle = oracle(&g, dir)?;
+    let starts = read_ids(&dir.join("starts.txt"))?;
+    let mut per_model = serde_json::Map::new();
+    for m in models.split(',') {
+        let model = parse_model(m)?;
+        let mut times = Vec::with_capacity(starts.len());
+        let mut sizes = Vec::with_capacity(starts.len());
+        let mut sets: Vec<Vec<u64>> = Vec::new();
+        for &s in &starts {
+            let req = request(&g, s, model, hops);
+            let t = Instant::now();
+            let r = trace(&g, &req, &oracle).map_err(|e| anyhow::anyhow!("trace from node {s}: {e}"))?;
+            times.push(t.elapsed().as_secs_f64());
+            sizes.push(r.destinations.len());
+            if model == Model::Poison {
+                let mut set: Vec<u64> = r
+                    .destinations
+                    .iter()
+                    .map(|d| {
+                        let n = g.node(d.chain, d.address).expect("destination is a graph node");
+                        let a = g.asset_id(d.chain, d.asset).expect("destination asset is in the graph");
+                        (u64::from(n) << 32) | u64::from(a)
+                    })
+                    .collect();
+                set.sort_unstable();
+                set.dedup();
+                sets.push(set);
+            }
+        }
+        eprintln!("ours {m}: {} traces, total {:.2}s", starts.len(), times.iter().sum::<f64>());
+        if model == Model::Poison {
+            write_sets(&dir.join("ours_poison"), &sets)?;
+        }
+        per_model.insert(m.to_string(), json!({"times_s": times, "reached": sizes}));
+    }
+    println!(
+        "{}",
+        json!({"open_s": open_s, "models": per_model, "vm_hwm_kib": vm_hwm_kib()})
+    );
+    Ok(())
+}
+
+/// Writes sets as little-endian u64 keys (`NAME.bin`) and u64 offsets, one more than sets (`NAME.idx`).
+fn write_sets(base: &Path, sets: &[Vec<u64>]) -> anyhow::Result<()> {
+    let with = |ext: &str| PathBuf::from(format!("{}.{ext}", base.display()));
+    let mut bin = BufWriter::new(File::create(with("bin"))?);
+    let mut idx = BufWriter::new(File::create(with("idx"))?);
+    let mut off = 0u64;
+    idx.write_all(&off.to_le_bytes())?;
+    for s in sets {
+        for k in s {
+            bin.write_all(&k.to_le_bytes())?;
+        }
+        off += s.len() as u64;
+        idx.write_all(&off.to_le_bytes())?;
+    }
+    bin.flush()?;
+    idx.flush()?;
+    Ok(())
+}
+
+fn cold(dir: &Path, hops: u32) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let g = Graph::open(&dir.join("graph.snapshot"))?;
+    let open_s = t0.elapsed().as_secs_f64();
+    let oracle = oracle(&g, dir)?;
+    let starts = read_ids(&dir.join("starts.txt"))?;
+    let start = *starts.first().context("no start address")?;
+    let t1 = Instant::now();
+    let r = trace(&g, &request(&g, start, Model::Poison, hops), &oracle)
+        .map_err(|e| anyhow::anyhow!("trace from node {start}: {e}"))?;
+    let trace_s = t1.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({"open_s": open_s, "first_trace_s": trace_s, "to_first_answer_s": t0.elapsed().as_secs_f64(),
+               "reached": r.destinations.len(), "vm_hwm_kib": vm_hwm_kib()})
+    );
+    Ok(())
+}
