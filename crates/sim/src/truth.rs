@@ -24,8 +24,9 @@ pub struct GroundTruth {
     pub sources: Vec<Address>,
     /// Every owning entity: users, exchanges, actors, infrastructure.
     pub entities: Vec<Entity>,
-    /// Address -> owning entity id (the same key controls it on every chain). Exchange deposit addresses
-    /// belong to their exchange; their customer is in `deposit_addresses`.
+    /// Address -> owning entity id for every address that appears in a transfer (as sender, receiver or
+    /// signer; the same key controls it on every chain). Exchange deposit addresses belong to their
+    /// exchange; their customer is in `deposit_addresses`.
     pub owners: BTreeMap<Address, String>,
     /// Exchange deposit addresses with the customer they were issued to.
     pub deposit_addresses: Vec<DepositAddress>,
@@ -262,8 +263,8 @@ pub struct Incident {
     pub exploiters: Vec<ChainAddress>,
     /// The address that paid the exploiters' gas.
     pub funder: ChainAddress,
-    /// Every address the actor controls in this incident (funder, exploiters, hubs, peel hops, mixer
-    /// withdrawal recipients), sorted.
+    /// Every address the actor controls and used in this incident (funder, exploiters, hubs, peel hops,
+    /// mixer withdrawal recipients), sorted.
     pub controlled: Vec<Address>,
     /// The actor's exchange deposit addresses used for cash-out.
     pub cash_out_deposit_addresses: Vec<Address>,
@@ -394,7 +395,7 @@ pub struct WorldStats {
     pub transactions: u64,
     /// Batches written.
     pub batches: u64,
-    /// Addresses created.
+    /// Addresses that appear in transfers.
     pub addresses: u64,
 }
 

@@ -302,6 +302,8 @@ struct World<'w> {
     addrs: Vec<Address>,
     owner: Vec<u32>,
     is_source: Vec<bool>,
+    /// Whether the address appeared in a written transfer (as sender, receiver or signer).
+    used: Vec<bool>,
     entities: Vec<Entity>,
     ledger: Ledger,
     users: Vec<User>,
@@ -390,6 +392,7 @@ impl<'w> World<'w> {
             addrs: Vec::new(),
             owner: Vec::new(),
             is_source: Vec::new(),
+            used: Vec::new(),
             entities: Vec::new(),
             ledger: Ledger::default(),
             users: Vec::new(),
@@ -435,6 +438,7 @@ impl<'w> World<'w> {
         self.addrs.push(address);
         self.owner.push(owner);
         self.is_source.push(false);
+        self.used.push(false);
         (self.addrs.len() - 1) as AddrId
     }
 
@@ -689,6 +693,9 @@ impl<'w> World<'w> {
             });
         }
         self.ledger.credit(to, ci, asset, tx.block, amount);
+        for a in [from, to, tx.from] {
+            self.used[a as usize] = true;
+        }
         let c = &mut self.chains[ci];
         let (position, kind, asset_v) = match (c.assets[asset as usize].token, via) {
             (Some(token), _) => {

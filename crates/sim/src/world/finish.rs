@@ -29,17 +29,16 @@ impl World<'_> {
 
     pub(super) fn into_truth(mut self) -> GroundTruth {
         self.stats.transactions = self.tx_counter;
-        self.stats.addresses = self.addrs.len() as u64;
+        self.stats.addresses = self.used.iter().filter(|u| **u).count() as u64;
         let chains = (0..self.chains.len()).map(|ci| self.chain_truth(ci)).collect();
-        let owners: BTreeMap<Address, String> = self
-            .addrs
-            .iter()
-            .zip(&self.owner)
-            .map(|(a, &o)| (*a, self.entities[o as usize].id.clone()))
+        let owners: BTreeMap<Address, String> = (0..self.addrs.len())
+            .filter(|&i| self.used[i])
+            .map(|i| (self.addrs[i], self.entities[self.owner[i] as usize].id.clone()))
             .collect();
         let deposit_addresses = self
             .deposit_list
             .iter()
+            .filter(|&&(a, _, _)| self.used[a as usize])
             .map(|&(a, ex, customer)| DepositAddress {
                 address: self.addrs[a as usize],
                 exchange: self.entity_id(self.exchanges[ex as usize].entity),
@@ -128,7 +127,12 @@ impl World<'_> {
             .flat_map(|l| l.controlled.iter().copied())
             .collect();
         let mut destinations = s.destinations.clone();
-        let mut controlled: Vec<AddrId> = s.controlled.clone();
+        let mut controlled: Vec<AddrId> = s
+            .controlled
+            .iter()
+            .copied()
+            .filter(|&a| self.used[a as usize])
+            .collect();
         controlled.sort_unstable();
         controlled.dedup();
         for &a in controlled.iter().filter(|a| !later.contains(a)) {
@@ -157,7 +161,12 @@ impl World<'_> {
                 .collect(),
             funder: self.chain_address(s.ca, s.funder),
             controlled: controlled_addrs,
-            cash_out_deposit_addresses: s.deposits.iter().map(|&(a, _)| self.addrs[a as usize]).collect(),
+            cash_out_deposit_addresses: s
+                .deposits
+                .iter()
+                .filter(|&&(a, _)| self.used[a as usize])
+                .map(|&(a, _)| self.addrs[a as usize])
+                .collect(),
             drain_time: s.drains.first().map_or(s.start, |d| d.timestamp),
             drains: s.drains.clone(),
             drained: drained

@@ -359,3 +359,23 @@ fn bridge_and_mixer_logs_carry_the_ids_that_pair_their_ends() {
         "logs do not change the transfers"
     );
 }
+
+#[test]
+fn owners_cover_exactly_the_addresses_that_appear_on_chain() {
+    let (mem, truth) = world(&small(29));
+    let mut seen = HashSet::new();
+    for t in &mem.transfers {
+        seen.extend([t.from, t.to, t.tx_from]);
+    }
+    let owned: HashSet<Address> = truth.owners.keys().copied().collect();
+    assert!(seen == owned, "{} seen, {} owned", seen.len(), owned.len());
+    assert_eq!(truth.stats.addresses as usize, owned.len());
+    let entities: HashSet<&str> = truth.entities.iter().map(|e| e.id.as_str()).collect();
+    assert!(truth.owners.values().all(|o| entities.contains(o.as_str())));
+    // Users with several addresses exist, so clustering has something to find.
+    let mut per_user: HashMap<&str, usize> = HashMap::new();
+    for o in truth.owners.values().filter(|o| o.starts_with("user:")) {
+        *per_user.entry(o).or_default() += 1;
+    }
+    assert!(per_user.values().filter(|&&n| n > 1).count() > 20);
+}
