@@ -89,3 +89,59 @@ if (check) {
   }
   console.log("wrote " + Object.keys(artifacts).length + " artifacts to contracts/out/");
 }
+
+// Replay world contracts (added by the replay engineer): contracts/src/replay/*.sol compile together, as
+// source units "replay/<File>.sol" so their relative imports resolve, into contracts/out/replay/<Name>.json
+// with the same settings, artifact layout and --check behaviour as above.
+{
+  const replaySrc = path.join(srcDir, "replay");
+  const replayOut = path.join(outDir, "replay");
+  if (fs.existsSync(replaySrc)) {
+    const replaySources = {};
+    for (const file of fs.readdirSync(replaySrc).filter((f) => f.endsWith(".sol")).sort()) {
+      replaySources["replay/" + file] = { content: fs.readFileSync(path.join(replaySrc, file), "utf8") };
+    }
+    const replayOutput = JSON.parse(solc.compile(JSON.stringify({ ...input, sources: replaySources })));
+    for (const e of replayOutput.errors || []) {
+      console.error(e.formattedMessage);
+    }
+    if ((replayOutput.errors || []).some((e) => e.severity === "error")) {
+      process.exit(1);
+    }
+    const replayArtifacts = {};
+    for (const file of Object.keys(replayOutput.contracts).sort()) {
+      for (const name of Object.keys(replayOutput.contracts[file]).sort()) {
+        const c = replayOutput.contracts[file][name];
+        // Interfaces declared next to the contracts have no bytecode: not artifacts.
+        if (c.evm.bytecode.object === "") continue;
+        replayArtifacts[name + ".json"] =
+          JSON.stringify(
+            { contractName: name, sourceFile: file, compiler: "solc " + solc.version(), abi: c.abi, bytecode: "0x" + c.evm.bytecode.object },
+            null,
+            2,
+          ) + "\n";
+      }
+    }
+    const present = fs.existsSync(replayOut) ? fs.readdirSync(replayOut).filter((f) => f.endsWith(".json")) : [];
+    if (check) {
+      const stale = Object.entries(replayArtifacts)
+        .filter(([file, text]) => !fs.existsSync(path.join(replayOut, file)) || fs.readFileSync(path.join(replayOut, file), "utf8") !== text)
+        .map(([file]) => "replay/" + file)
+        .concat(present.filter((f) => !(f in replayArtifacts)).map((f) => "replay/" + f + " (no longer produced)"));
+      if (stale.length > 0) {
+        console.error("contracts/out/replay is stale: " + stale.join(", ") + "; run: node contracts/compile.js");
+        process.exit(1);
+      }
+      console.log("contracts/out/replay matches contracts/src/replay (" + Object.keys(replayArtifacts).length + " artifacts)");
+    } else {
+      fs.mkdirSync(replayOut, { recursive: true });
+      for (const file of present) {
+        if (!(file in replayArtifacts)) fs.unlinkSync(path.join(replayOut, file));
+      }
+      for (const [file, text] of Object.entries(replayArtifacts)) {
+        fs.writeFileSync(path.join(replayOut, file), text);
+      }
+      console.log("wrote " + Object.keys(replayArtifacts).length + " artifacts to contracts/out/replay/");
+    }
+  }
+}

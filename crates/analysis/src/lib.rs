@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod cluster;
+pub mod conversions;
 pub mod investigate;
 pub mod link;
 pub mod trace;

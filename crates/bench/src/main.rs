@@ -5,8 +5,9 @@
 //!   snapshot `DIR/graph.snapshot`, exports the edge table for the peers (`DIR/edges.csv`), picks the start
 //!   addresses (`DIR/starts.txt`) and writes the exit set (`DIR/exits.txt`, labeled exchange/mixer/bridge
 //!   addresses of the world).
-//! - `run DIR HOPS MODELS`: opens the snapshot and traces forward from every start with each model (comma
-//!   list), timing each trace; writes the poison reachable sets to `DIR/ours_poison.bin` (+ `.idx`).
+//! - `run DIR HOPS MODELS [BUDGET_S]`: opens the snapshot and traces forward from the starts with each model
+//!   (comma list), in file order until BUDGET_S seconds of tracing per model are spent, timing each trace;
+//!   writes the poison reachable sets to `DIR/ours_poison.bin` (+ `.idx`).
 //! - `cold DIR HOPS`: in a fresh process, opens the snapshot and answers one poison trace (cold start).
 //!
 //! The reachable set of a trace is the set of `(node id, asset id)` pairs in its destinations (exits
@@ -75,6 +76,7 @@ fn main() -> anyhow::Result<()> {
             Path::new(arg(1, "dir")?),
             arg(2, "hops")?.parse().context("hops")?,
             arg(3, "models")?,
+            args.get(4).map(|b| b.parse()).transpose().context("budget")?.unwrap_or(f64::INFINITY),
         ),
         "cold" => cold(Path::new(arg(1, "dir")?), arg(2, "hops")?.parse().context("hops")?),
         other => bail!("unknown subcommand {other:?} (prepare, run, cold)"),
@@ -225,7 +227,7 @@ fn parse_model(s: &str) -> anyhow::Result<Model> {
     })
 }
 
-fn run(dir: &Path, hops: u32, models: &str) -> anyhow::Result<()> {
+fn run(dir: &Path, hops: u32, models: &str, budget_s: f64) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let g = Graph::open(&dir.join("graph.snapshot"))?;
     let open_s = t0.elapsed().as_secs_f64();
@@ -238,6 +240,9 @@ fn run(dir: &Path, hops: u32, models: &str) -> anyhow::Result<()> {
         let mut sizes = Vec::with_capacity(starts.len());
         let mut sets: Vec<Vec<u64>> = Vec::new();
         for &s in &starts {
+            if times.iter().sum::<f64>() >= budget_s {
+                break;
+            }
             let req = request(&g, s, model, hops);
             let t = Instant::now();
             let r = trace(&g, &req, &oracle).map_err(|e| anyhow::anyhow!("trace from node {s}: {e}"))?;

@@ -14,7 +14,7 @@ use crate::hex::{H256, Q64, Q256, parse_b256, parse_bytes, parse_u64};
 /// `keccak256("Transfer(address,address,uint256)")`, topic 0 of ERC-20 transfer events.
 pub const TRANSFER_TOPIC: &str = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef";
 
-/// One block decoded: its record (for coverage and reorg checks) and its transfers.
+/// One block decoded: its record (for coverage and reorg checks), its transfers and the raw logs kept.
 ///
 /// Transfers are ordered by transaction index; inside a transaction: the native value first, then
 /// internal transfers in trace order (depth first), then token transfers by log index.
@@ -24,6 +24,9 @@ pub struct DecodedBlock {
     pub record: BlockRecord,
     /// Every transfer in the block, in the order described above.
     pub transfers: Vec<Transfer>,
+    /// Logs of successful transactions whose topic 0 is in the caller's keep set (see
+    /// [`decode_block_keeping_logs`]), by transaction index then log index. Empty with [`decode_block`].
+    pub logs: Vec<chaintrace_core::RawLog>,
 }
 
 /// Receipts of one block, as the node delivered them.
@@ -402,6 +405,22 @@ pub fn decode_block(
     receipts: Receipts<'_>,
     traces: Option<Traces<'_>>,
 ) -> Result<DecodedBlock, EvmError> {
+    decode_block_keeping_logs(chain, block, receipts, traces, &[])
+}
+
+/// [`decode_block`], also keeping the raw logs whose topic 0 is in `keep_log_topics` (swap, wrap, bridge
+/// and mixer events an analysis decodes later; the adapter does not know which, the caller says so).
+///
+/// Kept: logs of successful transactions (same rule as transfers), not `removed`, with at least one
+/// topic, topic 0 in the set. A log whose topics or data are not valid hex is skipped, like a malformed
+/// ERC-20 transfer; a `logIndex` beyond `u32` is an error. An empty set keeps nothing.
+pub fn decode_block_keeping_logs(
+    chain: Chain,
+    block: &Value,
+    receipts: Receipts<'_>,
+    traces: Option<Traces<'_>>,
+    keep_log_topics: &[[u8; 32]],
+) -> Result<DecodedBlock, EvmError> {
     let number_hint = block.get("number").and_then(Value::as_str).and_then(parse_u64);
     let at_block = CallSite {
         method: "eth_getBlockByNumber".into(),
@@ -476,6 +495,7 @@ pub fn decode_block(
     }
 
     let mut transfers = Vec::new();
+    let mut kept_logs = Vec::new();
     for (i, tx) in txs.iter().enumerate() {
         let tx_hash = TxHash(tx.hash.0);
         let at = at_block.with_tx(tx_hash);
@@ -561,6 +581,11 @@ pub fn decode_block(
         let mut logs: Vec<&RawLog> = receipt.logs.iter().filter(|l| l.removed != Some(true)).collect();
         logs.sort_by_key(|l| l.log_index.0);
         for log in logs {
+            if !keep_log_topics.is_empty()
+                && let Some(kept) = keep_log(chain, &header, tx_hash, tx.from, log, keep_log_topics, &at)?
+            {
+                kept_logs.push(kept);
+            }
             let Some((from, to, amount)) = erc20_transfer(&log.topics, &log.data) else {
                 continue;
             };
@@ -585,7 +610,53 @@ pub fn decode_block(
         parent_hash: header.parent_hash.0,
         timestamp: header.timestamp.0,
     };
-    Ok(DecodedBlock { record, transfers })
+    Ok(DecodedBlock {
+        record,
+        transfers,
+        logs: kept_logs,
+    })
+}
+
+/// The raw log to keep, if its topic 0 is wanted and it decodes.
+fn keep_log(
+    chain: Chain,
+    header: &RawHeader,
+    tx_hash: TxHash,
+    tx_from: Address,
+    log: &RawLog,
+    keep: &[[u8; 32]],
+    at: &CallSite,
+) -> Result<Option<chaintrace_core::RawLog>, EvmError> {
+    let Some(topic0) = log.topics.first().and_then(|t| parse_b256(t)) else {
+        return Ok(None);
+    };
+    if !keep.contains(&topic0) {
+        return Ok(None);
+    }
+    let Some(topics) = log
+        .topics
+        .iter()
+        .map(|t| parse_b256(t))
+        .collect::<Option<Vec<[u8; 32]>>>()
+    else {
+        return Ok(None);
+    };
+    let Some(data) = parse_bytes(&log.data) else {
+        return Ok(None);
+    };
+    let log_index =
+        u32::try_from(log.log_index.0).map_err(|_| EvmError::malformed(at, "logIndex out of range"))?;
+    Ok(Some(chaintrace_core::RawLog {
+        chain,
+        block: header.number.0,
+        timestamp: header.timestamp.0,
+        tx_hash,
+        log_index,
+        address: log.address,
+        topics,
+        data,
+        tx_from,
+    }))
 }
 
 fn collect_receipts(

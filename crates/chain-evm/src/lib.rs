@@ -48,8 +48,13 @@
 //!    (L2 data fees such as OP's `l1Fee` are not included). Timestamps are the block's.
 //! 6. **Order.** By transaction index; inside a transaction the native transfer, then internal
 //!    transfers in trace order, then token transfers by log index.
-//! 7. **Not transfers:** block/uncle rewards, beacon-chain withdrawals, gas fees themselves.
-//! 8. **Errors.** A malformed or truncated answer is an [`EvmError`] naming the method, block and
+//! 7. **Raw logs** ([`DecodedBlock::logs`]): only with [`decode_block_keeping_logs`] (or
+//!    [`RpcOptions::keep_log_topics`]): logs of successful transactions whose topic 0 the caller names
+//!    (DEX swaps, WETH `Deposit`/`Withdrawal`, bridge and mixer events; the ingest passes
+//!    `chaintrace_defi::topics_of_interest()`), kept whole for later decoding. The adapter itself knows
+//!    no event but ERC-20 `Transfer`.
+//! 8. **Not transfers:** block/uncle rewards, beacon-chain withdrawals, gas fees themselves.
+//! 9. **Errors.** A malformed or truncated answer is an [`EvmError`] naming the method, block and
 //!    transaction where known. Receipts or traces that belong to another block hash or transaction are
 //!    [`EvmError::Inconsistent`] (a reorg between calls; retryable).
 
@@ -62,7 +67,8 @@ mod redact;
 pub mod rpc;
 
 pub use decode::{
-    DecodedBlock, FrameKind, Receipts, TRANSFER_TOPIC, TraceFrame, Traces, decode_block, erc20_transfer,
+    DecodedBlock, FrameKind, Receipts, TRANSFER_TOPIC, TraceFrame, Traces, decode_block, decode_block_keeping_logs,
+    erc20_transfer,
     trace_frames,
 };
 pub use error::{CallSite, EvmError};

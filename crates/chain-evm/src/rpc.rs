@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use chaintrace_core::{Chain, TxHash};
 use serde_json::{Value, json};
 
-use crate::decode::{DecodedBlock, Receipts, Traces, decode_block};
+use crate::decode::{DecodedBlock, Receipts, Traces, decode_block_keeping_logs};
 use crate::error::{CallSite, EvmError, is_method_unsupported, is_rate_limit};
 use crate::hex::{parse_b256, parse_u64};
 use crate::redact::redact_url;
@@ -47,6 +47,9 @@ pub struct RpcOptions {
     pub chain: Option<Chain>,
     /// Fetch traces for internal transfers (needs `trace_block` or `debug_traceBlockByNumber`).
     pub traces: bool,
+    /// Keep the raw logs whose topic 0 is in this set ([`DecodedBlock::logs`]); empty keeps none. The
+    /// ingest passes `chaintrace_defi::topics_of_interest()` (swaps, wraps, bridges, mixers).
+    pub keep_log_topics: Vec<[u8; 32]>,
 }
 
 impl Default for RpcOptions {
@@ -60,6 +63,7 @@ impl Default for RpcOptions {
             batch_size: 20,
             chain: None,
             traces: true,
+            keep_log_topics: Vec::new(),
         }
     }
 }
@@ -365,7 +369,7 @@ impl EvmSource {
                     Traces::Parity(&v[i])
                 }
             });
-            let decoded = decode_block(self.chain, block, r, t)?;
+            let decoded = decode_block_keeping_logs(self.chain, block, r, t, &self.opts.keep_log_topics)?;
             if decoded.record.number != numbers[i] {
                 return Err(EvmError::Inconsistent {
                     at: Box::new(CallSite::block(method, numbers[i])),

@@ -545,6 +545,7 @@ where
                 .advances_checkpoint
                 .then(|| checkpoint.map_or(last, |cp| cp.max(last)));
             let records: Vec<BlockRecord> = blocks.iter().map(|b| b.record.clone()).collect();
+            let logs: Vec<chaintrace_core::RawLog> = blocks.iter().flat_map(|b| b.logs.iter().cloned()).collect();
             let transfers: Vec<Transfer> = blocks.into_iter().flat_map(|b| b.transfers).collect();
             let cp = new_checkpoint.map(|block| Checkpoint {
                 stage: STAGE.to_string(),
@@ -556,7 +557,7 @@ where
                 .write_batch(Batch {
                     blocks: &records,
                     transfers: &transfers,
-                    logs: &[],
+                    logs: &logs,
                     checkpoint: cp.as_ref(),
                 })
                 .map_err(|source| RpcIngestError::Store {
@@ -699,6 +700,7 @@ mod tests {
                 timestamp: number * 12,
             },
             transfers: Vec::new(),
+            logs: Vec::new(),
         }
     }
 

@@ -36,9 +36,12 @@ pub struct WorldConfig {
     pub event_logs: bool,
     /// Planted incidents (thefts with laundering); the last one is the "new", unlabeled incident.
     pub incidents: u32,
-    /// Whether incidents share one actor and each later incident reuses an address of the previous one
-    /// (`false` = every incident is a different actor with no planted link).
+    /// Whether each actor's later incident reuses an address of its previous one (`false` = every
+    /// incident is a different actor with no planted link).
     pub link_incidents: bool,
+    /// Actors of a linked world, 1..=8: incident `i` belongs to actor `i % actors` (lazarus first);
+    /// incidents of different actors share nothing planted.
+    pub actors: u32,
     /// Whether the label set attributes earlier incidents' exploiter addresses to their actor.
     pub label_earlier_incidents: bool,
     /// Zipf exponent of user activity (higher = more concentrated on a few heavy users).
@@ -67,6 +70,7 @@ impl Default for WorldConfig {
             event_logs: true,
             incidents: 3,
             link_incidents: true,
+            actors: 1,
             label_earlier_incidents: true,
             zipf_exponent: 0.8,
             start_timestamp: 1_700_000_000,
@@ -117,6 +121,9 @@ impl WorldConfig {
         }
         if self.incidents > 16 {
             return bad("incidents", "at most 16");
+        }
+        if !(1..=8).contains(&self.actors) {
+            return bad("actors", "must be 1..=8");
         }
         if !(0.0..=3.0).contains(&self.zipf_exponent) {
             return bad("zipf_exponent", "must be within 0..=3");

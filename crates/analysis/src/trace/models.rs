@@ -16,7 +16,7 @@ pub(crate) struct Route {
     pub(crate) rec: u32,
 }
 
-fn better(a: Option<Route>, b: Option<Route>) -> Option<Route> {
+pub(crate) fn better(a: Option<Route>, b: Option<Route>) -> Option<Route> {
     match (a, b) {
         (Some(x), Some(y)) => Some(if y.hops < x.hops { y } else { x }),
         (x, None) => x,
@@ -36,6 +36,9 @@ pub(crate) trait TaintModel {
     fn full(amount: U256) -> Self::Flow;
     /// A transfer of `amount`, all clean.
     fn clean(amount: U256) -> Self::Flow;
+    /// A transfer of `amount` of which `taint` (at most `amount`) is tainted; fifo puts the tainted lot
+    /// first. Used where a conversion hands taint to a transfer of another asset.
+    fn mixed(amount: U256, taint: U256) -> Self::Flow;
     /// Tainted part of a flow.
     fn taint(f: &Self::Flow) -> U256;
     /// Receives a flow.
@@ -65,6 +68,9 @@ impl TaintModel for Poison {
     }
     fn clean(amount: U256) -> PoisonFlow {
         (amount, false)
+    }
+    fn mixed(amount: U256, taint: U256) -> PoisonFlow {
+        (amount, !taint.is_zero())
     }
     fn taint(f: &PoisonFlow) -> U256 {
         if f.1 { f.0 } else { U256::ZERO }
@@ -130,6 +136,12 @@ impl TaintModel for Haircut {
             taint: U256::ZERO,
         }
     }
+    fn mixed(amount: U256, taint: U256) -> Mix {
+        Mix {
+            balance: amount,
+            taint: taint.min(amount),
+        }
+    }
     fn taint(f: &Mix) -> U256 {
         f.taint
     }
@@ -186,6 +198,17 @@ impl TaintModel for Fifo {
     }
     fn clean(amount: U256) -> Vec<Lot> {
         vec![(amount, false)]
+    }
+    fn mixed(amount: U256, taint: U256) -> Vec<Lot> {
+        let t = taint.min(amount);
+        let mut out = Vec::with_capacity(2);
+        if !t.is_zero() {
+            out.push((t, true));
+        }
+        if amount > t {
+            out.push((amount - t, false));
+        }
+        out
     }
     fn taint(f: &Vec<Lot>) -> U256 {
         f.iter()

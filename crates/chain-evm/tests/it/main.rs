@@ -3,5 +3,6 @@
 
 mod decode;
 mod fixtures;
+mod logs;
 mod node;
 mod rpc;

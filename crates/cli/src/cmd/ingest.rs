@@ -105,6 +105,7 @@ fn run_rpc(global: &GlobalOpts, a: RpcArgs) -> anyhow::Result<()> {
         batch_size: a.batch_size,
         chain: Some(chain),
         traces: !a.no_traces,
+        keep_log_topics: chaintrace_defi::topics_of_interest().to_vec(),
         ..RpcOptions::default()
     };
     let source = EvmSource::connect(&a.rpc_url, opts)

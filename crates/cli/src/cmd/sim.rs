@@ -28,6 +28,9 @@ pub(crate) struct Args {
     /// Make incidents unrelated: a different actor each, no reused address.
     #[arg(long)]
     no_link: bool,
+    /// Actors taking turns over the incidents of a linked world (1..=8; lazarus first).
+    #[arg(long, default_value_t = 1)]
+    actors: u32,
     /// Planted incidents (the last one is the new, unlabeled one).
     #[arg(long, default_value_t = 3)]
     incidents: u32,
@@ -60,6 +63,7 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
         users: args.users,
         incidents: args.incidents,
         link_incidents: !args.no_link,
+        actors: args.actors,
         batch_size: args.batch_size,
         ..WorldConfig::default()
     };

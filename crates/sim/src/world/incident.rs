@@ -19,33 +19,45 @@ impl World<'_> {
         let n_ex = self.exchanges.len();
         let n_ch = self.chains.len();
         let span = (self.t_end - self.t0) as f64;
-        let mut shared_actor = None;
+        // Linked worlds: `actors` actors take turns; each incident reuses an address of the same actor's
+        // previous incident. Unlinked worlds: one actor per incident, nothing reused.
+        let n_actors = if self.cfg.link_incidents {
+            self.cfg.actors.max(1) as usize
+        } else {
+            n
+        };
+        let mut actor_entities: Vec<Option<u32>> = vec![None; n_actors];
+        let mut previous_of_actor: Vec<Option<usize>> = vec![None; n_actors];
+        let mut ordinal_of_actor: Vec<usize> = vec![0; n_actors];
         for i in 0..n {
-            let name = if self.cfg.link_incidents {
-                ACTOR_NAMES[0].to_string()
-            } else if i < ACTOR_NAMES.len() {
-                ACTOR_NAMES[i].to_string()
+            let k = i % n_actors;
+            let name = if k < ACTOR_NAMES.len() {
+                ACTOR_NAMES[k].to_string()
             } else {
-                format!("{}-{}", ACTOR_NAMES[i % ACTOR_NAMES.len()], i / ACTOR_NAMES.len())
+                format!("{}-{}", ACTOR_NAMES[k % ACTOR_NAMES.len()], k / ACTOR_NAMES.len())
             };
-            let actor = match shared_actor {
-                Some(a) if self.cfg.link_incidents => a,
-                _ => {
+            let actor = match actor_entities[k] {
+                Some(a) => a,
+                None => {
                     let a = self.entity(format!("actor:{name}"), EntityKind::Actor);
-                    shared_actor = Some(a);
+                    actor_entities[k] = Some(a);
                     a
                 }
             };
-            let ca = i % n_ch;
-            let cb = (n_ch > 1).then_some((i + 1) % n_ch);
+            let j = ordinal_of_actor[k];
+            ordinal_of_actor[k] += 1;
+            let ca = (j + k) % n_ch;
+            let cb = (n_ch > 1).then_some((ca + 1) % n_ch);
             let victim_exchange = (i % n_ex) as u16;
             let funder_exchange = ((i + 1) % n_ex) as u16;
             let start = self.t0 + (span * (0.05 + 0.4 * i as f64 / (n.max(2) - 1) as f64)) as u64;
             let victims = self.exchanges[victim_exchange as usize].hot[ca].to_vec();
             let funder = self.fresh(actor);
             let mut exploiters: Vec<AddrId> = (0..FRESH_EXPLOITERS).map(|_| self.fresh(actor)).collect();
-            let reused =
-                (self.cfg.link_incidents && i > 0).then(|| (self.incidents[i - 1].exploiters[0], i - 1));
+            let reused = previous_of_actor[k]
+                .filter(|_| self.cfg.link_incidents)
+                .map(|p| (self.incidents[p].exploiters[0], p));
+            previous_of_actor[k] = Some(i);
             if let Some((r, _)) = reused {
                 exploiters.push(r);
             }

@@ -379,3 +379,45 @@ fn owners_cover_exactly_the_addresses_that_appear_on_chain() {
     }
     assert!(per_user.values().filter(|&&n| n > 1).count() > 20);
 }
+
+#[test]
+fn several_actors_link_only_their_own_incidents() {
+    let (mem, truth) = world(&WorldConfig {
+        incidents: 5,
+        actors: 2,
+        ..small(30)
+    });
+    let actors: Vec<&str> = truth.incidents.iter().map(|i| i.actor.as_str()).collect();
+    assert_eq!(
+        actors,
+        [
+            "actor:lazarus",
+            "actor:cobalt-spider",
+            "actor:lazarus",
+            "actor:cobalt-spider",
+            "actor:lazarus"
+        ]
+    );
+    for (i, inc) in truth.incidents.iter().enumerate() {
+        match (&inc.reused, i) {
+            (None, 0 | 1) => {}
+            (Some(r), _) => {
+                let earlier = truth.incident(&r.earlier_incident).expect("earlier incident");
+                assert_eq!(earlier.actor, inc.actor, "{} reuses across actors", inc.id);
+                assert!(touches(&mem.transfers, r.chain, r.address));
+            }
+            (None, _) => panic!("{} of a linked actor reuses nothing", inc.id),
+        }
+        for other in truth.incidents.iter().filter(|o| o.actor != inc.actor) {
+            assert!(inc.controlled.iter().all(|a| !other.controlled.contains(a)));
+        }
+    }
+    // Each actor alternates chains, so reuse crosses chains.
+    assert!(
+        truth
+            .incidents
+            .iter()
+            .filter_map(|i| i.reused.as_ref())
+            .all(|r| r.earlier_chains != vec![r.chain])
+    );
+}
