@@ -40,6 +40,10 @@ pub enum ConversionDetail {
     },
 }
 
+// Confidence is a finite number in 0..=1 (the matcher never produces NaN), so equality is an equivalence
+// and trace results holding conversion edges can stay `Eq`.
+impl Eq for ConversionDetail {}
+
 /// Value of `asset_in` that left `owner` on `from_chain` reappears as `asset_out` at `recipient` on
 /// `to_chain` (the same chain for swaps).
 #[derive(Debug, Clone, PartialEq)]
@@ -82,6 +86,8 @@ pub struct ConversionEdge {
     /// True for a bridge release that is only one candidate of an ambiguous or weak match.
     pub is_candidate: bool,
 }
+
+impl Eq for ConversionEdge {}
 
 impl ConversionEdge {
     /// `amount_out / amount_in` as a float, for display only (tracing uses exact integer arithmetic).
@@ -294,7 +300,10 @@ fn bridge_edge(
         asset_out: rel.asset,
         amount_out: rel.amount,
         via,
-        evidence: log_of(&dep.position).into_iter().chain(log_of(&rel.position)).collect(),
+        evidence: log_of(&dep.position)
+            .into_iter()
+            .chain(log_of(&rel.position))
+            .collect(),
         detail: ConversionDetail::Bridge {
             bridge: dep.bridge.clone(),
             verdict,

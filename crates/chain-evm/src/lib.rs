@@ -67,9 +67,8 @@ mod redact;
 pub mod rpc;
 
 pub use decode::{
-    DecodedBlock, FrameKind, Receipts, TRANSFER_TOPIC, TraceFrame, Traces, decode_block, decode_block_keeping_logs,
-    erc20_transfer,
-    trace_frames,
+    DecodedBlock, FrameKind, Receipts, TRANSFER_TOPIC, TraceFrame, Traces, decode_block,
+    decode_block_keeping_logs, erc20_transfer, trace_frames,
 };
 pub use error::{CallSite, EvmError};
 pub use redact::redact_url;

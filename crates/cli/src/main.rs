@@ -48,6 +48,8 @@ enum Command {
     Investigate(cmd::investigate::Args),
     /// Run a whole investigation on a simulated world, offline, and write an HTML report.
     Demo(cmd::demo::Args),
+    /// Import and list bridge contracts (chain,address,bridge,role) used to follow funds across chains.
+    Bridges(cmd::bridges::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -66,6 +68,7 @@ fn main() -> std::process::ExitCode {
         Command::Demo(args) => cmd::demo::run(&cli.global, args),
         Command::Cluster(args) => cmd::cluster::run(&cli.global, args),
         Command::Link(args) => cmd::link::run(&cli.global, args),
+        Command::Bridges(args) => cmd::bridges::run(&cli.global, args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

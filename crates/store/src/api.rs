@@ -3,6 +3,8 @@
 
 use chaintrace_core::{Address, BlockRecord, Chain, RawLog, Transfer};
 
+use crate::load::BufferedLoad;
+
 use crate::StoreError;
 
 /// How far a named ingest stage got on a chain: every block `<= block` is durable.
@@ -60,6 +62,26 @@ pub trait TransferWriter {
     /// Removes every block and transfer of `chain` with block number `>= from_block` and lowers the
     /// chain's checkpoints below it (reorg unwind). Returns transfers removed.
     fn unwind(&mut self, chain: Chain, from_block: u64) -> Result<u64, StoreError>;
+
+    /// Starts a streamed load: any number of chunks written into one open transaction, made durable
+    /// all at once by [`TransferLoad::commit`] (dropping the load without committing stores nothing).
+    /// `expected_transfers` is a size hint (0 if unknown); a store may use it to pick a bulk path.
+    ///
+    /// The default buffers every chunk in memory and writes one [`Batch`] at commit; `Store`
+    /// overrides it to stream chunks straight into its open transaction.
+    fn begin_load(&mut self, expected_transfers: u64) -> Result<Box<dyn TransferLoad + '_>, StoreError> {
+        let _ = expected_transfers;
+        Ok(Box::new(BufferedLoad::new(self)))
+    }
+}
+
+/// A load in progress (see [`TransferWriter::begin_load`]): all of it or nothing becomes durable.
+pub trait TransferLoad {
+    /// Adds a chunk of blocks and transfers to the open load (same rules as [`TransferWriter::write_batch`]:
+    /// a transfer whose identity exists is skipped and counted as a duplicate).
+    fn write(&mut self, blocks: &[BlockRecord], transfers: &[Transfer]) -> Result<(), StoreError>;
+    /// Records `checkpoint` (if any) with the loaded rows and makes everything durable in one commit.
+    fn commit(self: Box<Self>, checkpoint: Option<&Checkpoint>) -> Result<WriteStats, StoreError>;
 }
 
 /// Reads transfers back.

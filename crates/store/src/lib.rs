@@ -12,12 +12,15 @@
 
 mod api;
 pub mod labels;
+mod load;
 mod schema;
 mod sqlite;
 
 pub use chaintrace_core::BlockRecord;
 
-pub use api::{Batch, ChainCoverage, Checkpoint, TransferReader, TransferWriter, WriteStats};
+pub use api::{
+    Batch, ChainCoverage, Checkpoint, TransferLoad, TransferReader, TransferWriter, WriteStats,
+};
 pub use sqlite::{DB_FILE, Store};
 
 /// Errors of the store.

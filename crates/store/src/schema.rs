@@ -3,13 +3,15 @@
 //! Storage forms: chain = EIP-155 chain id (INTEGER); addresses = 20-byte BLOBs; hashes = 32-byte BLOBs;
 //! amounts, fees and gas prices = exact decimal TEXT of the raw integer (never REAL); kind = `'native'`,
 //! `'internal'` or `'token'`; asset = NULL for the native coin, else the token contract's 20-byte BLOB;
-//! position = `'tx'`, `'log:N'` or `'trace:A.B.C'` (the [`chaintrace_core::Position`] text form).
+//! position = `'tx'`, `'log:N'` or `'trace:A.B.C'` (the [`chaintrace_core::Position`] text form);
+//! `from_key` / `to_key` (version 2) = the first 8 bytes of `from_addr` / `to_addr` as a big-endian
+//! signed integer ([`addr_key`]), the columns the address indexes are built on.
 //! The `v_*` views show the same rows with hex text and chain names for the `sqlite3` shell.
 
 use rusqlite::Connection;
 
 /// The schema version this build writes and reads.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 /// Version 0 (empty file) -> 1.
 const V1: &str = r#"
@@ -117,11 +119,53 @@ SELECT COALESCE(c.name, CAST(l.chain AS TEXT)) AS chain,
 FROM raw_logs l LEFT JOIN chains c ON c.chain_id = l.chain;
 "#;
 
+/// Version 1 -> 2: integer address keys. The address indexes move from the 20-byte BLOBs to 8-byte
+/// integer prefixes: SQLite's sorter compares integer keys on a fast path, so rebuilding them after a
+/// bulk load takes less than half the time, and the index entries are smaller. Lookups filter on the
+/// key and then on the full address. The keys of existing rows are filled in by [`fill_address_keys`].
+const V2: &str = r#"
+ALTER TABLE transfers ADD COLUMN from_key INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE transfers ADD COLUMN to_key INTEGER NOT NULL DEFAULT 0;
+DROP INDEX IF EXISTS transfers_from;
+DROP INDEX IF EXISTS transfers_to;
+"#;
+
+/// The index key of an address: its first 8 bytes as a big-endian signed integer. In the `sqlite3`
+/// shell the same value is the hex literal of the first 16 hex digits (`0x9b22a80d5c7b3374`).
+pub(crate) fn addr_key(addr: &[u8; 20]) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&addr[..8]);
+    i64::from_be_bytes(b)
+}
+
+/// Computes `from_key` / `to_key` of every stored transfer (the version 2 step for existing rows).
+fn fill_address_keys(conn: &Connection) -> rusqlite::Result<()> {
+    let mut read = conn.prepare("SELECT id, from_addr, to_addr FROM transfers")?;
+    let mut write = conn.prepare("UPDATE transfers SET from_key = ?2, to_key = ?3 WHERE id = ?1")?;
+    let mut rows = read.query([])?;
+    while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
+        let key = |i: usize| -> rusqlite::Result<i64> {
+            let b: Vec<u8> = r.get(i)?;
+            let a = <[u8; 20]>::try_from(b.as_slice()).map_err(|_| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    i,
+                    rusqlite::types::Type::Blob,
+                    format!("transfer {id}: address of {} bytes", b.len()).into(),
+                )
+            })?;
+            Ok(addr_key(&a))
+        };
+        write.execute(rusqlite::params![id, key(1)?, key(2)?])?;
+    }
+    Ok(())
+}
+
 /// Secondary indexes of `transfers` (lookups by address, unwind and export by block). Dropped and
-/// rebuilt around bulk loads, see [`crate::Store::bulk_load`].
+/// rebuilt around bulk loads (see `Store::begin_load`).
 pub(crate) const SECONDARY_INDEXES: &str = r#"
-CREATE INDEX IF NOT EXISTS transfers_from ON transfers (from_addr);
-CREATE INDEX IF NOT EXISTS transfers_to ON transfers (to_addr);
+CREATE INDEX IF NOT EXISTS transfers_from ON transfers (from_key);
+CREATE INDEX IF NOT EXISTS transfers_to ON transfers (to_key);
 CREATE INDEX IF NOT EXISTS transfers_block ON transfers (chain, block);
 "#;
 
@@ -165,8 +209,8 @@ pub(crate) fn check_version(conn: &Connection) -> rusqlite::Result<VersionCheck>
     })
 }
 
-/// Brings the schema up to [`SCHEMA_VERSION`] in one transaction. Each step is idempotent, so a
-/// migration interrupted by a crash simply runs again.
+/// Brings the schema up to [`SCHEMA_VERSION`] in one transaction: a migration interrupted by a crash
+/// leaves the old version and simply runs again.
 pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Migration> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let from = user_version(&tx)?;
@@ -175,9 +219,14 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Migration> {
     }
     if from < 1 {
         tx.execute_batch(V1)?;
-        tx.execute_batch(SECONDARY_INDEXES)?;
     }
-    // Future steps: `if from < 2 { tx.execute_batch(V2)?; }` and so on.
+    if from < 2 {
+        tx.execute_batch(V2)?;
+        if from >= 1 {
+            fill_address_keys(&tx)?;
+        }
+    }
+    tx.execute_batch(SECONDARY_INDEXES)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(Migration::From(from))

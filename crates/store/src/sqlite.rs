@@ -9,7 +9,9 @@ use chaintrace_core::{
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use crate::schema::{self, VersionCheck};
-use crate::{Batch, ChainCoverage, Checkpoint, StoreError, TransferReader, TransferWriter, WriteStats};
+use crate::{
+    Batch, ChainCoverage, Checkpoint, StoreError, TransferLoad, TransferReader, TransferWriter, WriteStats,
+};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "chaintrace.sqlite";
@@ -195,23 +197,165 @@ fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
-const TRANSFER_COLUMNS: &str = "chain, block, timestamp, tx_hash, position, from_addr, to_addr, asset, amount, kind, tx_from, tx_fee, gas_price";
+const INSERT_TRANSFER: &str = "INSERT OR IGNORE INTO transfers (chain, block, timestamp, tx_hash, position, \
+     from_addr, to_addr, from_key, to_key, asset, amount, kind, tx_from, tx_fee, gas_price) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
+const INSERT_BLOCK: &str = "INSERT OR REPLACE INTO blocks (chain, number, hash, parent_hash, timestamp) \
+     VALUES (?1, ?2, ?3, ?4, ?5)";
+
+/// Refuses numbers that do not fit SQLite integers, before anything is written.
+fn validate(blocks: &[BlockRecord], transfers: &[Transfer], logs: &[RawLog]) -> Result<(), StoreError> {
+    for t in transfers {
+        to_i64(t.block, "block number")?;
+        to_i64(t.timestamp, "timestamp")?;
+    }
+    for b in blocks {
+        to_i64(b.number, "block number")?;
+        to_i64(b.timestamp, "timestamp")?;
+    }
+    for l in logs {
+        to_i64(l.block, "block number")?;
+        to_i64(l.timestamp, "timestamp")?;
+    }
+    Ok(())
+}
+
+/// Reused text buffers for the TEXT columns of one row (no allocation per row).
+#[derive(Default)]
+struct RowText {
+    position: String,
+    amount: String,
+    tx_fee: String,
+    gas_price: String,
+}
+
+/// Exact decimal text of `v` into `buf`; amounts below 2^128 (nearly all) skip the 256-bit division.
+fn decimal_into(buf: &mut String, v: &U256) {
+    use std::fmt::Write;
+    buf.clear();
+    let r = if v.bit_len() <= 64 {
+        write!(buf, "{}", v.to::<u64>())
+    } else if v.bit_len() <= 128 {
+        write!(buf, "{}", v.to::<u128>())
+    } else {
+        write!(buf, "{v}")
+    };
+    r.expect("writing to a String cannot fail");
+}
+
+/// Whether a load of `incoming` transfers should drop the secondary indexes and rebuild them at the
+/// end: only when it is large and at least as large as what the table already holds (a first import).
+fn wants_bulk(conn: &Connection, incoming: u64) -> rusqlite::Result<bool> {
+    if incoming < BULK_MIN_ROWS as u64 {
+        return Ok(false);
+    }
+    let existing: i64 = conn.query_row("SELECT COUNT(*) FROM transfers", [], |r| r.get(0))?;
+    Ok(u64::try_from(existing).is_ok_and(|n| n <= incoming))
+}
+
+/// Inserts `transfers` and `blocks` through cached prepared statements, counting inserted and
+/// duplicate transfers into `stats`.
+fn insert_rows(
+    conn: &Connection,
+    blocks: &[BlockRecord],
+    transfers: &[Transfer],
+    text: &mut RowText,
+    stats: &mut WriteStats,
+) -> rusqlite::Result<()> {
+    use std::fmt::Write;
+    let mut ins = conn.prepare_cached(INSERT_TRANSFER)?;
+    // Insert in identity-key order: the unique index then takes each chunk in one ascending sweep
+    // instead of jumping between random pages.
+    let mut order: Vec<&Transfer> = transfers.iter().collect();
+    order.sort_unstable_by(|a, b| (a.chain, a.tx_hash).cmp(&(b.chain, b.tx_hash)));
+    for t in order {
+        text.position.clear();
+        write!(text.position, "{}", t.position).expect("writing to a String cannot fail");
+        decimal_into(&mut text.amount, &t.amount);
+        decimal_into(&mut text.tx_fee, &t.tx_fee);
+        decimal_into(&mut text.gas_price, &t.gas_price);
+        let asset: Option<&[u8]> = match &t.asset {
+            Asset::Native => None,
+            Asset::Token(a) => Some(a.as_bytes()),
+        };
+        ins.raw_bind_parameter(1, chain_key(t.chain))?;
+        ins.raw_bind_parameter(2, t.block as i64)?;
+        ins.raw_bind_parameter(3, t.timestamp as i64)?;
+        ins.raw_bind_parameter(4, &t.tx_hash.0[..])?;
+        ins.raw_bind_parameter(5, text.position.as_str())?;
+        ins.raw_bind_parameter(6, &t.from.0[..])?;
+        ins.raw_bind_parameter(7, &t.to.0[..])?;
+        ins.raw_bind_parameter(8, schema::addr_key(&t.from.0))?;
+        ins.raw_bind_parameter(9, schema::addr_key(&t.to.0))?;
+        ins.raw_bind_parameter(10, asset)?;
+        ins.raw_bind_parameter(11, text.amount.as_str())?;
+        ins.raw_bind_parameter(12, kind_name(t.kind))?;
+        ins.raw_bind_parameter(13, &t.tx_from.0[..])?;
+        ins.raw_bind_parameter(14, text.tx_fee.as_str())?;
+        ins.raw_bind_parameter(15, text.gas_price.as_str())?;
+        if ins.raw_execute()? == 1 {
+            stats.inserted += 1;
+        } else {
+            stats.duplicates += 1;
+        }
+    }
+    let mut ins_block = conn.prepare_cached(INSERT_BLOCK)?;
+    for b in blocks {
+        ins_block.execute(params![
+            chain_key(b.chain),
+            b.number as i64,
+            &b.hash[..],
+            &b.parent_hash[..],
+            b.timestamp as i64
+        ])?;
+    }
+    Ok(())
+}
+
+fn upsert_checkpoint(conn: &Connection, c: &Checkpoint) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO checkpoints (stage, chain, block, updated_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (stage, chain) DO UPDATE SET block = excluded.block, \
+         updated_at = excluded.updated_at",
+        params![c.stage, chain_key(c.chain), c.block as i64, now_unix()],
+    )?;
+    Ok(())
+}
+
+/// [`Store`]'s streamed load: one `BEGIN IMMEDIATE` transaction held open across chunks. A first large
+/// load runs without the secondary indexes and rebuilds them in the same transaction at commit.
+pub(crate) struct StoreLoad<'a> {
+    tx: rusqlite::Transaction<'a>,
+    path: &'a Path,
+    is_bulk: bool,
+    stats: WriteStats,
+    text: RowText,
+}
+
+impl TransferLoad for StoreLoad<'_> {
+    fn write(&mut self, blocks: &[BlockRecord], transfers: &[Transfer]) -> Result<(), StoreError> {
+        validate(blocks, transfers, &[])?;
+        insert_rows(&self.tx, blocks, transfers, &mut self.text, &mut self.stats).map_err(sql(self.path))
+    }
+
+    fn commit(self: Box<Self>, checkpoint: Option<&Checkpoint>) -> Result<WriteStats, StoreError> {
+        let e = sql(self.path);
+        if let Some(c) = checkpoint {
+            to_i64(c.block, "checkpoint block")?;
+            upsert_checkpoint(&self.tx, c).map_err(&e)?;
+        }
+        if self.is_bulk {
+            self.tx.execute_batch(schema::SECONDARY_INDEXES).map_err(&e)?;
+        }
+        self.tx.commit().map_err(&e)?;
+        Ok(self.stats)
+    }
+}
 
 impl TransferWriter for Store {
     fn write_batch(&mut self, batch: Batch<'_>) -> Result<WriteStats, StoreError> {
-        // Validate before touching the file: numbers that do not fit SQLite integers are refused.
-        for t in batch.transfers {
-            to_i64(t.block, "block number")?;
-            to_i64(t.timestamp, "timestamp")?;
-        }
-        for b in batch.blocks {
-            to_i64(b.number, "block number")?;
-            to_i64(b.timestamp, "timestamp")?;
-        }
-        for l in batch.logs {
-            to_i64(l.block, "block number")?;
-            to_i64(l.timestamp, "timestamp")?;
-        }
+        validate(batch.blocks, batch.transfers, batch.logs)?;
         if let Some(c) = batch.checkpoint {
             to_i64(c.block, "checkpoint block")?;
         }
@@ -221,79 +365,20 @@ impl TransferWriter for Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(&e)?;
-        let existing: i64 = if batch.transfers.len() >= BULK_MIN_ROWS {
-            tx.query_row("SELECT COUNT(*) FROM transfers", [], |r| r.get(0))
-                .map_err(&e)?
-        } else {
-            i64::MAX
-        };
-        let is_bulk = usize::try_from(existing).is_ok_and(|n| n <= batch.transfers.len());
+        let is_bulk = wants_bulk(&tx, batch.transfers.len() as u64).map_err(&e)?;
         if is_bulk {
             tx.execute_batch(schema::DROP_SECONDARY_INDEXES).map_err(&e)?;
         }
         let mut stats = WriteStats::default();
+        insert_rows(
+            &tx,
+            batch.blocks,
+            batch.transfers,
+            &mut RowText::default(),
+            &mut stats,
+        )
+        .map_err(&e)?;
         {
-            let mut ins = tx
-                .prepare(&format!(
-                    "INSERT OR IGNORE INTO transfers ({TRANSFER_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-                ))
-                .map_err(&e)?;
-            // Insert in identity-key order: the unique index then grows mostly at its right edge
-            // instead of splitting random pages (about 1.5x faster on large batches).
-            let mut order: Vec<&Transfer> = batch.transfers.iter().collect();
-            order.sort_unstable_by(|a, b| {
-                (chain_key(a.chain), a.tx_hash).cmp(&(chain_key(b.chain), b.tx_hash))
-            });
-            let mut position = String::new();
-            for t in order {
-                use std::fmt::Write;
-                position.clear();
-                write!(position, "{}", t.position).expect("writing to a String cannot fail");
-                let asset: Option<&[u8]> = match &t.asset {
-                    Asset::Native => None,
-                    Asset::Token(a) => Some(a.as_bytes()),
-                };
-                let n = ins
-                    .execute(params![
-                        chain_key(t.chain),
-                        t.block as i64,
-                        t.timestamp as i64,
-                        &t.tx_hash.0[..],
-                        position.as_str(),
-                        &t.from.0[..],
-                        &t.to.0[..],
-                        asset,
-                        t.amount.to_string(),
-                        kind_name(t.kind),
-                        &t.tx_from.0[..],
-                        t.tx_fee.to_string(),
-                        t.gas_price.to_string(),
-                    ])
-                    .map_err(&e)?;
-                if n == 1 {
-                    stats.inserted += 1;
-                } else {
-                    stats.duplicates += 1;
-                }
-            }
-            let mut ins_block = tx
-                .prepare(
-                    "INSERT OR REPLACE INTO blocks (chain, number, hash, parent_hash, timestamp) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(&e)?;
-            for b in batch.blocks {
-                ins_block
-                    .execute(params![
-                        chain_key(b.chain),
-                        b.number as i64,
-                        &b.hash[..],
-                        &b.parent_hash[..],
-                        b.timestamp as i64
-                    ])
-                    .map_err(&e)?;
-            }
             let mut ins_log = tx
                 .prepare(
                     "INSERT OR IGNORE INTO raw_logs \
@@ -317,21 +402,35 @@ impl TransferWriter for Store {
                     ])
                     .map_err(&e)?;
             }
-            if let Some(c) = batch.checkpoint {
-                tx.execute(
-                    "INSERT INTO checkpoints (stage, chain, block, updated_at) VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT (stage, chain) DO UPDATE SET block = excluded.block, \
-                     updated_at = excluded.updated_at",
-                    params![c.stage, chain_key(c.chain), c.block as i64, now_unix()],
-                )
-                .map_err(&e)?;
-            }
+        }
+        if let Some(c) = batch.checkpoint {
+            upsert_checkpoint(&tx, c).map_err(&e)?;
         }
         if is_bulk {
             tx.execute_batch(schema::SECONDARY_INDEXES).map_err(&e)?;
         }
         tx.commit().map_err(&e)?;
         Ok(stats)
+    }
+
+    fn begin_load(&mut self, expected_transfers: u64) -> Result<Box<dyn TransferLoad + '_>, StoreError> {
+        let path: &Path = &self.path;
+        let e = sql(path);
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&e)?;
+        let is_bulk = wants_bulk(&tx, expected_transfers).map_err(&e)?;
+        if is_bulk {
+            tx.execute_batch(schema::DROP_SECONDARY_INDEXES).map_err(&e)?;
+        }
+        Ok(Box::new(StoreLoad {
+            tx,
+            path,
+            is_bulk,
+            stats: WriteStats::default(),
+            text: RowText::default(),
+        }))
     }
 
     fn unwind(&mut self, chain: Chain, from_block: u64) -> Result<u64, StoreError> {
@@ -542,13 +641,18 @@ impl TransferReader for Store {
     fn transfers_of(&self, address: Address, chain: Option<Chain>) -> Result<Vec<Transfer>, StoreError> {
         let e = self.err();
         let sql = format!(
-            "{SELECT_TRANSFER} WHERE from_addr = ?1 AND (?2 IS NULL OR chain = ?2) \
+            "{SELECT_TRANSFER} WHERE from_key = ?3 AND from_addr = ?1 AND (?2 IS NULL OR chain = ?2) \
              UNION ALL \
-             {SELECT_TRANSFER} WHERE to_addr = ?1 AND from_addr <> ?1 AND (?2 IS NULL OR chain = ?2)"
+             {SELECT_TRANSFER} WHERE to_key = ?3 AND to_addr = ?1 AND from_addr <> ?1 \
+             AND (?2 IS NULL OR chain = ?2)"
         );
         let mut st = self.conn.prepare(&sql).map_err(&e)?;
         let mut rows = st
-            .query(params![&address.0[..], chain.map(chain_key)])
+            .query(params![
+                &address.0[..],
+                chain.map(chain_key),
+                schema::addr_key(&address.0)
+            ])
             .map_err(&e)?;
         let mut out = Vec::new();
         while let Some(r) = rows.next().map_err(&e)? {

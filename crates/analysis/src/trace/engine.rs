@@ -6,19 +6,66 @@
 //! out-edges and the order key is `u32::MAX - seq`.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::ops::Range;
 
 use chaintrace_core::U256;
 use chaintrace_graph::{AssetId, EdgeId, Graph, NodeId, Seq};
 
-use super::models::{Pools, Route, TaintModel};
+use super::models::{Pools, Route, TaintModel, better};
 use super::{
     AssetSummary, Destination, Direction, Exit, ExitInfo, ExitOracle, HoldReason, Holding, Model, PathStep,
-    TraceResult, Truncation,
+    TraceResult, TraceStep, Truncation,
 };
+use crate::conversions::ConversionEdge;
 
-const NO_REC: u32 = u32::MAX;
+pub(crate) const NO_REC: u32 = u32::MAX;
+/// Flag on a record id: the id points into the trace-wide arena (steps of earlier runs and conversion
+/// steps), not into the run's own records.
+pub(crate) const EXT: u32 = 1 << 31;
+
+/// One step of the trace-wide path arena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GStep {
+    /// A transfer.
+    Edge(EdgeId),
+    /// A conversion, by index into the caller's conversion edges.
+    Conv(u32),
+}
+
+/// The trace-wide arena: (step, parent id or `NO_REC`).
+pub(crate) type Arena = Vec<(GStep, u32)>;
+
+/// Taint that enters a run through a conversion without a transfer of the run's asset to carry it (a wrap
+/// minted without a `Transfer` event, a bridge release seen only as a log).
+#[derive(Debug, Clone)]
+pub(crate) struct VirtualInflow {
+    pub(crate) node: NodeId,
+    pub(crate) key: u32,
+    pub(crate) block: u32,
+    pub(crate) tx: u32,
+    pub(crate) balance: U256,
+    pub(crate) taint: U256,
+    pub(crate) route: Route,
+}
+
+/// What conversions mean for one run: edges whose taint goes into a conversion instead of to their
+/// receiver, and taint arriving from conversions (on a transfer of this asset, or virtually).
+#[derive(Debug, Default)]
+pub(crate) struct RunConv {
+    pub(crate) inputs: HashSet<EdgeId>,
+    pub(crate) edge_inj: Vec<(EdgeId, U256, Route)>,
+    pub(crate) virt_inj: Vec<VirtualInflow>,
+}
+
+/// Taint a run handed to a conversion on one of its input edges.
+#[derive(Debug, Clone)]
+pub(crate) struct Handoff {
+    pub(crate) edge: EdgeId,
+    pub(crate) taint: U256,
+    pub(crate) hops: u32,
+    pub(crate) rec: u32,
+}
 
 pub(crate) struct Ctx<'a> {
     pub(crate) g: &'a Graph,
@@ -31,6 +78,7 @@ pub(crate) struct Ctx<'a> {
     pub(crate) cap: u32,
     pub(crate) oracle: &'a dyn ExitOracle,
     pub(crate) sources: &'a [NodeId],
+    pub(crate) conv: &'a RunConv,
 }
 
 impl Ctx<'_> {
@@ -152,6 +200,9 @@ pub(crate) struct RunOutput {
     emitted: U256,
     dropped: U256,
     returned: U256,
+    pub(crate) handoffs: Vec<Handoff>,
+    converted_in: U256,
+    converted_out: U256,
 }
 
 struct Run<'c, 'a, M: TaintModel> {
@@ -160,6 +211,7 @@ struct Run<'c, 'a, M: TaintModel> {
     heap: BinaryHeap<Reverse<(u32, NodeId)>>,
     out: RunOutput,
     exit_cache: HashMap<NodeId, Option<ExitInfo>>,
+    inj_edges: HashMap<EdgeId, (U256, Route)>,
 }
 
 pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
@@ -175,8 +227,12 @@ pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
             emitted: U256::ZERO,
             dropped: U256::ZERO,
             returned: U256::ZERO,
+            handoffs: Vec::new(),
+            converted_in: U256::ZERO,
+            converted_out: U256::ZERO,
         },
         exit_cache: HashMap::new(),
+        inj_edges: HashMap::new(),
     };
     if ctx.window.is_empty() {
         return r.out;
@@ -196,7 +252,38 @@ pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
         );
         r.schedule(s);
     }
-    while let Some(Reverse((key, n))) = r.heap.pop() {
+    // Conversion inflows, merged into the time order: (key, is virtual, edge or index).
+    for &(e, t, route) in &ctx.conv.edge_inj {
+        let slot = r.inj_edges.entry(e).or_insert((U256::ZERO, route));
+        slot.0 = slot.0.saturating_add(t);
+        slot.1 = better(Some(slot.1), Some(route)).unwrap_or(route);
+    }
+    let mut queue: Vec<(u32, bool, u32)> = r.inj_edges.keys().map(|&e| (ctx.key(e), false, e)).collect();
+    queue.extend(
+        ctx.conv
+            .virt_inj
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.key, true, i as u32)),
+    );
+    queue.sort_unstable();
+    let mut qi = 0;
+    loop {
+        let top = r.heap.peek().map(|Reverse((k, _))| *k);
+        if let Some(&(k, is_virtual, id)) = queue.get(qi)
+            && top.is_none_or(|t| k <= t)
+        {
+            qi += 1;
+            if is_virtual {
+                r.inject_virtual(id as usize);
+            } else if r.inj_edges.contains_key(&id) && r.in_window(id) {
+                r.process(id);
+            }
+            continue;
+        }
+        let Some(Reverse((key, n))) = r.heap.pop() else {
+            break;
+        };
         match r.next_event(n) {
             Some((k, e)) if k == key => r.process(e),
             _ => continue, // stale entry: the node moved on or stopped
@@ -304,22 +391,109 @@ impl<M: TaintModel> Run<'_, '_, M> {
                 Role::Active => {
                     st.pools.prepare_out(block, tx);
                     if !st.pools.peek(amount).is_zero() && st.followed >= ctx.cap {
+                        // Cut off: the transfer is delivered clean (unless a conversion feeds it).
                         self.stop(sender);
-                        return self.deliver(e, receiver, amount, block, tx, M::clean(amount), None);
+                    } else {
+                        st.out_i += 1;
+                        let (f, r) = st.pools.take(amount);
+                        if !M::taint(&f).is_zero() {
+                            st.followed += 1;
+                            route = r;
+                            self.reach(sender).emitted_taint = true;
+                        }
+                        flow = f;
                     }
-                    st.out_i += 1;
-                    let (f, r) = st.pools.take(amount);
-                    if !M::taint(&f).is_zero() {
-                        st.followed += 1;
-                        route = r;
-                        self.reach(sender).emitted_taint = true;
-                    }
-                    flow = f;
                 }
                 Role::Stopped => {}
             }
         }
+        // A conversion's input leg: the taint goes into the conversion, not to the pool or bridge.
+        if let Some(r) = route
+            && ctx.conv.inputs.contains(&e)
+        {
+            let taint = M::taint(&flow);
+            if !taint.is_zero() && taint >= ctx.min_amount {
+                self.out.records.push((e, r.rec));
+                let rec = (self.out.records.len() - 1) as u32;
+                self.out.handoffs.push(Handoff {
+                    edge: e,
+                    taint,
+                    hops: r.hops.saturating_add(1),
+                    rec,
+                });
+                self.out.converted_out = self.out.converted_out.saturating_add(taint);
+                flow = M::clean(amount);
+                route = None;
+            }
+        }
+        // A conversion's output leg: the converted taint rides on this transfer.
+        if let Some((t, r)) = self.inj_edges.remove(&e) {
+            let total = M::taint(&flow).saturating_add(t);
+            let capped = total.min(amount);
+            self.out.converted_in = self.out.converted_in.saturating_add(t);
+            if M::USES_INFLOWS {
+                self.out.dropped = self.out.dropped.saturating_add(total - capped);
+            }
+            flow = M::mixed(amount, capped);
+            route = better(route, Some(r));
+        }
         self.deliver(e, receiver, amount, block, tx, flow, route);
+    }
+
+    /// Taint arriving from a conversion without a transfer of this asset to carry it.
+    fn inject_virtual(&mut self, i: usize) {
+        let ctx = self.ctx;
+        let v = &ctx.conv.virt_inj[i];
+        if !ctx.window.contains(&v.key) || v.taint.is_zero() {
+            return;
+        }
+        let n = v.node;
+        self.out.converted_in = self.out.converted_in.saturating_add(v.taint);
+        if v.taint < ctx.min_amount {
+            self.out.dropped = self.out.dropped.saturating_add(v.taint);
+            return;
+        }
+        let arrival = Route {
+            hops: v.route.hops.saturating_add(1),
+            rec: v.route.rec,
+        };
+        let flow = M::mixed(v.balance, v.taint);
+        let rc = self.reach(n);
+        rc.received = rc.received.saturating_add(v.taint);
+        if arrival.hops < rc.hops {
+            rc.hops = arrival.hops;
+            rc.rec = arrival.rec;
+        }
+        let role = self.nodes.get(&n).map(|s| match s.role {
+            Role::Source => 0,
+            Role::Active => 1,
+            Role::Stopped => 2,
+        });
+        match role {
+            Some(0) => {
+                self.out.returned = self.out.returned.saturating_add(v.taint);
+                self.out.reach.remove(&n);
+            }
+            Some(1) => {
+                let st = self.nodes.get_mut(&n).expect("role looked up above");
+                st.pools.inflow(v.block, v.tx, flow, Some(arrival));
+            }
+            Some(_) => {
+                let rc = self.reach(n);
+                rc.stopped_held = rc.stopped_held.saturating_add(v.taint);
+            }
+            None => {
+                if let Some(info) = self.exit_of(n) {
+                    self.reach(n).exit = Some(info);
+                } else if arrival.hops < ctx.max_hops {
+                    self.activate(n, v.key, false, v.block, v.tx, flow, arrival);
+                } else {
+                    let rc = self.reach(n);
+                    rc.frontier = rc.frontier.saturating_add(v.taint);
+                }
+            }
+        }
+        self.schedule(n);
     }
 
     /// Receiver side: the single place where value enters an address.
@@ -391,7 +565,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
                 if let Some(info) = self.exit_of(receiver) {
                     self.reach(receiver).exit = Some(info);
                 } else if a.hops < ctx.max_hops {
-                    self.activate(receiver, e, block, tx, flow, a);
+                    self.activate(receiver, ctx.key(e), true, block, tx, flow, a);
                 } else {
                     let rc = self.reach(receiver);
                     rc.frontier = rc.frontier.saturating_add(taint);
@@ -403,12 +577,21 @@ impl<M: TaintModel> Run<'_, '_, M> {
         }
     }
 
-    /// First taint at `n` (edge `e` at the current time): rebuild its balance from all earlier transfers of
+    /// First taint at `n` at order key `k` (`on_edge`: carried by `n`'s in-edge of key `k`; else a virtual
+    /// inflow ordered before any transfer of key `k`): rebuild its balance from all earlier transfers of
     /// the asset, then receive the flow.
     #[allow(clippy::too_many_arguments)]
-    fn activate(&mut self, n: NodeId, e: EdgeId, block: u32, tx: u32, flow: M::Flow, arrival: Route) {
+    fn activate(
+        &mut self,
+        n: NodeId,
+        k: u32,
+        on_edge: bool,
+        block: u32,
+        tx: u32,
+        flow: M::Flow,
+        arrival: Route,
+    ) {
         let ctx = self.ctx;
-        let k = ctx.key(e);
         let mut pools = Pools::<M>::default();
         let out_end = ctx.out_lower_bound(n, k);
         let in_end = ctx.in_lower_bound(n, k);
@@ -442,8 +625,16 @@ impl<M: TaintModel> Run<'_, '_, M> {
             }
         }
         pools.inflow(block, tx, flow, Some(arrival));
-        let in_i = if M::USES_INFLOWS { in_end + 1 } else { 0 };
-        let out_i = ctx.out_lower_bound(n, k.saturating_add(1));
+        let in_i = if M::USES_INFLOWS {
+            in_end + u32::from(on_edge)
+        } else {
+            0
+        };
+        let out_i = if on_edge {
+            ctx.out_lower_bound(n, k.saturating_add(1))
+        } else {
+            out_end
+        };
         self.nodes.insert(
             n,
             NodeState {
@@ -500,28 +691,103 @@ impl<M: TaintModel> Run<'_, '_, M> {
 }
 
 impl RunOutput {
-    fn path(&self, ctx: &Ctx<'_>, mut rec: u32) -> Vec<PathStep> {
-        let mut steps = Vec::new();
+    /// Copies the record chain ending at local record `rec` into the arena; returns its arena id.
+    pub(crate) fn globalize(&self, rec: u32, arena: &mut Arena, memo: &mut HashMap<u32, u32>) -> u32 {
+        let mut local = Vec::new();
+        let mut r = rec;
+        let base = loop {
+            if r == NO_REC {
+                break NO_REC;
+            }
+            if r & EXT != 0 {
+                break r & !EXT;
+            }
+            if let Some(&g) = memo.get(&r) {
+                break g;
+            }
+            local.push(r);
+            r = self.records[r as usize].1;
+        };
+        let mut parent = base;
+        for &l in local.iter().rev() {
+            arena.push((GStep::Edge(self.records[l as usize].0), parent));
+            parent = (arena.len() - 1) as u32;
+            memo.insert(l, parent);
+        }
+        parent
+    }
+
+    /// The steps from a start to record `rec`, following run records then the arena.
+    fn chain(&self, arena: &Arena, mut rec: u32) -> Vec<GStep> {
+        let mut out = Vec::new();
+        let mut local = true;
         while rec != NO_REC {
-            let (e, parent) = self.records[rec as usize];
-            let i = ctx.g.edge_info(e);
-            steps.push(PathStep {
-                tx_hash: i.tx_hash,
-                from: i.from,
-                to: i.to,
-                amount: i.amount,
-                block: i.block,
-                time: i.time,
-                seq: i.seq,
-            });
+            if local && rec & EXT != 0 {
+                local = false;
+                rec &= !EXT;
+                continue;
+            }
+            let (step, parent) = if local {
+                let (e, p) = self.records[rec as usize];
+                (GStep::Edge(e), p)
+            } else {
+                arena[rec as usize]
+            };
+            out.push(step);
             rec = parent;
         }
-        steps.reverse();
-        steps
+        out.reverse();
+        out
+    }
+
+    /// Path (transfers only, the original contract) and steps (transfers and conversions) to `rec`.
+    fn path(
+        &self,
+        ctx: &Ctx<'_>,
+        arena: &Arena,
+        convs: &[ConversionEdge],
+        rec: u32,
+    ) -> (Vec<PathStep>, Vec<TraceStep>) {
+        let mut path = Vec::new();
+        let mut steps = Vec::new();
+        for s in self.chain(arena, rec) {
+            match s {
+                GStep::Edge(e) => {
+                    let i = ctx.g.edge_info(e);
+                    let step = PathStep {
+                        tx_hash: i.tx_hash,
+                        from: i.from,
+                        to: i.to,
+                        amount: i.amount,
+                        block: i.block,
+                        time: i.time,
+                        seq: i.seq,
+                    };
+                    path.push(step.clone());
+                    steps.push(TraceStep::Transfer {
+                        chain: i.chain,
+                        asset: i.asset,
+                        step,
+                    });
+                }
+                GStep::Conv(c) => {
+                    if let Some(edge) = convs.get(c as usize) {
+                        steps.push(TraceStep::Conversion(Box::new(edge.clone())));
+                    }
+                }
+            }
+        }
+        (path, steps)
     }
 
     /// Turns a run's raw findings into result entries.
-    pub(crate) fn append_to(self, ctx: &Ctx<'_>, result: &mut TraceResult) {
+    pub(crate) fn append_to(
+        self,
+        ctx: &Ctx<'_>,
+        arena: &Arena,
+        convs: &[ConversionEdge],
+        result: &mut TraceResult,
+    ) {
         let (chain, asset) = ctx.g.asset(ctx.asset);
         let model = ctx.model;
         let poison = model == Model::Poison;
@@ -534,6 +800,8 @@ impl RunOutput {
             exits: U256::ZERO,
             dropped: self.dropped,
             returned: self.returned,
+            converted_in: self.converted_in,
+            converted_out: self.converted_out,
         };
         let mut push_holding = |result: &mut TraceResult, n: NodeId, amount: U256, reason, hops| {
             if amount.is_zero() {
@@ -559,7 +827,7 @@ impl RunOutput {
                 continue;
             }
             let address = ctx.g.node_key(n).1;
-            let path = self.path(ctx, rc.rec);
+            let (path, steps) = self.path(ctx, arena, convs, rc.rec);
             if let Some(info) = &rc.exit {
                 summary.exits = summary.exits.saturating_add(rc.received);
                 result.exits.push(Exit {
@@ -571,6 +839,7 @@ impl RunOutput {
                     info: info.clone(),
                     hops: rc.hops,
                     path: path.clone(),
+                    steps: steps.clone(),
                 });
             } else {
                 let not_moved = if poison {
@@ -602,6 +871,7 @@ impl RunOutput {
                 amount: rc.received,
                 hops: rc.hops,
                 path,
+                steps,
                 is_exit: rc.exit.is_some(),
             });
         }

@@ -5,18 +5,24 @@
 //! exits (exchanges, mixers, bridges, sanctioned addresses) and what was cut off by limits. Pure: no I/O.
 //! See `docs/tracing.md` for the models, the time rule and the stop rules, with worked examples.
 //!
-//! Design for later conversion edges (swaps, bridges): taint is tracked per `(chain, asset)` run; a
-//! conversion edge kind would hand a run's outflow to another run's inflow (`engine::Run::deliver` is the
-//! single place where value enters an address).
+//! Conversions (swaps, wraps, bridges; [`crate::conversions`]): taint is tracked per `(chain, asset)` run;
+//! [`trace_with_conversions`] marks each conversion's input transfers so that their taint is handed to the
+//! conversion instead of the pool or bridge, and re-runs the target `(chain, asset)` with the converted taint
+//! arriving at the recipient (on the output transfer, or virtually when there is none), until nothing
+//! changes. Paths then carry [`TraceStep::Conversion`] steps.
 
 mod engine;
 mod models;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use chaintrace_core::{Address, Asset, Chain, TxHash, U256};
-use chaintrace_graph::{EdgeId, Graph};
+use chaintrace_graph::{AssetId, EdgeId, Graph, NodeId};
+
+use crate::conversions::ConversionEdge;
+use engine::{Arena, EXT, GStep, Handoff, RunConv, RunOutput, VirtualInflow};
+use models::{Route, mul_div_floor};
 
 /// Which way to follow funds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -219,6 +225,22 @@ pub struct PathStep {
     pub seq: u32,
 }
 
+/// One step of a path: a transfer, or a conversion (swap, wrap, bridge) the taint went through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TraceStep {
+    /// A transfer.
+    Transfer {
+        /// Chain of the transfer.
+        chain: Chain,
+        /// Asset moved.
+        asset: Asset,
+        /// The transfer.
+        step: PathStep,
+    },
+    /// A conversion: the taint changed asset (swap, wrap) or chain (bridge) here.
+    Conversion(Box<ConversionEdge>),
+}
+
 /// An address the taint reached (gross: everything that arrived, including what moved on).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
@@ -236,6 +258,8 @@ pub struct Destination {
     pub hops: u32,
     /// Transfers from a start to here (backward: from the start back to here), in trace order.
     pub path: Vec<PathStep>,
+    /// The same path with the conversions it went through (equal to `path` as transfers when none).
+    pub steps: Vec<TraceStep>,
     /// Whether the address is a labeled exit.
     pub is_exit: bool,
 }
@@ -300,6 +324,8 @@ pub struct Exit {
     pub hops: u32,
     /// Transfers from a start to the exit.
     pub path: Vec<PathStep>,
+    /// The same path with the conversions it went through.
+    pub steps: Vec<TraceStep>,
 }
 
 /// An address whose outflows were not all followed (never silent).
@@ -320,7 +346,7 @@ pub struct Truncation {
 }
 
 /// Per `(chain, asset)` accounting. For haircut and fifo:
-/// `emitted == holding + exits + dropped + returned` exactly.
+/// `emitted + converted_in == holding + exits + dropped + returned + converted_out` exactly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssetSummary {
     /// Model.
@@ -339,6 +365,35 @@ pub struct AssetSummary {
     pub dropped: U256,
     /// Taint that came back to a start address.
     pub returned: U256,
+    /// Taint that arrived through conversions into this asset (0 without conversions).
+    pub converted_in: U256,
+    /// Taint handed to conversions out of this asset (0 without conversions).
+    pub converted_out: U256,
+}
+
+/// A conversion the taint went through, with the taint that entered and left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversionUse {
+    /// The conversion edge.
+    pub edge: ConversionEdge,
+    /// Index of the edge in the slice given to [`trace_with_conversions`].
+    pub index: usize,
+    /// Tainted amount of `asset_in` handed to it (its share, for one of several bridge candidates).
+    pub taint_in: U256,
+    /// Tainted amount of `asset_out` it passed on: `floor(min(taint_in, amount_in) * amount_out / amount_in)`.
+    pub taint_out: U256,
+    /// Fewest transfers from a start to the conversion.
+    pub hops: u32,
+}
+
+/// How a trace uses conversion edges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConversionOptions {
+    /// Also follow bridge releases that are only candidates of an ambiguous or weak match; the deposit's
+    /// taint is then split among its candidates in proportion to their confidence (rounding down, the
+    /// remainder to the best candidate), so nothing is counted twice. Off: candidates are not followed and
+    /// the deposit stays a transfer into the bridge.
+    pub follow_candidates: bool,
 }
 
 /// Everything a trace found.
@@ -358,10 +413,51 @@ pub struct TraceResult {
     pub truncated: Vec<Truncation>,
     /// Accounting per asset.
     pub summary: Vec<AssetSummary>,
+    /// Conversions the taint went through (empty without conversion edges).
+    pub conversions: Vec<ConversionUse>,
 }
 
-/// Traces funds from the request's start addresses.
+/// Traces funds from the request's start addresses (no conversions: every `(chain, asset)` on its own).
 pub fn trace(graph: &Graph, req: &TraceRequest, oracle: &dyn ExitOracle) -> Result<TraceResult, TraceError> {
+    trace_with_conversions(graph, req, oracle, &[], ConversionOptions::default())
+}
+
+/// Most `(chain, asset)` runs of one trace (re-runs included); a bound on conversion cycles.
+const MAX_RUNS: usize = 4096;
+
+/// A conversion edge placed on the graph.
+struct Placed {
+    index: usize,
+    to_asset: AssetId,
+    weight: f64,
+    out_edges: Vec<(EdgeId, U256)>,
+    virtual_target: Option<(NodeId, u32, u32, u32, U256)>,
+}
+
+/// What one run hands to one conversion, summed over its input edges.
+#[derive(Clone, PartialEq, Eq)]
+struct Feed {
+    placed: usize,
+    taint_in: U256,
+    hops: u32,
+    rec: u32,
+}
+
+/// Traces funds through transfers and, forward, through conversion edges (swaps, wraps, bridges; see
+/// [`crate::conversions`] and docs/tracing.md "Conversions"). Backward traces ignore conversions.
+///
+/// A conversion whose owner passes taint to one of its input transfers (transfers of `asset_in` from the
+/// owner in the input transaction) takes that taint instead of the pool or bridge; it reappears as
+/// `floor(min(taint_in, amount_in) * amount_out / amount_in)` of `asset_out` at the recipient, on the
+/// output transfers (of `asset_out` to the recipient in the output transaction) or, without one, as a
+/// virtual inflow at that time. A conversion counts one hop for the input and one for the output.
+pub fn trace_with_conversions(
+    graph: &Graph,
+    req: &TraceRequest,
+    oracle: &dyn ExitOracle,
+    conversions: &[ConversionEdge],
+    opts: ConversionOptions,
+) -> Result<TraceResult, TraceError> {
     if req.starts.is_empty() {
         return Err(TraceError::NoStart);
     }
@@ -394,7 +490,11 @@ pub fn trace(graph: &Graph, req: &TraceRequest, oracle: &dyn ExitOracle) -> Resu
         exits: Vec::new(),
         truncated: Vec::new(),
         summary: Vec::new(),
+        conversions: Vec::new(),
     };
+    // Initial runs: every asset the starts moved in the window (or the one asked for), per chain.
+    let mut sources_of: HashMap<Chain, Vec<NodeId>> = HashMap::new();
+    let mut initial: BTreeSet<AssetId> = BTreeSet::new();
     for (chain, mut sources) in by_chain {
         sources.sort_unstable();
         sources.dedup();
@@ -408,27 +508,99 @@ pub fn trace(graph: &Graph, req: &TraceRequest, oracle: &dyn ExitOracle) -> Resu
                 .map(|e| graph.edge_asset(e))
                 .collect(),
         };
-        for asset in assets {
-            let ctx = engine::Ctx {
-                g: graph,
-                dir: req.direction,
-                model: req.model,
-                asset,
-                window: window.clone(),
-                max_hops: req.max_hops,
-                min_amount: req.min_amount,
-                cap: req.fan_out_cap,
-                oracle,
-                sources: &sources,
-            };
-            let out = match req.model {
-                Model::Poison => engine::run::<models::Poison>(&ctx),
-                Model::Haircut => engine::run::<models::Haircut>(&ctx),
-                Model::Fifo => engine::run::<models::Fifo>(&ctx),
-            };
-            out.append_to(&ctx, &mut result);
+        initial.extend(assets);
+        sources_of.insert(chain, sources);
+    }
+
+    let use_conversions = req.direction == Direction::Forward && !conversions.is_empty();
+    let (placed, inputs) = if use_conversions {
+        place_conversions(graph, conversions, opts)
+    } else {
+        (Vec::new(), HashMap::new())
+    };
+    let mut inputs_of_asset: HashMap<AssetId, HashSet<EdgeId>> = HashMap::new();
+    for &e in inputs.keys() {
+        inputs_of_asset.entry(graph.edge_asset(e)).or_default().insert(e);
+    }
+
+    let mut arena: Arena = Vec::new();
+    let mut outputs: BTreeMap<AssetId, RunOutput> = BTreeMap::new();
+    let mut used: HashMap<AssetId, Vec<Feed>> = HashMap::new();
+    let mut dirty: BTreeSet<AssetId> = initial.clone();
+    let mut runs = 0usize;
+    let empty_sources: Vec<NodeId> = Vec::new();
+    while let Some(asset) = dirty.pop_first() {
+        runs += 1;
+        if runs > MAX_RUNS {
+            break;
+        }
+        let chain = graph.asset(asset).0;
+        let feeds = feeds_into(asset, &outputs, &placed, &inputs);
+        let mut conv = RunConv {
+            inputs: inputs_of_asset.remove(&asset).unwrap_or_default(),
+            ..RunConv::default()
+        };
+        place_feeds(&feeds, &placed, conversions, &mut arena, &mut conv);
+        let sources = if initial.contains(&asset) {
+            sources_of.get(&chain).unwrap_or(&empty_sources)
+        } else {
+            &empty_sources
+        };
+        let ctx = ctx_for(graph, req, oracle, asset, sources, &conv);
+        let mut out = match req.model {
+            Model::Poison => engine::run::<models::Poison>(&ctx),
+            Model::Haircut => engine::run::<models::Haircut>(&ctx),
+            Model::Fifo => engine::run::<models::Fifo>(&ctx),
+        };
+        inputs_of_asset.insert(asset, std::mem::take(&mut conv.inputs));
+        // Handoff records become arena ids, so other runs can continue their paths.
+        let mut memo = HashMap::new();
+        let mut handoffs = std::mem::take(&mut out.handoffs);
+        for h in &mut handoffs {
+            h.rec = out.globalize(h.rec, &mut arena, &mut memo);
+        }
+        out.handoffs = handoffs;
+        used.insert(asset, feeds);
+        let targets: BTreeSet<AssetId> = out
+            .handoffs
+            .iter()
+            .flat_map(|h| inputs.get(&h.edge).into_iter().flatten())
+            .map(|&p| placed[p].to_asset)
+            .collect();
+        outputs.insert(asset, out);
+        for t in targets {
+            let now = feeds_into(t, &outputs, &placed, &inputs);
+            if used.get(&t).is_none_or(|u| *u != now) {
+                dirty.insert(t);
+            }
         }
     }
+
+    for (asset, out) in outputs {
+        let chain = graph.asset(asset).0;
+        let sources = if initial.contains(&asset) {
+            sources_of.get(&chain).unwrap_or(&empty_sources)
+        } else {
+            &empty_sources
+        };
+        let conv = RunConv::default();
+        let ctx = ctx_for(graph, req, oracle, asset, sources, &conv);
+        out.append_to(&ctx, &arena, conversions, &mut result);
+    }
+    for feeds in used.values() {
+        for f in feeds {
+            let p = &placed[f.placed];
+            let edge = &conversions[p.index];
+            result.conversions.push(ConversionUse {
+                edge: edge.clone(),
+                index: p.index,
+                taint_in: f.taint_in,
+                taint_out: converted(edge, f.taint_in),
+                hops: f.hops,
+            });
+        }
+    }
+    result.conversions.sort_by_key(|u| (u.hops, u.index));
     result
         .destinations
         .sort_by(|a, b| (a.chain, a.asset, a.hops, b.amount).cmp(&(b.chain, b.asset, b.hops, a.amount)));
@@ -441,6 +613,243 @@ pub fn trace(graph: &Graph, req: &TraceRequest, oracle: &dyn ExitOracle) -> Resu
     Ok(result)
 }
 
+fn ctx_for<'a>(
+    graph: &'a Graph,
+    req: &TraceRequest,
+    oracle: &'a dyn ExitOracle,
+    asset: AssetId,
+    sources: &'a [NodeId],
+    conv: &'a RunConv,
+) -> engine::Ctx<'a> {
+    let chain = graph.asset(asset).0;
+    engine::Ctx {
+        g: graph,
+        dir: req.direction,
+        model: req.model,
+        asset,
+        window: graph.seqs_in_time(chain, req.since, req.until),
+        max_hops: req.max_hops,
+        min_amount: req.min_amount,
+        cap: req.fan_out_cap,
+        oracle,
+        sources,
+        conv,
+    }
+}
+
+/// `floor(min(taint_in, amount_in) * amount_out / amount_in)`: never more than the conversion paid out.
+fn converted(edge: &ConversionEdge, taint_in: U256) -> U256 {
+    if edge.amount_in.is_zero() {
+        return U256::ZERO;
+    }
+    mul_div_floor(taint_in.min(edge.amount_in), edge.amount_out, edge.amount_in)
+}
+
+/// Edges of `node` (outgoing or incoming) of `asset` in transaction `tx` of block `block`.
+fn edges_in_tx(
+    g: &Graph,
+    node: NodeId,
+    outgoing: bool,
+    asset: AssetId,
+    block: u64,
+    tx: TxHash,
+) -> Vec<EdgeId> {
+    let list: Vec<EdgeId> = if outgoing {
+        g.out_edges(node).collect()
+    } else {
+        g.in_edges(node).collect()
+    };
+    let block_of = |e: EdgeId| g.block_number(g.block_index(g.edge_seq(e)));
+    let lo = list.partition_point(|&e| block_of(e) < block);
+    list[lo..]
+        .iter()
+        .copied()
+        .take_while(|&e| block_of(e) == block)
+        .filter(|&e| g.edge_asset(e) == asset && g.tx_hash(g.tx_index(g.edge_seq(e))) == tx)
+        .collect()
+}
+
+/// Places conversion edges on the graph: their input transfers (by edge id) and where their output lands.
+/// Edges that cannot be placed (owner or assets absent, no input transfer, recipient unknown on the output
+/// chain) are left out: their input stays an ordinary transfer.
+fn place_conversions(
+    g: &Graph,
+    conversions: &[ConversionEdge],
+    opts: ConversionOptions,
+) -> (Vec<Placed>, HashMap<EdgeId, Vec<usize>>) {
+    let mut placed = Vec::new();
+    let mut inputs: HashMap<EdgeId, Vec<usize>> = HashMap::new();
+    for (index, c) in conversions.iter().enumerate() {
+        if c.is_candidate && !opts.follow_candidates {
+            continue;
+        }
+        let (Some(from_asset), Some(to_asset), Some(owner), Some(recipient)) = (
+            g.asset_id(c.from_chain, c.asset_in),
+            g.asset_id(c.to_chain, c.asset_out),
+            g.node(c.from_chain, c.owner),
+            g.node(c.to_chain, c.recipient),
+        ) else {
+            continue;
+        };
+        let all_in = edges_in_tx(g, owner, true, from_asset, c.from_block, c.from_tx);
+        let to_via: Vec<EdgeId> = all_in
+            .iter()
+            .copied()
+            .filter(|&e| {
+                let to = g.node_key(g.edge_dst(e)).1;
+                to == Address::ZERO || c.via.contains(&to)
+            })
+            .collect();
+        let input = if to_via.is_empty() { all_in } else { to_via };
+        if input.is_empty() {
+            continue;
+        }
+        let out_edges: Vec<(EdgeId, U256)> = edges_in_tx(g, recipient, false, to_asset, c.to_block, c.to_tx)
+            .into_iter()
+            .filter(|&e| g.edge_src(e) != recipient)
+            .map(|e| (e, g.edge_amount(e)))
+            .collect();
+        let covered = out_edges
+            .iter()
+            .fold(U256::ZERO, |s, (_, a)| s.saturating_add(*a));
+        let virtual_target = if covered >= c.amount_out {
+            None
+        } else {
+            let key = if c.from_chain == c.to_chain && c.from_tx == c.to_tx {
+                input.iter().map(|&e| g.edge_seq(e)).max()
+            } else {
+                let s = g.seqs_in_time(c.to_chain, Some(c.to_time), None);
+                (!s.is_empty()).then_some(s.start)
+            };
+            key.map(|k| {
+                let same_tx = c.from_chain == c.to_chain && c.from_tx == c.to_tx;
+                let tx = if same_tx { g.tx_index(k) } else { u32::MAX };
+                (recipient, k, g.block_index(k), tx, c.amount_out - covered)
+            })
+        };
+        if out_edges.is_empty() && virtual_target.is_none() {
+            continue;
+        }
+        let p = placed.len();
+        for e in input {
+            inputs.entry(e).or_default().push(p);
+        }
+        placed.push(Placed {
+            index,
+            to_asset,
+            weight: c.weight(),
+            out_edges,
+            virtual_target,
+        });
+    }
+    (placed, inputs)
+}
+
+/// Taint every finished run hands to conversions into `target`, per placed conversion.
+fn feeds_into(
+    target: AssetId,
+    outputs: &BTreeMap<AssetId, RunOutput>,
+    placed: &[Placed],
+    inputs: &HashMap<EdgeId, Vec<usize>>,
+) -> Vec<Feed> {
+    let mut by_placed: BTreeMap<usize, Feed> = BTreeMap::new();
+    for out in outputs.values() {
+        for h in &out.handoffs {
+            let Some(ps) = inputs.get(&h.edge) else { continue };
+            for (p, share) in split(h, ps, placed) {
+                if placed[p].to_asset != target || share.is_zero() {
+                    continue;
+                }
+                let f = by_placed.entry(p).or_insert(Feed {
+                    placed: p,
+                    taint_in: U256::ZERO,
+                    hops: h.hops,
+                    rec: h.rec,
+                });
+                f.taint_in = f.taint_in.saturating_add(share);
+                if h.hops < f.hops {
+                    f.hops = h.hops;
+                    f.rec = h.rec;
+                }
+            }
+        }
+    }
+    by_placed.into_values().collect()
+}
+
+/// Splits a handoff among the conversions sharing its input edge, by weight, rounding down; the remainder
+/// goes to the first (best) one. One conversion takes everything.
+fn split(h: &Handoff, ps: &[usize], placed: &[Placed]) -> Vec<(usize, U256)> {
+    if ps.len() == 1 {
+        return vec![(ps[0], h.taint)];
+    }
+    let w: Vec<U256> = ps
+        .iter()
+        .map(|&p| U256::from((placed[p].weight * 1_000_000.0).round().max(1.0) as u64))
+        .collect();
+    let total = w.iter().fold(U256::ZERO, |s, x| s.saturating_add(*x));
+    let mut shares: Vec<(usize, U256)> = ps
+        .iter()
+        .zip(&w)
+        .map(|(&p, &wi)| (p, mul_div_floor(h.taint, wi, total)))
+        .collect();
+    let given = shares.iter().fold(U256::ZERO, |s, x| s.saturating_add(x.1));
+    let best = (0..shares.len())
+        .max_by(|&a, &b| {
+            placed[ps[a]]
+                .weight
+                .total_cmp(&placed[ps[b]].weight)
+                .then(b.cmp(&a))
+        })
+        .unwrap_or(0);
+    shares[best].1 = shares[best].1.saturating_add(h.taint - given);
+    shares
+}
+
+/// Turns feeds into the target run's inflows: the converted taint spread over the output transfers (each
+/// up to its amount), the rest as a virtual inflow. Each conversion becomes an arena step.
+fn place_feeds(
+    feeds: &[Feed],
+    placed: &[Placed],
+    conversions: &[ConversionEdge],
+    arena: &mut Arena,
+    conv: &mut RunConv,
+) {
+    for f in feeds {
+        let p = &placed[f.placed];
+        let mut left = converted(&conversions[p.index], f.taint_in);
+        if left.is_zero() {
+            continue;
+        }
+        arena.push((GStep::Conv(p.index as u32), f.rec));
+        let route = Route {
+            hops: f.hops,
+            rec: EXT | (arena.len() - 1) as u32,
+        };
+        for &(e, amount) in &p.out_edges {
+            if left.is_zero() {
+                break;
+            }
+            let t = left.min(amount);
+            conv.edge_inj.push((e, t, route));
+            left -= t;
+        }
+        if !left.is_zero()
+            && let Some((node, key, block, tx, balance)) = p.virtual_target
+        {
+            conv.virt_inj.push(VirtualInflow {
+                node,
+                key,
+                block,
+                tx,
+                balance,
+                taint: left.min(balance),
+                route,
+            });
+        }
+    }
+}
+
 fn start_edges(g: &Graph, dir: Direction, n: u32) -> Vec<EdgeId> {
     match dir {
         Direction::Forward => g.out_edges(n).collect(),
@@ -450,3 +859,6 @@ fn start_edges(g: &Graph, dir: Direction, n: u32) -> Vec<EdgeId> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod conv_tests;

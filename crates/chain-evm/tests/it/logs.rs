@@ -120,7 +120,10 @@ fn swap_and_wrap_logs_of_real_blocks_are_kept_exactly_and_nothing_else() {
         let b = decode_block_keeping_logs(Chain::Ethereum, &block, Receipts::Block(&receipts), None, &keep)
             .expect("real block decodes");
         let plain = decode_block(Chain::Ethereum, &block, Receipts::Block(&receipts), None).expect("decodes");
-        assert_eq!(plain.transfers, b.transfers, "keeping logs does not change transfers");
+        assert_eq!(
+            plain.transfers, b.transfers,
+            "keeping logs does not change transfers"
+        );
         decoded_without += plain.logs.len();
         for log in &b.logs {
             assert_eq!(log.block, b.record.number);

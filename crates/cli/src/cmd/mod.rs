@@ -1,12 +1,13 @@
 //! One module per subcommand: an `Args` struct and a `run` function.
 
 pub(crate) mod actors;
-pub(crate) mod demo;
+pub(crate) mod bridges;
 pub(crate) mod cluster;
+pub(crate) mod demo;
 pub(crate) mod export;
 pub(crate) mod import;
-pub(crate) mod investigate;
 pub(crate) mod ingest;
+pub(crate) mod investigate;
 pub(crate) mod labels;
 pub(crate) mod link;
 pub(crate) mod sim;

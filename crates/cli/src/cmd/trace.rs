@@ -11,6 +11,14 @@
 //!   "exits": [{"model","chain","address","asset","amount","hops","category","name","path"}],
 //!   "truncated": [{"chain","address","asset","reason","outflows_followed","outflows_skipped","amount_held"}],
 //!   "summary": [{"model","chain","asset","emitted","holding","exits","dropped","returned"}]}`
+//! Added with conversions (forward traces, unless `--no-conversions`): every destination and exit also has
+//! `"steps"`: the path with conversions, each `{"kind":"transfer","chain","tx","from","to","asset","amount"}`,
+//! `{"kind":"swap","chain","tx","owner","recipient","from_asset","to_asset","amount_in","amount_out","rate",
+//! "swap_kind","via"}` or `{"kind":"bridge","bridge","from_chain","to_chain","deposit_tx","release_tx",
+//! "from_asset","to_asset","amount_in","amount_out","rate","confidence","reason","verdict","candidate"}`;
+//! top-level `"conversions"` lists each conversion crossed with `taint_in`/`taint_out` and `hops`; summary
+//! rows add `converted_in`/`converted_out`
+//! (`emitted + converted_in = holding + exits + dropped + returned + converted_out` under haircut/fifo).
 //! Amounts are decimal strings of raw units. Under poison, amounts are amounts moved by tainted transfers
 //! (`amount_semantics: "moved"`), not taint. `path` lists tx hashes from the start outward (backward: from the
 //! start back to the address).
@@ -20,12 +28,18 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use chaintrace_analysis::conversions::{
+    ConversionConfig, ConversionDetail, ConversionEdge, ConversionInputs, ConversionSet, build_conversions,
+    verdict_name,
+};
 use chaintrace_analysis::trace::{
-    self, DEFAULT_FAN_OUT_CAP, DEFAULT_MAX_HOPS, Direction, Model, NoExits, TraceRequest, TraceResult,
+    self, ConversionOptions, DEFAULT_FAN_OUT_CAP, DEFAULT_MAX_HOPS, Direction, Model, NoExits, TraceRequest,
+    TraceResult, TraceStep,
 };
 use chaintrace_core::{Address, Asset, Chain, U256};
 use chaintrace_graph::{Graph, StoreStamp};
 use chaintrace_store::Store;
+use chaintrace_store::TransferReader;
 use serde_json::{Value, json};
 
 use crate::opts::GlobalOpts;
@@ -98,6 +112,13 @@ pub(crate) struct Args {
     /// Most tainted outflows followed per address; beyond, the address is reported as truncated.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_FAN_OUT_CAP)]
     fan_out_cap: u32,
+    /// Do not continue through swaps, wraps and bridges (each asset and chain is traced on its own).
+    #[arg(long)]
+    no_conversions: bool,
+    /// Also follow bridge releases that are only candidates of an ambiguous or weak match (the deposit's
+    /// taint is split among them by confidence).
+    #[arg(long)]
+    follow_ambiguous_bridges: bool,
     /// Rebuild the graph snapshot even if it is up to date.
     #[arg(long)]
     rebuild: bool,
@@ -173,9 +194,22 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
         asset,
         fan_out_cap: args.fan_out_cap,
     };
+    let conversions = if args.no_conversions || req.direction == Direction::Backward {
+        ConversionSet::default()
+    } else {
+        load_conversions(&store, &dir)?
+    };
     // Labels arrive from the labels engineer's store-backed oracle; until then no exits are known.
     let t0 = Instant::now();
-    let result = trace::trace(&graph, &req, &NoExits)?;
+    let result = trace::trace_with_conversions(
+        &graph,
+        &req,
+        &NoExits,
+        &conversions.edges,
+        ConversionOptions {
+            follow_candidates: args.follow_ambiguous_bridges,
+        },
+    )?;
     eprintln!(
         "traced {} {} in {:.3}s: {} destinations, {} holding, {} exits, {} truncated",
         req.direction.name(),
@@ -198,6 +232,102 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// Conversion edges (swaps, wraps, bridge matches) from the store's raw logs and the transfers of their
+/// transactions, with the built-in bridge registry plus the data directory's `bridges.csv`.
+pub(crate) fn load_conversions(store: &Store, dir: &Path) -> anyhow::Result<ConversionSet> {
+    let t0 = Instant::now();
+    let cfg = ConversionConfig {
+        bridges: crate::cmd::bridges::registry(dir)?,
+        ..ConversionConfig::default()
+    };
+    let logs = store.raw_logs(None).context("reading raw logs")?;
+    let wanted = ConversionInputs::new(&logs, &cfg.bridges);
+    let mut transfers = Vec::new();
+    store
+        .for_each_transfer(None, &mut |t| {
+            if wanted.wants(&t) {
+                transfers.push(t);
+            }
+            Ok(())
+        })
+        .context("reading transfers for conversions")?;
+    let set = build_conversions(&logs, &transfers, &cfg);
+    let s = set.stats;
+    eprintln!(
+        "conversions: {} swaps/wraps, bridges {} matched, {} ambiguous ({} candidate edges), {} unmatched, from {} logs in {:.3}s",
+        s.swaps,
+        s.bridge_matched,
+        s.bridge_ambiguous,
+        s.bridge_candidate_edges,
+        s.bridge_unmatched,
+        logs.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(set)
+}
+
+/// JSON of one path step (see the module docs).
+pub(crate) fn step_json(step: &TraceStep) -> Value {
+    match step {
+        TraceStep::Transfer { chain, asset, step } => json!({
+            "kind": "transfer",
+            "chain": chain.name(),
+            "tx": step.tx_hash.to_hex(),
+            "from": step.from.json_for(*chain),
+            "to": step.to.json_for(*chain),
+            "asset": asset.json_for(*chain),
+            "amount": step.amount.to_string(),
+        }),
+        TraceStep::Conversion(c) => conversion_json(c),
+    }
+}
+
+/// JSON of one conversion edge (a `swap` or `bridge` step).
+pub(crate) fn conversion_json(c: &ConversionEdge) -> Value {
+    let via: Vec<String> = c.via.iter().map(|a| a.json_for(c.from_chain)).collect();
+    match &c.detail {
+        ConversionDetail::Swap { kind } => json!({
+            "kind": "swap",
+            "chain": c.from_chain.name(),
+            "tx": c.from_tx.to_hex(),
+            "owner": c.owner.json_for(c.from_chain),
+            "recipient": c.recipient.json_for(c.to_chain),
+            "from_asset": c.asset_in.json_for(c.from_chain),
+            "to_asset": c.asset_out.json_for(c.to_chain),
+            "amount_in": c.amount_in.to_string(),
+            "amount_out": c.amount_out.to_string(),
+            "rate": c.rate(),
+            "swap_kind": kind.name(),
+            "via": via,
+        }),
+        ConversionDetail::Bridge {
+            bridge,
+            verdict,
+            confidence,
+            reason,
+        } => json!({
+            "kind": "bridge",
+            "bridge": bridge,
+            "from_chain": c.from_chain.name(),
+            "to_chain": c.to_chain.name(),
+            "deposit_tx": c.from_tx.to_hex(),
+            "release_tx": c.to_tx.to_hex(),
+            "owner": c.owner.json_for(c.from_chain),
+            "recipient": c.recipient.json_for(c.to_chain),
+            "from_asset": c.asset_in.json_for(c.from_chain),
+            "to_asset": c.asset_out.json_for(c.to_chain),
+            "amount_in": c.amount_in.to_string(),
+            "amount_out": c.amount_out.to_string(),
+            "rate": c.rate(),
+            "confidence": confidence,
+            "reason": reason,
+            "verdict": verdict_name(*verdict),
+            "candidate": c.is_candidate,
+            "via": via,
+        }),
+    }
 }
 
 /// Opens the snapshot if it matches the store; otherwise rebuilds and saves it. A full rebuild (not an
@@ -338,6 +468,7 @@ fn result_json(req: &TraceRequest, r: &TraceResult) -> Value {
             "hops": d.hops,
             "is_exit": d.is_exit,
             "path": path(&d.path),
+            "steps": d.steps.iter().map(step_json).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "holding": r.holding.iter().map(|h| json!({
             "model": h.model.name(),
@@ -358,6 +489,7 @@ fn result_json(req: &TraceRequest, r: &TraceResult) -> Value {
             "category": x.info.category.name(),
             "name": x.info.name,
             "path": path(&x.path),
+            "steps": x.steps.iter().map(step_json).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "truncated": r.truncated.iter().map(|t| json!({
             "chain": t.chain.name(),
@@ -377,7 +509,16 @@ fn result_json(req: &TraceRequest, r: &TraceResult) -> Value {
             "exits": s.exits.to_string(),
             "dropped": s.dropped.to_string(),
             "returned": s.returned.to_string(),
+            "converted_in": s.converted_in.to_string(),
+            "converted_out": s.converted_out.to_string(),
         })).collect::<Vec<_>>(),
+        "conversions": r.conversions.iter().map(|u| {
+            let mut v = conversion_json(&u.edge);
+            v["taint_in"] = json!(u.taint_in.to_string());
+            v["taint_out"] = json!(u.taint_out.to_string());
+            v["hops"] = json!(u.hops);
+            v
+        }).collect::<Vec<_>>(),
     })
 }
 
@@ -457,6 +598,35 @@ fn write_table(out: &mut impl Write, r: &TraceResult) -> std::io::Result<()> {
         )?;
     }
     writeln!(out)?;
+    writeln!(out, "CONVERSIONS ({})", r.conversions.len())?;
+    for u in &r.conversions {
+        let c = &u.edge;
+        let what = match &c.detail {
+            ConversionDetail::Swap { kind } => format!("{} {}", kind.name(), c.from_tx.to_hex()),
+            ConversionDetail::Bridge {
+                bridge,
+                confidence,
+                reason,
+                ..
+            } => format!(
+                "bridge {bridge} {} -> {} ({}{confidence:.2}: {reason})",
+                c.from_chain.name(),
+                c.to_chain.name(),
+                if c.is_candidate { "candidate, " } else { "" }
+            ),
+        };
+        writeln!(
+            out,
+            "{:<9} {:<42} {} -> {}  taint {} -> {}  {what}",
+            c.from_chain.name(),
+            c.owner.display_for(c.from_chain),
+            c.asset_in.json_for(c.from_chain),
+            c.asset_out.json_for(c.to_chain),
+            u.taint_in,
+            u.taint_out
+        )?;
+    }
+    writeln!(out)?;
     writeln!(out, "SUMMARY")?;
     for s in &r.summary {
         if r.model == Model::Poison {
@@ -470,17 +640,33 @@ fn write_table(out: &mut impl Write, r: &TraceResult) -> std::io::Result<()> {
             )?;
             continue;
         }
-        writeln!(
-            out,
-            "{:<9} {:<42} emitted {} = holding {} + exits {} + dropped {} + returned {}",
-            s.chain.name(),
-            s.asset.json_for(s.chain),
-            s.emitted,
-            s.holding,
-            s.exits,
-            s.dropped,
-            s.returned
-        )?;
+        if s.converted_in.is_zero() && s.converted_out.is_zero() {
+            writeln!(
+                out,
+                "{:<9} {:<42} emitted {} = holding {} + exits {} + dropped {} + returned {}",
+                s.chain.name(),
+                s.asset.json_for(s.chain),
+                s.emitted,
+                s.holding,
+                s.exits,
+                s.dropped,
+                s.returned
+            )?;
+        } else {
+            writeln!(
+                out,
+                "{:<9} {:<42} emitted {} + converted in {} = holding {} + exits {} + dropped {} + returned {} + converted out {}",
+                s.chain.name(),
+                s.asset.json_for(s.chain),
+                s.emitted,
+                s.converted_in,
+                s.holding,
+                s.exits,
+                s.dropped,
+                s.returned,
+                s.converted_out
+            )?;
+        }
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the `chaintrace` binary, run as a real process. Tests named `live_` start a
 //! real anvil node (from `CHAINTRACE_ANVIL` or the repo's `.tools/`, see scripts/setup-tools.sh).
 
+mod bridges_cmd;
 mod cluster_link_cmd;
 mod data_cmds;
 mod ingest_rpc;
