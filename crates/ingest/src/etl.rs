@@ -20,8 +20,10 @@
 //! Timestamps come from `blocks.csv` or a `block_timestamp` column (unix seconds or
 //! `YYYY-MM-DD HH:MM:SS[ UTC]`).
 //!
-//! [`parse`] is pure (readers in, rows out); [`import_dir`] reads a directory and writes everything in
-//! one store transaction with the `"etl"` checkpoint, so a bad row anywhere leaves the store untouched.
+//! [`parse_stream`] is pure (readers in, chunks of rows out, memory bounded by the transaction table)
+//! and [`parse`] collects it; [`import_dir`] streams a directory into one store load
+//! ([`chaintrace_store::TransferLoad`]: one transaction held open across chunks) committed with the
+//! `"etl"` checkpoint, so a bad row anywhere leaves the store untouched.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -30,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chaintrace_core::{Address, Asset, BlockRecord, Chain, Position, Transfer, TransferKind, TxHash, U256};
-use chaintrace_store::{Batch, Checkpoint, StoreError, TransferReader, TransferWriter, WriteStats};
+use chaintrace_store::{Checkpoint, StoreError, TransferReader, TransferWriter, WriteStats};
 use thiserror::Error;
 
 /// Name of this stage's checkpoint.
@@ -66,6 +68,22 @@ pub enum ImportError {
         /// Underlying error.
         source: csv::Error,
     },
+    /// The CSV itself is malformed (a row with the wrong number of fields, an unclosed quote).
+    #[error("{file}:{line}: malformed csv: {reason}")]
+    Malformed {
+        /// File name.
+        file: String,
+        /// Line number (1 = header).
+        line: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The store stopped taking rows (its own error is reported instead where known).
+    #[error("the store writer stopped before the import finished")]
+    WriterStopped,
+    /// The decoding thread of a pipelined import panicked (a bug).
+    #[error("the decoding thread of the import panicked")]
+    DecoderPanicked,
     /// A required column is absent from the header.
     #[error("{file}: missing column '{column}'")]
     MissingColumn {
@@ -148,7 +166,7 @@ impl<R> Default for EtlInputs<R> {
 pub struct EtlData {
     /// Block records from `blocks.csv`.
     pub blocks: Vec<BlockRecord>,
-    /// Every transfer, in file order: native, then token, then internal.
+    /// Every transfer, in stream order (see [`parse_stream`]): native, then token, then internal.
     pub transfers: Vec<Transfer>,
     /// Assumptions made about this export, for the user.
     pub notes: Vec<String>,
@@ -161,6 +179,19 @@ impl EtlData {
         let t = self.transfers.iter().map(|t| t.block).max();
         b.max(t)
     }
+}
+
+/// What [`parse_stream`] saw, besides the rows it handed out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamSummary {
+    /// Block rows handed out.
+    pub blocks: u64,
+    /// Transfers handed out.
+    pub transfers: u64,
+    /// Highest block number among blocks and transfers.
+    pub max_block: Option<u64>,
+    /// Assumptions made about this export, for the user.
+    pub notes: Vec<String>,
 }
 
 /// What [`import_dir`] did.
@@ -176,27 +207,93 @@ pub struct ImportReport {
     pub checkpoint: Option<u64>,
     /// Assumptions made about the export.
     pub notes: Vec<String>,
-    /// Time spent reading and decoding.
+    /// Time spent reading and decoding (on the decoding thread when pipelined).
     pub parse_time: Duration,
-    /// Time spent writing.
+    /// Time spent writing (including the index rebuild and the commit).
     pub write_time: Duration,
+}
+
+/// How [`import_dir_with`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Decode on a second thread while the calling thread writes (a two-stage pipeline). Off, both
+    /// run in turn on the calling thread.
+    pub pipeline: bool,
+    /// Transfers per chunk handed from the decoder to the store.
+    pub chunk: usize,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            pipeline: true,
+            chunk: 50_000,
+        }
+    }
 }
 
 /// Reads whichever export files exist in `dir`, decodes them and writes them to `store` in one
 /// transaction, advancing the `"etl"` checkpoint of `chain` to the highest block imported (never
-/// lowering it).
+/// lowering it). Streams: memory is bounded by the transaction table (see [`parse_stream`]), not by
+/// the size of the export. Uses [`ImportOptions::default`] (decoding pipelined on a second thread).
 pub fn import_dir<S: TransferWriter + TransferReader>(
     store: &mut S,
     chain: Chain,
     dir: &Path,
 ) -> Result<ImportReport, ImportError> {
-    let started = Instant::now();
+    import_dir_with(store, chain, dir, ImportOptions::default())
+}
+
+/// [`import_dir`] with explicit options.
+pub fn import_dir_with<S: TransferWriter + TransferReader>(
+    store: &mut S,
+    chain: Chain,
+    dir: &Path,
+    options: ImportOptions,
+) -> Result<ImportReport, ImportError> {
     let (inputs, files) = open_dir(dir)?;
-    let data = parse(chain, inputs)?;
-    let parse_time = started.elapsed();
-    let started = Instant::now();
     let previous = store.checkpoint(STAGE, chain)?;
-    let checkpoint = match (previous, data.max_block()) {
+    let expected = expected_transfers(dir);
+    let mut load = store.begin_load(expected)?;
+    let mut write_time = Duration::ZERO;
+    let chunk = options.chunk.max(1);
+    let (summary, parse_time) = if options.pipeline {
+        std::thread::scope(|scope| {
+            let (send, receive) = std::sync::mpsc::sync_channel::<(Vec<BlockRecord>, Vec<Transfer>)>(2);
+            let decoder = scope.spawn(move || {
+                let started = Instant::now();
+                let summary = parse_stream(chain, inputs, chunk, &mut |blocks, transfers| {
+                    // The writer hung up: it failed, and its error is the one reported.
+                    send.send((blocks, transfers)).map_err(|_| ImportError::WriterStopped)
+                });
+                (summary, started.elapsed())
+            });
+            let mut written: Result<(), ImportError> = Ok(());
+            for (blocks, transfers) in receive.iter() {
+                let started = Instant::now();
+                written = load.write(&blocks, &transfers).map_err(ImportError::from);
+                write_time += started.elapsed();
+                if written.is_err() {
+                    break;
+                }
+            }
+            drop(receive);
+            let (summary, parse_time) = decoder.join().map_err(|_| ImportError::DecoderPanicked)?;
+            written?;
+            Ok::<_, ImportError>((summary?, parse_time))
+        })?
+    } else {
+        let started = Instant::now();
+        let summary = parse_stream(chain, inputs, chunk, &mut |blocks, transfers| {
+            let t = Instant::now();
+            let r = load.write(&blocks, &transfers);
+            write_time += t.elapsed();
+            r.map_err(ImportError::from)
+        })?;
+        (summary, started.elapsed().saturating_sub(write_time))
+    };
+    let started = Instant::now();
+    let checkpoint = match (previous, summary.max_block) {
         (Some(p), Some(m)) => Some(p.max(m)),
         (p, m) => p.or(m),
     };
@@ -205,21 +302,24 @@ pub fn import_dir<S: TransferWriter + TransferReader>(
         chain,
         block,
     });
-    let stats = store.write_batch(Batch {
-        blocks: &data.blocks,
-        transfers: &data.transfers,
-        logs: &[],
-        checkpoint: cp.as_ref(),
-    })?;
+    let stats = load.commit(cp.as_ref())?;
+    write_time += started.elapsed();
     Ok(ImportReport {
         files,
-        blocks: data.blocks.len() as u64,
+        blocks: summary.blocks,
         stats,
         checkpoint,
-        notes: data.notes,
+        notes: summary.notes,
         parse_time,
-        write_time: started.elapsed(),
+        write_time,
     })
+}
+
+/// A size hint for the store: token transfer rows plus about half the transactions (those with value).
+fn expected_transfers(dir: &Path) -> u64 {
+    let size = |name: &str| std::fs::metadata(dir.join(name)).map_or(0, |m| m.len());
+    // Typical ethereum-etl row sizes: ~200 bytes per token transfer, ~500 per transaction.
+    size(FILES[3]) / 200 + size(FILES[1]) / 1000
 }
 
 /// Opens the export files present in `dir` (buffered); errors if there is none.
@@ -243,7 +343,8 @@ pub fn open_dir(
         })?;
         Ok(Some(CsvInput {
             name: path.display().to_string(),
-            reader: std::io::BufReader::with_capacity(1 << 20, file),
+            // The CSV reader fills its own 1 MiB buffer; reads that large bypass this one.
+            reader: std::io::BufReader::with_capacity(1 << 13, file),
         }))
     };
     let inputs = EtlInputs {
@@ -293,6 +394,26 @@ impl Hasher for Fnv {
 /// A `HashMap` with [`Fnv`] hashing.
 pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 
+/// Transaction hashes are uniformly random: their first 8 bytes are already a good hash.
+#[derive(Default)]
+pub(crate) struct HashPrefix(u64);
+
+impl Hasher for HashPrefix {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // A `[u8; 32]` hashes as a length prefix, then its bytes: fold the first 8 bytes of each write.
+        let mut b = [0u8; 8];
+        let n = bytes.len().min(8);
+        b[..n].copy_from_slice(&bytes[..n]);
+        self.0 = (self.0 ^ u64::from_le_bytes(b)).rotate_left(17);
+    }
+}
+
+/// A map keyed by transaction hash.
+type TxMap<V> = HashMap<TxHash, V, BuildHasherDefault<HashPrefix>>;
+
 /// Receipt facts of one transaction.
 #[derive(Debug, Clone)]
 struct Receipt {
@@ -309,129 +430,133 @@ struct TxFacts {
     from: Address,
     tx_fee: U256,
     gas_price: U256,
-    is_success: bool,
+    /// `None`: no receipt status (pre-Byzantium); decided by the top-level trace.
+    is_success: Option<bool>,
 }
 
-/// A trace row that moves value, kept until the transactions are known.
-struct TraceCandidate {
-    line: u64,
-    block: u64,
-    tx_hash: TxHash,
-    trace_address: Vec<u32>,
-    from: Address,
-    to: Address,
-    value: U256,
+/// Hands decoded rows out in chunks of about `chunk` transfers.
+struct Chunker<'a> {
+    chunk: usize,
+    blocks: Vec<BlockRecord>,
+    transfers: Vec<Transfer>,
+    summary: StreamSummary,
+    sink: &'a mut dyn FnMut(Vec<BlockRecord>, Vec<Transfer>) -> Result<(), ImportError>,
 }
 
-/// Decodes an export. Pure: reads only from the given readers.
+impl Chunker<'_> {
+    fn block(&mut self, b: BlockRecord) -> Result<(), ImportError> {
+        self.summary.blocks += 1;
+        self.summary.max_block = self.summary.max_block.max(Some(b.number));
+        self.blocks.push(b);
+        if self.blocks.len() >= self.chunk {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn transfer(&mut self, t: Transfer) -> Result<(), ImportError> {
+        self.summary.transfers += 1;
+        self.summary.max_block = self.summary.max_block.max(Some(t.block));
+        self.transfers.push(t);
+        if self.transfers.len() >= self.chunk {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ImportError> {
+        if self.blocks.is_empty() && self.transfers.is_empty() {
+            return Ok(());
+        }
+        let blocks = std::mem::replace(&mut self.blocks, Vec::with_capacity(self.chunk.min(1 << 16)));
+        let transfers = std::mem::replace(&mut self.transfers, Vec::with_capacity(self.chunk));
+        (self.sink)(blocks, transfers)
+    }
+}
+
+/// Decodes an export. Pure: reads only from the given readers. Collects [`parse_stream`]'s output.
 pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, ImportError> {
     let mut data = EtlData::default();
+    let summary = parse_stream(chain, inputs, 1 << 16, &mut |blocks, transfers| {
+        data.blocks.extend(blocks);
+        data.transfers.extend(transfers);
+        Ok(())
+    })?;
+    data.notes = summary.notes;
+    Ok(data)
+}
+
+/// Decodes an export and hands the rows to `sink` in chunks of about `chunk` transfers, never holding
+/// the whole export. Pure: reads only from the given readers.
+///
+/// Order and memory: `blocks.csv` (streamed; block timestamps kept, one integer pair per block),
+/// `receipts.csv` (kept, keyed by transaction hash), `transactions.csv` (streamed; native transfers
+/// handed out as read; per transaction the facts token and trace rows need are kept: sender, fee, gas
+/// price, success — the receipts are dropped after this file), then `token_transfers.csv` and
+/// `traces.csv` (streamed). Memory is therefore bounded by the transaction table (about 150 bytes per
+/// transaction), whatever the number of token transfers and traces. One exception: transactions whose
+/// receipt has no status (pre-Byzantium) succeed or fail by their top-level trace, known only once
+/// `traces.csv` is read; their transfers wait in memory until then and come out at the end.
+pub fn parse_stream<R: Read>(
+    chain: Chain,
+    inputs: EtlInputs<R>,
+    chunk: usize,
+    sink: &mut dyn FnMut(Vec<BlockRecord>, Vec<Transfer>) -> Result<(), ImportError>,
+) -> Result<StreamSummary, ImportError> {
+    let mut out = Chunker {
+        chunk: chunk.max(1),
+        blocks: Vec::new(),
+        transfers: Vec::new(),
+        summary: StreamSummary::default(),
+        sink,
+    };
     let mut timestamps: FastMap<u64, u64> = FastMap::default();
 
     if let Some(input) = inputs.blocks {
         let mut t = Table::open(input, &["number", "hash", "parent_hash", "timestamp"])?;
+        let [number, hash, parent_hash, timestamp] = t.cols(["number", "hash", "parent_hash", "timestamp"]);
         while let Some(row) = t.next_row()? {
-            let number = row.u64("number")?;
-            let timestamp = row.timestamp("timestamp")?;
-            data.blocks.push(BlockRecord {
+            let n = row.u64(number)?;
+            let ts = row.timestamp(timestamp)?;
+            let record = BlockRecord {
                 chain,
-                number,
-                hash: row.h256("hash")?,
-                parent_hash: row.h256("parent_hash")?,
-                timestamp,
-            });
-            timestamps.insert(number, timestamp);
+                number: n,
+                hash: row.h256(hash)?,
+                parent_hash: row.h256(parent_hash)?,
+                timestamp: ts,
+            };
+            timestamps.insert(n, ts);
+            out.block(record)?;
         }
     }
 
-    let mut receipts: FastMap<TxHash, Receipt> = FastMap::default();
+    let mut receipts: TxMap<Receipt> = TxMap::default();
     let has_receipts_file = inputs.receipts.is_some();
     if let Some(input) = inputs.receipts {
         let mut t = Table::open(input, &["transaction_hash", "gas_used", "status"])?;
+        let [hash, gas_used, status, effective, contract] = t.cols([
+            "transaction_hash",
+            "gas_used",
+            "status",
+            "effective_gas_price",
+            "contract_address",
+        ]);
         while let Some(row) = t.next_row()? {
-            let hash = row.tx_hash("transaction_hash")?;
             let r = Receipt {
-                status: row.status("status")?,
-                gas_used: row.u256("gas_used")?,
-                effective_gas_price: row.opt_u256("effective_gas_price")?,
-                contract_address: row.opt_address("contract_address")?,
+                status: row.status(status)?,
+                gas_used: row.u256(gas_used)?,
+                effective_gas_price: row.opt_u256(effective)?,
+                contract_address: row.opt_address(contract)?,
             };
-            receipts.insert(hash, r);
+            receipts.insert(row.tx_hash(hash)?, r);
         }
     }
 
-    // Traces before transactions: pre-Byzantium success comes from the top-level trace.
-    let mut candidates: Vec<TraceCandidate> = Vec::new();
-    let mut top_level_failed: FastMap<TxHash, bool> = FastMap::default();
-    let mut traces_name = None;
-    if let Some(input) = inputs.traces {
-        traces_name = Some(input.name.clone());
-        let mut t = Table::open(
-            input,
-            &[
-                "block_number",
-                "transaction_hash",
-                "from_address",
-                "to_address",
-                "value",
-                "trace_type",
-                "trace_address",
-            ],
-        )?;
-        while let Some(row) = t.next_row()? {
-            let trace_type = row.str("trace_type")?;
-            if trace_type == "reward" || trace_type == "genesis" || trace_type == "daofork" {
-                continue;
-            }
-            let trace_address = row.trace_address("trace_address")?;
-            let is_failed = match row.opt_str("status") {
-                Some("1") => false,
-                Some("0") => true,
-                Some("") | None => row.opt_str("error").is_some_and(|e| !e.is_empty()),
-                Some(other) => return Err(row.bad("status", other, "expected 0, 1 or empty")),
-            };
-            if trace_address.is_empty() {
-                if !row.str("transaction_hash")?.is_empty() {
-                    top_level_failed.insert(row.tx_hash("transaction_hash")?, is_failed);
-                }
-                continue;
-            }
-            let moves_value = match trace_type {
-                "call" => row
-                    .opt_str("call_type")
-                    .is_none_or(|c| c == "call" || c.is_empty()),
-                "create" | "create2" | "suicide" | "selfdestruct" => true,
-                _ => false,
-            };
-            if !moves_value || is_failed {
-                continue;
-            }
-            let value = row.u256_or_zero("value")?;
-            if value.is_zero() {
-                continue;
-            }
-            let block = row.u64("block_number")?;
-            if let Some(ts) = row.opt_timestamp("block_timestamp")? {
-                timestamps.insert(block, ts);
-            }
-            candidates.push(TraceCandidate {
-                line: row.line,
-                block,
-                tx_hash: row.tx_hash("transaction_hash")?,
-                trace_address,
-                from: row.address("from_address")?,
-                to: row.address("to_address")?,
-                value,
-            });
-        }
-    }
-
-    let mut txs: FastMap<TxHash, TxFacts> = FastMap::default();
-    let mut natives: Vec<(u64, Transfer)> = Vec::new();
+    let mut txs: TxMap<TxFacts> = TxMap::default();
+    // Transfers of transactions whose success is not known before traces.csv.
+    let mut pending: Vec<Transfer> = Vec::new();
     let has_transactions = inputs.transactions.is_some();
-    let mut transactions_name = String::new();
     if let Some(input) = inputs.transactions {
-        transactions_name = input.name.clone();
         let mut t = Table::open(
             input,
             &[
@@ -443,7 +568,22 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
                 "gas_price",
             ],
         )?;
-        let inline_receipts = t.has("receipt_status") && t.has("receipt_gas_used");
+        let [hash_c, block_c, from_c, to_c, value_c, gas_price_c, block_ts_c] = t.cols([
+            "hash",
+            "block_number",
+            "from_address",
+            "to_address",
+            "value",
+            "gas_price",
+            "block_timestamp",
+        ]);
+        let [r_status, r_gas_used, r_effective, r_contract] = t.cols([
+            "receipt_status",
+            "receipt_gas_used",
+            "receipt_effective_gas_price",
+            "receipt_contract_address",
+        ]);
+        let inline_receipts = r_status.is_present() && r_gas_used.is_present();
         if !has_receipts_file {
             if !inline_receipts {
                 return Err(ImportError::Incomplete {
@@ -453,16 +593,18 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
                         .into(),
                 });
             }
-            data.notes.push(
+            out.summary.notes.push(
                 "no receipts.csv: status, gas used, fee and created contract taken from the receipt_* columns \
                  of transactions.csv"
                     .into(),
             );
         }
+        txs.reserve(receipts.len());
         while let Some(row) = t.next_row()? {
-            let hash = row.tx_hash("hash")?;
-            let block = row.u64("block_number")?;
-            if let Some(ts) = row.opt_timestamp("block_timestamp")? {
+            let hash = row.tx_hash(hash_c)?;
+            let block = row.u64(block_c)?;
+            let row_ts = row.opt_timestamp(block_ts_c)?;
+            if let Some(ts) = row_ts {
                 timestamps.insert(block, ts);
             }
             let receipt = if has_receipts_file {
@@ -470,7 +612,7 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
                     Some(r) => r.clone(),
                     None => {
                         return Err(row.bad(
-                            "hash",
+                            hash_c,
                             &hash.to_hex(),
                             "no row for this transaction in receipts.csv",
                         ));
@@ -478,58 +620,58 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
                 }
             } else {
                 Receipt {
-                    status: row.status("receipt_status")?,
-                    gas_used: row.u256("receipt_gas_used")?,
-                    effective_gas_price: row.opt_u256("receipt_effective_gas_price")?,
-                    contract_address: row.opt_address("receipt_contract_address")?,
+                    status: row.status(r_status)?,
+                    gas_used: row.u256(r_gas_used)?,
+                    effective_gas_price: row.opt_u256(r_effective)?,
+                    contract_address: row.opt_address(r_contract)?,
                 }
-            };
-            let is_success = match receipt.status {
-                Some(s) => s,
-                None => !top_level_failed.get(&hash).copied().unwrap_or(false),
             };
             let gas_price = match receipt.effective_gas_price {
                 Some(p) => p,
-                None => row.u256("gas_price")?,
+                None => row.u256(gas_price_c)?,
             };
             let tx_fee = receipt.gas_used.checked_mul(gas_price).ok_or_else(|| {
                 row.bad(
-                    "gas_price",
+                    gas_price_c,
                     &gas_price.to_string(),
                     "gas used * gas price overflows",
                 )
             })?;
-            let from = row.address("from_address")?;
+            let from = row.address(from_c)?;
             txs.insert(
                 hash,
                 TxFacts {
                     from,
                     tx_fee,
                     gas_price,
-                    is_success,
+                    is_success: receipt.status,
                 },
             );
-            if !is_success {
+            if receipt.status == Some(false) {
                 continue;
             }
-            let value = row.u256("value")?;
+            let value = row.u256(value_c)?;
             if value.is_zero() {
                 continue;
             }
-            let to = match row.opt_address("to_address")?.or(receipt.contract_address) {
+            let to = match row.opt_address(to_c)?.or(receipt.contract_address) {
                 Some(a) => a,
                 None => {
                     return Err(row.bad(
-                        "to_address",
+                        to_c,
                         "",
                         "value transfer with no to_address and no created contract",
                     ));
                 }
             };
+            let timestamp = match row_ts {
+                Some(ts) => ts,
+                None => block_time(&timestamps, row.file, row.line, block)?,
+            };
             let transfer = Transfer {
                 chain,
                 block,
-                timestamp: 0,
+                timestamp,
                 tx_hash: hash,
                 position: Position::Tx,
                 from,
@@ -541,14 +683,14 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
                 tx_fee,
                 gas_price,
             };
-            natives.push((row.line, transfer));
+            if receipt.status.is_none() {
+                pending.push(transfer);
+            } else {
+                out.transfer(transfer)?;
+            }
         }
     }
-    data.transfers.reserve(natives.len() + candidates.len());
-    for (line, mut t) in natives {
-        t.timestamp = block_time(&timestamps, &transactions_name, line, t.block)?;
-        data.transfers.push(t);
-    }
+    drop(receipts);
 
     if let Some(input) = inputs.token_transfers {
         let mut t = Table::open(
@@ -570,82 +712,176 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
                     .into(),
             });
         }
+        let [token_c, from_c, to_c, value_c, hash_c, log_index_c, block_c, block_ts_c] = t.cols([
+            "token_address",
+            "from_address",
+            "to_address",
+            "value",
+            "transaction_hash",
+            "log_index",
+            "block_number",
+            "block_timestamp",
+        ]);
         while let Some(row) = t.next_row()? {
-            let tx_hash = row.tx_hash("transaction_hash")?;
+            let tx_hash = row.tx_hash(hash_c)?;
             let Some(tx) = txs.get(&tx_hash) else {
                 return Err(row.bad(
-                    "transaction_hash",
+                    hash_c,
                     &tx_hash.to_hex(),
                     "transaction not in transactions.csv",
                 ));
             };
-            if !tx.is_success {
+            if tx.is_success == Some(false) {
                 continue;
             }
-            let block = row.u64("block_number")?;
-            let timestamp = match row.opt_timestamp("block_timestamp")? {
+            let block = row.u64(block_c)?;
+            let timestamp = match row.opt_timestamp(block_ts_c)? {
                 Some(ts) => ts,
                 None => block_time(&timestamps, row.file, row.line, block)?,
             };
-            let log_index = row.u64("log_index")?;
+            let log_index = row.u64(log_index_c)?;
             let log_index = u32::try_from(log_index)
-                .map_err(|_| row.bad("log_index", &log_index.to_string(), "too large"))?;
-            data.transfers.push(Transfer {
+                .map_err(|_| row.bad(log_index_c, &log_index.to_string(), "too large"))?;
+            let transfer = Transfer {
                 chain,
                 block,
                 timestamp,
                 tx_hash,
                 position: Position::Log(log_index),
-                from: row.address("from_address")?,
-                to: row.address("to_address")?,
-                asset: Asset::Token(row.address("token_address")?),
-                amount: row.u256("value")?,
+                from: row.address(from_c)?,
+                to: row.address(to_c)?,
+                asset: Asset::Token(row.address(token_c)?),
+                amount: row.u256(value_c)?,
                 kind: TransferKind::Token,
                 tx_from: tx.from,
                 tx_fee: tx.tx_fee,
                 gas_price: tx.gas_price,
-            });
+            };
+            if tx.is_success.is_none() {
+                pending.push(transfer);
+            } else {
+                out.transfer(transfer)?;
+            }
         }
     }
 
-    let traces_name = traces_name.unwrap_or_default();
-    if !candidates.is_empty() && !has_transactions {
-        return Err(ImportError::Incomplete {
-            dir: traces_name,
-            reason: "internal transfers need transactions.csv (tx_from, fee, success) in the same directory"
-                .into(),
-        });
-    }
-    for c in candidates {
-        let Some(tx) = txs.get(&c.tx_hash) else {
-            return Err(ImportError::BadValue {
-                file: traces_name,
-                line: c.line,
-                column: "transaction_hash",
-                value: c.tx_hash.to_hex(),
-                reason: "transaction not in transactions.csv".into(),
-            });
-        };
-        if !tx.is_success {
-            continue;
+    // Top-level trace failures of transactions without a receipt status.
+    let mut top_level_failed: TxMap<bool> = TxMap::default();
+    if let Some(input) = inputs.traces {
+        let mut t = Table::open(
+            input,
+            &[
+                "block_number",
+                "transaction_hash",
+                "from_address",
+                "to_address",
+                "value",
+                "trace_type",
+                "trace_address",
+            ],
+        )?;
+        let [block_c, hash_c, from_c, to_c, value_c, type_c, address_c] = t.cols([
+            "block_number",
+            "transaction_hash",
+            "from_address",
+            "to_address",
+            "value",
+            "trace_type",
+            "trace_address",
+        ]);
+        let [status_c, error_c, call_type_c, block_ts_c] =
+            t.cols(["status", "error", "call_type", "block_timestamp"]);
+        while let Some(row) = t.next_row()? {
+            let trace_type = row.str(type_c)?;
+            if trace_type == "reward" || trace_type == "genesis" || trace_type == "daofork" {
+                continue;
+            }
+            let is_top_level = row.str(address_c)?.trim_matches(['[', ']', ' ']).is_empty();
+            let is_failed = match row.opt_str(status_c) {
+                Some("1") => false,
+                Some("0") => true,
+                Some("") | None => row.opt_str(error_c).is_some_and(|e| !e.is_empty()),
+                Some(other) => return Err(row.bad(status_c, other, "expected 0, 1 or empty")),
+            };
+            if is_top_level {
+                // Only needed for transactions whose receipt has no status.
+                if !pending.is_empty() && !row.str(hash_c)?.is_empty() {
+                    let hash = row.tx_hash(hash_c)?;
+                    if txs.get(&hash).is_some_and(|tx| tx.is_success.is_none()) {
+                        top_level_failed.insert(hash, is_failed);
+                    }
+                }
+                continue;
+            }
+            let moves_value = match trace_type {
+                "call" => row
+                    .opt_str(call_type_c)
+                    .is_none_or(|c| c == "call" || c.is_empty()),
+                "create" | "create2" | "suicide" | "selfdestruct" => true,
+                _ => false,
+            };
+            if !moves_value || is_failed {
+                continue;
+            }
+            let value = row.u256_or_zero(value_c)?;
+            if value.is_zero() {
+                continue;
+            }
+            let trace_address = row.trace_address(address_c)?;
+            let block = row.u64(block_c)?;
+            let tx_hash = row.tx_hash(hash_c)?;
+            if !has_transactions {
+                return Err(ImportError::Incomplete {
+                    dir: t.name.clone(),
+                    reason: "internal transfers need transactions.csv (tx_from, fee, success) in the same \
+                             directory"
+                        .into(),
+                });
+            }
+            let Some(tx) = txs.get(&tx_hash) else {
+                return Err(row.bad(
+                    hash_c,
+                    &tx_hash.to_hex(),
+                    "transaction not in transactions.csv",
+                ));
+            };
+            if tx.is_success == Some(false) {
+                continue;
+            }
+            let timestamp = match row.opt_timestamp(block_ts_c)? {
+                Some(ts) => ts,
+                None => block_time(&timestamps, row.file, row.line, block)?,
+            };
+            let transfer = Transfer {
+                chain,
+                block,
+                timestamp,
+                tx_hash,
+                position: Position::Trace(trace_address),
+                from: row.address(from_c)?,
+                to: row.address(to_c)?,
+                asset: Asset::Native,
+                amount: value,
+                kind: TransferKind::Internal,
+                tx_from: tx.from,
+                tx_fee: tx.tx_fee,
+                gas_price: tx.gas_price,
+            };
+            if tx.is_success.is_none() {
+                pending.push(transfer);
+            } else {
+                out.transfer(transfer)?;
+            }
         }
-        data.transfers.push(Transfer {
-            chain,
-            block: c.block,
-            timestamp: block_time(&timestamps, &traces_name, c.line, c.block)?,
-            tx_hash: c.tx_hash,
-            position: Position::Trace(c.trace_address),
-            from: c.from,
-            to: c.to,
-            asset: Asset::Native,
-            amount: c.value,
-            kind: TransferKind::Internal,
-            tx_from: tx.from,
-            tx_fee: tx.tx_fee,
-            gas_price: tx.gas_price,
-        });
     }
-    Ok(data)
+    // Pre-Byzantium: a transaction without a status failed only if its top-level trace did.
+    for t in pending {
+        if !top_level_failed.get(&t.tx_hash).copied().unwrap_or(false) {
+            out.transfer(t)?;
+        }
+    }
+    out.flush()?;
+    Ok(out.summary)
 }
 
 fn block_time(timestamps: &FastMap<u64, u64>, file: &str, line: u64, block: u64) -> Result<u64, ImportError> {
@@ -661,51 +897,118 @@ fn block_time(timestamps: &FastMap<u64, u64>, file: &str, line: u64, block: u64)
         })
 }
 
+/// A column of a [`Table`], resolved once: its name (for messages) and index, if the header has it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Col {
+    name: &'static str,
+    index: Option<usize>,
+}
+
+impl Col {
+    /// Whether the header has this column.
+    pub(crate) fn is_present(self) -> bool {
+        self.index.is_some()
+    }
+}
+
+/// How [`RowRef`] accessors name a column: a resolved [`Col`] (fast) or its name (looked up).
+pub(crate) trait ColumnRef: Copy {
+    fn name(self) -> &'static str;
+    fn index(self, columns: &FastMap<String, usize>) -> Option<usize>;
+}
+
+impl ColumnRef for Col {
+    fn name(self) -> &'static str {
+        self.name
+    }
+    fn index(self, _: &FastMap<String, usize>) -> Option<usize> {
+        self.index
+    }
+}
+
+impl ColumnRef for &'static str {
+    fn name(self) -> &'static str {
+        self
+    }
+    fn index(self, columns: &FastMap<String, usize>) -> Option<usize> {
+        columns.get(self).copied()
+    }
+}
+
+/// Bytes read from the file per refill.
+const READ_SIZE: usize = 1 << 20;
+
 /// A CSV file with named columns, read row by row (shared with [`crate::csv_transfers`]).
+///
+/// Its own RFC 4180 reader rather than the `csv` crate's: ethereum-etl rows almost never hold quotes,
+/// so a row is found with one `memchr` for the newline and split with `memchr` for commas (SIMD), and
+/// only a row holding a `"` goes through the quote-aware path (which may span lines). Same rules as
+/// before: blank lines skipped, `\r\n` accepted, every row must have the header's number of fields.
 pub(crate) struct Table<R> {
     pub(crate) name: String,
-    reader: csv::Reader<R>,
+    reader: R,
+    buf: Vec<u8>,
+    /// Unread bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+    is_eof: bool,
+    /// 1-based line number where the next record starts.
+    next_line: u64,
     columns: FastMap<String, usize>,
-    record: csv::ByteRecord,
+    width: usize,
+    /// Field bounds of the current record, into `buf` (unquoted) or `scratch` (quoted).
+    bounds: Vec<(usize, usize)>,
+    scratch: Vec<u8>,
+    /// The current record: where its bytes are and on which line it starts.
+    current: Current,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Current {
+    /// `buf[from..to]`.
+    Buf(usize, usize),
+    /// `scratch`.
+    Scratch,
 }
 
 impl<R: Read> Table<R> {
     /// Opens `input` and checks that every `required` column is in the header.
     pub(crate) fn open(input: CsvInput<R>, required: &[&'static str]) -> Result<Table<R>, ImportError> {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .flexible(false)
-            .from_reader(input.reader);
-        let headers = reader
-            .byte_headers()
-            .map_err(|source| ImportError::Csv {
-                file: input.name.clone(),
-                line: 1,
-                source,
-            })?
-            .clone();
-        let mut columns = FastMap::default();
-        for (i, h) in headers.iter().enumerate() {
-            let name = String::from_utf8_lossy(h)
-                .trim()
-                .trim_start_matches('\u{feff}')
-                .to_ascii_lowercase();
-            columns.entry(name).or_insert(i);
+        let mut t = Table {
+            name: input.name,
+            reader: input.reader,
+            buf: vec![0; READ_SIZE],
+            start: 0,
+            end: 0,
+            is_eof: false,
+            next_line: 1,
+            columns: FastMap::default(),
+            width: 0,
+            bounds: Vec::new(),
+            scratch: Vec::new(),
+            current: Current::Scratch,
+        };
+        if t.read_record()?.is_some() {
+            let mut columns = FastMap::default();
+            for i in 0..t.bounds.len() {
+                let name = String::from_utf8_lossy(t.field(i))
+                    .trim()
+                    .trim_start_matches('\u{feff}')
+                    .to_ascii_lowercase();
+                columns.entry(name).or_insert(i);
+            }
+            t.width = t.bounds.len();
+            t.columns = columns;
         }
         for &column in required {
-            if !columns.contains_key(column) {
+            if !t.columns.contains_key(column) {
                 return Err(ImportError::MissingColumn {
-                    file: input.name,
+                    file: t.name,
                     column,
                 });
             }
         }
-        Ok(Table {
-            name: input.name,
-            reader,
-            columns,
-            record: csv::ByteRecord::new(),
-        })
+        Ok(t)
     }
 
     /// Whether the header has `column`.
@@ -713,25 +1016,197 @@ impl<R: Read> Table<R> {
         self.columns.contains_key(column)
     }
 
+    /// Resolves column names once, for the fast accessors.
+    pub(crate) fn cols<const N: usize>(&self, names: [&'static str; N]) -> [Col; N] {
+        names.map(|name| Col {
+            name,
+            index: self.columns.get(name).copied(),
+        })
+    }
+
+    fn field(&self, i: usize) -> &[u8] {
+        let (a, b) = self.bounds[i];
+        match self.current {
+            Current::Buf(..) => &self.buf[a..b],
+            Current::Scratch => &self.scratch[a..b],
+        }
+    }
+
+    /// Moves the unread bytes to the front and reads more; false at end of file.
+    fn refill(&mut self) -> Result<bool, ImportError> {
+        if self.is_eof {
+            return Ok(false);
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            // A record longer than the buffer.
+            self.buf.resize(self.buf.len() * 2, 0);
+        }
+        loop {
+            match self.reader.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.is_eof = true;
+                    return Ok(false);
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(source) => {
+                    return Err(ImportError::Io {
+                        path: self.name.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Reads the next non-blank record into `bounds`; returns its line number, `None` at the end.
+    fn read_record(&mut self) -> Result<Option<u64>, ImportError> {
+        loop {
+            let unread = &self.buf[self.start..self.end];
+            let newline = memchr::memchr(b'\n', unread);
+            let Some(len) = newline.or(if self.is_eof && !unread.is_empty() {
+                Some(unread.len())
+            } else {
+                None
+            }) else {
+                if !self.refill()? {
+                    return Ok(None);
+                }
+                continue;
+            };
+            let line_start = self.start;
+            let mut line_end = line_start + len;
+            if memchr::memchr(b'"', &self.buf[line_start..line_end]).is_some() {
+                return self.read_quoted().map(Some);
+            }
+            let line = self.next_line;
+            self.next_line += 1;
+            self.start = (line_end + 1).min(self.end);
+            if line_end > line_start && self.buf[line_end - 1] == b'\r' {
+                line_end -= 1;
+            }
+            if line_end == line_start {
+                continue;
+            }
+            self.bounds.clear();
+            let mut from = line_start;
+            for comma in memchr::memchr_iter(b',', &self.buf[line_start..line_end]) {
+                self.bounds.push((from, line_start + comma));
+                from = line_start + comma + 1;
+            }
+            self.bounds.push((from, line_end));
+            self.current = Current::Buf(line_start, line_end);
+            return Ok(Some(line));
+        }
+    }
+
+    /// The quote-aware path: decodes the record at `start` into `scratch`, reading more lines while a
+    /// quoted field is open.
+    fn read_quoted(&mut self) -> Result<u64, ImportError> {
+        let line = self.next_line;
+        'restart: loop {
+            self.scratch.clear();
+            self.bounds.clear();
+            let mut lines = 0u64;
+            let mut field_start = 0usize;
+            let mut in_quotes = false;
+            let mut i = self.start;
+            while i < self.end {
+                let c = self.buf[i];
+                if in_quotes {
+                    if c == b'"' {
+                        if i + 1 >= self.end && !self.is_eof {
+                            // Cannot tell `""` from a closing quote yet.
+                            self.refill()?;
+                            continue 'restart;
+                        }
+                        if self.buf.get(i + 1) == Some(&b'"') && i + 1 < self.end {
+                            self.scratch.push(b'"');
+                            i += 2;
+                            continue;
+                        }
+                        in_quotes = false;
+                    } else {
+                        if c == b'\n' {
+                            lines += 1;
+                        }
+                        self.scratch.push(c);
+                    }
+                } else {
+                    match c {
+                        b'"' => in_quotes = true,
+                        b',' => {
+                            self.bounds.push((field_start, self.scratch.len()));
+                            field_start = self.scratch.len();
+                        }
+                        b'\n' => {
+                            self.finish_quoted(field_start, i + 1, lines + 1);
+                            return Ok(line);
+                        }
+                        _ => self.scratch.push(c),
+                    }
+                }
+                i += 1;
+            }
+            if self.refill()? {
+                continue 'restart;
+            }
+            if in_quotes {
+                return Err(ImportError::Malformed {
+                    file: self.name.clone(),
+                    line,
+                    reason: "quoted field not closed before the end of the file".into(),
+                });
+            }
+            self.finish_quoted(field_start, self.end, lines);
+            return Ok(line);
+        }
+    }
+
+    fn finish_quoted(&mut self, field_start: usize, next: usize, lines: u64) {
+        if self.scratch.last() == Some(&b'\r') {
+            self.scratch.pop();
+        }
+        self.bounds.push((field_start, self.scratch.len()));
+        self.start = next.min(self.end);
+        self.next_line += lines.max(1);
+        self.current = Current::Scratch;
+    }
+
     /// The next data row, or `None` at the end.
     pub(crate) fn next_row(&mut self) -> Result<Option<RowRef<'_>>, ImportError> {
-        let more = self.reader.read_byte_record(&mut self.record).map_err(|source| {
-            let line = source.position().map_or(0, |p| p.line());
-            ImportError::Csv {
+        let Some(line) = self.read_record()? else {
+            return Ok(None);
+        };
+        if self.bounds.len() != self.width {
+            return Err(ImportError::Malformed {
                 file: self.name.clone(),
                 line,
-                source,
-            }
-        })?;
-        if !more {
-            return Ok(None);
+                reason: format!(
+                    "found {} fields, the header has {}",
+                    self.bounds.len(),
+                    self.width
+                ),
+            });
         }
-        let line = self.record.position().map_or(0, |p| p.line());
+        let data: &[u8] = match self.current {
+            Current::Buf(..) => &self.buf,
+            Current::Scratch => &self.scratch,
+        };
         Ok(Some(RowRef {
             file: &self.name,
             line,
             columns: &self.columns,
-            record: &self.record,
+            data,
+            bounds: &self.bounds,
         }))
     }
 }
@@ -741,81 +1216,82 @@ pub(crate) struct RowRef<'a> {
     pub(crate) file: &'a str,
     pub(crate) line: u64,
     columns: &'a FastMap<String, usize>,
-    record: &'a csv::ByteRecord,
+    data: &'a [u8],
+    bounds: &'a [(usize, usize)],
 }
 
 impl RowRef<'_> {
-    pub(crate) fn bad(&self, column: &'static str, value: &str, reason: &str) -> ImportError {
+    pub(crate) fn bad(&self, column: impl ColumnRef, value: &str, reason: &str) -> ImportError {
         ImportError::BadValue {
             file: self.file.to_string(),
             line: self.line,
-            column,
+            column: column.name(),
             value: value.chars().take(100).collect(),
             reason: reason.to_string(),
         }
     }
 
     /// The trimmed text of `column`, or `None` if the header lacks it.
-    pub(crate) fn opt_str(&self, column: &str) -> Option<&str> {
-        let i = *self.columns.get(column)?;
-        let raw = self.record.get(i).unwrap_or(b"");
+    pub(crate) fn opt_str(&self, column: impl ColumnRef) -> Option<&str> {
+        let i = column.index(self.columns)?;
+        let raw = self.bounds.get(i).map_or(&b""[..], |&(a, b)| &self.data[a..b]);
         Some(std::str::from_utf8(raw).unwrap_or("\u{fffd}").trim())
     }
 
     /// The trimmed text of a column the header is known to have.
-    pub(crate) fn str(&self, column: &'static str) -> Result<&str, ImportError> {
+    pub(crate) fn str(&self, column: impl ColumnRef) -> Result<&str, ImportError> {
         self.opt_str(column)
             .ok_or_else(|| self.bad(column, "", "column missing"))
     }
 
-    pub(crate) fn u64(&self, column: &'static str) -> Result<u64, ImportError> {
+    pub(crate) fn u64(&self, column: impl ColumnRef) -> Result<u64, ImportError> {
         let s = self.str(column)?;
         s.parse::<u64>()
             .map_err(|_| self.bad(column, s, "expected a non-negative integer"))
     }
 
-    pub(crate) fn u256(&self, column: &'static str) -> Result<U256, ImportError> {
+    pub(crate) fn u256(&self, column: impl ColumnRef) -> Result<U256, ImportError> {
         let s = self.str(column)?;
         parse_u256(s).ok_or_else(|| self.bad(column, s, "expected a non-negative integer below 2^256"))
     }
 
-    fn u256_or_zero(&self, column: &'static str) -> Result<U256, ImportError> {
+    fn u256_or_zero(&self, column: impl ColumnRef) -> Result<U256, ImportError> {
         match self.opt_str(column) {
             None | Some("") => Ok(U256::ZERO),
             Some(_) => self.u256(column),
         }
     }
 
-    fn opt_u256(&self, column: &'static str) -> Result<Option<U256>, ImportError> {
+    fn opt_u256(&self, column: impl ColumnRef) -> Result<Option<U256>, ImportError> {
         match self.opt_str(column) {
             None | Some("") => Ok(None),
             Some(_) => self.u256(column).map(Some),
         }
     }
 
-    pub(crate) fn address(&self, column: &'static str) -> Result<Address, ImportError> {
+    pub(crate) fn address(&self, column: impl ColumnRef) -> Result<Address, ImportError> {
         let s = self.str(column)?;
         Address::parse(s).map_err(|e| self.bad(column, s, &e.to_string()))
     }
 
-    pub(crate) fn opt_address(&self, column: &'static str) -> Result<Option<Address>, ImportError> {
+    pub(crate) fn opt_address(&self, column: impl ColumnRef) -> Result<Option<Address>, ImportError> {
         match self.opt_str(column) {
             None | Some("") => Ok(None),
             Some(_) => self.address(column).map(Some),
         }
     }
 
-    pub(crate) fn tx_hash(&self, column: &'static str) -> Result<TxHash, ImportError> {
+    pub(crate) fn tx_hash(&self, column: impl ColumnRef) -> Result<TxHash, ImportError> {
         let s = self.str(column)?;
         TxHash::parse(s).map_err(|_| self.bad(column, s, "expected 0x followed by 64 hex digits"))
     }
 
-    fn h256(&self, column: &'static str) -> Result<[u8; 32], ImportError> {
+    fn h256(&self, column: impl ColumnRef) -> Result<[u8; 32], ImportError> {
         self.tx_hash(column).map(|h| h.0)
     }
 
     /// Receipt status: `1` success, `0` failure, empty = unknown (pre-Byzantium).
-    fn status(&self, column: &'static str) -> Result<Option<bool>, ImportError> {
+    fn status(&self, column: impl ColumnRef) -> Result<Option<bool>, ImportError> {
         match self.str(column)? {
             "" => Ok(None),
             "1" | "1.0" | "true" => Ok(Some(true)),
@@ -825,7 +1301,7 @@ impl RowRef<'_> {
     }
 
     /// `trace_address`: comma-separated child indices (`0,1`), empty for the top-level call.
-    fn trace_address(&self, column: &'static str) -> Result<Vec<u32>, ImportError> {
+    fn trace_address(&self, column: impl ColumnRef) -> Result<Vec<u32>, ImportError> {
         let s = self.str(column)?;
         let inner = s.trim_start_matches('[').trim_end_matches(']').trim();
         if inner.is_empty() {
@@ -841,13 +1317,13 @@ impl RowRef<'_> {
             .collect()
     }
 
-    pub(crate) fn timestamp(&self, column: &'static str) -> Result<u64, ImportError> {
+    pub(crate) fn timestamp(&self, column: impl ColumnRef) -> Result<u64, ImportError> {
         let s = self.str(column)?;
         parse_timestamp(s)
             .ok_or_else(|| self.bad(column, s, "expected unix seconds or YYYY-MM-DD HH:MM:SS (UTC)"))
     }
 
-    fn opt_timestamp(&self, column: &'static str) -> Result<Option<u64>, ImportError> {
+    fn opt_timestamp(&self, column: impl ColumnRef) -> Result<Option<u64>, ImportError> {
         match self.opt_str(column) {
             None | Some("") => Ok(None),
             Some(_) => self.timestamp(column).map(Some),
