@@ -76,9 +76,16 @@ fn main() -> anyhow::Result<()> {
             Path::new(arg(1, "dir")?),
             arg(2, "hops")?.parse().context("hops")?,
             arg(3, "models")?,
-            args.get(4).map(|b| b.parse()).transpose().context("budget")?.unwrap_or(f64::INFINITY),
+            args.get(4)
+                .map(|b| b.parse())
+                .transpose()
+                .context("budget")?
+                .unwrap_or(f64::INFINITY),
         ),
-        "cold" => cold(Path::new(arg(1, "dir")?), arg(2, "hops")?.parse().context("hops")?),
+        "cold" => cold(
+            Path::new(arg(1, "dir")?),
+            arg(2, "hops")?.parse().context("hops")?,
+        ),
         other => bail!("unknown subcommand {other:?} (prepare, run, cold)"),
     }
 }
@@ -254,7 +261,9 @@ fn run(dir: &Path, hops: u32, models: &str, budget_s: f64) -> anyhow::Result<()>
                     .iter()
                     .map(|d| {
                         let n = g.node(d.chain, d.address).expect("destination is a graph node");
-                        let a = g.asset_id(d.chain, d.asset).expect("destination asset is in the graph");
+                        let a = g
+                            .asset_id(d.chain, d.asset)
+                            .expect("destination asset is in the graph");
                         (u64::from(n) << 32) | u64::from(a)
                     })
                     .collect();
@@ -263,7 +272,11 @@ fn run(dir: &Path, hops: u32, models: &str, budget_s: f64) -> anyhow::Result<()>
                 sets.push(set);
             }
         }
-        eprintln!("ours {m}: {} traces, total {:.2}s", starts.len(), times.iter().sum::<f64>());
+        eprintln!(
+            "ours {m}: {} traces, total {:.2}s",
+            starts.len(),
+            times.iter().sum::<f64>()
+        );
         if model == Model::Poison {
             write_sets(&dir.join("ours_poison"), &sets)?;
         }

@@ -965,8 +965,8 @@ pub(crate) struct Table<R> {
 
 #[derive(Debug, Clone, Copy)]
 enum Current {
-    /// `buf[from..to]`.
-    Buf(usize, usize),
+    /// In `buf`.
+    Buf,
     /// `scratch`.
     Scratch,
 }
@@ -1027,7 +1027,7 @@ impl<R: Read> Table<R> {
     fn field(&self, i: usize) -> &[u8] {
         let (a, b) = self.bounds[i];
         match self.current {
-            Current::Buf(..) => &self.buf[a..b],
+            Current::Buf => &self.buf[a..b],
             Current::Scratch => &self.scratch[a..b],
         }
     }
@@ -1077,7 +1077,8 @@ impl<R: Read> Table<R> {
             } else {
                 None
             }) else {
-                if !self.refill()? {
+                // At the end of the file, a last line without a newline is still a record.
+                if !self.refill()? && self.start >= self.end {
                     return Ok(None);
                 }
                 continue;
@@ -1103,7 +1104,7 @@ impl<R: Read> Table<R> {
                 from = line_start + comma + 1;
             }
             self.bounds.push((from, line_end));
-            self.current = Current::Buf(line_start, line_end);
+            self.current = Current::Buf;
             return Ok(Some(line));
         }
     }
@@ -1198,7 +1199,7 @@ impl<R: Read> Table<R> {
             });
         }
         let data: &[u8] = match self.current {
-            Current::Buf(..) => &self.buf,
+            Current::Buf => &self.buf,
             Current::Scratch => &self.scratch,
         };
         Ok(Some(RowRef {

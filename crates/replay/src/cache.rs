@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use chaintrace_core::Chain;
 use chaintrace_testkit::Anvil;
 
+use crate::ReplayError;
 use crate::contracts::ReplayContract;
 use crate::node::Node;
 use crate::truth::GroundTruth;
 use crate::world::{self, CHAINS, GENESIS_UNIX};
-use crate::ReplayError;
 
 /// Bump when the world changes in a way the key below cannot see.
 const WORLD_VERSION: &str = "chaintrace-replay world 1";
@@ -74,7 +74,10 @@ impl WorldFiles {
             if head != c.head {
                 return Err(ReplayError::Cache {
                     path: state,
-                    what: format!("loaded node is at block {head}, the world was built to block {}", c.head),
+                    what: format!(
+                        "loaded node is at block {head}, the world was built to block {}",
+                        c.head
+                    ),
                 });
             }
             nodes.push((c.chain, anvil));
@@ -194,7 +197,11 @@ fn read_cached(dir: &Path) -> Result<Option<WorldFiles>, ReplayError> {
         dir: dir.to_path_buf(),
         truth,
     };
-    let complete = files.truth.chains.iter().all(|c| files.state_file(c.chain).is_file())
+    let complete = files
+        .truth
+        .chains
+        .iter()
+        .all(|c| files.state_file(c.chain).is_file())
         && files.labels_csv().is_file()
         && files.bridges_csv().is_file()
         && files.incident_toml().is_file();

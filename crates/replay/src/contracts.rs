@@ -46,8 +46,8 @@ impl ReplayContract {
 
     /// Creation bytecode.
     pub fn bytecode(self) -> Vec<u8> {
-        let artifact: Value =
-            serde_json::from_str(self.artifact_text()).expect("committed artifacts are JSON (checked by tests)");
+        let artifact: Value = serde_json::from_str(self.artifact_text())
+            .expect("committed artifacts are JSON (checked by tests)");
         let hex = artifact["bytecode"]
             .as_str()
             .expect("artifacts carry a bytecode string (checked by tests)");
@@ -63,8 +63,8 @@ impl ReplayContract {
 
     /// Canonical signatures (`name(type,...)`) of the ABI's entries of `kind` (`function`, `event`).
     pub fn signatures(self, kind: &str) -> Vec<String> {
-        let artifact: Value =
-            serde_json::from_str(self.artifact_text()).expect("committed artifacts are JSON (checked by tests)");
+        let artifact: Value = serde_json::from_str(self.artifact_text())
+            .expect("committed artifacts are JSON (checked by tests)");
         artifact["abi"]
             .as_array()
             .into_iter()
@@ -102,10 +102,16 @@ mod tests {
             ReplayContract::Bridge,
             "BridgeDeposit(bytes32,address,address,address,uint256,uint256)"
         ));
-        assert!(has(ReplayContract::Bridge, "BridgeRelease(bytes32,address,address,uint256,uint256)"));
+        assert!(has(
+            ReplayContract::Bridge,
+            "BridgeRelease(bytes32,address,address,uint256,uint256)"
+        ));
         // tornado-core Tornado.sol.
         assert!(has(ReplayContract::Mixer, "Deposit(bytes32,uint32,uint256)"));
-        assert!(has(ReplayContract::Mixer, "Withdrawal(address,bytes32,address,uint256)"));
+        assert!(has(
+            ReplayContract::Mixer,
+            "Withdrawal(address,bytes32,address,uint256)"
+        ));
         // Uniswap V2 pair and WETH9.
         assert!(has(
             ReplayContract::Pair,

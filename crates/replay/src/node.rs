@@ -47,7 +47,11 @@ impl Node {
     /// later blocks follow at [`BLOCK_INTERVAL_SECS`].
     pub fn set_time(&self, unix: u64) -> Result<(), ReplayError> {
         let head = self.rpc.block_number().map_err(ReplayError::node(self.chain))?;
-        let last = self.rpc.block(head).map_err(ReplayError::node(self.chain))?.timestamp;
+        let last = self
+            .rpc
+            .block(head)
+            .map_err(ReplayError::node(self.chain))?
+            .timestamp;
         let t = unix.max(last + BLOCK_INTERVAL_SECS);
         self.rpc
             .call("evm_setNextBlockTimestamp", json!([t]))
@@ -81,7 +85,10 @@ impl Node {
             .as_str()
             .and_then(|s| chaintrace_core::TxHash::parse(s).ok())
             .ok_or_else(|| self.step_error(step, format!("bad transaction hash {hash}")))?;
-        let receipt = self.rpc.wait_receipt(hash).map_err(ReplayError::node(self.chain))?;
+        let receipt = self
+            .rpc
+            .wait_receipt(hash)
+            .map_err(ReplayError::node(self.chain))?;
         if !receipt.is_success {
             return Err(self.step_error(step, format!("transaction {hash} reverted")));
         }
@@ -102,7 +109,13 @@ impl Node {
         signature: &str,
         args: &[Token],
     ) -> Result<Receipt, ReplayError> {
-        self.send(step, from, Some(contract), U256::ZERO, encode_call(signature, args))
+        self.send(
+            step,
+            from,
+            Some(contract),
+            U256::ZERO,
+            encode_call(signature, args),
+        )
     }
 
     /// Deploys init code; returns the new contract's address.
@@ -115,13 +128,21 @@ impl Node {
 
     /// `eth_call` at the head returning one 32-byte word as a number.
     pub fn read_uint(&self, contract: Address, signature: &str, args: &[Token]) -> Result<U256, ReplayError> {
-        let data = format!("0x{}", alloy_primitives::hex::encode(encode_call(signature, args)));
+        let data = format!(
+            "0x{}",
+            alloy_primitives::hex::encode(encode_call(signature, args))
+        );
         let v = self
             .rpc
-            .call("eth_call", json!([{"to": contract.to_hex(), "data": data}, "latest"]))
+            .call(
+                "eth_call",
+                json!([{"to": contract.to_hex(), "data": data}, "latest"]),
+            )
             .map_err(ReplayError::node(self.chain))?;
         let s = v.as_str().unwrap_or_default().trim_start_matches("0x");
-        let word = s.get(..64).ok_or_else(|| self.step_error(signature, format!("short answer {v}")))?;
+        let word = s
+            .get(..64)
+            .ok_or_else(|| self.step_error(signature, format!("short answer {v}")))?;
         U256::from_str_radix(word, 16).map_err(|_| self.step_error(signature, format!("bad answer {v}")))
     }
 

@@ -248,13 +248,14 @@ impl GroundTruth {
     /// and the decoy.
     pub fn labels_csv(&self) -> String {
         let mut out = String::from("chain,address,label,category,actor,source,confidence\n");
-        let mut row = |chain: Chain, a: Address, label: &str, category: &str, actor: &str, source: &str, conf: u8| {
-            out.push_str(&format!(
-                "{},{},{label},{category},{actor},{source},{conf}\n",
-                chain.name(),
-                a.to_hex()
-            ));
-        };
+        let mut row =
+            |chain: Chain, a: Address, label: &str, category: &str, actor: &str, source: &str, conf: u8| {
+                out.push_str(&format!(
+                    "{},{},{label},{category},{actor},{source},{conf}\n",
+                    chain.name(),
+                    a.to_hex()
+                ));
+            };
         for (i, x) in self.earlier_addresses.iter().enumerate() {
             row(
                 x.chain,
@@ -268,13 +269,53 @@ impl GroundTruth {
         }
         for c in &self.chains {
             let src = "replay world operator";
-            row(c.chain, c.hot_wallet, "CoinEx: Hot Wallet", "exchange", "coinex", src, 100);
-            row(c.chain, c.contracts.mixer, "Tornado-style mixer pool", "mixer", "", src, 100);
-            row(c.chain, c.contracts.bridge, "ReplayBridge", "bridge", "", src, 100);
+            row(
+                c.chain,
+                c.hot_wallet,
+                "CoinEx: Hot Wallet",
+                "exchange",
+                "coinex",
+                src,
+                100,
+            );
+            row(
+                c.chain,
+                c.contracts.mixer,
+                "Tornado-style mixer pool",
+                "mixer",
+                "",
+                src,
+                100,
+            );
+            row(
+                c.chain,
+                c.contracts.bridge,
+                "ReplayBridge",
+                "bridge",
+                "",
+                src,
+                100,
+            );
             let pair_label = format!("ReplaySwap: USDT/{} pair", c.contracts.wrapped_symbol);
             row(c.chain, c.contracts.pair, &pair_label, "defi", "", src, 100);
-            row(c.chain, c.contracts.router, "ReplaySwap: Router", "defi", "", src, 100);
-            row(c.chain, c.faucet, "Replay world: genesis funds", "service", "", src, 100);
+            row(
+                c.chain,
+                c.contracts.router,
+                "ReplaySwap: Router",
+                "defi",
+                "",
+                src,
+                100,
+            );
+            row(
+                c.chain,
+                c.faucet,
+                "Replay world: genesis funds",
+                "service",
+                "",
+                src,
+                100,
+            );
         }
         let d = &self.decoy;
         row(
@@ -346,5 +387,155 @@ impl GroundTruth {
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(n: u8) -> Address {
+        Address([n; 20])
+    }
+
+    fn h(n: u8) -> TxHash {
+        TxHash([n; 32])
+    }
+
+    fn sample() -> GroundTruth {
+        let chain = |c: Chain, n: u8| ChainTruth {
+            chain: c,
+            chain_id: c.chain_id(),
+            head: 10,
+            contracts: Contracts {
+                usdt: a(n + 1),
+                usdt_decimals: 6,
+                wrapped: a(n + 2),
+                wrapped_symbol: "WETH".into(),
+                pair: a(n + 3),
+                router: a(n + 4),
+                bridge: a(n + 5),
+                mixer: a(n + 6),
+                mixer_denomination: "100".into(),
+            },
+            hot_wallet: a(n + 7),
+            exploiter: a(n + 8),
+            drained: vec![Drained {
+                asset: "native".into(),
+                amount: "5".into(),
+                txs: vec![h(n)],
+            }],
+            faucet: a(n + 9),
+        };
+        GroundTruth {
+            schema_version: TRUTH_SCHEMA_VERSION,
+            incident_name: "test".into(),
+            started: "2023-09-12T00:00:00Z".into(),
+            started_unix: 1_694_476_800,
+            actor: "lazarus".into(),
+            chains: vec![chain(Chain::Ethereum, 10), chain(Chain::Polygon, 30)],
+            reused_address: ReusedAddress {
+                address: a(38),
+                new_chain: Chain::Polygon,
+                earlier_chain: Chain::Ethereum,
+                earlier_tx: h(1),
+            },
+            earlier_addresses: vec![ChainAddress {
+                chain: Chain::Ethereum,
+                address: a(38),
+            }],
+            reached_deposits: Vec::new(),
+            swap: SwapTruth {
+                chain: Chain::Ethereum,
+                tx_hash: h(2),
+                owner: a(18),
+                recipient: a(50),
+                token_in: a(11),
+                amount_in: "1".into(),
+                amount_out: "1".into(),
+            },
+            bridge_hop: BridgeHopTruth {
+                from_chain: Chain::Ethereum,
+                to_chain: Chain::Polygon,
+                deposit_tx: h(3),
+                release_tx: h(4),
+                id: "0x01".into(),
+                depositor: a(18),
+                recipient: a(51),
+                amount: "2".into(),
+                released: "2".into(),
+            },
+            mixer_deposits: Vec::new(),
+            peel_chain: Vec::new(),
+            decoy: Decoy {
+                chain: Chain::Ethereum,
+                address: a(60),
+                actor: "actor-y".into(),
+                tx_hash: h(5),
+            },
+        }
+    }
+
+    #[test]
+    fn labels_csv_has_seven_columns_and_names_the_earlier_addresses_as_fbi_perpetrators() {
+        let t = sample();
+        let csv = t.labels_csv();
+        let mut lines = csv.lines();
+        assert_eq!(
+            lines.next(),
+            Some("chain,address,label,category,actor,source,confidence")
+        );
+        for line in lines.clone() {
+            assert_eq!(line.split(',').count(), 7, "{line}");
+        }
+        let fbi: Vec<&str> = lines.filter(|l| l.contains(",FBI,")).collect();
+        assert_eq!(fbi.len(), 1);
+        assert!(fbi[0].starts_with(&format!("ethereum,{},", a(38).to_hex())));
+        assert!(fbi[0].ends_with(",perpetrator,lazarus,FBI,90"));
+        assert!(csv.contains(&format!(
+            "polygon,{},CoinEx: Hot Wallet,exchange,coinex,",
+            a(37).to_hex()
+        )));
+        assert!(csv.contains(&format!(
+            "ethereum,{},Tornado-style mixer pool,mixer,",
+            a(16).to_hex()
+        )));
+    }
+
+    #[test]
+    fn bridges_csv_registers_one_bridge_name_on_every_chain() {
+        let csv = sample().bridges_csv();
+        assert_eq!(
+            csv,
+            format!(
+                "chain,address,bridge,role\nethereum,{},replaybridge,both\npolygon,{},replaybridge,both\n",
+                a(15).to_hex(),
+                a(35).to_hex()
+            )
+        );
+    }
+
+    #[test]
+    fn incident_lists_hot_wallets_as_victims_and_drain_receivers_as_exploiters() {
+        let toml = sample().incident_toml();
+        assert!(toml.contains("started = \"2023-09-12T00:00:00Z\""));
+        assert_eq!(toml.matches("[[victim]]").count(), 2);
+        assert_eq!(toml.matches("[[exploiter]]").count(), 2);
+        assert_eq!(toml.matches("[[token]]").count(), 2);
+        assert!(toml.contains(&format!(
+            "[[victim]]\nchain = \"polygon\"\naddress = \"{}\"",
+            a(37).to_hex()
+        )));
+        assert!(toml.contains(&format!(
+            "[[exploiter]]\nchain = \"polygon\"\naddress = \"{}\"",
+            a(38).to_hex()
+        )));
+    }
+
+    #[test]
+    fn ground_truth_round_trips_through_json() {
+        let t = sample();
+        let text = serde_json::to_string(&t).expect("serializes");
+        assert_eq!(serde_json::from_str::<GroundTruth>(&text).expect("parses"), t);
     }
 }

@@ -12,17 +12,23 @@ use chaintrace_core::{Address, Chain, U256};
 use chaintrace_testkit::Receipt;
 use chaintrace_testkit::abi::{Token, event_topic};
 
+use crate::ReplayError;
 use crate::contracts::ReplayContract;
 use crate::node::Node;
 use crate::truth::{
-    BridgeHopTruth, ChainAddress, ChainTruth, ChainTx, Contracts, Decoy, Drained, GroundTruth, MixerDepositTruth,
-    ReachedDeposit, ReusedAddress, Route, SwapTruth, TRUTH_SCHEMA_VERSION,
+    BridgeHopTruth, ChainAddress, ChainTruth, ChainTx, Contracts, Decoy, Drained, GroundTruth,
+    MixerDepositTruth, ReachedDeposit, ReusedAddress, Route, SwapTruth, TRUTH_SCHEMA_VERSION,
 };
-use crate::ReplayError;
 
 /// The five chains of the world, in build order. Tron is not EVM and anvil cannot run it: the CoinEx
 /// case's Tron leg is left out.
-pub const CHAINS: [Chain; 5] = [Chain::Ethereum, Chain::Bsc, Chain::Polygon, Chain::Arbitrum, Chain::Optimism];
+pub const CHAINS: [Chain; 5] = [
+    Chain::Ethereum,
+    Chain::Bsc,
+    Chain::Polygon,
+    Chain::Arbitrum,
+    Chain::Optimism,
+];
 
 /// Genesis timestamp of every node: 2023-05-01T00:00:00Z.
 pub const GENESIS_UNIX: u64 = 1_682_899_200;
@@ -48,8 +54,8 @@ pub const DECOY_ACTOR: &str = "actor-y";
 /// Customers (with one deposit address each) per chain.
 const CUSTOMERS: usize = 6;
 
-/// The deterministic address of a named participant: the low 20 bytes of keccak256("chaintrace-replay:"
-/// + name). The nodes run with `--auto-impersonate`, so any address can send without a key; the same name
+/// The deterministic address of a named participant: the low 20 bytes of
+/// `keccak256("chaintrace-replay:" ++ name)`. The nodes run with `--auto-impersonate`, so any address can send without a key; the same name
 /// gives the same 20 bytes on every chain, as one key would.
 pub fn named(name: &str) -> Address {
     let h = alloy_primitives::keccak256(format!("chaintrace-replay:{name}").as_bytes());
@@ -189,7 +195,13 @@ impl World {
         native(self.spec.mixer_denomination)
     }
 
-    fn token_transfer(&self, step: &str, from: Address, to: Address, amount: U256) -> Result<Receipt, ReplayError> {
+    fn token_transfer(
+        &self,
+        step: &str,
+        from: Address,
+        to: Address,
+        amount: U256,
+    ) -> Result<Receipt, ReplayError> {
         self.node.invoke(
             step,
             from,
@@ -200,19 +212,20 @@ impl World {
     }
 
     fn usdt_balance(&self, who: Address) -> Result<U256, ReplayError> {
-        self.node
-            .read_uint(self.usdt, "balanceOf(address)", &[addr(who)])
+        self.node.read_uint(self.usdt, "balanceOf(address)", &[addr(who)])
     }
 
     fn mixer_deposit(&self, step: &str, from: Address, note: &str) -> Result<Receipt, ReplayError> {
-        let commitment = alloy_primitives::keccak256(format!("{}:commitment:{note}", self.chain().name()).as_bytes());
+        let commitment =
+            alloy_primitives::keccak256(format!("{}:commitment:{note}", self.chain().name()).as_bytes());
         let data = chaintrace_testkit::abi::encode_call("deposit(bytes32)", &[word(commitment.0)]);
         self.node
             .send(step, from, Some(self.mixer), self.denomination(), data)
     }
 
     fn mixer_withdraw(&self, step: &str, to: Address, note: &str, fee: U256) -> Result<Receipt, ReplayError> {
-        let nullifier = alloy_primitives::keccak256(format!("{}:nullifier:{note}", self.chain().name()).as_bytes());
+        let nullifier =
+            alloy_primitives::keccak256(format!("{}:nullifier:{note}", self.chain().name()).as_bytes());
         let relayer = named("mixer-relayer");
         // Relayed withdrawals are sent by the relayer, self-relayed ones by the recipient.
         let sender = if fee.is_zero() { to } else { relayer };
@@ -225,7 +238,13 @@ impl World {
         )
     }
 
-    fn sell_usdt(&self, step: &str, seller: Address, amount: U256, to: Address) -> Result<Receipt, ReplayError> {
+    fn sell_usdt(
+        &self,
+        step: &str,
+        seller: Address,
+        amount: U256,
+        to: Address,
+    ) -> Result<Receipt, ReplayError> {
         self.node.invoke(
             &format!("{step}: approve"),
             seller,
@@ -369,7 +388,13 @@ fn setup(node: Node) -> Result<World, ReplayError> {
         deployer,
         ReplayContract::Router.deploy_data(&[addr(wrapped)]),
     )?;
-    node.invoke("router.addPair", deployer, router, "addPair(address)", &[addr(pair)])?;
+    node.invoke(
+        "router.addPair",
+        deployer,
+        router,
+        "addPair(address)",
+        &[addr(pair)],
+    )?;
     let bridge = node.deploy(
         "deploy bridge",
         deployer,
@@ -439,9 +464,18 @@ fn setup(node: Node) -> Result<World, ReplayError> {
         w.hot,
         native(drain_native) + w.coin(300),
     )?;
-    w.token_transfer("fund hot wallet USDT", w.faucet, w.hot, w.usdt(drain_usdt + 400_000))?;
+    w.token_transfer(
+        "fund hot wallet USDT",
+        w.faucet,
+        w.hot,
+        w.usdt(drain_usdt + 400_000),
+    )?;
     for (k, c) in w.customers.iter().enumerate() {
-        let extra = if k == 3 || k == 4 { w.denomination() } else { U256::ZERO };
+        let extra = if k == 3 || k == 4 {
+            w.denomination()
+        } else {
+            U256::ZERO
+        };
         w.node.pay("fund customer", w.faucet, *c, w.coin(100) + extra)?;
         w.token_transfer("fund customer USDT", w.faucet, *c, w.usdt(50_000))?;
     }
@@ -589,7 +623,10 @@ pub fn build(nodes: Vec<Node>) -> Result<GroundTruth, ReplayError> {
         if !w.spec.drain_usdt.is_empty() {
             let mut txs = Vec::new();
             for n in w.spec.drain_usdt {
-                txs.push(w.token_transfer("drain USDT", w.hot, exploiter, w.usdt(*n))?.tx_hash);
+                txs.push(
+                    w.token_transfer("drain USDT", w.hot, exploiter, w.usdt(*n))?
+                        .tx_hash,
+                );
             }
             drained.push(Drained {
                 asset: w.usdt.to_hex(),
@@ -645,7 +682,9 @@ pub fn build(nodes: Vec<Node>) -> Result<GroundTruth, ReplayError> {
     };
     let d_swap = eth.name("coinex:deposit:hacker:0");
     let paid = native(1_000);
-    let r = eth.node.pay("swap proceeds to exchange", swap_out, d_swap, paid)?;
+    let r = eth
+        .node
+        .pay("swap proceeds to exchange", swap_out, d_swap, paid)?;
     reached.push(ReachedDeposit {
         chain: Chain::Ethereum,
         address: d_swap,
@@ -663,10 +702,22 @@ pub fn build(nodes: Vec<Node>) -> Result<GroundTruth, ReplayError> {
     let arb = world(&worlds, Chain::Arbitrum)?;
     let bridge_out = named("coinex-hack:bridge-out");
     let bridged = native(800);
-    let (dep, id) = eth.bridge_out("exploiter bridges to Arbitrum", e_eth, bridged, bridge_out, Chain::Arbitrum)?;
+    let (dep, id) = eth.bridge_out(
+        "exploiter bridges to Arbitrum",
+        e_eth,
+        bridged,
+        bridge_out,
+        Chain::Arbitrum,
+    )?;
     arb.node.set_time(LAUNDER_UNIX + 600)?;
     let released = after_bridge_fee(bridged);
-    let rel = arb.bridge_in("relayer releases the exploiter's deposit", id, bridge_out, released, Chain::Ethereum)?;
+    let rel = arb.bridge_in(
+        "relayer releases the exploiter's deposit",
+        id,
+        bridge_out,
+        released,
+        Chain::Ethereum,
+    )?;
     let bridge_hop = BridgeHopTruth {
         from_chain: Chain::Ethereum,
         to_chain: Chain::Arbitrum,
@@ -680,7 +731,9 @@ pub fn build(nodes: Vec<Node>) -> Result<GroundTruth, ReplayError> {
     };
     let d_bridge = arb.name("coinex:deposit:hacker:0");
     let paid = native(750);
-    let r = arb.node.pay("bridged funds to exchange", bridge_out, d_bridge, paid)?;
+    let r = arb
+        .node
+        .pay("bridged funds to exchange", bridge_out, d_bridge, paid)?;
     reached.push(ReachedDeposit {
         chain: Chain::Arbitrum,
         address: d_bridge,
@@ -705,7 +758,8 @@ pub fn build(nodes: Vec<Node>) -> Result<GroundTruth, ReplayError> {
     let peels: Vec<Address> = (0..3).map(|i| named(&format!("coinex-hack:peel:{i}"))).collect();
     let d_peel = eth.name("coinex:deposit:hacker:1");
     let decoy_address = named("actor-y:otc");
-    eth.node.pay("exploiter starts the peel chain", e_eth, peels[0], native(400))?;
+    eth.node
+        .pay("exploiter starts the peel chain", e_eth, peels[0], native(400))?;
     let mut peel_payment = |from: Address, amount: u64| -> Result<(), ReplayError> {
         let r = eth.node.pay("peel to exchange", from, d_peel, native(amount))?;
         reached.push(ReachedDeposit {
@@ -716,17 +770,24 @@ pub fn build(nodes: Vec<Node>) -> Result<GroundTruth, ReplayError> {
             asset: "native".into(),
             amount: native(amount).to_string(),
             via: Vec::new(),
-            });
+        });
         Ok(())
     };
     peel_payment(peels[0], 20)?;
     eth.node.pay("peel chain hop", peels[0], peels[1], native(380))?;
     peel_payment(peels[1], 15)?;
-    let decoy_tx = eth.node.pay("peel to the decoy", peels[1], decoy_address, native(5))?.tx_hash;
+    let decoy_tx = eth
+        .node
+        .pay("peel to the decoy", peels[1], decoy_address, native(5))?
+        .tx_hash;
     eth.node.pay("peel chain hop", peels[1], peels[2], native(360))?;
     let mut mixer_deposits = Vec::new();
     for i in 0..3 {
-        let r = eth.mixer_deposit("peel chain end into the mixer", peels[2], &format!("hack-eth-{i}"))?;
+        let r = eth.mixer_deposit(
+            "peel chain end into the mixer",
+            peels[2],
+            &format!("hack-eth-{i}"),
+        )?;
         mixer_deposits.push(MixerDepositTruth {
             chain: Chain::Ethereum,
             pool: eth.mixer,
@@ -779,7 +840,9 @@ pub fn build(nodes: Vec<Node>) -> Result<GroundTruth, ReplayError> {
     }
     let d_poly = poly.name("coinex:deposit:hacker:0");
     let amount = native(400_000);
-    let r = poly.node.pay("reused address deposits MATIC", x1, d_poly, amount)?;
+    let r = poly
+        .node
+        .pay("reused address deposits MATIC", x1, d_poly, amount)?;
     reached.push(ReachedDeposit {
         chain: Chain::Polygon,
         address: d_poly,
@@ -841,4 +904,40 @@ pub fn build(nodes: Vec<Node>) -> Result<GroundTruth, ReplayError> {
             tx_hash: decoy_tx,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn named_addresses_are_deterministic_and_distinct() {
+        assert_eq!(named("actor-x:1"), named("actor-x:1"));
+        assert_ne!(named("actor-x:1"), named("actor-x:2"));
+        assert_ne!(named("actor-x:1"), Address::ZERO);
+    }
+
+    #[test]
+    fn every_chain_drains_native_and_the_timeline_is_ordered() {
+        for c in CHAINS {
+            let s = spec(c);
+            assert_eq!(s.chain, c);
+            assert!(!s.drain_native.is_empty(), "{c}");
+        }
+        let times = [
+            GENESIS_UNIX,
+            EARLIER_UNIX,
+            MID_UNIX,
+            STARTED_UNIX,
+            HACK_UNIX,
+            LAUNDER_UNIX,
+            AFTER_UNIX,
+        ];
+        assert!(times.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn the_bridge_fee_is_a_tenth_of_a_percent() {
+        assert_eq!(after_bridge_fee(native(800)), native(7992) / U256::from(10u8));
+    }
 }

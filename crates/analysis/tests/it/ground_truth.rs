@@ -7,7 +7,8 @@
 //! - recall: share of true destinations `(chain, address)` the trace reached (any asset);
 //! - precision: share of the trace's end points (holdings + exits) that belong to the incident (a true
 //!   destination, an address the actor controls, the actor's cash-out deposit address, or a hot wallet of
-//!   an exchange the actor cashed out at, where deposits are swept), by count; for haircut and fifo also
+//!   an exchange the actor cashed out at, where deposits are swept, or the bridge/DEX pool the actor used),
+//!   by count; for haircut and fifo also
 //!   by value (share of the resting/exited taint on such addresses).
 //!
 //! Destinations after a bridge hop (another chain) or a swap into another asset are out of reach by design
@@ -122,6 +123,21 @@ fn score_world(seed: u64, scores: &mut HashMap<Model, Score>) {
                 );
             }
         }
+        // The actor's conversions: value handed to the bridge or swapped at the DEX pool went where the truth
+        // says (a conversion edge would follow it; without one the trace correctly ends there).
+        let controlled: HashSet<Address> = inc.controlled.iter().copied().collect();
+        for c in &truth.chains {
+            let bridged = truth
+                .bridge_transfers
+                .iter()
+                .any(|b| b.from_chain == c.chain && controlled.contains(&b.sender));
+            let swapped = truth
+                .swaps
+                .iter()
+                .any(|w| w.chain == c.chain && controlled.contains(&w.owner));
+            ours.extend(c.bridge.filter(|_| bridged).map(|a| (c.chain, a)));
+            ours.extend(c.dex_pool.filter(|_| swapped).map(|a| (c.chain, a)));
+        }
         for model in [Model::Poison, Model::Haircut, Model::Fifo] {
             let mut req = TraceRequest::new(starts.clone());
             req.model = model;
@@ -208,31 +224,25 @@ fn forward_traces_from_exploiters_reach_true_destinations() {
         p.hit >= h.hit && p.hit >= f.hit,
         "poison must reach at least as much: {lines:?}"
     );
-    // Floors the current engine meets with margin (see /work/notes/bench-trace.md for the measured values).
+    // Floors the current engine meets with margin (measured: 1.000 for each; see /work/notes/bench-trace.md).
+    // Holdings are mostly mixer-withdrawal recipients behind the mixer exit, so no floor on them.
+    for (model, s) in [(Model::Poison, p), (Model::Haircut, h), (Model::Fifo, f)] {
+        for kind in [DestinationKind::ExchangeDeposit, DestinationKind::MixerDeposit] {
+            let (n, hit) = s.by_kind.get(&kind).copied().unwrap_or_default();
+            assert!(n > 0, "{model}: the worlds plant {kind:?} destinations");
+            assert!(
+                hit as f64 / n as f64 >= 0.9,
+                "{model} {kind:?} recall fell: {lines:?}"
+            );
+        }
+    }
     assert!(
-        p.recall_same_chain() >= FLOOR_POISON_RECALL,
-        "poison recall fell: {lines:?}"
+        h.value_precision() >= 0.95,
+        "haircut value precision fell: {lines:?}"
     );
     assert!(
-        h.recall_same_chain() >= FLOOR_HAIRCUT_RECALL,
-        "haircut recall fell: {lines:?}"
+        f.value_precision() >= 0.95,
+        "fifo value precision fell: {lines:?}"
     );
-    assert!(
-        f.recall_same_chain() >= FLOOR_FIFO_RECALL,
-        "fifo recall fell: {lines:?}"
-    );
-    assert!(
-        h.value_precision() >= FLOOR_HAIRCUT_VALUE_PRECISION,
-        "haircut precision fell: {lines:?}"
-    );
-    assert!(
-        f.value_precision() >= FLOOR_FIFO_VALUE_PRECISION,
-        "fifo precision fell: {lines:?}"
-    );
+    assert!(f.precision() >= 0.8, "fifo end-point precision fell: {lines:?}");
 }
-
-const FLOOR_POISON_RECALL: f64 = 0.0;
-const FLOOR_HAIRCUT_RECALL: f64 = 0.0;
-const FLOOR_FIFO_RECALL: f64 = 0.0;
-const FLOOR_HAIRCUT_VALUE_PRECISION: f64 = 0.0;
-const FLOOR_FIFO_VALUE_PRECISION: f64 = 0.0;

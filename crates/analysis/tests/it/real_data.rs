@@ -101,8 +101,11 @@ fn read_addresses(path: &Path) -> Vec<Address> {
         .collect()
 }
 
-/// Share of terminals reached per model, and how many terminals the flow graph contains.
-fn trace_case(case: &str) -> Option<(usize, usize, Vec<(Model, usize, usize)>)> {
+/// Per model: terminals reached and addresses reached in all.
+type ModelReach = Vec<(Model, usize, usize)>;
+
+/// Terminals listed, terminals present in the flows, and what each model reached.
+fn trace_case(case: &str) -> Option<(usize, usize, ModelReach)> {
     let dir = data_dir().join(case);
     if !dir.is_dir() {
         eprintln!("skipping real-data trace of {case}: {} is absent", dir.display());
@@ -188,10 +191,12 @@ fn check_case(case: &str, floors: [f64; 3]) {
 
 #[test]
 fn harmony_bridge_wave_reaches_terminals() {
-    check_case("HB", [0.0, 0.0, 0.0]);
+    // Measured 11/14 for every model: 3 terminals do not appear in the flow file at all.
+    check_case("HB", [0.7, 0.7, 0.7]);
 }
 
 #[test]
 fn atomic_wallet_reaches_terminals() {
-    check_case("Atomic", [0.0, 0.0, 0.0]);
+    // Measured 101/101 poison, 98/101 haircut, 93/101 fifo.
+    check_case("Atomic", [0.95, 0.9, 0.85]);
 }

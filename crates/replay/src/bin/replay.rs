@@ -52,7 +52,12 @@ fn main() -> ExitCode {
                     println!("mixers={}", files.mixers_csv().display());
                     println!("incident={}", files.incident_toml().display());
                     for c in &files.truth.chains {
-                        println!("state_{}={} {}", c.chain.name(), c.chain_id, files.state_file(c.chain).display());
+                        println!(
+                            "state_{}={} {}",
+                            c.chain.name(),
+                            c.chain_id,
+                            files.state_file(c.chain).display()
+                        );
                     }
                     ExitCode::SUCCESS
                 }

@@ -114,20 +114,23 @@ fn lower(v: &Value) -> String {
 /// Every traced end point of the report: destinations and exit addresses, as (chain, address, path).
 fn end_points(report: &Value) -> Vec<(String, String, Vec<String>, String)> {
     let mut out = Vec::new();
-    let path_of = |v: &Value| -> Vec<String> {
-        v["path"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(lower)
-            .collect()
-    };
+    let path_of =
+        |v: &Value| -> Vec<String> { v["path"].as_array().into_iter().flatten().map(lower).collect() };
     for d in report["destinations"].as_array().into_iter().flatten() {
-        out.push((lower(&d["chain"]), lower(&d["address"]), path_of(d), "destination".to_string()));
+        out.push((
+            lower(&d["chain"]),
+            lower(&d["address"]),
+            path_of(d),
+            "destination".to_string(),
+        ));
     }
     for g in report["exits"].as_array().into_iter().flatten() {
         for a in g["addresses"].as_array().into_iter().flatten() {
-            let what = format!("exit {} ({})", g["entity"].as_str().unwrap_or("?"), lower(&g["category"]));
+            let what = format!(
+                "exit {} ({})",
+                g["entity"].as_str().unwrap_or("?"),
+                lower(&g["category"])
+            );
             out.push((lower(&a["chain"]), lower(&a["address"]), path_of(a), what));
         }
     }
@@ -138,7 +141,10 @@ fn check_losses(truth: &GroundTruth, report: &Value, failures: &mut Vec<String>)
     let mut expected: BTreeMap<(String, String), String> = BTreeMap::new();
     for c in &truth.chains {
         for d in &c.drained {
-            expected.insert((c.chain.name().to_string(), d.asset.to_ascii_lowercase()), d.amount.clone());
+            expected.insert(
+                (c.chain.name().to_string(), d.asset.to_ascii_lowercase()),
+                d.amount.clone(),
+            );
         }
     }
     let mut actual: BTreeMap<(String, String), String> = BTreeMap::new();
@@ -210,7 +216,11 @@ fn check_deposits(truth: &GroundTruth, report: &Value, failures: &mut Vec<String
             ));
             continue;
         }
-        let via_hashes: Vec<String> = payments.iter().flat_map(|d| &d.via).map(|v| v.tx_hash.to_hex()).collect();
+        let via_hashes: Vec<String> = payments
+            .iter()
+            .flat_map(|d| &d.via)
+            .map(|v| v.tx_hash.to_hex())
+            .collect();
         if !via_hashes.is_empty()
             && !hits
                 .iter()
@@ -242,7 +252,10 @@ fn check_attribution(truth: &GroundTruth, report: &Value, failures: &mut Vec<Str
         return;
     };
     if lower(&first["actor"]) != truth.actor {
-        failures.push(format!("attribution does not name '{}' first: {ranked:?}", truth.actor));
+        failures.push(format!(
+            "attribution does not name '{}' first: {ranked:?}",
+            truth.actor
+        ));
         return;
     }
     let reused = truth.reused_address.address.to_hex();
@@ -293,7 +306,11 @@ fn check_mixer_exits(truth: &GroundTruth, report: &Value, failures: &mut Vec<Str
                 "mixer exit {pool} on {chain}: {total} raw units were deposited by the laundering, the report says {amount}"
             ));
         }
-        let on_path = entry["path"].as_array().into_iter().flatten().any(|h| txs.contains(&lower(h)));
+        let on_path = entry["path"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|h| txs.contains(&lower(h)));
         if !on_path {
             failures.push(format!(
                 "mixer exit {pool} on {chain}: its path {} contains none of the laundering's deposits {}",
@@ -358,7 +375,9 @@ fn live_coinex_style_replay() {
     }
     let bridges = world.bridges_csv().display().to_string();
     if let Err(e) = cli.try_run(&["bridges", "import", &bridges]) {
-        failures.push(format!("bridges import failed (the bridge registry cannot be loaded): {e}"));
+        failures.push(format!(
+            "bridges import failed (the bridge registry cannot be loaded): {e}"
+        ));
     }
 
     let incident = world.incident_toml().display().to_string();
