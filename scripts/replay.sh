@@ -51,8 +51,8 @@ cleanup
 pids=()
 
 echo "== labels and bridges" >&2
-"$bin/chaintrace" labels import "${world[labels]}"
-"$bin/chaintrace" bridges import "${world[bridges]}" || echo "warning: bridges import failed; continuing" >&2
+"$bin/chaintrace" labels import "${world[labels]}" >&2
+"$bin/chaintrace" bridges import "${world[bridges]}" >&2 || echo "warning: bridges import failed; continuing" >&2
 
 echo "== investigate ${world[incident]}" >&2
 "$bin/chaintrace" investigate "${world[incident]}" --format json --out "$out/report.json"
@@ -77,7 +77,11 @@ for (chain, asset), amount in drained.items():
 ends = [(d["chain"], d["address"].lower(), [h.lower() for h in d["path"]]) for d in report["destinations"]]
 ends += [(a["chain"], a["address"].lower(), [h.lower() for h in a["path"]]) for g in report["exits"] for a in g["addresses"]]
 print("exchange deposit addresses the laundering paid into:")
+seen = set()
 for d in truth["reached_deposits"]:
+    if (d["chain"], d["address"]) in seen:
+        continue
+    seen.add((d["chain"], d["address"]))
     hit = any(c == d["chain"] and (a == d["address"].lower() or d["payment_tx"].lower() in p) for c, a, p in ends)
     print(f"  {d['chain']:<9} {d['address']} via {d['route']:<6} {'reached' if hit else 'NOT reached'}")
 print("exits:")

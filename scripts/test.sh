@@ -13,6 +13,8 @@ node contracts/compile.js --check
 if [[ -n "${CI:-}" ]]; then
   export CARGO_INCREMENTAL=0
 fi
+# Live tests must not skip when run from here: a missing anvil is a failure, not a skip.
+export CHAINTRACE_REQUIRE_LIVE=1
 export CHAINTRACE_ANVIL="${CHAINTRACE_ANVIL:-$root/.tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil}"
 
 log="$(mktemp)"

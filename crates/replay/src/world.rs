@@ -528,12 +528,13 @@ fn background_bridging(worlds: &[World], at: u64) -> Result<(), ReplayError> {
         (Chain::Arbitrum, Chain::Optimism, 2),
         (Chain::Optimism, Chain::Ethereum, 1),
     ];
-    for (src, dst, eth) in routes {
+    // An hour apart: every node's clock is past the previous route's release when the next one starts.
+    for ((src, dst, eth), t) in routes.into_iter().zip((at..).step_by(3600)) {
         let (s, d) = (world(worlds, src)?, world(worlds, dst)?);
-        s.node.set_time(at)?;
+        s.node.set_time(t)?;
         let user = s.customers[2];
         let (_, id) = s.bridge_out("customer bridges", user, native(eth), user, dst)?;
-        d.node.set_time(at + 240)?;
+        d.node.set_time(t + 240)?;
         d.bridge_in("relayer releases", id, user, after_bridge_fee(native(eth)), src)?;
     }
     Ok(())

@@ -51,6 +51,12 @@ pub(crate) trait TaintModel {
     fn take(pool: &mut Self::Pool, amount: U256) -> Self::Flow;
     /// Taint the pool holds.
     fn held(pool: &Self::Pool) -> U256;
+    /// Tainted part an outflow of `amount` would carry from `older` and `newer` seen as one pool (`newer`
+    /// after `older`), without changing them.
+    fn peek_split(older: &Self::Pool, newer: &Self::Pool, amount: U256) -> U256;
+    /// Sends `amount` out of `older` and `newer` seen as one pool (`newer` after `older`) and leaves what
+    /// remains of each in it, so that `older` never gains value from `newer`; returns what it carries.
+    fn take_split(older: &mut Self::Pool, newer: &mut Self::Pool, amount: U256) -> Self::Flow;
 }
 
 /// Poison: once tainted, every later outflow is tainted in full. The "amount" is the amount moved.
@@ -90,6 +96,12 @@ impl TaintModel for Poison {
     fn held(_pool: &bool) -> U256 {
         U256::ZERO
     }
+    fn peek_split(older: &bool, newer: &bool, amount: U256) -> U256 {
+        Self::peek(&(*older || *newer), amount)
+    }
+    fn take_split(older: &mut bool, newer: &mut bool, amount: U256) -> PoisonFlow {
+        (amount, *older || *newer)
+    }
 }
 
 /// Haircut: the address's balance is a mix; each outflow carries taint in proportion to the tainted share.
@@ -117,6 +129,13 @@ impl Haircut {
     /// funded in a way the store did not see); the missing part is assumed clean.
     fn effective_balance(pool: &Mix, amount: U256) -> U256 {
         pool.balance.max(amount)
+    }
+
+    fn combined(a: &Mix, b: &Mix) -> Mix {
+        Mix {
+            balance: a.balance.saturating_add(b.balance),
+            taint: a.taint.saturating_add(b.taint),
+        }
     }
 }
 
@@ -170,6 +189,48 @@ impl TaintModel for Haircut {
     }
     fn held(pool: &Mix) -> U256 {
         pool.taint
+    }
+    fn peek_split(older: &Mix, newer: &Mix, amount: U256) -> U256 {
+        Self::peek(&Self::combined(older, newer), amount)
+    }
+    /// The outflow takes the same share `amount / balance` of each part (exactly when the division is
+    /// exact; rounding remainders are settled so that both parts keep `taint <= balance` and the older part
+    /// never gains taint).
+    fn take_split(older: &mut Mix, newer: &mut Mix, amount: U256) -> Mix {
+        let all = Self::combined(older, newer);
+        let t = Self::peek(&all, amount);
+        if amount >= all.balance {
+            // Everything leaves (clamped if more than the known balance).
+            *older = Mix::default();
+            *newer = Mix::default();
+            return Mix {
+                balance: amount,
+                taint: t,
+            };
+        }
+        let rest_taint = all.taint - t;
+        let newer_balance = newer.balance - mul_div_floor(newer.balance, amount, all.balance);
+        let older_balance = all.balance - amount - newer_balance;
+        let mut newer_taint = (newer.taint - mul_div_floor(newer.taint, amount, all.balance))
+            .min(newer_balance)
+            .min(rest_taint);
+        let mut older_taint = rest_taint - newer_taint;
+        if older_taint > older_balance {
+            older_taint = older_balance;
+            newer_taint = rest_taint - older_taint;
+        }
+        *older = Mix {
+            balance: older_balance,
+            taint: older_taint,
+        };
+        *newer = Mix {
+            balance: newer_balance,
+            taint: newer_taint,
+        };
+        Mix {
+            balance: amount,
+            taint: t,
+        }
     }
 }
 
@@ -264,6 +325,23 @@ impl TaintModel for Fifo {
             .filter(|l| l.1)
             .fold(U256::ZERO, |s, l| s.saturating_add(l.0))
     }
+    fn peek_split(older: &VecDeque<Lot>, newer: &VecDeque<Lot>, amount: U256) -> U256 {
+        let first = amount.min(lots_total(older));
+        Self::peek(older, first).saturating_add(Self::peek(newer, amount - first))
+    }
+    fn take_split(older: &mut VecDeque<Lot>, newer: &mut VecDeque<Lot>, amount: U256) -> Vec<Lot> {
+        // The older lots are at the front of the combined queue.
+        let first = amount.min(lots_total(older));
+        let mut out = Self::take(older, first);
+        if amount > first {
+            out.extend(Self::take(newer, amount - first));
+        }
+        out
+    }
+}
+
+fn lots_total(q: &VecDeque<Lot>) -> U256 {
+    q.iter().fold(U256::ZERO, |s, l| s.saturating_add(l.0))
 }
 
 /// An address's state under the time rule: what is available now, and what arrived in the current block
@@ -277,6 +355,8 @@ pub(crate) struct Pools<M: TaintModel> {
     avail_route: Option<Route>,
     pending: Vec<(u32, M::Pool, Option<Route>)>,
     pending_block: u32,
+    /// Index in `pending` of the transaction of the outflow being prepared.
+    current: Option<usize>,
 }
 
 impl<M: TaintModel> Default for Pools<M> {
@@ -286,6 +366,7 @@ impl<M: TaintModel> Default for Pools<M> {
             avail_route: None,
             pending: Vec::new(),
             pending_block: 0,
+            current: None,
         }
     }
 }
@@ -303,6 +384,7 @@ impl<M: TaintModel> Pools<M> {
     /// Receives a flow in transaction `tx` of block `block`.
     pub(crate) fn inflow(&mut self, block: u32, tx: u32, f: M::Flow, route: Option<Route>) {
         self.settle_block(block);
+        self.current = None;
         self.pending_block = block;
         match self.pending.iter_mut().find(|p| p.0 == tx) {
             Some(p) => {
@@ -317,24 +399,31 @@ impl<M: TaintModel> Pools<M> {
         }
     }
 
-    /// Makes available what an outflow in `tx` of `block` may draw on.
+    /// Selects what an outflow in `tx` of `block` may draw on: what is available plus what arrived earlier
+    /// in the same transaction. The latter is not merged into what is available: its remainder must stay
+    /// out of reach of the block's other transactions (their order relative to `tx` is unknown).
     pub(crate) fn prepare_out(&mut self, block: u32, tx: u32) {
         self.settle_block(block);
-        if let Some(i) = self.pending.iter().position(|p| p.0 == tx) {
-            let (_, p, r) = self.pending.swap_remove(i);
-            M::merge(&mut self.avail, p);
-            self.avail_route = better(self.avail_route, r);
-        }
+        self.current = self.pending.iter().position(|p| p.0 == tx);
     }
 
     /// Taint an outflow would carry (after [`Pools::prepare_out`]).
     pub(crate) fn peek(&self, amount: U256) -> U256 {
-        M::peek(&self.avail, amount)
+        match self.current.and_then(|i| self.pending.get(i)) {
+            Some((_, p, _)) => M::peek_split(&self.avail, p, amount),
+            None => M::peek(&self.avail, amount),
+        }
     }
 
     /// Sends an outflow (after [`Pools::prepare_out`]); returns the flow and the route its taint took.
     pub(crate) fn take(&mut self, amount: U256) -> (M::Flow, Option<Route>) {
-        (M::take(&mut self.avail, amount), self.avail_route)
+        match self.current.and_then(|i| self.pending.get_mut(i)) {
+            Some((_, p, r)) => {
+                let route = better(self.avail_route, *r);
+                (M::take_split(&mut self.avail, p, amount), route)
+            }
+            None => (M::take(&mut self.avail, amount), self.avail_route),
+        }
     }
 
     /// All taint held, available or pending.
