@@ -1,7 +1,9 @@
 //! Small text helpers shared by the renderers.
 
+use chaintrace_analysis::conversions::{ConversionDetail, verdict_name};
 use chaintrace_analysis::investigate::Value;
-use chaintrace_core::{Address, Chain, TxHash};
+use chaintrace_analysis::trace::TraceStep;
+use chaintrace_core::{Address, Asset, Chain, TxHash};
 
 /// `$1,234,567.89`, or `n/a` when missing.
 pub(crate) fn usd(v: Option<f64>) -> String {
@@ -133,6 +135,47 @@ pub(crate) fn md(s: &str) -> String {
 /// Confidence as a percentage.
 pub(crate) fn pct(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
+}
+
+/// The conversions on a path, one phrase each, `; `-separated (empty when the path has none): swaps with
+/// assets and rate, bridges with chains, deposit and release transactions, confidence and reason.
+pub(crate) fn conversion_steps(steps: &[TraceStep]) -> String {
+    let asset = |c: Chain, a: Asset| match a {
+        Asset::Native => c.native_symbol().to_string(),
+        Asset::Token(t) => short_addr(c, t),
+    };
+    let parts: Vec<String> = steps
+        .iter()
+        .filter_map(|s| match s {
+            TraceStep::Transfer { .. } => None,
+            TraceStep::Conversion(c) => Some(match &c.detail {
+                ConversionDetail::Swap { kind } => format!(
+                    "{} {} \u{2192} {} on {} (rate {:.6}, tx {})",
+                    kind.name(),
+                    asset(c.from_chain, c.asset_in),
+                    asset(c.to_chain, c.asset_out),
+                    c.from_chain,
+                    c.rate(),
+                    short_tx(c.from_tx)
+                ),
+                ConversionDetail::Bridge {
+                    bridge,
+                    verdict,
+                    confidence,
+                    reason,
+                } => format!(
+                    "bridge {bridge} {} \u{2192} {} (deposit {}, release {}, confidence {:.0}% {}: {reason})",
+                    c.from_chain,
+                    c.to_chain,
+                    short_tx(c.from_tx),
+                    short_tx(c.to_tx),
+                    confidence * 100.0,
+                    verdict_name(*verdict)
+                ),
+            }),
+        })
+        .collect();
+    parts.join("; ")
 }
 
 #[cfg(test)]

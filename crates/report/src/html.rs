@@ -5,7 +5,7 @@ use std::fmt::Write;
 use chaintrace_analysis::investigate::Investigation;
 use chaintrace_analysis::investigate::prices::rfc3339_of_unix;
 
-use crate::fmt::{amount, esc, pct, usd};
+use crate::fmt::{amount, conversion_steps, esc, pct, usd};
 use crate::json::{membership, total_usd};
 
 const MAX_ROWS: usize = 50;
@@ -210,7 +210,7 @@ pub fn render(inv: &Investigation) -> String {
         }
         let _ = writeln!(
             s,
-            "</table><table><tr><th>entity</th><th>chain</th><th>address</th><th>label</th><th>amount</th><th>USD</th><th>hops</th><th>first tx</th></tr>"
+            "</table><table><tr><th>entity</th><th>chain</th><th>address</th><th>label</th><th>amount</th><th>USD</th><th>hops</th><th>first tx</th><th>via swaps / bridges</th></tr>"
         );
         let rows: Vec<_> = inv
             .exits
@@ -220,7 +220,7 @@ pub fn render(inv: &Investigation) -> String {
         for (g, x) in rows.iter().take(MAX_ROWS) {
             let _ = writeln!(
                 s,
-                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td><code>{}</code></td></tr>",
+                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td><code>{}</code></td><td>{}</td></tr>",
                 esc(&g.entity),
                 x.value.chain,
                 x.address.display_for(x.value.chain),
@@ -228,7 +228,8 @@ pub fn render(inv: &Investigation) -> String {
                 esc(&amount(&x.value)),
                 usd(x.value.usd),
                 x.hops,
-                x.path.first().map(|h| h.to_hex()).unwrap_or_default()
+                x.path.first().map(|h| h.to_hex()).unwrap_or_default(),
+                esc(&conversion_steps(&x.steps))
             );
         }
         let _ = writeln!(s, "</table>{}", more(rows.len()));
@@ -240,19 +241,20 @@ pub fn render(inv: &Investigation) -> String {
     } else {
         let _ = writeln!(
             s,
-            "<table><tr><th>chain</th><th>address</th><th>label</th><th>amount</th><th>USD</th><th>hops</th><th>why</th></tr>"
+            "<table><tr><th>chain</th><th>address</th><th>label</th><th>amount</th><th>USD</th><th>hops</th><th>why</th><th>via swaps / bridges</th></tr>"
         );
         for d in inv.destinations.iter().take(MAX_ROWS) {
             let _ = writeln!(
                 s,
-                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
                 d.value.chain,
                 d.address.display_for(d.value.chain),
                 esc(d.label.as_deref().unwrap_or("")),
                 esc(&amount(&d.value)),
                 usd(d.value.usd),
                 d.hops,
-                d.reason.name()
+                d.reason.name(),
+                esc(&conversion_steps(&d.steps))
             );
         }
         let _ = writeln!(s, "</table>{}", more(inv.destinations.len()));
@@ -273,6 +275,27 @@ pub fn render(inv: &Investigation) -> String {
         );
     }
     let _ = writeln!(s, "</table>{}", more(inv.incident_addresses.len()));
+    if !inv.cross_chain_entities.is_empty() {
+        let _ = writeln!(
+            s,
+            "<h2>Cross-chain identity</h2><p class=\"sub\">The same address (20 bytes) on several chains of the incident: one key likely controls all of them.</p><table><tr><th>address</th><th>chain</th><th>as written there</th><th>evidence</th><th>tx</th></tr>"
+        );
+        for x in &inv.cross_chain_entities {
+            for e in &x.evidence {
+                let _ = writeln!(
+                    s,
+                    "<tr><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td>{}: {}</td><td><code>{}</code></td></tr>",
+                    x.address,
+                    e.chain,
+                    x.address.display_for(e.chain),
+                    esc(&e.kind),
+                    esc(&e.detail),
+                    e.tx_hash.map(|h| h.to_hex()).unwrap_or_default()
+                );
+            }
+        }
+        let _ = writeln!(s, "</table>");
+    }
     if !inv.notes.is_empty() {
         let _ = writeln!(s, "<h2>Notes</h2><ul>");
         for n in &inv.notes {

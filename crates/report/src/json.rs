@@ -9,13 +9,24 @@
 //!   "address","detail","source","label_confidence"}], "findings": [{"strength","factors","target","evidence"}]}],
 //!   "flow": {"nodes","edges","omitted_terminals"}, "notes": [...]}`
 //!
+//! Added with conversions: every destination and exit address has `"steps"` (the path with the swaps and
+//! bridges it crossed; each step as [`step_json`] writes it: `transfer` with chain, tx, from, to, asset,
+//! amount; `swap` with assets, amounts and rate; `bridge` with from/to chain, deposit_tx, release_tx,
+//! confidence, reason), a `"chain"` that may differ from the exploiters' chain, and flow nodes of role
+//! `conversion` (category `swap`/`wrap`/`bridge`). `"cross_chain_entities": [{"address", "chains": [..],
+//! "evidence": [{"chain","kind","tx_hash","detail"}]}]` lists each 20-byte address active on several chains
+//! of the incident (one candidate entity).
+//!
 //! Amounts are decimal strings of raw units (`amount`) plus whole units (`amount_human`, null when the
 //! decimals are unknown); `usd` is a number or null when a price is missing, never 0 for "unknown".
 
+use chaintrace_analysis::conversions::{ConversionDetail, ConversionEdge, verdict_name};
 use chaintrace_analysis::investigate::prices::rfc3339_of_unix;
 use chaintrace_analysis::investigate::{Evidence, Investigation, Membership, Value};
+use chaintrace_analysis::trace::TraceStep;
 use chaintrace_core::{Address, Chain};
 use serde::Serialize;
+use serde_json::json;
 
 /// Version of this layout.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -47,6 +58,34 @@ pub struct Report {
     pub flow: FlowDto,
     /// Limitations and facts.
     pub notes: Vec<String>,
+    /// One 20-byte address active on several chains of the incident.
+    pub cross_chain_entities: Vec<CrossChainEntityDto>,
+}
+
+/// A candidate entity: one address on several chains.
+#[derive(Debug, Serialize)]
+pub struct CrossChainEntityDto {
+    /// The address as 0x-hex (the body of a Tron address too; per chain in `evidence`).
+    pub address: String,
+    /// Chain names.
+    pub chains: Vec<String>,
+    /// What ties it to the incident, per chain.
+    pub evidence: Vec<CrossChainEvidenceDto>,
+}
+
+/// One chain's fact about a cross-chain entity.
+#[derive(Debug, Serialize)]
+pub struct CrossChainEvidenceDto {
+    /// Chain name.
+    pub chain: String,
+    /// The address as that chain writes it (Tron: base58).
+    pub address: String,
+    /// Kind (`exploiter`, `same_address`, `destination`, `exit`, `conversion_recipient`, ...).
+    pub kind: String,
+    /// Transaction showing it.
+    pub tx_hash: Option<String>,
+    /// Sentence.
+    pub detail: String,
 }
 
 /// Incident.
@@ -169,6 +208,8 @@ pub struct DestinationDto {
     pub label: Option<String>,
     /// Transactions from an exploiter.
     pub path: Vec<String>,
+    /// The path with its conversions.
+    pub steps: Vec<serde_json::Value>,
 }
 
 /// Exits of one entity.
@@ -200,6 +241,8 @@ pub struct ExitAddressDto {
     pub hops: u32,
     /// Transactions from an exploiter.
     pub path: Vec<String>,
+    /// The path with its conversions.
+    pub steps: Vec<serde_json::Value>,
 }
 
 /// One ranked actor.
@@ -409,6 +452,7 @@ pub fn report(inv: &Investigation) -> Report {
                 reason: d.reason.name().to_string(),
                 label: d.label.clone(),
                 path: d.path.iter().map(|h| h.to_hex()).collect(),
+                steps: d.steps.iter().map(step_json).collect(),
             })
             .collect(),
         exits: inv
@@ -428,6 +472,7 @@ pub fn report(inv: &Investigation) -> Report {
                         value: value(&x.value),
                         hops: x.hops,
                         path: x.path.iter().map(|h| h.to_hex()).collect(),
+                        steps: x.steps.iter().map(step_json).collect(),
                     })
                     .collect(),
             })
@@ -444,7 +489,8 @@ pub fn report(inv: &Investigation) -> Report {
                     address: n.address.json_for(n.chain),
                     role: n.role.name().to_string(),
                     category: match &n.role {
-                        chaintrace_analysis::investigate::NodeRole::Exit(c) => Some(c.clone()),
+                        chaintrace_analysis::investigate::NodeRole::Exit(c)
+                        | chaintrace_analysis::investigate::NodeRole::Conversion(c) => Some(c.clone()),
                         _ => None,
                     },
                     label: n.label.clone(),
@@ -466,6 +512,88 @@ pub fn report(inv: &Investigation) -> Report {
             omitted_terminals: inv.flow.omitted_terminals,
         },
         notes: inv.notes.clone(),
+        cross_chain_entities: inv
+            .cross_chain_entities
+            .iter()
+            .map(|x| CrossChainEntityDto {
+                address: x.address.to_string(),
+                chains: x.chains.iter().map(|c| c.name().to_string()).collect(),
+                evidence: x
+                    .evidence
+                    .iter()
+                    .map(|e| CrossChainEvidenceDto {
+                        chain: e.chain.name().to_string(),
+                        address: x.address.json_for(e.chain),
+                        kind: e.kind.clone(),
+                        tx_hash: e.tx_hash.map(|h| h.to_hex()),
+                        detail: e.detail.clone(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
+
+/// JSON of one path step: `{"kind":"transfer",...}`, `{"kind":"swap",...}` or `{"kind":"bridge",...}` (the
+/// layout `chaintrace trace` documents; shared by the trace and report outputs).
+pub fn step_json(step: &TraceStep) -> serde_json::Value {
+    match step {
+        TraceStep::Transfer { chain, asset, step } => json!({
+            "kind": "transfer",
+            "chain": chain.name(),
+            "tx": step.tx_hash.to_hex(),
+            "from": step.from.json_for(*chain),
+            "to": step.to.json_for(*chain),
+            "asset": asset.json_for(*chain),
+            "amount": step.amount.to_string(),
+        }),
+        TraceStep::Conversion(c) => conversion_json(c),
+    }
+}
+
+/// JSON of one conversion edge (a `swap` or `bridge` step).
+pub fn conversion_json(c: &ConversionEdge) -> serde_json::Value {
+    let via: Vec<String> = c.via.iter().map(|a| a.json_for(c.from_chain)).collect();
+    match &c.detail {
+        ConversionDetail::Swap { kind } => json!({
+            "kind": "swap",
+            "chain": c.from_chain.name(),
+            "tx": c.from_tx.to_hex(),
+            "owner": c.owner.json_for(c.from_chain),
+            "recipient": c.recipient.json_for(c.to_chain),
+            "from_asset": c.asset_in.json_for(c.from_chain),
+            "to_asset": c.asset_out.json_for(c.to_chain),
+            "amount_in": c.amount_in.to_string(),
+            "amount_out": c.amount_out.to_string(),
+            "rate": c.rate(),
+            "swap_kind": kind.name(),
+            "via": via,
+        }),
+        ConversionDetail::Bridge {
+            bridge,
+            verdict,
+            confidence,
+            reason,
+        } => json!({
+            "kind": "bridge",
+            "bridge": bridge,
+            "from_chain": c.from_chain.name(),
+            "to_chain": c.to_chain.name(),
+            "deposit_tx": c.from_tx.to_hex(),
+            "release_tx": c.to_tx.to_hex(),
+            "owner": c.owner.json_for(c.from_chain),
+            "recipient": c.recipient.json_for(c.to_chain),
+            "from_asset": c.asset_in.json_for(c.from_chain),
+            "to_asset": c.asset_out.json_for(c.to_chain),
+            "amount_in": c.amount_in.to_string(),
+            "amount_out": c.amount_out.to_string(),
+            "rate": c.rate(),
+            "confidence": confidence,
+            "reason": reason,
+            "verdict": verdict_name(*verdict),
+            "candidate": c.is_candidate,
+            "via": via,
+        }),
     }
 }
 

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use chaintrace_analysis::investigate::Investigation;
 use chaintrace_analysis::investigate::prices::rfc3339_of_unix;
 
-use crate::fmt::{amount, md, pct, usd};
+use crate::fmt::{amount, conversion_steps, md, pct, usd};
 use crate::json::{membership, total_usd};
 
 /// Rows listed per table before "... and N more".
@@ -150,7 +150,7 @@ pub fn render(inv: &Investigation) -> String {
         }
         let _ = writeln!(
             s,
-            "\n| entity | chain | address | label | amount | USD | hops | first tx |\n|---|---|---|---|---:|---:|---:|---|"
+            "\n| entity | chain | address | label | amount | USD | hops | first tx | via swaps / bridges |\n|---|---|---|---|---:|---:|---:|---|---|"
         );
         let rows: Vec<_> = inv
             .exits
@@ -160,7 +160,7 @@ pub fn render(inv: &Investigation) -> String {
         for (g, x) in rows.iter().take(MAX_ROWS) {
             let _ = writeln!(
                 s,
-                "| {} | {} | `{}` | {} | {} | {} | {} | {} |",
+                "| {} | {} | `{}` | {} | {} | {} | {} | {} | {} |",
                 md(&g.entity),
                 x.value.chain,
                 x.address.display_for(x.value.chain),
@@ -171,7 +171,8 @@ pub fn render(inv: &Investigation) -> String {
                 x.path
                     .first()
                     .map(|h| format!("`{}`", h.to_hex()))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                md(&conversion_steps(&x.steps))
             );
         }
         more(&mut s, rows.len());
@@ -183,19 +184,20 @@ pub fn render(inv: &Investigation) -> String {
     } else {
         let _ = writeln!(
             s,
-            "| chain | address | label | amount | USD | hops | why |\n|---|---|---|---:|---:|---:|---|"
+            "| chain | address | label | amount | USD | hops | why | via swaps / bridges |\n|---|---|---|---:|---:|---:|---|---|"
         );
         for d in inv.destinations.iter().take(MAX_ROWS) {
             let _ = writeln!(
                 s,
-                "| {} | `{}` | {} | {} | {} | {} | {} |",
+                "| {} | `{}` | {} | {} | {} | {} | {} | {} |",
                 d.value.chain,
                 d.address.display_for(d.value.chain),
                 md(d.label.as_deref().unwrap_or("")),
                 amount(&d.value),
                 usd(d.value.usd),
                 d.hops,
-                d.reason.name()
+                d.reason.name(),
+                md(&conversion_steps(&d.steps))
             );
         }
         more(&mut s, inv.destinations.len());
@@ -216,6 +218,28 @@ pub fn render(inv: &Investigation) -> String {
         );
     }
     more(&mut s, inv.incident_addresses.len());
+
+    if !inv.cross_chain_entities.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Cross-chain identity\n\nThe same address (20 bytes) on several chains of the incident: one \
+             key likely controls all of them.\n\n| address | chain | as written there | evidence | tx |\n|---|---|---|---|---|"
+        );
+        for x in &inv.cross_chain_entities {
+            for e in &x.evidence {
+                let _ = writeln!(
+                    s,
+                    "| `{}` | {} | `{}` | {}: {} | {} |",
+                    x.address,
+                    e.chain,
+                    x.address.display_for(e.chain),
+                    e.kind,
+                    md(&e.detail),
+                    e.tx_hash.map(|h| format!("`{}`", h.to_hex())).unwrap_or_default()
+                );
+            }
+        }
+    }
 
     if !inv.notes.is_empty() {
         let _ = writeln!(s, "\n## Notes\n");

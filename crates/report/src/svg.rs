@@ -20,6 +20,8 @@ const TOP: f64 = 78.0;
 pub const LOSS_EDGE: &str = "#c62828";
 /// Color of traced edges.
 pub const FLOW_EDGE: &str = "#1565c0";
+/// Color of the edges into and out of a conversion (swap, bridge) node.
+pub const CONVERSION_EDGE: &str = "#8e24aa";
 
 fn colors(role: &NodeRole) -> (&'static str, &'static str) {
     match role {
@@ -34,6 +36,8 @@ fn colors(role: &NodeRole) -> (&'static str, &'static str) {
             "exchange" => ("#bbdefb", "#0d47a1"),
             _ => ("#fff9c4", "#f9a825"),
         },
+        NodeRole::Conversion(k) if k == "bridge" => ("#e0f2f1", "#8e24aa"),
+        NodeRole::Conversion(_) => ("#f3e5f5", "#8e24aa"),
     }
 }
 
@@ -218,7 +222,7 @@ pub fn render(flow: &FlowGraph) -> String {
     );
     let _ = writeln!(
         s,
-        r#"<defs><marker id="arrow-loss" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{LOSS_EDGE}"/></marker><marker id="arrow-flow" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{FLOW_EDGE}"/></marker></defs>"#
+        r#"<defs><marker id="arrow-loss" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{LOSS_EDGE}"/></marker><marker id="arrow-flow" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{FLOW_EDGE}"/></marker><marker id="arrow-conv" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="11" markerHeight="11" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{CONVERSION_EDGE}"/></marker></defs>"#
     );
     let _ = writeln!(
         s,
@@ -250,8 +254,17 @@ pub fn render(flow: &FlowGraph) -> String {
         let (x2, y2) = (tx, ty + NODE_H / 2.0);
         let bend = ((x2 - x1).abs() / 2.0).max(60.0);
         let (c1x, c2x) = (x1 + bend, x2 - bend);
-        let color = if d.is_loss { LOSS_EDGE } else { FLOW_EDGE };
-        let marker = if d.is_loss { "arrow-loss" } else { "arrow-flow" };
+        let from_node = &flow.nodes[nodes[d.from].members[nodes[d.from].members.len() - 1]];
+        let to_node = &flow.nodes[nodes[d.to].members[0]];
+        let is_conv = matches!(from_node.role, NodeRole::Conversion(_))
+            || matches!(to_node.role, NodeRole::Conversion(_));
+        let (color, marker) = if d.is_loss {
+            (LOSS_EDGE, "arrow-loss")
+        } else if is_conv {
+            (CONVERSION_EDGE, "arrow-conv")
+        } else {
+            (FLOW_EDGE, "arrow-flow")
+        };
         let parts: Vec<&chaintrace_analysis::investigate::FlowEdge> =
             d.edges.iter().map(|&k| &flow.edges[k]).collect();
         let total_usd: Option<f64> = parts.iter().try_fold(0.0, |a, e| e.value.usd.map(|u| a + u));
@@ -269,8 +282,6 @@ pub fn render(flow: &FlowGraph) -> String {
                 }
             }
         }
-        let from_node = &flow.nodes[nodes[d.from].members[nodes[d.from].members.len() - 1]];
-        let to_node = &flow.nodes[nodes[d.to].members[0]];
         let title = format!(
             "{}\n{} -> {}\n{} transaction(s): {}",
             lines.join("\n"),
@@ -281,8 +292,10 @@ pub fn render(flow: &FlowGraph) -> String {
         );
         let _ = writeln!(
             s,
-            r#"<path class="edge" d="M{x1:.1},{y1:.1} C{c1x:.1},{y1:.1} {c2x:.1},{y2:.1} {:.1},{y2:.1}" fill="none" stroke="{color}" stroke-opacity="0.8" stroke-width="{w:.1}" marker-end="url(#{marker})"><title>{}</title></path>"#,
+            r#"<path class="edge{}" d="M{x1:.1},{y1:.1} C{c1x:.1},{y1:.1} {c2x:.1},{y2:.1} {:.1},{y2:.1}" fill="none" stroke="{color}" stroke-opacity="0.8" stroke-width="{w:.1}"{} marker-end="url(#{marker})"><title>{}</title></path>"#,
+            if is_conv { " conversion" } else { "" },
             x2 - 2.0,
+            if is_conv { r#" stroke-dasharray="7,3""# } else { "" },
             esc(&title)
         );
         // Label near the receiver's end, where edges fan out least.
@@ -297,6 +310,9 @@ pub fn render(flow: &FlowGraph) -> String {
             let extra = lines.len() - 2;
             lines.truncate(2);
             lines.push(format!("+{extra} more assets"));
+        }
+        if from_node.chain != to_node.chain {
+            lines.push(format!("{} \u{2192} {}", from_node.chain, to_node.chain));
         }
         lines.push(tx_text);
         let n = lines.len() as f64;
@@ -347,6 +363,17 @@ pub fn render(flow: &FlowGraph) -> String {
                     all.join("\n")
                 ),
             )
+        } else if let NodeRole::Conversion(kind) = &first.role {
+            let text = first.label.clone().unwrap_or_else(|| kind.clone());
+            (
+                text.clone(),
+                format!("via {} · {}", short_addr(first.chain, first.address), first.chain),
+                format!(
+                    "{text}\nvia {} on {}",
+                    first.address.display_for(first.chain),
+                    first.chain
+                ),
+            )
         } else {
             let head = first.label.clone().unwrap_or_else(|| match &first.role {
                 NodeRole::Exit(c) => format!("{c} (unnamed)"),
@@ -365,14 +392,18 @@ pub fn render(flow: &FlowGraph) -> String {
                 title,
             )
         };
+        let is_conv = matches!(first.role, NodeRole::Conversion(_));
         let dash = if d.members.len() > 1 {
             r#" stroke-dasharray="5,3""#
+        } else if is_conv {
+            r#" stroke-dasharray="7,3""#
         } else {
             ""
         };
+        let (rx, stroke_w) = if is_conv { (17, 2.5) } else { (6, 1.5) };
         let _ = writeln!(
             s,
-            r#"<g class="node {role}"><title>{title}</title><rect x="{x:.1}" y="{y:.1}" width="{NODE_W}" height="{NODE_H}" rx="6" fill="{fill}" stroke="{stroke}" stroke-width="1.5"{dash}/><text x="{:.1}" y="{:.1}" font-size="11.5" font-weight="bold" fill="{text_fill}">{}</text><text x="{:.1}" y="{:.1}" font-size="10.5" fill="{text_fill}" font-family="Menlo, Consolas, monospace">{}</text></g>"#,
+            r#"<g class="node {role}"><title>{title}</title><rect x="{x:.1}" y="{y:.1}" width="{NODE_W}" height="{NODE_H}" rx="{rx}" fill="{fill}" stroke="{stroke}" stroke-width="{stroke_w}"{dash}/><text x="{:.1}" y="{:.1}" font-size="11.5" font-weight="bold" fill="{text_fill}">{}</text><text x="{:.1}" y="{:.1}" font-size="10.5" fill="{text_fill}" font-family="Menlo, Consolas, monospace">{}</text></g>"#,
             x + 8.0,
             y + 18.0,
             esc(&truncate(&head, 30)),
@@ -396,7 +427,7 @@ pub fn render(flow: &FlowGraph) -> String {
 }
 
 fn legend(s: &mut String) {
-    let items: [(&str, &str, &str); 7] = [
+    let items: [(&str, &str, &str); 8] = [
         ("victim", "#ffcdd2", "#c62828"),
         ("exploiter", "#ffe0b2", "#ef6c00"),
         ("intermediate", "#eceff1", "#607d8b"),
@@ -404,6 +435,7 @@ fn legend(s: &mut String) {
         ("mixer", "#e1bee7", "#6a1b9a"),
         ("bridge / other exit", "#b2dfdb", "#00695c"),
         ("funds resting", "#c8e6c9", "#2e7d32"),
+        ("swap / bridge hop", "#f3e5f5", "#8e24aa"),
     ];
     let mut x = MARGIN;
     for (name, fill, stroke) in items {

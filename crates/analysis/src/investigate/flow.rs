@@ -1,6 +1,12 @@
 //! The flow graph of a report: victims -> exploiters -> intermediate hops -> exits and resting places, built
 //! from the loss transfers and the trace paths of the largest exits and holdings. Layers are assigned here;
 //! drawing coordinates are the renderer's business.
+//!
+//! A conversion on a path (a swap, or a bridge from one chain to another) is drawn as its own node of role
+//! [`NodeRole::Conversion`] between the owner (before) and the recipient (after); the transfers into the pool
+//! or bridge and out of it are folded into it. Addresses after a conversion are separate nodes from the same
+//! address before it (a swapper is drawn once holding the old asset and once holding the new one), so the
+//! drawing stays acyclic.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -8,7 +14,8 @@ use chaintrace_core::{Address, Asset, Chain, LabelIndex, TxHash, U256};
 use chaintrace_graph::{Graph, NodeId};
 
 use super::{Destination, ExitGroup, Loss, Value, Valuer, best_label};
-use crate::trace::{PathStep, TraceResult};
+use crate::conversions::{ConversionDetail, ConversionEdge};
+use crate::trace::{TraceResult, TraceStep};
 
 /// What a node is in the story.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -23,6 +30,8 @@ pub enum NodeRole {
     Exit(String),
     /// Where funds rest.
     Holding,
+    /// A conversion the funds went through: `swap` (or `wrap`) or `bridge`.
+    Conversion(String),
 }
 
 impl NodeRole {
@@ -34,6 +43,7 @@ impl NodeRole {
             NodeRole::Intermediate => "intermediate",
             NodeRole::Exit(_) => "exit",
             NodeRole::Holding => "holding",
+            NodeRole::Conversion(_) => "conversion",
         }
     }
 }
@@ -101,28 +111,38 @@ struct EdgeAcc {
 
 pub(crate) fn build(g: &Graph, inp: &FlowInputs<'_>, traced: &TraceResult, valuer: &Valuer<'_>) -> FlowGraph {
     let mut nodes: Vec<FlowNode> = Vec::new();
-    let mut index: HashMap<(Chain, Address), usize> = HashMap::new();
-    let mut add =
-        |nodes: &mut Vec<FlowNode>, chain: Chain, address: Address, role: NodeRole, layer: u32| -> usize {
-            if let Some(&i) = index.get(&(chain, address)) {
-                let n: &mut FlowNode = &mut nodes[i];
-                if rank(&role) < rank(&n.role) {
-                    n.role = role;
-                }
-                n.layer = n.layer.min(layer);
-                return i;
+    // Key: chain, address, and how many conversions the funds crossed to get there (`u32::MAX - stage`: a
+    // conversion node at its venue).
+    let mut index: HashMap<(Chain, Address, u32), usize> = HashMap::new();
+    let mut add_at = |nodes: &mut Vec<FlowNode>,
+                      (chain, address, stage): (Chain, Address, u32),
+                      role: NodeRole,
+                      layer: u32,
+                      label: Option<String>|
+     -> usize {
+        if let Some(&i) = index.get(&(chain, address, stage)) {
+            let n: &mut FlowNode = &mut nodes[i];
+            if rank(&role) < rank(&n.role) {
+                n.role = role;
             }
-            let label = best_label(inp.labels, chain, address, |_| true).map(|l| l.text.clone());
-            nodes.push(FlowNode {
-                chain,
-                address,
-                role,
-                label,
-                layer,
-            });
-            index.insert((chain, address), nodes.len() - 1);
-            nodes.len() - 1
-        };
+            n.layer = n.layer.min(layer);
+            return i;
+        }
+        let label =
+            label.or_else(|| best_label(inp.labels, chain, address, |_| true).map(|l| l.text.clone()));
+        nodes.push(FlowNode {
+            chain,
+            address,
+            role,
+            label,
+            layer,
+        });
+        index.insert((chain, address, stage), nodes.len() - 1);
+        nodes.len() - 1
+    };
+    let mut add = |nodes: &mut Vec<FlowNode>, chain: Chain, address: Address, role: NodeRole, layer: u32| {
+        add_at(nodes, (chain, address, 0), role, layer, None)
+    };
     for &v in inp.victims {
         let (c, a) = g.node_key(v);
         add(&mut nodes, c, a, NodeRole::Victim, 0);
@@ -177,15 +197,15 @@ pub(crate) fn build(g: &Graph, inp: &FlowInputs<'_>, traced: &TraceResult, value
     terminals.sort_by(|a, b| super::by_value_desc(a.0, b.0).then(a.2.cmp(&b.2)));
     let total_terminals = terminals.len();
     terminals.truncate(inp.max_terminals);
-    let exit_paths: HashMap<(Chain, Address, Asset), &[PathStep]> = traced
+    let exit_paths: HashMap<(Chain, Address, Asset), &[TraceStep]> = traced
         .exits
         .iter()
-        .map(|x| ((x.chain, x.address, x.asset), x.path.as_slice()))
+        .map(|x| ((x.chain, x.address, x.asset), x.steps.as_slice()))
         .collect();
-    let dest_paths: HashMap<(Chain, Address, Asset), &[PathStep]> = traced
+    let dest_paths: HashMap<(Chain, Address, Asset), &[TraceStep]> = traced
         .destinations
         .iter()
-        .map(|d| ((d.chain, d.address, d.asset), d.path.as_slice()))
+        .map(|d| ((d.chain, d.address, d.asset), d.steps.as_slice()))
         .collect();
     let mut terminal_nodes = HashSet::new();
     for &(_, chain, address, asset, is_exit) in &terminals {
@@ -195,44 +215,118 @@ pub(crate) fn build(g: &Graph, inp: &FlowInputs<'_>, traced: &TraceResult, value
             dest_paths.get(&(chain, address, asset))
         };
         let Some(path) = path else { continue };
-        for (i, s) in path.iter().enumerate() {
-            let f = add(&mut nodes, chain, s.from, NodeRole::Intermediate, i as u32 + 1);
-            let last = i + 1 == path.len();
-            let role = match (last, is_exit) {
-                (true, true) => {
-                    let cat = inp
-                        .exits
-                        .iter()
-                        .find(|grp| {
-                            grp.addresses
-                                .iter()
-                                .any(|x| x.address == address && x.value.chain == chain)
-                        })
-                        .map(|grp| grp.category.clone())
-                        .unwrap_or_else(|| "exit".to_string());
-                    NodeRole::Exit(cat)
-                }
-                (true, false) => NodeRole::Holding,
-                _ => NodeRole::Intermediate,
-            };
-            let to = add(&mut nodes, chain, s.to, role, i as u32 + 2);
-            if last {
-                terminal_nodes.insert(to);
-            }
-            push_edge(
-                &mut edges,
-                (f, to, chain, asset),
-                (s.tx_hash, s.from, s.to, s.time, s.amount),
-                false,
-            );
-        }
-        if path.is_empty() {
-            // Funds resting at an exploiter itself.
-            if let Some(i) = nodes
+        let end_role = if is_exit {
+            let cat = inp
+                .exits
                 .iter()
-                .position(|n| n.chain == chain && n.address == address)
-            {
-                terminal_nodes.insert(i);
+                .find(|grp| {
+                    grp.addresses
+                        .iter()
+                        .any(|x| x.address == address && x.value.chain == chain)
+                })
+                .map(|grp| grp.category.clone())
+                .unwrap_or_else(|| "exit".to_string());
+            NodeRole::Exit(cat)
+        } else {
+            NodeRole::Holding
+        };
+        let mut stage = 0u32;
+        let mut layer = 1u32;
+        let mut last_node = None;
+        for (i, step) in path.iter().enumerate() {
+            let is_last = i + 1 == path.len();
+            match step {
+                TraceStep::Transfer {
+                    chain: c,
+                    asset: a,
+                    step: s,
+                } => {
+                    // The legs into and out of a conversion are drawn as the conversion node.
+                    let into_conv = matches!(path.get(i + 1), Some(TraceStep::Conversion(cv))
+                        if cv.from_tx == s.tx_hash && cv.from_chain == *c && cv.owner == s.from);
+                    let out_of_conv = i > 0
+                        && matches!(&path[i - 1], TraceStep::Conversion(cv)
+                            if cv.to_tx == s.tx_hash && cv.to_chain == *c && cv.recipient == s.to);
+                    if into_conv || out_of_conv {
+                        continue;
+                    }
+                    let role = if is_last {
+                        end_role.clone()
+                    } else {
+                        NodeRole::Intermediate
+                    };
+                    let f = add_at(
+                        &mut nodes,
+                        (*c, s.from, stage),
+                        NodeRole::Intermediate,
+                        layer,
+                        None,
+                    );
+                    let to = add_at(&mut nodes, (*c, s.to, stage), role, layer + 1, None);
+                    push_edge(
+                        &mut edges,
+                        (f, to, *c, *a),
+                        (s.tx_hash, s.from, s.to, s.time, s.amount),
+                        false,
+                    );
+                    layer += 1;
+                    last_node = Some(to);
+                }
+                TraceStep::Conversion(cv) => {
+                    let f = add_at(
+                        &mut nodes,
+                        (cv.from_chain, cv.owner, stage),
+                        NodeRole::Intermediate,
+                        layer,
+                        None,
+                    );
+                    let (kind, text) = conversion_text(cv);
+                    let via = cv.via.first().copied().unwrap_or(cv.owner);
+                    // One node per venue (pool, bridge contract) and stage.
+                    let key = (cv.from_chain, via, u32::MAX - stage);
+                    let mid = add_at(&mut nodes, key, NodeRole::Conversion(kind), layer + 1, Some(text));
+                    stage += 1;
+                    let role = if is_last {
+                        end_role.clone()
+                    } else {
+                        NodeRole::Intermediate
+                    };
+                    let to = add_at(
+                        &mut nodes,
+                        (cv.to_chain, cv.recipient, stage),
+                        role,
+                        layer + 2,
+                        None,
+                    );
+                    push_edge(
+                        &mut edges,
+                        (f, mid, cv.from_chain, cv.asset_in),
+                        (cv.from_tx, cv.owner, via, cv.from_time, cv.amount_in),
+                        false,
+                    );
+                    push_edge(
+                        &mut edges,
+                        (mid, to, cv.to_chain, cv.asset_out),
+                        (cv.to_tx, via, cv.recipient, cv.to_time, cv.amount_out),
+                        false,
+                    );
+                    layer += 2;
+                    last_node = Some(to);
+                }
+            }
+        }
+        match last_node {
+            Some(n) => {
+                terminal_nodes.insert(n);
+            }
+            None => {
+                // Funds resting at an exploiter itself.
+                if let Some(i) = nodes
+                    .iter()
+                    .position(|n| n.chain == chain && n.address == address)
+                {
+                    terminal_nodes.insert(i);
+                }
             }
         }
     }
@@ -276,6 +370,47 @@ pub(crate) fn build(g: &Graph, inp: &FlowInputs<'_>, traced: &TraceResult, value
     }
 }
 
+/// Kind (`swap`, `wrap`, `bridge`) and a one-line description of a conversion node.
+fn conversion_text(c: &ConversionEdge) -> (String, String) {
+    match &c.detail {
+        ConversionDetail::Swap { kind } => (
+            kind.name().to_string(),
+            format!(
+                "{} {} \u{2192} {} on {}",
+                kind.name(),
+                short_asset(c.from_chain, c.asset_in),
+                short_asset(c.to_chain, c.asset_out),
+                c.from_chain
+            ),
+        ),
+        ConversionDetail::Bridge {
+            bridge, confidence, ..
+        } => (
+            "bridge".to_string(),
+            format!(
+                "bridge {} \u{2192} {} ({bridge}, {:.0}%)",
+                c.from_chain,
+                c.to_chain,
+                confidence * 100.0
+            ),
+        ),
+    }
+}
+
+fn short_asset(chain: Chain, asset: Asset) -> String {
+    match asset {
+        Asset::Native => chain.native_symbol().to_string(),
+        Asset::Token(a) => {
+            let s = a.display_for(chain);
+            format!(
+                "{}\u{2026}{}",
+                &s[..6.min(s.len())],
+                &s[s.len().saturating_sub(4)..]
+            )
+        }
+    }
+}
+
 /// Which role wins when a node plays several: victims and exploiters stay what they are.
 fn rank(r: &NodeRole) -> u8 {
     match r {
@@ -284,5 +419,6 @@ fn rank(r: &NodeRole) -> u8 {
         NodeRole::Exit(_) => 2,
         NodeRole::Holding => 3,
         NodeRole::Intermediate => 4,
+        NodeRole::Conversion(_) => 5,
     }
 }

@@ -7,7 +7,11 @@
 //!   per chain and asset, valued in US dollars at each transfer day's close (a missing price stays missing);
 //! - fund flow: a forward trace ([`crate::trace`]) from the exploiters with an exit oracle backed by the labels
 //!   ([`LabelExits`]): where value rests, which labeled exits (exchanges, mixers, bridges) received it, grouped
-//!   by entity, and a layered flow graph for the report ([`flow`]);
+//!   by entity, and a layered flow graph for the report ([`flow`]); given conversion edges
+//!   ([`Inputs::conversions`]) the trace continues through swaps and bridges, so destinations and exits can
+//!   be on other chains and carry the conversion steps on their way;
+//! - cross-chain entities: one 20-byte address active on several chains of the incident
+//!   ([`CrossChainEntity`]);
 //! - attribution ([`attribution`]): actors ranked by a confidence computed from every piece of evidence
 //!   (reused addresses, same address across chains, cluster merges, link discovery), never an exchange, mixer,
 //!   bridge or other service. See `docs/investigate.md` for the formula.
@@ -20,12 +24,13 @@ pub mod losses;
 pub mod prices;
 pub mod tokens;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chaintrace_core::{Address, Asset, Category, Chain, Label, LabelIndex, TxHash, U256};
 use chaintrace_graph::{Graph, NodeId};
 
 use crate::cluster::{self, ClusterConfig, Clustering, NodeLabels, is_service_category};
+use crate::conversions::ConversionEdge;
 use crate::trace::{self, ExitCategory, ExitInfo, ExitOracle, HoldReason, Model, TraceRequest};
 
 pub use attribution::{ActorBook, ActorFacts, Attribution, Evidence, EvidenceKind, Finding};
@@ -64,6 +69,9 @@ pub struct Options {
     pub cluster: bool,
     /// Most exit and holding addresses drawn in the flow graph.
     pub flow_terminals: usize,
+    /// Also follow bridge releases that are only candidates of an ambiguous or weak match (see
+    /// [`trace::ConversionOptions`]).
+    pub follow_candidates: bool,
 }
 
 impl Default for Options {
@@ -75,6 +83,7 @@ impl Default for Options {
             link_hops: 4,
             cluster: true,
             flow_terminals: 14,
+            follow_candidates: false,
         }
     }
 }
@@ -92,6 +101,9 @@ pub struct Inputs<'a> {
     pub assets: &'a AssetBook,
     /// Daily USD prices.
     pub prices: &'a PriceTable,
+    /// Conversion edges (swaps, wraps, bridge matches) the fund-flow trace continues through; empty: each
+    /// chain and asset is traced on its own.
+    pub conversions: &'a [ConversionEdge],
 }
 
 impl std::fmt::Debug for Inputs<'_> {
@@ -197,6 +209,8 @@ pub struct Destination {
     pub label: Option<String>,
     /// Transactions from an exploiter to here.
     pub path: Vec<TxHash>,
+    /// The path with the conversions (swaps, bridges) it went through.
+    pub steps: Vec<trace::TraceStep>,
 }
 
 /// One exit address reached.
@@ -212,6 +226,8 @@ pub struct ExitAddress {
     pub hops: u32,
     /// Transactions from an exploiter to here.
     pub path: Vec<TxHash>,
+    /// The path with the conversions (swaps, bridges) it went through.
+    pub steps: Vec<trace::TraceStep>,
 }
 
 /// Exits grouped by the entity that runs them.
@@ -284,6 +300,36 @@ pub struct Investigation {
     pub flow: FlowGraph,
     /// Limitations and facts a reader must know (missing prices, caps hit).
     pub notes: Vec<String>,
+    /// One 20-byte address active on several chains of the incident (one key likely controls all), with
+    /// what ties it to the incident on each chain.
+    pub cross_chain_entities: Vec<CrossChainEntity>,
+}
+
+/// The same 20-byte address (EVM hex, or the body of a Tron base58 address) seen on several chains of
+/// the incident: one candidate entity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrossChainEntity {
+    /// The address (20 bytes).
+    pub address: Address,
+    /// Chains it is active on, in chain order.
+    pub chains: Vec<Chain>,
+    /// What ties it to the incident, per chain.
+    pub evidence: Vec<CrossChainEvidence>,
+}
+
+/// One chain's fact about a [`CrossChainEntity`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrossChainEvidence {
+    /// Chain.
+    pub chain: Chain,
+    /// `exploiter`, `same_address`, `cluster`, `destination`, `exit`, `conversion_recipient`, or an
+    /// attribution evidence kind (`same_address_cross_chain`, `reused_address`).
+    pub kind: String,
+    /// A transaction showing it (the address's first transfer on the chain at or after the start, or the
+    /// transaction that brought the funds), if any.
+    pub tx_hash: Option<TxHash>,
+    /// One sentence for people.
+    pub detail: String,
 }
 
 /// Exit oracle backed by labels: exit categories ([`Category::is_exit`]) and other services (DEX pools and
@@ -445,26 +491,35 @@ pub fn investigate(
         fan_out_cap: opts.fan_out_cap,
     };
     let oracle = LabelExits { labels: &index };
-    let traced = trace::trace(g, &req, &oracle)?;
+    let traced = trace::trace_with_conversions(
+        g,
+        &req,
+        &oracle,
+        inputs.conversions,
+        trace::ConversionOptions {
+            follow_candidates: opts.follow_candidates,
+        },
+    )?;
     let paths: HashMap<(Chain, Address, Asset), &trace::Destination> = traced
         .destinations
         .iter()
         .map(|d| ((d.chain, d.address, d.asset), d))
         .collect();
-    let arrival = |chain, address, asset| -> (u64, Vec<TxHash>) {
+    let arrival = |chain, address, asset| -> (u64, Vec<TxHash>, Vec<trace::TraceStep>) {
         match paths.get(&(chain, address, asset)) {
             Some(d) => (
                 d.path.last().map(|s| s.time).unwrap_or(incident.started),
                 d.path.iter().map(|s| s.tx_hash).collect(),
+                d.steps.clone(),
             ),
-            None => (incident.started, Vec::new()),
+            None => (incident.started, Vec::new(), Vec::new()),
         }
     };
     let mut destinations: Vec<Destination> = traced
         .holding
         .iter()
         .map(|h| {
-            let (time, path) = arrival(h.chain, h.address, h.asset);
+            let (time, path, steps) = arrival(h.chain, h.address, h.asset);
             Destination {
                 address: h.address,
                 value: valuer.value(h.chain, h.asset, h.amount, time),
@@ -472,6 +527,7 @@ pub fn investigate(
                 hops: h.hops,
                 label: best_label(&index, h.chain, h.address, |_| true).map(|l| l.text.clone()),
                 path,
+                steps,
             }
         })
         .collect();
@@ -509,6 +565,7 @@ pub fn investigate(
                     hops: 0,
                     label: best_label(&index, chain, address, |_| true).map(|l| l.text.clone()),
                     path: Vec::new(),
+                    steps: Vec::new(),
                 });
             }
         }
@@ -555,6 +612,13 @@ pub fn investigate(
         );
     }
     notes.extend(attribution.notes);
+    let cross_chain_entities = cross_chain_entities(
+        g,
+        incident.started,
+        &incident_addresses,
+        &traced,
+        &attribution.ranked,
+    );
 
     Ok(Investigation {
         incident: incident.clone(),
@@ -567,7 +631,129 @@ pub fn investigate(
         attribution: attribution.ranked,
         flow,
         notes,
+        cross_chain_entities,
     })
+}
+
+/// Groups the incident's addresses by their 20 bytes: the exploiters' side, the trace's destinations and
+/// exits, conversion recipients and the attribution's cross-chain evidence. An address active on two or
+/// more chains among them is one candidate entity.
+fn cross_chain_entities(
+    g: &Graph,
+    started: u64,
+    members: &[IncidentAddress],
+    traced: &trace::TraceResult,
+    ranked: &[Attribution],
+) -> Vec<CrossChainEntity> {
+    let mut facts: BTreeMap<Address, Vec<CrossChainEvidence>> = BTreeMap::new();
+    let first_tx = |chain: Chain, address: Address| -> Option<TxHash> {
+        let n = g.node(chain, address)?;
+        let window = g.seqs_in_time(chain, Some(started), None);
+        g.out_edges(n)
+            .chain(g.in_edges(n))
+            .map(|e| g.edge_seq(e))
+            .filter(|s| window.contains(s))
+            .min()
+            .or_else(|| g.out_edges(n).chain(g.in_edges(n)).map(|e| g.edge_seq(e)).min())
+            .map(|s| g.tx_hash(g.tx_index(s)))
+    };
+    let mut push = |address: Address, ev: CrossChainEvidence| {
+        if address == Address::ZERO {
+            return;
+        }
+        let list = facts.entry(address).or_default();
+        if !list.iter().any(|x| x.chain == ev.chain && x.kind == ev.kind) {
+            list.push(ev);
+        }
+    };
+    for m in members {
+        let (kind, detail) = match &m.membership {
+            Membership::Exploiter => ("exploiter", format!("named as exploiter on {}", m.chain)),
+            Membership::SameAddress { of_chain } => (
+                "same_address",
+                format!("the exploiter's address of {of_chain}, active on {} too", m.chain),
+            ),
+            Membership::Cluster { heuristics, .. } => (
+                "cluster",
+                format!(
+                    "in an exploiter's cluster on {} ({})",
+                    m.chain,
+                    heuristics.join(", ")
+                ),
+            ),
+        };
+        push(
+            m.address,
+            CrossChainEvidence {
+                chain: m.chain,
+                kind: kind.into(),
+                tx_hash: first_tx(m.chain, m.address),
+                detail,
+            },
+        );
+    }
+    for d in &traced.destinations {
+        push(
+            d.address,
+            CrossChainEvidence {
+                chain: d.chain,
+                kind: if d.is_exit { "exit" } else { "destination" }.into(),
+                tx_hash: d.path.last().map(|s| s.tx_hash),
+                detail: format!("received traced funds on {} after {} hop(s)", d.chain, d.hops),
+            },
+        );
+    }
+    for u in &traced.conversions {
+        let c = &u.edge;
+        if c.from_chain != c.to_chain {
+            push(
+                c.recipient,
+                CrossChainEvidence {
+                    chain: c.to_chain,
+                    kind: "conversion_recipient".into(),
+                    tx_hash: Some(c.to_tx),
+                    detail: format!(
+                        "received bridged funds on {} (deposit on {} by {})",
+                        c.to_chain,
+                        c.from_chain,
+                        c.owner.display_for(c.from_chain)
+                    ),
+                },
+            );
+        }
+    }
+    for a in ranked {
+        for e in a.evidence() {
+            if matches!(
+                e.kind,
+                EvidenceKind::SameAddressCrossChain | EvidenceKind::ReusedAddress
+            ) {
+                push(
+                    e.address,
+                    CrossChainEvidence {
+                        chain: e.chain,
+                        kind: e.kind.name().into(),
+                        tx_hash: e.tx_hash,
+                        detail: e.detail.clone(),
+                    },
+                );
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (address, mut evidence) in facts {
+        let chains: BTreeSet<Chain> = evidence.iter().map(|e| e.chain).collect();
+        if chains.len() < 2 {
+            continue;
+        }
+        evidence.sort_by(|a, b| (a.chain, &a.kind).cmp(&(b.chain, &b.kind)));
+        out.push(CrossChainEntity {
+            address,
+            chains: chains.into_iter().collect(),
+            evidence,
+        });
+    }
+    out
 }
 
 /// Orders values by USD (missing last), then raw amount, both descending.
@@ -665,6 +851,7 @@ fn group_exits(exits: &[trace::Exit], index: &LabelIndex, valuer: &Valuer<'_>) -
             value,
             hops: x.hops,
             path: x.path.iter().map(|s| s.tx_hash).collect(),
+            steps: x.steps.clone(),
         });
     }
     let mut out: Vec<ExitGroup> = groups.into_values().collect();

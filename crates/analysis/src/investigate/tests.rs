@@ -89,6 +89,7 @@ fn run(g: &Graph, labels: &[Label], prices: &PriceTable) -> Investigation {
         actors: &actors,
         assets: &assets,
         prices,
+        conversions: &[],
     };
     investigate(&inputs, &incident(), &Options::default()).expect("investigation runs")
 }
@@ -108,6 +109,7 @@ fn losses_count_only_victim_to_exploiter_after_the_start_and_price_by_day() {
         actors: &actors,
         assets: &assets,
         prices: &prices,
+        conversions: &[],
     };
     let inv = investigate(&inputs, &inc, &Options::default()).expect("runs");
     assert_eq!(inv.losses.len(), 1);

@@ -163,11 +163,11 @@ fn same_block_other_tx_is_not_followed_but_same_tx_is() {
 fn regression_same_tx_remainder_is_not_spendable_by_another_tx_of_the_block() {
     // S=0, X=4, Z=2, Y=6, W=5, clean funder C=7.
     let g = graph(&[
-        (1, 0, 0, 7, 4, 293),   // block 0: C -> X 293 (clean)
-        (56, 3, 0, 0, 4, 182),  // block 3, tx 56: S -> X 182 (tainted)
-        (56, 3, 1, 4, 2, 293),  // block 3, tx 56: X -> Z 293 (same tx: may carry taint)
-        (57, 3, 0, 4, 6, 33),   // block 3, tx 57: X -> Y 33 (other tx of block 3: must not)
-        (60, 4, 0, 4, 5, 10),   // block 4: X -> W 10 (later block: may)
+        (1, 0, 0, 7, 4, 293),  // block 0: C -> X 293 (clean)
+        (56, 3, 0, 0, 4, 182), // block 3, tx 56: S -> X 182 (tainted)
+        (56, 3, 1, 4, 2, 293), // block 3, tx 56: X -> Z 293 (same tx: may carry taint)
+        (57, 3, 0, 4, 6, 33),  // block 3, tx 57: X -> Y 33 (other tx of block 3: must not)
+        (60, 4, 0, 4, 5, 10),  // block 4: X -> W 10 (later block: may)
     ]);
     for (model, z, w, x_held) in [
         (Model::Poison, Some(293), 10, None),
@@ -178,7 +178,10 @@ fn regression_same_tx_remainder_is_not_spendable_by_another_tx_of_the_block() {
     ] {
         let r = trace(&g, &req(&[0], model), &NoExits).expect("trace");
         let d = dest(&r);
-        assert!(!d.contains_key(&6), "{model}: Y reached from another tx of the block: {d:?}");
+        assert!(
+            !d.contains_key(&6),
+            "{model}: Y reached from another tx of the block: {d:?}"
+        );
         assert_eq!(d.get(&2).copied(), z, "{model}: {d:?}");
         assert_eq!(d.get(&5), Some(&w), "{model}: {d:?}");
         if let Some(x) = x_held {
@@ -188,7 +191,10 @@ fn regression_same_tx_remainder_is_not_spendable_by_another_tx_of_the_block() {
         }
         for dst in &r.destinations {
             for p in dst.path.windows(2) {
-                assert!(p[1].block > p[0].block || p[1].tx_hash == p[0].tx_hash, "{model}: {p:?}");
+                assert!(
+                    p[1].block > p[0].block || p[1].tx_hash == p[0].tx_hash,
+                    "{model}: {p:?}"
+                );
             }
         }
     }

@@ -11,22 +11,19 @@
 //!   "stats": {..}}`.
 
 use std::io::Write;
-use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use chaintrace_analysis::cluster::{
     ClusterConfig, Clustering, Explanation, Heuristic, NodeLabels, RefusedSide, cluster,
 };
-use chaintrace_core::{Address, Chain, Label};
-use chaintrace_graph::{Graph, NodeId, StoreStamp};
+use chaintrace_core::{Address, Chain};
+use chaintrace_graph::{Graph, NodeId};
 use chaintrace_store::Store;
 use serde_json::{Value, json};
 
+use crate::graph_load::{load_graph, load_labels};
 use crate::opts::GlobalOpts;
-
-/// File name of the graph snapshot inside the data directory (the one `trace` keeps).
-const SNAPSHOT: &str = "graph.snapshot";
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -73,44 +70,10 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
 pub(crate) fn load(global: &GlobalOpts) -> anyhow::Result<(Store, Graph, NodeLabels)> {
     let store = global.open_store()?;
     let dir = global.data_dir()?;
-    let graph = load_graph(&store, &dir.join(SNAPSHOT))?;
-    let mut labels: Vec<Label> = Vec::new();
-    store
-        .for_each_label(&mut |s| {
-            labels.push(s.label);
-            Ok(())
-        })
-        .context("reading labels")?;
+    let graph = load_graph(&store, &dir, false)?;
+    let labels = load_labels(&store)?;
     let node_labels = NodeLabels::new(&graph, &labels);
     Ok((store, graph, node_labels))
-}
-
-/// Same policy as `trace`: open the snapshot if its stamp matches the store, else rebuild and save it.
-fn load_graph(store: &Store, path: &Path) -> anyhow::Result<Graph> {
-    let stamp = StoreStamp::of_reader(store).context("reading store counts")?;
-    if path.exists() {
-        match Graph::open(path) {
-            Ok(g) if g.stamp() == stamp => return Ok(g),
-            Ok(_) => eprintln!(
-                "graph snapshot {} is older than the store; rebuilding",
-                path.display()
-            ),
-            Err(e) => eprintln!("warning: {e}; rebuilding"),
-        }
-    }
-    let t0 = Instant::now();
-    eprintln!("building graph from {} transfers ...", stamp.total_transfers());
-    let g = Graph::from_reader(store).context("building the transfer graph")?;
-    if g.edge_count() > 0 {
-        g.save(path).context("saving the graph snapshot")?;
-    }
-    eprintln!(
-        "built graph: {} nodes, {} transfers in {:.2}s",
-        g.node_count(),
-        g.edge_count(),
-        t0.elapsed().as_secs_f64()
-    );
-    Ok(g)
 }
 
 /// Resolves an address argument to graph nodes: on `chain` only, or on every chain it is active on.

@@ -102,6 +102,12 @@ pub(crate) fn run(_global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
         );
         truth
     };
+    // The sim's bridge contracts, so that its BridgeDeposit/BridgeRelease logs match and the trace
+    // follows the laundering across chains (as `chaintrace bridges import` would record them).
+    write_file(
+        &dir.join(crate::cmd::bridges::BRIDGES_FILE),
+        &truth.bridge_registry_csv(),
+    )?;
     let truth_path = dir.join("sim-truth.json");
     write_file(&truth_path, &serde_json::to_string_pretty(&truth)?)?;
 
@@ -116,7 +122,7 @@ pub(crate) fn run(_global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
 
     let incident = read_incident(&incident_path)?;
     let prices = load_prices(&prices_dir)?;
-    let inv = investigate_store(&dir, &incident, &prices, &Options::default())?;
+    let inv = investigate_store(&dir, &incident, &prices, &Options::default(), true)?;
     let html = dir.join("report.html");
     write_file(&html, &chaintrace_report::html::render(&inv))?;
     write_file(&dir.join("report.md"), &chaintrace_report::markdown::render(&inv))?;

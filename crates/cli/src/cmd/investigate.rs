@@ -13,18 +13,16 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use chaintrace_analysis::cluster::is_service_category;
+use chaintrace_analysis::conversions::ConversionSet;
 use chaintrace_analysis::investigate::{
     self, ActorFacts, AssetBook, Incident, Inputs, Investigation, Options, PriceTable,
 };
 use chaintrace_analysis::trace::Model;
 use chaintrace_core::{ActorId, Category, Label};
-use chaintrace_graph::{Graph, StoreStamp};
 use chaintrace_store::Store;
 
+use crate::graph_load::{load_conversions, load_graph, load_labels};
 use crate::opts::GlobalOpts;
-
-/// File name of the graph snapshot inside the data directory (shared with `trace`).
-const SNAPSHOT: &str = "graph.snapshot";
 
 /// Report formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -77,6 +75,13 @@ pub(crate) struct Args {
     /// Do not cluster (exploiters' clusters then do not count).
     #[arg(long)]
     no_cluster: bool,
+    /// Do not follow funds through swaps, wraps and bridges (each chain and asset is traced on its own).
+    #[arg(long)]
+    no_conversions: bool,
+    /// Also follow bridge releases that are only candidates of an ambiguous or weak match (the deposit's
+    /// taint is split among them by confidence).
+    #[arg(long)]
+    follow_ambiguous_bridges: bool,
 }
 
 pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
@@ -94,10 +99,11 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
         max_hops: args.max_hops,
         link_hops: args.link_hops,
         cluster: !args.no_cluster,
+        follow_candidates: args.follow_ambiguous_bridges,
         ..Options::default()
     };
     let dir = global.data_dir()?;
-    let mut inv = investigate_store(&dir, &incident, &prices, &opts)?;
+    let mut inv = investigate_store(&dir, &incident, &prices, &opts, !args.no_conversions)?;
     if args.prices.is_none() {
         inv.notes
             .push("no --prices directory was given: every USD value is n/a".to_string());
@@ -178,16 +184,16 @@ pub(crate) fn investigate_store(
     incident: &Incident,
     prices: &PriceTable,
     opts: &Options,
+    follow_conversions: bool,
 ) -> anyhow::Result<Investigation> {
     let store = Store::open_read_only(dir).with_context(|| format!("opening store in {}", dir.display()))?;
-    let graph = load_graph(&store, &dir.join(SNAPSHOT))?;
-    let mut labels: Vec<Label> = Vec::new();
-    store
-        .for_each_label(&mut |s| {
-            labels.push(s.label);
-            Ok(())
-        })
-        .context("reading labels")?;
+    let graph = load_graph(&store, dir, false)?;
+    let labels = load_labels(&store)?;
+    let conversions = if follow_conversions {
+        load_conversions(&store, dir)?
+    } else {
+        ConversionSet::default()
+    };
     let actors = actor_book(&store, &labels)?;
     let assets = AssetBook::with_known_tokens();
     let t0 = Instant::now();
@@ -197,6 +203,7 @@ pub(crate) fn investigate_store(
         actors: &actors,
         assets: &assets,
         prices,
+        conversions: &conversions.edges,
     };
     let inv = investigate::investigate(&inputs, incident, opts)
         .with_context(|| format!("investigating '{}'", incident.name))?;
@@ -238,36 +245,6 @@ fn actor_book(store: &Store, labels: &[Label]) -> anyhow::Result<HashMap<ActorId
         book.insert(id.clone(), ActorFacts { name, is_service });
     }
     Ok(book)
-}
-
-/// Opens the snapshot if it matches the store; otherwise rebuilds it (and saves it when the directory is
-/// writable).
-fn load_graph(store: &Store, path: &Path) -> anyhow::Result<Graph> {
-    let stamp = StoreStamp::of_reader(store).context("reading store counts")?;
-    if path.exists() {
-        match Graph::open(path) {
-            Ok(g) if g.stamp() == stamp => return Ok(g),
-            Ok(_) => eprintln!(
-                "graph snapshot {} is older than the store; rebuilding",
-                path.display()
-            ),
-            Err(e) => eprintln!("warning: {e}; rebuilding"),
-        }
-    }
-    let t0 = Instant::now();
-    let g = Graph::from_reader(store).context("building the transfer graph")?;
-    if g.edge_count() > 0
-        && let Err(e) = g.save(path)
-    {
-        eprintln!("warning: could not save the graph snapshot: {e}");
-    }
-    eprintln!(
-        "built graph: {} nodes, {} transfers in {:.2}s",
-        g.node_count(),
-        g.edge_count(),
-        t0.elapsed().as_secs_f64()
-    );
-    Ok(g)
 }
 
 pub(crate) fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {

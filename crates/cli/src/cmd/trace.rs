@@ -24,28 +24,23 @@
 //! start back to the address).
 
 use std::io::Write;
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use chaintrace_analysis::conversions::{
-    ConversionConfig, ConversionDetail, ConversionEdge, ConversionInputs, ConversionSet, build_conversions,
-    verdict_name,
-};
+use chaintrace_analysis::conversions::{ConversionDetail, ConversionSet};
+use chaintrace_analysis::investigate::LabelExits;
 use chaintrace_analysis::trace::{
-    self, ConversionOptions, DEFAULT_FAN_OUT_CAP, DEFAULT_MAX_HOPS, Direction, Model, NoExits, TraceRequest,
-    TraceResult, TraceStep,
+    self, ConversionOptions, DEFAULT_FAN_OUT_CAP, DEFAULT_MAX_HOPS, Direction, Model, TraceRequest,
+    TraceResult,
 };
 use chaintrace_core::{Address, Asset, Chain, U256};
-use chaintrace_graph::{Graph, StoreStamp};
 use chaintrace_store::Store;
-use chaintrace_store::TransferReader;
 use serde_json::{Value, json};
 
-use crate::opts::GlobalOpts;
+use chaintrace_report::json::{conversion_json, step_json};
 
-/// File name of the graph snapshot inside the data directory.
-const SNAPSHOT: &str = "graph.snapshot";
+use crate::graph_load::{load_conversions, load_graph};
+use crate::opts::GlobalOpts;
 
 /// Output formats of `trace`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -165,7 +160,7 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
 
     let dir = global.data_dir()?;
     let store = Store::open_read_only(&dir).with_context(|| format!("opening store in {}", dir.display()))?;
-    let graph = load_graph(&store, &dir.join(SNAPSHOT), args.rebuild)?;
+    let graph = load_graph(&store, &dir, args.rebuild)?;
     if graph.edge_count() == 0 {
         bail!(
             "the store in {} holds no transfers (ingest, import or sim first)",
@@ -199,12 +194,15 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
     } else {
         load_conversions(&store, &dir)?
     };
-    // Labels arrive from the labels engineer's store-backed oracle; until then no exits are known.
+    // Labeled exits (exchanges, mixers, bridges, sanctioned, other services) stop the trace, as in
+    // `investigate`; a conversion's input still continues through a labeled pool or bridge.
+    let labels = store.label_index().context("reading labels")?;
+    let oracle = LabelExits { labels: &labels };
     let t0 = Instant::now();
     let result = trace::trace_with_conversions(
         &graph,
         &req,
-        &NoExits,
+        &oracle,
         &conversions.edges,
         ConversionOptions {
             follow_candidates: args.follow_ambiguous_bridges,
@@ -232,142 +230,6 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
-}
-
-/// Conversion edges (swaps, wraps, bridge matches) from the store's raw logs and the transfers of their
-/// transactions, with the built-in bridge registry plus the data directory's `bridges.csv`.
-pub(crate) fn load_conversions(store: &Store, dir: &Path) -> anyhow::Result<ConversionSet> {
-    let t0 = Instant::now();
-    let cfg = ConversionConfig {
-        bridges: crate::cmd::bridges::registry(dir)?,
-        ..ConversionConfig::default()
-    };
-    let logs = store.raw_logs(None).context("reading raw logs")?;
-    let wanted = ConversionInputs::new(&logs, &cfg.bridges);
-    let mut transfers = Vec::new();
-    store
-        .for_each_transfer(None, &mut |t| {
-            if wanted.wants(&t) {
-                transfers.push(t);
-            }
-            Ok(())
-        })
-        .context("reading transfers for conversions")?;
-    let set = build_conversions(&logs, &transfers, &cfg);
-    let s = set.stats;
-    eprintln!(
-        "conversions: {} swaps/wraps, bridges {} matched, {} ambiguous ({} candidate edges), {} unmatched, from {} logs in {:.3}s",
-        s.swaps,
-        s.bridge_matched,
-        s.bridge_ambiguous,
-        s.bridge_candidate_edges,
-        s.bridge_unmatched,
-        logs.len(),
-        t0.elapsed().as_secs_f64()
-    );
-    Ok(set)
-}
-
-/// JSON of one path step (see the module docs).
-pub(crate) fn step_json(step: &TraceStep) -> Value {
-    match step {
-        TraceStep::Transfer { chain, asset, step } => json!({
-            "kind": "transfer",
-            "chain": chain.name(),
-            "tx": step.tx_hash.to_hex(),
-            "from": step.from.json_for(*chain),
-            "to": step.to.json_for(*chain),
-            "asset": asset.json_for(*chain),
-            "amount": step.amount.to_string(),
-        }),
-        TraceStep::Conversion(c) => conversion_json(c),
-    }
-}
-
-/// JSON of one conversion edge (a `swap` or `bridge` step).
-pub(crate) fn conversion_json(c: &ConversionEdge) -> Value {
-    let via: Vec<String> = c.via.iter().map(|a| a.json_for(c.from_chain)).collect();
-    match &c.detail {
-        ConversionDetail::Swap { kind } => json!({
-            "kind": "swap",
-            "chain": c.from_chain.name(),
-            "tx": c.from_tx.to_hex(),
-            "owner": c.owner.json_for(c.from_chain),
-            "recipient": c.recipient.json_for(c.to_chain),
-            "from_asset": c.asset_in.json_for(c.from_chain),
-            "to_asset": c.asset_out.json_for(c.to_chain),
-            "amount_in": c.amount_in.to_string(),
-            "amount_out": c.amount_out.to_string(),
-            "rate": c.rate(),
-            "swap_kind": kind.name(),
-            "via": via,
-        }),
-        ConversionDetail::Bridge {
-            bridge,
-            verdict,
-            confidence,
-            reason,
-        } => json!({
-            "kind": "bridge",
-            "bridge": bridge,
-            "from_chain": c.from_chain.name(),
-            "to_chain": c.to_chain.name(),
-            "deposit_tx": c.from_tx.to_hex(),
-            "release_tx": c.to_tx.to_hex(),
-            "owner": c.owner.json_for(c.from_chain),
-            "recipient": c.recipient.json_for(c.to_chain),
-            "from_asset": c.asset_in.json_for(c.from_chain),
-            "to_asset": c.asset_out.json_for(c.to_chain),
-            "amount_in": c.amount_in.to_string(),
-            "amount_out": c.amount_out.to_string(),
-            "rate": c.rate(),
-            "confidence": confidence,
-            "reason": reason,
-            "verdict": verdict_name(*verdict),
-            "candidate": c.is_candidate,
-            "via": via,
-        }),
-    }
-}
-
-/// Opens the snapshot if it matches the store; otherwise rebuilds and saves it. A full rebuild (not an
-/// append) is what happens when the store grew: it is one sort plus two linear passes.
-fn load_graph(store: &Store, path: &Path, force: bool) -> anyhow::Result<Graph> {
-    let stamp = StoreStamp::of_reader(store).context("reading store counts")?;
-    if !force && path.exists() {
-        let t0 = Instant::now();
-        match Graph::open(path) {
-            Ok(g) if g.stamp() == stamp => {
-                eprintln!(
-                    "opened graph snapshot {} in {:.3}s",
-                    path.display(),
-                    t0.elapsed().as_secs_f64()
-                );
-                return Ok(g);
-            }
-            Ok(_) => eprintln!(
-                "graph snapshot {} is older than the store; rebuilding",
-                path.display()
-            ),
-            Err(e) => eprintln!("warning: {e}; rebuilding"),
-        }
-    }
-    let t0 = Instant::now();
-    eprintln!("building graph from {} transfers ...", stamp.total_transfers());
-    let g = Graph::from_reader(store).context("building the transfer graph")?;
-    if g.edge_count() > 0 {
-        g.save(path).context("saving the graph snapshot")?;
-    }
-    let sz = g.section_sizes();
-    eprintln!(
-        "built graph: {} nodes, {} transfers, {:.1} bytes/transfer, in {:.2}s; saved {}",
-        g.node_count(),
-        g.edge_count(),
-        sz.total as f64 / f64::from(g.edge_count().max(1)),
-        t0.elapsed().as_secs_f64(),
-        path.display()
-    );
-    Ok(g)
 }
 
 /// Parses unix seconds, `YYYY-MM-DD`, or `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`. A bare date is the start of

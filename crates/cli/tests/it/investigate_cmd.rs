@@ -481,3 +481,100 @@ fn html_report_renders_its_flow_graph_in_headless_chromium() {
         "node boxes visible: victim {victim}, exploiter {exploiter}"
     );
 }
+
+#[test]
+fn demo_follows_the_laundering_through_a_bridge_onto_a_second_chain() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (dir, _, stderr) = demo(tmp.path(), 7, false);
+    let truth = read_truth(&dir);
+    let actor = truth
+        .incidents
+        .last()
+        .expect("sim planted incidents")
+        .actor
+        .trim_start_matches("actor:")
+        .to_string();
+    let r = read_json(&dir.join("report.json"));
+    assert_eq!(
+        r["attribution"][0]["actor"].as_str(),
+        Some(actor.as_str()),
+        "planted actor first"
+    );
+    let loss_chains: Vec<&str> = r["losses"]
+        .as_array()
+        .expect("losses")
+        .iter()
+        .filter_map(|l| l["chain"].as_str())
+        .collect();
+    assert!(!loss_chains.is_empty(), "{stderr}");
+    // Every exit address and resting place, with its steps.
+    let mut reached: Vec<&Value> = r["destinations"]
+        .as_array()
+        .expect("destinations")
+        .iter()
+        .collect();
+    for g in r["exits"].as_array().expect("exits") {
+        reached.extend(g["addresses"].as_array().expect("addresses"));
+    }
+    let bridged: Vec<&&Value> = reached
+        .iter()
+        .filter(|x| {
+            !loss_chains.contains(&x["chain"].as_str().unwrap_or_default())
+                && x["steps"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|st| st["kind"] == "bridge"))
+        })
+        .collect();
+    assert!(
+        !bridged.is_empty(),
+        "some exit or destination on another chain than the losses {loss_chains:?}, reached through a bridge step: {}",
+        serde_json::to_string_pretty(&reached).unwrap_or_default()
+    );
+    for x in &bridged {
+        let steps = x["steps"].as_array().expect("steps");
+        let b = steps.iter().find(|s| s["kind"] == "bridge").expect("bridge step");
+        assert_ne!(b["from_chain"], b["to_chain"], "{b}");
+        assert_eq!(
+            b["to_chain"], x["chain"],
+            "the bridge lands on the destination's chain: {b}"
+        );
+        for key in ["deposit_tx", "release_tx", "reason"] {
+            assert!(b[key].as_str().is_some_and(|v| !v.is_empty()), "{key} in {b}");
+        }
+        assert!(
+            b["confidence"].as_f64().is_some_and(|c| c > 0.0 && c <= 1.0),
+            "{b}"
+        );
+        // Transfers before the bridge are on the source chain, after it on the target chain.
+        let i = steps
+            .iter()
+            .position(|s| s["kind"] == "bridge")
+            .expect("bridge index");
+        assert!(
+            steps[..i]
+                .iter()
+                .filter(|s| s["kind"] == "transfer")
+                .all(|s| s["chain"] == b["from_chain"])
+        );
+        assert!(
+            steps[i + 1..]
+                .iter()
+                .filter(|s| s["kind"] == "transfer")
+                .all(|s| s["chain"] == b["to_chain"])
+        );
+    }
+    // The flow graph draws the bridge as a conversion node, and the HTML shows the chain change.
+    let nodes = r["flow"]["nodes"].as_array().expect("flow nodes");
+    assert!(
+        nodes
+            .iter()
+            .any(|n| n["role"] == "conversion" && n["category"] == "bridge"),
+        "{nodes:?}"
+    );
+    let html = std::fs::read_to_string(dir.join("report.html")).expect("html");
+    assert!(
+        html.contains("class=\"node conversion\""),
+        "conversion node in the SVG"
+    );
+    assert!(html.contains("bridge simbridge"), "bridge steps in the tables");
+}

@@ -338,3 +338,44 @@ fn bad_input_is_a_one_line_error() {
         "max hops",
     );
 }
+
+#[test]
+fn trace_stops_at_a_labeled_exchange_and_reports_it_as_an_exit() {
+    // S=1 -> X=3 -> E=7 (labeled exchange) -> Z=8: Z must not be reached, E is an exit.
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(
+        dir.path(),
+        &[(1, 1, 1, 3, 100), (2, 2, 3, 7, 100), (3, 3, 7, 8, 100)],
+    );
+    let (before, _) = ok_json(dir.path(), &["--chain", "ethereum", "--address", &hex(1)]);
+    assert!(
+        amounts(&before, "destinations").iter().any(|(a, _)| *a == hex(8)),
+        "without labels the trace goes on past E: {before}"
+    );
+    let csv = dir.path().join("labels.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "chain,address,label,category,actor,source,confidence\nethereum,{},testex: deposit,exchange,,test,95\n",
+            hex(7)
+        ),
+    )
+    .expect("write labels");
+    let out = Command::new(env!("CARGO_BIN_EXE_chaintrace"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["labels", "import", csv.to_str().expect("utf-8 path")])
+        .env_remove("CHAINTRACE_DATA_DIR")
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (v, _) = ok_json(dir.path(), &["--chain", "ethereum", "--address", &hex(1)]);
+    let exits = v["exits"].as_array().expect("exits");
+    assert_eq!(exits.len(), 1, "{v}");
+    assert_eq!(exits[0]["address"], hex(7));
+    assert_eq!(exits[0]["category"], "exchange");
+    assert_eq!(exits[0]["amount"], "100");
+    let reached: Vec<String> = amounts(&v, "destinations").into_iter().map(|(a, _)| a).collect();
+    assert!(!reached.contains(&hex(8)), "the trace went past the exit: {v}");
+    assert!(reached.contains(&hex(7)), "{v}");
+}

@@ -1,0 +1,117 @@
+//! Loading what the analyses read, shared by every command that needs it (`trace`, `investigate`, `demo`,
+//! `cluster`, `link`): the transfer graph snapshot, the labels and the conversion edges.
+//!
+//! The graph lives in `graph.snapshot` in the data directory and is memory-mapped when its stamp matches the
+//! store; otherwise it is rebuilt in full (one sort plus linear passes) and saved for the next run.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context;
+use chaintrace_analysis::conversions::{
+    ConversionConfig, ConversionInputs, ConversionSet, build_conversions,
+};
+use chaintrace_core::Label;
+use chaintrace_graph::{Graph, StoreStamp};
+use chaintrace_store::{Store, TransferReader};
+
+/// File name of the graph snapshot inside the data directory.
+pub(crate) const SNAPSHOT: &str = "graph.snapshot";
+
+/// Opens the snapshot in `dir` if it matches the store (unless `force`); otherwise rebuilds it from the
+/// store and saves it. A snapshot that cannot be saved (read-only directory) is a warning, not an error.
+pub(crate) fn load_graph(store: &Store, dir: &Path, force: bool) -> anyhow::Result<Graph> {
+    let path = dir.join(SNAPSHOT);
+    let stamp = StoreStamp::of_reader(store).context("reading store counts")?;
+    if !force && path.exists() {
+        let t0 = Instant::now();
+        match Graph::open(&path) {
+            Ok(g) if g.stamp() == stamp => {
+                eprintln!(
+                    "opened graph snapshot {} in {:.3}s",
+                    path.display(),
+                    t0.elapsed().as_secs_f64()
+                );
+                return Ok(g);
+            }
+            Ok(_) => eprintln!(
+                "graph snapshot {} is older than the store; rebuilding",
+                path.display()
+            ),
+            Err(e) => eprintln!("warning: {e}; rebuilding"),
+        }
+    }
+    let t0 = Instant::now();
+    eprintln!("building graph from {} transfers ...", stamp.total_transfers());
+    let g = Graph::from_reader(store).context("building the transfer graph")?;
+    let mut saved = false;
+    if g.edge_count() > 0 {
+        match g.save(&path) {
+            Ok(()) => saved = true,
+            Err(e) => eprintln!(
+                "warning: could not save the graph snapshot {}: {e}",
+                path.display()
+            ),
+        }
+    }
+    let sz = g.section_sizes();
+    eprintln!(
+        "built graph: {} nodes, {} transfers, {:.1} bytes/transfer, in {:.2}s{}",
+        g.node_count(),
+        g.edge_count(),
+        sz.total as f64 / f64::from(g.edge_count().max(1)),
+        t0.elapsed().as_secs_f64(),
+        if saved {
+            format!("; saved {}", path.display())
+        } else {
+            String::new()
+        }
+    );
+    Ok(g)
+}
+
+/// Every stored label.
+pub(crate) fn load_labels(store: &Store) -> anyhow::Result<Vec<Label>> {
+    let mut labels: Vec<Label> = Vec::new();
+    store
+        .for_each_label(&mut |s| {
+            labels.push(s.label);
+            Ok(())
+        })
+        .context("reading labels")?;
+    Ok(labels)
+}
+
+/// Conversion edges (swaps, wraps, bridge matches) from the store's raw logs and the transfers of their
+/// transactions, with the built-in bridge registry plus the data directory's `bridges.csv`.
+pub(crate) fn load_conversions(store: &Store, dir: &Path) -> anyhow::Result<ConversionSet> {
+    let t0 = Instant::now();
+    let cfg = ConversionConfig {
+        bridges: crate::cmd::bridges::registry(dir)?,
+        ..ConversionConfig::default()
+    };
+    let logs = store.raw_logs(None).context("reading raw logs")?;
+    let wanted = ConversionInputs::new(&logs, &cfg.bridges);
+    let mut transfers = Vec::new();
+    store
+        .for_each_transfer(None, &mut |t| {
+            if wanted.wants(&t) {
+                transfers.push(t);
+            }
+            Ok(())
+        })
+        .context("reading transfers for conversions")?;
+    let set = build_conversions(&logs, &transfers, &cfg);
+    let s = set.stats;
+    eprintln!(
+        "conversions: {} swaps/wraps, bridges {} matched, {} ambiguous ({} candidate edges), {} unmatched, from {} logs in {:.3}s",
+        s.swaps,
+        s.bridge_matched,
+        s.bridge_ambiguous,
+        s.bridge_candidate_edges,
+        s.bridge_unmatched,
+        logs.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(set)
+}
