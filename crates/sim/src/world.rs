@@ -63,6 +63,9 @@ pub fn generate_in_memory(config: &WorldConfig) -> Result<(MemoryWriter, GroundT
 const NATIVE: u8 = 0;
 const USDT: u8 = 1;
 const USDC: u8 = 2;
+/// The wrapped native coin (WETH, WBNB, ...): present when the DEX and tokens are on. Not an asset users
+/// pick; it only lives inside DEX pairs and the router's float.
+const WRAPPED: u8 = 3;
 const EXCHANGE_NAMES: [&str; 8] = [
     "northbit",
     "coinpeak",
@@ -110,7 +113,13 @@ struct ChainState {
     log_block: u64,
     next_log: u32,
     assets: Vec<AssetDef>,
+    /// The DEX router (signs nothing; the `sender` of every pair `Swap` and the native-leg counterparty).
     dex: Option<AddrId>,
+    /// One Uniswap-V2-style pair per (asset, asset) of `WRAPPED`, `USDT`, `USDC`: (lower index, higher
+    /// index, pair address).
+    pairs: Vec<(u8, u8, AddrId)>,
+    /// The wrapped-native contract (its address is the `WRAPPED` token); holds the native backing.
+    wrapper: Option<AddrId>,
     bridge: Option<AddrId>,
     bridge_relayer: Option<AddrId>,
     mixer: Vec<(u128, AddrId)>,
@@ -209,6 +218,9 @@ struct Topics {
     bridge_release: [u8; 32],
     mixer_deposit: [u8; 32],
     mixer_withdrawal: [u8; 32],
+    v2_swap: [u8; 32],
+    wrap_deposit: [u8; 32],
+    wrap_withdrawal: [u8; 32],
 }
 
 /// Signature of the chaintrace generic bridge's deposit event.
@@ -219,6 +231,13 @@ pub const BRIDGE_RELEASE_SIGNATURE: &str = "BridgeRelease(bytes32,address,addres
 pub const MIXER_DEPOSIT_SIGNATURE: &str = "Deposit(bytes32,uint32,uint256)";
 /// Signature of a Tornado Cash pool withdrawal.
 pub const MIXER_WITHDRAWAL_SIGNATURE: &str = "Withdrawal(address,bytes32,address,uint256)";
+/// Signature of a Uniswap V2 pair swap (`Swap(address indexed sender, uint amount0In, uint amount1In,
+/// uint amount0Out, uint amount1Out, address indexed to)`).
+pub const V2_SWAP_SIGNATURE: &str = "Swap(address,uint256,uint256,uint256,uint256,address)";
+/// Signature of a WETH9-style wrap (`Deposit(address indexed dst, uint wad)`).
+pub const WRAP_DEPOSIT_SIGNATURE: &str = "Deposit(address,uint256)";
+/// Signature of a WETH9-style unwrap (`Withdrawal(address indexed src, uint wad)`).
+pub const WRAP_WITHDRAWAL_SIGNATURE: &str = "Withdrawal(address,uint256)";
 
 impl Topics {
     fn new() -> Topics {
@@ -227,6 +246,9 @@ impl Topics {
             bridge_release: keccak256(BRIDGE_RELEASE_SIGNATURE).0,
             mixer_deposit: keccak256(MIXER_DEPOSIT_SIGNATURE).0,
             mixer_withdrawal: keccak256(MIXER_WITHDRAWAL_SIGNATURE).0,
+            v2_swap: keccak256(V2_SWAP_SIGNATURE).0,
+            wrap_deposit: keccak256(WRAP_DEPOSIT_SIGNATURE).0,
+            wrap_withdrawal: keccak256(WRAP_WITHDRAWAL_SIGNATURE).0,
         }
     }
 }
@@ -502,6 +524,28 @@ impl<'w> World<'w> {
                 }
             }
             let dex_addr = self.cfg.dex.then(|| self.derived(b"dex-pool", c, 0, dex));
+            let (wrapper, pairs) = if self.cfg.dex && self.cfg.tokens {
+                let w = self.derived(b"wrapped-native", c, 0, dex);
+                let native = &assets[0];
+                assets.push(AssetDef {
+                    symbol: match chain {
+                        Chain::Bsc => "WBNB",
+                        Chain::Polygon => "WMATIC",
+                        _ => "WETH",
+                    },
+                    decimals: native.decimals,
+                    price: native.price,
+                    token: Some(self.addrs[w as usize]),
+                });
+                let pairs = [(WRAPPED, USDT), (WRAPPED, USDC), (USDT, USDC)]
+                    .into_iter()
+                    .enumerate()
+                    .map(|(k, (a, b))| (a.min(b), a.max(b), self.derived(b"dex-pair", c, k as u64, dex)))
+                    .collect();
+                (Some(w), pairs)
+            } else {
+                (None, Vec::new())
+            };
             let (bridge_addr, relayer) = if self.cfg.bridge {
                 (
                     Some(self.derived(b"bridge", c, 0, bridge)),
@@ -538,6 +582,8 @@ impl<'w> World<'w> {
                 next_log: 0,
                 assets,
                 dex: dex_addr,
+                pairs,
+                wrapper,
                 bridge: bridge_addr,
                 bridge_relayer: relayer,
                 mixer: pools,
