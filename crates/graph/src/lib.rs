@@ -600,6 +600,31 @@ impl Graph {
         .saturating_sub(1)
     }
 
+    /// Seq range of the transfers of a block index (empty for an index out of range).
+    pub fn block_seqs(&self, bi: u32) -> Range<Seq> {
+        self.first_seq_range(self.l.block_first_seq, self.l.counts.blocks, bi)
+    }
+
+    /// Seq range of the transfers of a transaction index (empty for an index out of range). A transaction
+    /// never spans two blocks.
+    pub fn tx_seqs(&self, ti: u32) -> Range<Seq> {
+        self.first_seq_range(self.l.tx_first_seq, self.l.counts.txs, ti)
+    }
+
+    fn first_seq_range(&self, table: usize, len: u64, i: u32) -> Range<Seq> {
+        let e = self.edge_count();
+        if u64::from(i) >= len {
+            return e..e;
+        }
+        let start = rd_u32(self.b(), table, i as usize);
+        let end = if u64::from(i) + 1 < len {
+            rd_u32(self.b(), table, i as usize + 1)
+        } else {
+            e
+        };
+        start..end.max(start)
+    }
+
     /// Hash of a transaction index.
     pub fn tx_hash(&self, ti: u32) -> TxHash {
         let p = self.l.tx_hash + ti as usize * 32;

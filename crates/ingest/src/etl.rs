@@ -264,7 +264,8 @@ pub fn import_dir_with<S: TransferWriter + TransferReader>(
                 let started = Instant::now();
                 let summary = parse_stream(chain, inputs, chunk, &mut |blocks, transfers| {
                     // The writer hung up: it failed, and its error is the one reported.
-                    send.send((blocks, transfers)).map_err(|_| ImportError::WriterStopped)
+                    send.send((blocks, transfers))
+                        .map_err(|_| ImportError::WriterStopped)
                 });
                 (summary, started.elapsed())
             });
@@ -712,7 +713,16 @@ pub fn parse_stream<R: Read>(
                     .into(),
             });
         }
-        let [token_c, from_c, to_c, value_c, hash_c, log_index_c, block_c, block_ts_c] = t.cols([
+        let [
+            token_c,
+            from_c,
+            to_c,
+            value_c,
+            hash_c,
+            log_index_c,
+            block_c,
+            block_ts_c,
+        ] = t.cols([
             "token_address",
             "from_address",
             "to_address",
@@ -725,11 +735,7 @@ pub fn parse_stream<R: Read>(
         while let Some(row) = t.next_row()? {
             let tx_hash = row.tx_hash(hash_c)?;
             let Some(tx) = txs.get(&tx_hash) else {
-                return Err(row.bad(
-                    hash_c,
-                    &tx_hash.to_hex(),
-                    "transaction not in transactions.csv",
-                ));
+                return Err(row.bad(hash_c, &tx_hash.to_hex(), "transaction not in transactions.csv"));
             };
             if tx.is_success == Some(false) {
                 continue;
@@ -839,11 +845,7 @@ pub fn parse_stream<R: Read>(
                 });
             }
             let Some(tx) = txs.get(&tx_hash) else {
-                return Err(row.bad(
-                    hash_c,
-                    &tx_hash.to_hex(),
-                    "transaction not in transactions.csv",
-                ));
+                return Err(row.bad(hash_c, &tx_hash.to_hex(), "transaction not in transactions.csv"));
             };
             if tx.is_success == Some(false) {
                 continue;
@@ -1002,10 +1004,7 @@ impl<R: Read> Table<R> {
         }
         for &column in required {
             if !t.columns.contains_key(column) {
-                return Err(ImportError::MissingColumn {
-                    file: t.name,
-                    column,
-                });
+                return Err(ImportError::MissingColumn { file: t.name, column });
             }
         }
         Ok(t)

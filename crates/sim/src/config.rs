@@ -22,7 +22,7 @@ pub struct WorldConfig {
     pub exchanges: u32,
     /// ERC-20 stablecoins (USDT, USDC) on every chain.
     pub tokens: bool,
-    /// A DEX pool per chain (router-pattern swaps).
+    /// A DEX per chain: a router, a wrapped-native token and Uniswap-V2-style pairs (docs/sim.md).
     pub dex: bool,
     /// A bridge contract per chain (deposit on one chain, release minus fee on another).
     pub bridge: bool,

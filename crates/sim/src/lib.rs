@@ -31,6 +31,7 @@ pub use truth::{
 };
 pub use world::{
     BRIDGE_DEPOSIT_SIGNATURE, BRIDGE_RELEASE_SIGNATURE, MIXER_DEPOSIT_SIGNATURE, MIXER_WITHDRAWAL_SIGNATURE,
-    Progress, generate, generate_in_memory, generate_with_progress,
+    Progress, V2_SWAP_SIGNATURE, WRAP_DEPOSIT_SIGNATURE, WRAP_WITHDRAWAL_SIGNATURE, generate,
+    generate_in_memory, generate_with_progress,
 };
 pub use writers::{CountingWriter, MemoryWriter};

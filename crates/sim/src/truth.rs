@@ -65,8 +65,16 @@ pub struct ChainTruth {
     pub transfers: u64,
     /// Assets of the chain (index 0 is native).
     pub assets: Vec<AssetInfo>,
-    /// DEX pool (the router-pattern counterparty of swaps), if simulated.
+    /// DEX router, if simulated: the `sender` of every pair `Swap` and the counterparty of native legs
+    /// (with tokens off, the multi-asset vault both legs of a swap go through).
     pub dex_pool: Option<Address>,
+    /// Uniswap-V2-style pairs (wrapped native/USDT, wrapped native/USDC, USDT/USDC): token legs of a swap
+    /// go owner -> pair -> owner.
+    #[serde(default)]
+    pub dex_pairs: Vec<Address>,
+    /// The wrapped-native token contract (WETH, WBNB, WMATIC) the router wraps native legs through.
+    #[serde(default)]
+    pub wrapped_native: Option<Address>,
     /// Bridge contract, if simulated.
     pub bridge: Option<Address>,
     /// Bridge relayer (signs releases), if simulated.
@@ -320,7 +328,8 @@ pub struct BridgeTransfer {
     pub symbol: String,
 }
 
-/// A DEX swap (router pattern: asset in from the owner to the pool, asset out from the pool, one tx).
+/// A DEX swap, one tx signed by the owner: `asset_in` leaves the owner, `asset_out` reaches it (through a
+/// V2-style pair, native legs wrapped/unwrapped by the router; see docs/sim.md).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Swap {
     /// Chain.

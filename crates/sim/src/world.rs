@@ -1067,29 +1067,42 @@ impl<'w> World<'w> {
 
     fn genesis_funding(&mut self) -> Result<(), SimError> {
         for ci in 0..self.chains.len() {
-            let mut holders: Vec<(AddrId, f64)> = Vec::new();
+            let mut holdings: Vec<(AddrId, u8, f64)> = Vec::new();
+            let all = |holder: AddrId, usd: f64, n: u8| (0..n).map(move |a| (holder, a, usd));
             for e in 0..self.exchanges.len() {
                 for h in self.exchanges[e].hot[ci] {
-                    holders.push((h, 1e9));
+                    holdings.extend(all(h, 1e9, self.n_assets()));
                 }
             }
-            if let Some(d) = self.chains[ci].dex {
-                holders.push((d, 1e10));
+            let c = &self.chains[ci];
+            match (c.dex, c.wrapper) {
+                // Pairs hold their two reserves; the router and the wrapper hold floats for the native
+                // legs (what they receive in a block is only spendable in the next one).
+                (Some(router), Some(wrapper)) => {
+                    for &(a, b, pair) in &c.pairs {
+                        holdings.extend([(pair, a, 1e10), (pair, b, 1e10)]);
+                    }
+                    holdings.extend([
+                        (router, NATIVE, 1e10),
+                        (router, WRAPPED, 1e10),
+                        (wrapper, NATIVE, 3e10),
+                    ]);
+                }
+                (Some(router), None) => holdings.extend(all(router, 1e10, self.n_assets())),
+                _ => {}
             }
             if let Some(b) = self.chains[ci].bridge {
-                holders.push((b, 1e10));
+                holdings.extend(all(b, 1e10, self.n_assets()));
             }
-            for (holder, usd) in holders {
-                for asset in 0..self.n_assets() {
-                    let amount = self.usd_to_raw(ci, asset, usd);
-                    let (from, signer) = if asset == NATIVE {
-                        (self.genesis, self.genesis)
-                    } else {
-                        (self.mint, self.issuer)
-                    };
-                    let tx = self.begin_tx(ci, signer, 60_000);
-                    self.transfer(&tx, from, holder, asset, amount, Via::Value)?;
-                }
+            for (holder, asset, usd) in holdings {
+                let amount = self.usd_to_raw(ci, asset, usd);
+                let (from, signer) = if asset == NATIVE {
+                    (self.genesis, self.genesis)
+                } else {
+                    (self.mint, self.issuer)
+                };
+                let tx = self.begin_tx(ci, signer, 60_000);
+                self.transfer(&tx, from, holder, asset, amount, Via::Value)?;
             }
         }
         Ok(())
@@ -1253,8 +1266,13 @@ impl<'w> World<'w> {
         Ok(())
     }
 
-    /// Router-pattern swap: `amount` of `a_in` from `owner` to the pool, the output back, one tx.
-    /// Returns the amount bought (0 when the pool could not pay).
+    /// A swap through the chain's V2-style pair of (`a_in`, `a_out`), one transaction signed by `owner`,
+    /// with the logs a Uniswap V2 router call leaves: the token in goes owner -> pair, the token out
+    /// pair -> owner, then the pair's `Swap` (sender = router). A native leg is wrapped (native owner ->
+    /// router -> wrapper, `Deposit` + mint to the router, router -> pair) or unwrapped (pair -> router,
+    /// burn + `Withdrawal`, native wrapper -> router -> owner) by the router. Without a wrapper (tokens
+    /// off) the DEX is the old multi-asset vault: two transfers, no logs. Returns the amount bought (0
+    /// when a reserve or float could not pay).
     fn swap(
         &mut self,
         ci: usize,
@@ -1263,28 +1281,111 @@ impl<'w> World<'w> {
         a_out: u8,
         amount: u128,
     ) -> Result<u128, SimError> {
-        let Some(pool) = self.chains[ci].dex else {
+        let Some(router) = self.chains[ci].dex else {
             return Ok(0);
         };
         let usd = self.raw_to_usd(ci, a_in, amount);
         let out = self.usd_to_raw(ci, a_out, usd * 0.997);
-        if out == 0 || self.spendable(pool, ci, a_out) < out {
+        let wrapped = |a: u8| if a == NATIVE { WRAPPED } else { a };
+        let (t_in, t_out) = (wrapped(a_in), wrapped(a_out));
+        let pair = self.chains[ci]
+            .pairs
+            .iter()
+            .find(|p| (p.0, p.1) == (t_in.min(t_out), t_in.max(t_out)))
+            .map(|p| p.2);
+        let wrapper = self.chains[ci].wrapper;
+        let Some((pair, wrapper)) = pair.zip(wrapper) else {
+            return self.vault_swap(ci, router, owner, (a_in, amount), (a_out, out));
+        };
+        let can = |w: &Self, a: AddrId, asset: u8, need: u128| w.spendable(a, ci, asset) >= need;
+        let afford = out > 0
+            && can(self, pair, t_out, out)
+            && (a_in != NATIVE || (can(self, router, NATIVE, amount) && can(self, router, WRAPPED, amount)))
+            && (a_out != NATIVE
+                || (can(self, router, WRAPPED, out)
+                    && can(self, wrapper, NATIVE, out)
+                    && can(self, router, NATIVE, out)));
+        if !afford {
             return Ok(0);
         }
         let gas = self.rng.random_range(110_000..190_000);
         let tx = self.begin_tx(ci, owner, gas);
-        self.transfer(&tx, owner, pool, a_in, amount, Via::Value)?;
-        self.transfer(&tx, pool, owner, a_out, out, Via::Internal(0))?;
+        let router_a = self.addrs[router as usize];
+        if a_in == NATIVE {
+            self.transfer(&tx, owner, router, NATIVE, amount, Via::Value)?;
+            self.transfer(&tx, router, wrapper, NATIVE, amount, Via::Internal(0))?;
+            // The wrapper (WETH10-style) logs the mint as a Transfer from zero, then `Deposit`.
+            self.transfer(&tx, self.mint, router, WRAPPED, amount, Via::Value)?;
+            let topics = vec![self.topics.wrap_deposit, word_address(router_a)];
+            self.emit_log(&tx, wrapper, topics, &[word_uint(amount)]);
+            self.transfer(&tx, router, pair, WRAPPED, amount, Via::Value)?;
+        } else {
+            self.transfer(&tx, owner, pair, a_in, amount, Via::Value)?;
+        }
+        let recipient = if a_out == NATIVE { router } else { owner };
+        self.transfer(&tx, pair, recipient, t_out, out, Via::Value)?;
+        let token = |w: &Self, a: u8| w.chains[ci].assets[a as usize].token;
+        let in_is_0 = token(self, t_in) < token(self, t_out);
+        let (a0in, a1in, a0out, a1out) = if in_is_0 {
+            (amount, 0, 0, out)
+        } else {
+            (0, amount, out, 0)
+        };
+        let topics = vec![
+            self.topics.v2_swap,
+            word_address(router_a),
+            word_address(self.addrs[recipient as usize]),
+        ];
+        let data = [a0in, a1in, a0out, a1out].map(word_uint);
+        self.emit_log(&tx, pair, topics, &data);
+        if a_out == NATIVE {
+            self.transfer(&tx, router, self.mint, WRAPPED, out, Via::Value)?;
+            let topics = vec![self.topics.wrap_withdrawal, word_address(router_a)];
+            self.emit_log(&tx, wrapper, topics, &[word_uint(out)]);
+            self.transfer(&tx, wrapper, router, NATIVE, out, Via::Internal(0))?;
+            self.transfer(&tx, router, owner, NATIVE, out, Via::Internal(1))?;
+        }
+        self.record_swap(&tx, owner, (a_in, amount), (a_out, out));
+        Ok(out)
+    }
+
+    /// The DEX without tokens' wrapper: one multi-asset vault, asset in owner -> vault, out vault ->
+    /// owner, no logs (only reachable in worlds that cannot swap, kept for completeness).
+    fn vault_swap(
+        &mut self,
+        ci: usize,
+        vault: AddrId,
+        owner: AddrId,
+        (a_in, amount): (u8, u128),
+        (a_out, out): (u8, u128),
+    ) -> Result<u128, SimError> {
+        if out == 0 || self.spendable(vault, ci, a_out) < out {
+            return Ok(0);
+        }
+        let gas = self.rng.random_range(110_000..190_000);
+        let tx = self.begin_tx(ci, owner, gas);
+        self.transfer(&tx, owner, vault, a_in, amount, Via::Value)?;
+        self.transfer(&tx, vault, owner, a_out, out, Via::Internal(0))?;
+        self.record_swap(&tx, owner, (a_in, amount), (a_out, out));
+        Ok(out)
+    }
+
+    fn record_swap(
+        &mut self,
+        tx: &TxCtx,
+        owner: AddrId,
+        (a_in, amount): (u8, u128),
+        (a_out, out): (u8, u128),
+    ) {
         self.swaps.push(Swap {
-            chain: self.chains[ci].chain,
+            chain: self.chains[tx.ci].chain,
             tx_hash: tx.hash,
             owner: self.addrs[owner as usize],
-            asset_in: self.asset(ci, a_in),
+            asset_in: self.asset(tx.ci, a_in),
             amount_in: U256::from(amount),
-            asset_out: self.asset(ci, a_out),
+            asset_out: self.asset(tx.ci, a_out),
             amount_out: U256::from(out),
         });
-        Ok(out)
     }
 
     /// Whether `asset` of chain `ci` can cross to chain `to_ci` (same ticker on both sides).

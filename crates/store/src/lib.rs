@@ -18,9 +18,7 @@ mod sqlite;
 
 pub use chaintrace_core::BlockRecord;
 
-pub use api::{
-    Batch, ChainCoverage, Checkpoint, TransferLoad, TransferReader, TransferWriter, WriteStats,
-};
+pub use api::{Batch, ChainCoverage, Checkpoint, TransferLoad, TransferReader, TransferWriter, WriteStats};
 pub use sqlite::{DB_FILE, Store};
 
 /// Errors of the store.

@@ -21,6 +21,7 @@
 pub mod attribution;
 pub mod flow;
 pub mod losses;
+pub mod mixers;
 pub mod prices;
 pub mod tokens;
 
@@ -36,6 +37,7 @@ use crate::trace::{self, ExitCategory, ExitInfo, ExitOracle, HoldReason, Model, 
 pub use attribution::{ActorBook, ActorFacts, Attribution, Evidence, EvidenceKind, Finding};
 pub use flow::{FlowEdge, FlowGraph, FlowNode, NodeRole};
 pub use losses::{Loss, LossTransfer};
+pub use mixers::{MixerCandidate, MixerDepositFinding, MixerInputs};
 pub use prices::PriceTable;
 pub use tokens::{AssetBook, AssetMeta, TokenInfo};
 
@@ -303,6 +305,9 @@ pub struct Investigation {
     /// One 20-byte address active on several chains of the incident (one key likely controls all), with
     /// what ties it to the incident on each chain.
     pub cross_chain_entities: Vec<CrossChainEntity>,
+    /// Deposits into mixer pools made from the traced funds, each with CANDIDATE withdrawals (leads with a
+    /// confidence, never facts; see [`mixers`]). Empty without decoded mixer events.
+    pub mixer_deposits: Vec<MixerDepositFinding>,
 }
 
 /// The same 20-byte address (EVM hex, or the body of a Tron base58 address) seen on several chains of
@@ -389,9 +394,40 @@ pub fn entity_of(label: &Label) -> String {
     }
 }
 
-/// Runs the investigation (see the module docs).
+/// Exit oracle of an investigation: the labels, then registered mixer pools (a pool stops the trace as a
+/// mixer exit even when no label names it).
+#[derive(Debug, Clone, Copy)]
+struct InvestigationExits<'a> {
+    labels: LabelExits<'a>,
+    mixers: Option<&'a chaintrace_defi::mixer::MixerRegistry>,
+}
+
+impl ExitOracle for InvestigationExits<'_> {
+    fn exit(&self, chain: Chain, address: Address) -> Option<ExitInfo> {
+        self.labels.exit(chain, address).or_else(|| {
+            let pool = self.mixers?.pool(chain, address)?;
+            Some(ExitInfo {
+                category: ExitCategory::Mixer,
+                name: pool.name.clone(),
+            })
+        })
+    }
+}
+
+/// Runs the investigation (see the module docs) without mixer events.
 pub fn investigate(
     inputs: &Inputs<'_>,
+    incident: &Incident,
+    opts: &Options,
+) -> Result<Investigation, InvestigateError> {
+    investigate_with_mixers(inputs, None, incident, opts)
+}
+
+/// Runs the investigation; with decoded mixer events, registered pools are mixer exits and the deposits
+/// made from the traced funds are reported with candidate withdrawals ([`Investigation::mixer_deposits`]).
+pub fn investigate_with_mixers(
+    inputs: &Inputs<'_>,
+    mixer_inputs: Option<&MixerInputs<'_>>,
     incident: &Incident,
     opts: &Options,
 ) -> Result<Investigation, InvestigateError> {
@@ -490,7 +526,10 @@ pub fn investigate(
         asset: None,
         fan_out_cap: opts.fan_out_cap,
     };
-    let oracle = LabelExits { labels: &index };
+    let oracle = InvestigationExits {
+        labels: LabelExits { labels: &index },
+        mixers: mixer_inputs.map(|m| m.registry),
+    };
     let traced = trace::trace_with_conversions(
         g,
         &req,
@@ -620,6 +659,36 @@ pub fn investigate(
         &attribution.ranked,
     );
 
+    let mixer_deposits = match mixer_inputs {
+        Some(m) => {
+            let exit_pools: HashSet<(Chain, Address)> = traced
+                .exits
+                .iter()
+                .filter(|x| {
+                    matches!(x.info.category, ExitCategory::Mixer)
+                        || m.registry.pool(x.chain, x.address).is_some()
+                })
+                .map(|x| (x.chain, x.address))
+                .collect();
+            let holders: HashSet<(Chain, Address)> = traced
+                .destinations
+                .iter()
+                .filter(|d| !d.is_exit)
+                .map(|d| (d.chain, d.address))
+                .chain(incident_addresses.iter().map(|a| (a.chain, a.address)))
+                .collect();
+            mixers::mixer_deposits(m, &exit_pools, &holders, incident.started, &valuer)
+        }
+        None => Vec::new(),
+    };
+    if mixer_deposits.iter().any(|d| !d.candidates.is_empty()) {
+        notes.push(
+            "mixer withdrawals linked to the traced deposits are candidates, not certainties (public \
+             heuristics with known false positives); they count in no loss, destination or attribution"
+                .to_string(),
+        );
+    }
+
     Ok(Investigation {
         incident: incident.clone(),
         model: opts.model,
@@ -632,6 +701,7 @@ pub fn investigate(
         flow,
         notes,
         cross_chain_entities,
+        mixer_deposits,
     })
 }
 

@@ -563,6 +563,47 @@ fn demo_follows_the_laundering_through_a_bridge_onto_a_second_chain() {
                 .all(|s| s["chain"] == b["to_chain"])
         );
     }
+    // The chain-B hub swaps the bridged USDT to native before cashing out: the path crosses the planted
+    // DEX swap (a V2 pair `Swap` log) after the bridge, on the bridge's target chain.
+    let swapped: Vec<&&&Value> = bridged
+        .iter()
+        .filter(|x| {
+            let steps = x["steps"].as_array().expect("steps");
+            let b = steps.iter().position(|s| s["kind"] == "bridge");
+            let w = steps.iter().position(|s| s["kind"] == "swap");
+            matches!((b, w), (Some(b), Some(w)) if b < w)
+        })
+        .collect();
+    assert!(
+        !swapped.is_empty(),
+        "some bridged exit or destination is reached through a swap after the bridge: {}",
+        serde_json::to_string_pretty(&bridged).unwrap_or_default()
+    );
+    for x in &swapped {
+        let steps = x["steps"].as_array().expect("steps");
+        let w = steps.iter().find(|s| s["kind"] == "swap").expect("swap step");
+        assert_eq!(
+            w["swap_kind"], "swap_v2",
+            "recognised from the pair's Swap log: {w}"
+        );
+        assert_ne!(w["from_asset"], w["to_asset"], "{w}");
+        assert_eq!(w["chain"], x["chain"], "{w}");
+        let tx = w["tx"].as_str().expect("swap tx");
+        let planted = truth
+            .swaps
+            .iter()
+            .find(|s| s.tx_hash.to_string() == tx)
+            .unwrap_or_else(|| panic!("swap step {w} is a swap of the ground truth"));
+        assert_eq!(w["owner"].as_str(), Some(planted.owner.to_string().as_str()));
+        assert_eq!(
+            w["amount_in"].as_str(),
+            Some(planted.amount_in.to_string().as_str())
+        );
+        assert_eq!(
+            w["amount_out"].as_str(),
+            Some(planted.amount_out.to_string().as_str())
+        );
+    }
     // The flow graph draws the bridge as a conversion node, and the HTML shows the chain change.
     let nodes = r["flow"]["nodes"].as_array().expect("flow nodes");
     assert!(

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chaintrace_core::{Address, U256};
 
-use super::{AddrId, TRUTH_SCHEMA_VERSION, World};
+use super::{AddrId, TRUTH_SCHEMA_VERSION, WRAPPED, World};
 use crate::truth::{
     AssetAmount, AssetInfo, ChainAddress, ChainTruth, DepositAddress, DestinationKind, ExchangeTruth,
     GroundTruth, Incident, MixerPool, ReusedAddress, SimLabel,
@@ -99,6 +99,8 @@ impl World<'_> {
                 })
                 .collect(),
             dex_pool: c.dex.map(|a| self.addrs[a as usize]),
+            dex_pairs: c.pairs.iter().map(|p| self.addrs[p.2 as usize]).collect(),
+            wrapped_native: c.wrapper.map(|a| self.addrs[a as usize]),
             bridge: c.bridge.map(|a| self.addrs[a as usize]),
             bridge_relayer: c.bridge_relayer.map(|a| self.addrs[a as usize]),
             mixer_pools: c
@@ -237,15 +239,23 @@ impl World<'_> {
             }
             let c = &self.chains[ci];
             if let Some(d) = c.dex {
-                label(
-                    ci,
-                    d,
-                    "simswap: pool/router".into(),
-                    "defi",
-                    String::new(),
-                    "sim",
-                    95,
+                let text = if c.wrapper.is_some() {
+                    "simswap: router"
+                } else {
+                    "simswap: pool/router"
+                };
+                label(ci, d, text.into(), "defi", String::new(), "sim", 95);
+            }
+            for &(a, b, pair) in &c.pairs {
+                let text = format!(
+                    "simswap: {}/{} pair",
+                    c.assets[a as usize].symbol, c.assets[b as usize].symbol
                 );
+                label(ci, pair, text, "defi", String::new(), "sim", 95);
+            }
+            if let Some(w) = c.wrapper {
+                let text = format!("simswap: {}", c.assets[WRAPPED as usize].symbol);
+                label(ci, w, text, "defi", String::new(), "sim", 95);
             }
             if let (Some(b), Some(r)) = (c.bridge, c.bridge_relayer) {
                 label(

@@ -1,6 +1,6 @@
 use std::collections::{HashMap, HashSet};
 
-use chaintrace_core::{Address, Chain, Transfer, TxHash, U256};
+use chaintrace_core::{Address, Asset, Chain, Transfer, TxHash, U256};
 use chaintrace_sim::{DestinationKind, GroundTruth, WorldConfig};
 
 use crate::{small, world};
@@ -171,19 +171,42 @@ fn bridge_pairs_release_after_deposit_amount_minus_fee() {
 fn swaps_mixer_uses_and_destinations_match_written_transfers() {
     let (mem, truth) = world(&small(25));
     let txs = by_tx(&mem.transfers);
-    let pools: HashSet<Address> = truth.chains.iter().filter_map(|c| c.dex_pool).collect();
+    let dex: HashSet<Address> = truth
+        .chains
+        .iter()
+        .flat_map(|c| {
+            c.dex_pool
+                .into_iter()
+                .chain(c.dex_pairs.iter().copied())
+                .chain(c.wrapped_native)
+        })
+        .collect();
     assert!(truth.swaps.len() > 10);
     for s in &truth.swaps {
         let t = txs.get(&s.tx_hash).expect("swap written");
-        assert_eq!(t.len(), 2);
-        assert!(t.iter().any(|x| x.from == s.owner
-            && pools.contains(&x.to)
-            && x.amount == s.amount_in
-            && x.asset == s.asset_in));
-        assert!(t.iter().any(|x| x.to == s.owner
-            && pools.contains(&x.from)
-            && x.amount == s.amount_out
-            && x.asset == s.asset_out));
+        // Net flows of the owner: exactly -amount_in of asset_in and +amount_out of asset_out; every
+        // other party of the tx is the DEX (router, pair, wrapper) or the zero address (wrapper mint/burn).
+        let mut net: HashMap<chaintrace_core::Asset, (U256, U256)> = HashMap::new();
+        for x in t {
+            assert_eq!(x.tx_from, s.owner, "the owner signs its swap");
+            for party in [x.from, x.to] {
+                assert!(
+                    party == s.owner || dex.contains(&party) || party == Address::ZERO,
+                    "{x:?}"
+                );
+            }
+            let e = net.entry(x.asset).or_default();
+            if x.to == s.owner {
+                e.0 += x.amount;
+            }
+            if x.from == s.owner {
+                e.1 += x.amount;
+            }
+        }
+        let got: HashMap<_, _> = net.into_iter().filter(|(_, (i, o))| i != o).collect();
+        assert_eq!(got.len(), 2, "{t:?}");
+        assert_eq!(got[&s.asset_in], (U256::ZERO, s.amount_in));
+        assert_eq!(got[&s.asset_out], (s.amount_out, U256::ZERO));
     }
     assert!(!truth.mixer_uses.is_empty());
     for m in &truth.mixer_uses {
@@ -420,4 +443,82 @@ fn several_actors_link_only_their_own_incidents() {
             .filter_map(|i| i.reused.as_ref())
             .all(|r| r.earlier_chains != vec![r.chain])
     );
+}
+
+#[test]
+fn every_swap_emits_a_v2_pair_swap_log_after_its_token_transfers() {
+    let keccak = |s: &str| alloy_primitives::keccak256(s.as_bytes()).0;
+    let hex = |w: [u8; 32]| alloy_primitives::hex::encode(w);
+    // Topic 0 values as seen on chain (docs/swaps.md).
+    let v2_swap = keccak(chaintrace_sim::V2_SWAP_SIGNATURE);
+    assert!(hex(v2_swap).starts_with("d78ad95f"));
+    assert!(hex(keccak(chaintrace_sim::WRAP_DEPOSIT_SIGNATURE)).starts_with("e1fffcc4"));
+    assert!(hex(keccak(chaintrace_sim::WRAP_WITHDRAWAL_SIGNATURE)).starts_with("7fcf532c"));
+    let (mem, truth) = world(&small(29));
+    // Transfers shown as logs and raw logs share one log-index space per block.
+    let mut ids = HashSet::new();
+    for t in &mem.transfers {
+        if let chaintrace_core::Position::Log(i) = t.position {
+            assert!(ids.insert((t.chain, t.block, i)), "log index reused: {t:?}");
+        }
+    }
+    for l in &mem.logs {
+        assert!(
+            ids.insert((l.chain, l.block, l.log_index)),
+            "log index reused: {l:?}"
+        );
+    }
+    let pairs: HashSet<Address> = truth
+        .chains
+        .iter()
+        .flat_map(|c| c.dex_pairs.iter().copied())
+        .collect();
+    let txs = by_tx(&mem.transfers);
+    assert!(truth.swaps.len() > 10);
+    let mut native_legs = 0;
+    for s in &truth.swaps {
+        let logs: Vec<_> = mem
+            .logs
+            .iter()
+            .filter(|l| l.tx_hash == s.tx_hash && l.topics[0] == v2_swap)
+            .collect();
+        assert_eq!(logs.len(), 1, "one pair swap per swap tx");
+        let l = logs[0];
+        assert!(pairs.contains(&l.address));
+        let word = |i: usize| U256::from_be_slice(&l.data[32 * i..32 * (i + 1)]);
+        let (a0in, a1in, a0out, a1out) = (word(0), word(1), word(2), word(3));
+        let (amount_in, amount_out) = if a0in.is_zero() {
+            (a1in, a0out)
+        } else {
+            (a0in, a1out)
+        };
+        assert!(a0in.is_zero() != a1in.is_zero() && a0out.is_zero() != a1out.is_zero());
+        // The pair got the token in and paid the token out, both logged before its `Swap`.
+        let t = &txs[&s.tx_hash];
+        let logged_before =
+            |x: &&&Transfer| matches!(x.position, chaintrace_core::Position::Log(i) if i < l.log_index);
+        let tin = t
+            .iter()
+            .filter(logged_before)
+            .find(|x| x.to == l.address)
+            .expect("token in");
+        let tout = t
+            .iter()
+            .filter(logged_before)
+            .find(|x| x.from == l.address)
+            .expect("token out");
+        assert_eq!((tin.amount, tout.amount), (amount_in, amount_out));
+        assert_eq!((amount_in, amount_out), (s.amount_in, s.amount_out));
+        // token0 < token1 by address, as in Uniswap.
+        let (Asset::Token(ti), Asset::Token(to)) = (tin.asset, tout.asset) else {
+            panic!("pair legs are tokens: {tin:?} {tout:?}");
+        };
+        assert_eq!(
+            ti < to,
+            !a0in.is_zero(),
+            "amount0 belongs to the lower token address"
+        );
+        native_legs += usize::from(s.asset_in == Asset::Native || s.asset_out == Asset::Native);
+    }
+    assert!(native_legs > 0, "native swaps go through the wrapper");
 }
