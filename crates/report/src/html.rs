@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use chaintrace_analysis::investigate::Investigation;
+use chaintrace_analysis::investigate::mixers::CANDIDATE_NOTE;
 use chaintrace_analysis::investigate::prices::rfc3339_of_unix;
 
 use crate::fmt::{amount, conversion_steps, esc, pct, usd};
@@ -295,6 +296,54 @@ pub fn render(inv: &Investigation) -> String {
             }
         }
         let _ = writeln!(s, "</table>");
+    }
+    if !inv.mixer_deposits.is_empty() {
+        let _ = writeln!(
+            s,
+            "<h2>Mixer deposits</h2><p class=\"sub\">Deposits into mixer pools made from the traced funds: the trail ends there (an exit, not an actor).</p><table><tr><th>time</th><th>chain</th><th>pool</th><th>denomination</th><th>deposit tx</th><th>depositor</th><th>candidates</th></tr>"
+        );
+        for d in inv.mixer_deposits.iter().take(MAX_ROWS) {
+            let _ = writeln!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td><code>{}</code> {}</td><td class=\"n\">{}</td><td><code>{}</code></td><td><code>{}</code></td><td class=\"n\">{}</td></tr>",
+                rfc3339_of_unix(d.timestamp),
+                d.chain,
+                d.pool.display_for(d.chain),
+                esc(&d.pool_name),
+                esc(&amount(&d.denomination)),
+                d.tx_hash.to_hex(),
+                d.depositor.display_for(d.chain),
+                d.candidates.len()
+            );
+        }
+        let _ = writeln!(s, "</table>{}", more(inv.mixer_deposits.len()));
+        if inv.mixer_deposits.iter().any(|d| !d.candidates.is_empty()) {
+            let _ = writeln!(
+                s,
+                "<p class=\"none\">Candidate withdrawals (possible continuation of the funds). Each is a candidate, not a certainty: public linking heuristics with known false positives (docs/mixers.md); none counts in losses, destinations or attribution.</p><table><tr><th>deposit tx</th><th>withdrawal tx</th><th>recipient</th><th>time</th><th>heuristics</th><th>confidence</th><th>note</th></tr>"
+            );
+            let mut rows = 0usize;
+            for d in &inv.mixer_deposits {
+                for c in &d.candidates {
+                    rows += 1;
+                    if rows > MAX_ROWS {
+                        continue;
+                    }
+                    let _ = writeln!(
+                        s,
+                        "<tr><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                        d.tx_hash.to_hex(),
+                        c.tx_hash.to_hex(),
+                        c.recipient.display_for(d.chain),
+                        rfc3339_of_unix(c.timestamp),
+                        esc(&c.heuristics.join(", ")),
+                        format!("{:.2}", c.confidence),
+                        CANDIDATE_NOTE
+                    );
+                }
+            }
+            let _ = writeln!(s, "</table>{}", more(rows));
+        }
     }
     if !inv.notes.is_empty() {
         let _ = writeln!(s, "<h2>Notes</h2><ul>");

@@ -17,12 +17,20 @@
 //! "evidence": [{"chain","kind","tx_hash","detail"}]}]` lists each 20-byte address active on several chains
 //! of the incident (one candidate entity).
 //!
+//! Added with mixers: `"mixer_deposits": [{"chain","pool","pool_name","denomination","denomination_raw",
+//! "asset","symbol","usd","timestamp","time","tx_hash","depositor","candidates": [{"tx_hash","recipient",
+//! "timestamp","time","heuristics": [..],"confidence","reasons": [..],"note"}]}]`: deposits into mixer
+//! pools made from the traced funds (`denomination` in whole units, or raw when the decimals are unknown),
+//! each with withdrawals that MAY belong to the depositor. `confidence` is strictly between 0 and 1 and
+//! every candidate's `note` is "candidate, not a certainty": candidates are leads, never facts.
+//!
 //! Amounts are decimal strings of raw units (`amount`) plus whole units (`amount_human`, null when the
 //! decimals are unknown); `usd` is a number or null when a price is missing, never 0 for "unknown".
 
 use chaintrace_analysis::conversions::{ConversionDetail, ConversionEdge, verdict_name};
 use chaintrace_analysis::investigate::prices::rfc3339_of_unix;
-use chaintrace_analysis::investigate::{Evidence, Investigation, Membership, Value};
+use chaintrace_analysis::investigate::mixers::CANDIDATE_NOTE;
+use chaintrace_analysis::investigate::{Evidence, Investigation, Membership, MixerDepositFinding, Value};
 use chaintrace_analysis::trace::TraceStep;
 use chaintrace_core::{Address, Chain};
 use serde::Serialize;
@@ -60,6 +68,95 @@ pub struct Report {
     pub notes: Vec<String>,
     /// One 20-byte address active on several chains of the incident.
     pub cross_chain_entities: Vec<CrossChainEntityDto>,
+    /// Deposits into mixer pools made from the traced funds, with candidate withdrawals.
+    pub mixer_deposits: Vec<MixerDepositDto>,
+}
+
+/// A deposit into a mixer pool made from the traced funds.
+#[derive(Debug, Serialize)]
+pub struct MixerDepositDto {
+    /// Chain name.
+    pub chain: String,
+    /// Pool contract.
+    pub pool: String,
+    /// Pool name from the registry.
+    pub pool_name: String,
+    /// Denomination in whole units (raw when the decimals are unknown).
+    pub denomination: String,
+    /// Denomination in raw units.
+    pub denomination_raw: String,
+    /// `native` or token address.
+    pub asset: String,
+    /// Symbol, if known.
+    pub symbol: Option<String>,
+    /// US dollars at the deposit's day; null when unknown.
+    pub usd: Option<f64>,
+    /// Unix time.
+    pub timestamp: u64,
+    /// RFC 3339 time.
+    pub time: String,
+    /// Deposit transaction.
+    pub tx_hash: String,
+    /// Signer of the deposit.
+    pub depositor: String,
+    /// Withdrawals that may belong to the depositor (leads, not facts), most confident first.
+    pub candidates: Vec<MixerCandidateDto>,
+}
+
+/// A candidate withdrawal of a mixer deposit.
+#[derive(Debug, Serialize)]
+pub struct MixerCandidateDto {
+    /// Withdrawal transaction.
+    pub tx_hash: String,
+    /// Recipient.
+    pub recipient: String,
+    /// Unix time.
+    pub timestamp: u64,
+    /// RFC 3339 time.
+    pub time: String,
+    /// Heuristics proposing it.
+    pub heuristics: Vec<String>,
+    /// Confidence in (0, 1).
+    pub confidence: f64,
+    /// Reasons in words.
+    pub reasons: Vec<String>,
+    /// Always "candidate, not a certainty".
+    pub note: String,
+}
+
+/// The DTO of one mixer deposit finding.
+pub fn mixer_deposit(d: &MixerDepositFinding) -> MixerDepositDto {
+    MixerDepositDto {
+        chain: d.chain.name().to_string(),
+        pool: d.pool.json_for(d.chain),
+        pool_name: d.pool_name.clone(),
+        denomination: d
+            .denomination
+            .human()
+            .unwrap_or_else(|| d.denomination.raw.to_string()),
+        denomination_raw: d.denomination.raw.to_string(),
+        asset: d.denomination.asset.json_for(d.chain),
+        symbol: d.denomination.meta.symbol.clone(),
+        usd: d.denomination.usd,
+        timestamp: d.timestamp,
+        time: rfc3339_of_unix(d.timestamp),
+        tx_hash: d.tx_hash.to_hex(),
+        depositor: d.depositor.json_for(d.chain),
+        candidates: d
+            .candidates
+            .iter()
+            .map(|c| MixerCandidateDto {
+                tx_hash: c.tx_hash.to_hex(),
+                recipient: c.recipient.json_for(d.chain),
+                timestamp: c.timestamp,
+                time: rfc3339_of_unix(c.timestamp),
+                heuristics: c.heuristics.clone(),
+                confidence: c.confidence,
+                reasons: c.reasons.clone(),
+                note: CANDIDATE_NOTE.to_string(),
+            })
+            .collect(),
+    }
 }
 
 /// A candidate entity: one address on several chains.
@@ -531,6 +628,7 @@ pub fn report(inv: &Investigation) -> Report {
                     .collect(),
             })
             .collect(),
+        mixer_deposits: inv.mixer_deposits.iter().map(mixer_deposit).collect(),
     }
 }
 

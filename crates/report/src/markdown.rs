@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use chaintrace_analysis::investigate::Investigation;
+use chaintrace_analysis::investigate::mixers::CANDIDATE_NOTE;
 use chaintrace_analysis::investigate::prices::rfc3339_of_unix;
 
 use crate::fmt::{amount, conversion_steps, md, pct, usd};
@@ -238,6 +239,60 @@ pub fn render(inv: &Investigation) -> String {
                     e.tx_hash.map(|h| format!("`{}`", h.to_hex())).unwrap_or_default()
                 );
             }
+        }
+    }
+
+    if !inv.mixer_deposits.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n## Mixer deposits\n\nDeposits into mixer pools made from the traced funds: the trail ends there (an \
+             exit, not an actor).\n\n| time | chain | pool | denomination | deposit tx | depositor | candidates |\n\
+             |---|---|---|---|---|---|---|"
+        );
+        for d in inv.mixer_deposits.iter().take(MAX_ROWS) {
+            let _ = writeln!(
+                s,
+                "| {} | {} | `{}` {} | {} | `{}` | `{}` | {} |",
+                rfc3339_of_unix(d.timestamp),
+                d.chain,
+                d.pool.display_for(d.chain),
+                md(&d.pool_name),
+                amount(&d.denomination),
+                d.tx_hash.to_hex(),
+                d.depositor.display_for(d.chain),
+                d.candidates.len()
+            );
+        }
+        more(&mut s, inv.mixer_deposits.len());
+        if inv.mixer_deposits.iter().any(|d| !d.candidates.is_empty()) {
+            let _ = writeln!(
+                s,
+                "\nCandidate withdrawals (possible continuation of the funds). Each is a candidate, not a \
+                 certainty: public linking heuristics with known false positives (docs/mixers.md); none counts \
+                 in losses, destinations or attribution.\n\n| deposit tx | withdrawal tx | recipient | time | \
+                 heuristics | confidence | note |\n|---|---|---|---|---|---|---|"
+            );
+            let mut rows = 0usize;
+            for d in &inv.mixer_deposits {
+                for c in &d.candidates {
+                    rows += 1;
+                    if rows > MAX_ROWS {
+                        continue;
+                    }
+                    let _ = writeln!(
+                        s,
+                        "| `{}` | `{}` | `{}` | {} | {} | {} | {} |",
+                        d.tx_hash.to_hex(),
+                        c.tx_hash.to_hex(),
+                        c.recipient.display_for(d.chain),
+                        rfc3339_of_unix(c.timestamp),
+                        c.heuristics.join(", "),
+                        format!("{:.2}", c.confidence),
+                        CANDIDATE_NOTE
+                    );
+                }
+            }
+            more(&mut s, rows);
         }
     }
 

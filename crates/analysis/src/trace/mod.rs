@@ -13,6 +13,7 @@
 
 mod engine;
 mod models;
+mod reach;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;

@@ -137,6 +137,12 @@ fn score_world(seed: u64, scores: &mut HashMap<Model, Score>) {
                 .any(|w| w.chain == c.chain && controlled.contains(&w.owner));
             ours.extend(c.bridge.filter(|_| bridged).map(|a| (c.chain, a)));
             ours.extend(c.dex_pool.filter(|_| swapped).map(|a| (c.chain, a)));
+            // Swaps go through the router into V2-style pairs and the wrapped-native contract: value that the
+            // plain per-asset trace sees land there was converted, not lost to a stranger.
+            if swapped {
+                ours.extend(c.dex_pairs.iter().map(|a| (c.chain, *a)));
+                ours.extend(c.wrapped_native.map(|a| (c.chain, a)));
+            }
         }
         for model in [Model::Poison, Model::Haircut, Model::Fifo] {
             let mut req = TraceRequest::new(starts.clone());

@@ -1,0 +1,243 @@
+//! The fast poison engine against the time-ordered engine on random graphs.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chaintrace_core::{Address, Asset, Chain, Position, Transfer, TransferKind, TxHash, U256};
+use chaintrace_defi::swap::ConversionKind;
+use chaintrace_graph::{Graph, StoreStamp};
+use proptest::prelude::*;
+
+use super::super::*;
+use super::trace_poison;
+use crate::conversions::{ConversionDetail, ConversionEdge};
+
+fn a(i: u8) -> Address {
+    Address([i; 20])
+}
+
+/// (tx, block, position, from, to, amount, token?)
+type Row = (u8, u64, u32, u8, u8, u64, bool);
+
+fn arb_graph(blocks: u64, txs: u8) -> impl Strategy<Value = Vec<Row>> {
+    prop::collection::vec(
+        (
+            0u8..txs,
+            0u64..blocks,
+            0u32..3,
+            0u8..7,
+            0u8..7,
+            prop_oneof![4 => 1u64..1000, 1 => Just(0u64)],
+            prop::bool::weighted(0.2),
+        ),
+        1..60,
+    )
+    .prop_map(|v| {
+        v.into_iter()
+            // A tx hash belongs to one block.
+            .map(|(tx, block, pos, f, t, amt, tok)| (tx.wrapping_add(block as u8 * 16), block, pos, f, t, amt, tok))
+            .collect()
+    })
+}
+
+fn build(v: &[Row]) -> Graph {
+    let mut seen = BTreeSet::new();
+    let ts: Vec<Transfer> = v
+        .iter()
+        .filter(|x| seen.insert((x.0, x.2)))
+        .map(|&(tx, block, pos, f, t, amt, tok)| Transfer {
+            chain: Chain::Ethereum,
+            block,
+            timestamp: 1_700_000_000 + block * 12,
+            tx_hash: TxHash([tx; 32]),
+            position: if pos == 0 {
+                Position::Tx
+            } else {
+                Position::Trace(vec![pos - 1])
+            },
+            from: a(f),
+            to: a(t),
+            asset: if tok { Asset::Token(a(200)) } else { Asset::Native },
+            amount: U256::from(amt),
+            kind: TransferKind::Native,
+            tx_from: a(f),
+            tx_fee: U256::ZERO,
+            gas_price: U256::ZERO,
+        })
+        .collect();
+    Graph::from_transfers(ts, StoreStamp::default()).expect("build")
+}
+
+/// A conversion whose owner is in no graph of these tests: the time-ordered engine places nothing, so the
+/// result is its plain trace; a non-empty conversion list keeps the poison dispatch away from `reach`.
+fn inert_conversion() -> ConversionEdge {
+    ConversionEdge {
+        from_chain: Chain::Ethereum,
+        from_tx: TxHash([0xee; 32]),
+        from_block: 0,
+        from_time: 0,
+        owner: a(250),
+        asset_in: Asset::Native,
+        amount_in: U256::from(1u64),
+        to_chain: Chain::Ethereum,
+        to_tx: TxHash([0xee; 32]),
+        to_block: 0,
+        to_time: 0,
+        recipient: a(250),
+        asset_out: Asset::Token(a(200)),
+        amount_out: U256::from(1u64),
+        via: Vec::new(),
+        evidence: Vec::new(),
+        detail: ConversionDetail::Swap {
+            kind: ConversionKind::SwapV2,
+        },
+        is_candidate: false,
+    }
+}
+
+fn time_ordered(g: &Graph, r: &TraceRequest, oracle: &dyn ExitOracle) -> TraceResult {
+    let out = trace_with_conversions(g, r, oracle, &[inert_conversion()], ConversionOptions::default())
+        .expect("trace");
+    assert!(out.conversions.is_empty());
+    out
+}
+
+type Key = (Chain, Address, Asset);
+
+fn dests(r: &TraceResult) -> HashMap<Key, (U256, u32, bool)> {
+    r.destinations
+        .iter()
+        .map(|d| ((d.chain, d.address, d.asset), (d.amount, d.hops, d.is_exit)))
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    rows: Vec<Row>,
+    starts: Vec<u8>,
+    backward: bool,
+    max_hops: u32,
+    cap: u32,
+    min: u64,
+    exit: Option<u8>,
+    since_block: Option<u64>,
+    until_block: Option<u64>,
+    token_only: bool,
+}
+
+fn arb_case(blocks: u64, txs: u8) -> impl Strategy<Value = Case> {
+    (
+        arb_graph(blocks, txs),
+        prop::collection::vec(0u8..7, 1..3),
+        any::<bool>(),
+        1u32..6,
+        prop_oneof![3 => Just(1000u32), 1 => 1u32..4],
+        prop_oneof![3 => Just(0u64), 1 => 0u64..300],
+        prop::option::of(0u8..7),
+        prop::option::weighted(0.2, 0u64..8),
+        prop::option::weighted(0.2, 0u64..8),
+        prop::bool::weighted(0.1),
+    )
+        .prop_map(|(rows, starts, backward, max_hops, cap, min, exit, since_block, until_block, token_only)| Case {
+            rows,
+            starts,
+            backward,
+            max_hops,
+            cap,
+            min,
+            exit,
+            since_block,
+            until_block,
+            token_only,
+        })
+}
+
+fn check(c: &Case) -> Result<(), TestCaseError> {
+    let g = build(&c.rows);
+    let starts: Vec<(Chain, Address)> = c.starts.iter().map(|&s| (Chain::Ethereum, a(s))).collect();
+    prop_assume!(starts.iter().all(|&(ch, ad)| g.node(ch, ad).is_some()));
+    let mut labels = HashMap::new();
+    if let Some(x) = c.exit {
+        labels.insert(
+            (Chain::Ethereum, a(x)),
+            ExitInfo {
+                category: ExitCategory::Exchange,
+                name: "x".into(),
+            },
+        );
+    }
+    let mut r = TraceRequest::new(starts);
+    r.direction = if c.backward { Direction::Backward } else { Direction::Forward };
+    r.max_hops = c.max_hops;
+    r.fan_out_cap = c.cap;
+    r.min_amount = U256::from(c.min);
+    r.since = c.since_block.map(|b| 1_700_000_000 + b * 12);
+    r.until = c.until_block.map(|b| 1_700_000_000 + b * 12);
+    if c.token_only {
+        r.asset = Some(Asset::Token(a(200)));
+    }
+    let slow = trace_with_conversions(&g, &r, &labels, &[inert_conversion()], ConversionOptions::default());
+    let fast = trace_poison(&g, &r, &labels);
+    let (slow, fast) = match (slow, fast) {
+        (Err(e), Some(Err(f))) => {
+            prop_assert_eq!(e, f);
+            return Ok(());
+        }
+        (Ok(_), None) | (Err(_), None) => {
+            // The fast engine declines only when the cap cuts an address off.
+            let slow = time_ordered(&g, &r, &labels);
+            prop_assert!(!slow.truncated.is_empty(), "declined without a cut-off");
+            return Ok(());
+        }
+        (Ok(s), Some(Ok(f))) => (s, f),
+        (s, f) => {
+            prop_assert!(false, "one errs, the other not: {:?} / {:?}", s.err(), f.map(|x| x.err()));
+            unreachable!()
+        }
+    };
+    prop_assert!(slow.truncated.is_empty(), "fast answered although the cap cut off {:?}", slow.truncated);
+    // The properties the task names, each on its own (clearer failures), then the whole result.
+    prop_assert_eq!(dests(&fast), dests(&slow));
+    let hold = |x: &TraceResult| -> BTreeSet<(Address, Asset, U256, &'static str, u32)> {
+        x.holding.iter().map(|h| (h.address, h.asset, h.amount, h.reason.name(), h.hops)).collect()
+    };
+    prop_assert_eq!(hold(&fast), hold(&slow));
+    let exits = |x: &TraceResult| -> BTreeSet<(Address, Asset, U256, u32)> {
+        x.exits.iter().map(|e| (e.address, e.asset, e.amount, e.hops)).collect()
+    };
+    prop_assert_eq!(exits(&fast), exits(&slow));
+    prop_assert_eq!(&fast.summary, &slow.summary);
+    prop_assert_eq!(&fast, &slow);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(3000))]
+
+    /// Several transfers per block and per transaction: the same-block and same-transaction rules.
+    #[test]
+    fn fast_poison_equals_time_ordered_engine(c in arb_case(6, 10)) {
+        check(&c)?;
+    }
+
+    /// Many blocks, few transfers per block.
+    #[test]
+    fn fast_poison_equals_time_ordered_engine_sparse_blocks(c in arb_case(40, 3)) {
+        check(&c)?;
+    }
+}
+
+#[test]
+fn fast_poison_matches_on_the_worked_example() {
+    let g = build(&[
+        (10, 1, 0, 2, 3, 60, false),
+        (11, 2, 0, 1, 3, 40, false),
+        (12, 3, 0, 3, 4, 50, false),
+        (13, 4, 0, 3, 5, 30, false),
+        (14, 5, 0, 3, 6, 7, false),
+    ]);
+    let r = TraceRequest::new(vec![(Chain::Ethereum, a(1))]);
+    let fast = trace_poison(&g, &r, &NoExits).expect("no cap binds").expect("trace");
+    assert_eq!(fast, time_ordered(&g, &r, &NoExits));
+    let got: HashMap<u8, u64> = fast.destinations.iter().map(|d| (d.address.0[0], d.amount.to::<u64>())).collect();
+    assert_eq!(got, HashMap::from([(3, 40), (4, 50), (5, 30), (6, 7)]));
+}
