@@ -134,11 +134,11 @@ for row in r:
     if len(buf) >= 50_000:
         flush(buf)
 flush(buf)
-con.executescript("""
-CREATE INDEX transfers_from ON transfers (from_key);
-CREATE INDEX transfers_to ON transfers (to_key);
-CREATE INDEX transfers_block ON transfers (chain, block);
-""")
+# One statement at a time: executescript() would commit the open transaction first.
+for ddl in ("CREATE INDEX transfers_from ON transfers (from_key)",
+            "CREATE INDEX transfers_to ON transfers (to_key)",
+            "CREATE INDEX transfers_block ON transfers (chain, block)"):
+    con.execute(ddl)
 con.execute("COMMIT")
 n = con.execute("SELECT COUNT(*) FROM transfers").fetchone()[0]
 print(n)

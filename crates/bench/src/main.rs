@@ -22,7 +22,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use chaintrace_analysis::trace::{ExitCategory, ExitInfo, Model, TraceRequest, trace};
+use chaintrace_analysis::conversions::{ConversionDetail, ConversionEdge};
+use chaintrace_analysis::trace::{
+    ConversionOptions, ExitCategory, ExitInfo, Model, TraceRequest, trace, trace_with_conversions,
+};
 use chaintrace_core::{Address, Chain};
 use chaintrace_graph::{Graph, GraphBuilder, NodeId, StoreStamp};
 use chaintrace_sim::{WorldConfig, generate};
@@ -225,9 +228,36 @@ fn request(g: &Graph, start: NodeId, model: Model, hops: u32) -> TraceRequest {
     req
 }
 
+/// A swap by an owner that is in no graph: placed nowhere, so the trace is the plain one.
+fn inert_conversion() -> ConversionEdge {
+    let nowhere = Address([0xfe; 20]);
+    ConversionEdge {
+        from_chain: Chain::Ethereum,
+        from_tx: chaintrace_core::TxHash([0xfe; 32]),
+        from_block: 0,
+        from_time: 0,
+        owner: nowhere,
+        asset_in: chaintrace_core::Asset::Native,
+        amount_in: chaintrace_core::U256::from(1u64),
+        to_chain: Chain::Ethereum,
+        to_tx: chaintrace_core::TxHash([0xfe; 32]),
+        to_block: 0,
+        to_time: 0,
+        recipient: nowhere,
+        asset_out: chaintrace_core::Asset::Token(nowhere),
+        amount_out: chaintrace_core::U256::from(1u64),
+        via: Vec::new(),
+        evidence: Vec::new(),
+        detail: ConversionDetail::Swap {
+            kind: chaintrace_defi::swap::ConversionKind::SwapV2,
+        },
+        is_candidate: false,
+    }
+}
+
 fn parse_model(s: &str) -> anyhow::Result<Model> {
     Ok(match s {
-        "poison" => Model::Poison,
+        "poison" | "poison-heap" => Model::Poison,
         "haircut" => Model::Haircut,
         "fifo" => Model::Fifo,
         other => bail!("unknown model {other:?}"),
@@ -252,10 +282,17 @@ fn run(dir: &Path, hops: u32, models: &str, budget_s: f64) -> anyhow::Result<()>
             }
             let req = request(&g, s, model, hops);
             let t = Instant::now();
-            let r = trace(&g, &req, &oracle).map_err(|e| anyhow::anyhow!("trace from node {s}: {e}"))?;
+            let r = if m == "poison-heap" {
+                // The time-ordered engine for poison (before/after comparisons): a conversion list that is
+                // not empty keeps `trace` off the hop-layered poison engine; this one places nowhere.
+                trace_with_conversions(&g, &req, &oracle, &[inert_conversion()], ConversionOptions::default())
+            } else {
+                trace(&g, &req, &oracle)
+            }
+            .map_err(|e| anyhow::anyhow!("trace from node {s}: {e}"))?;
             times.push(t.elapsed().as_secs_f64());
             sizes.push(r.destinations.len());
-            if model == Model::Poison {
+            if m == "poison" {
                 let mut set: Vec<u64> = r
                     .destinations
                     .iter()
@@ -277,7 +314,7 @@ fn run(dir: &Path, hops: u32, models: &str, budget_s: f64) -> anyhow::Result<()>
             starts.len(),
             times.iter().sum::<f64>()
         );
-        if model == Model::Poison {
+        if m == "poison" {
             write_sets(&dir.join("ours_poison"), &sets)?;
         }
         per_model.insert(m.to_string(), json!({"times_s": times, "reached": sizes}));

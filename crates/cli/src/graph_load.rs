@@ -1,9 +1,10 @@
 //! Loading what the analyses read, shared by every command that needs it (`trace`, `investigate`, `demo`,
-//! `cluster`, `link`): the transfer graph snapshot, the labels and the conversion edges.
+//! `cluster`, `link`): the transfer graph snapshot, the labels, the conversion edges and the mixer pool events.
 //!
 //! The graph lives in `graph.snapshot` in the data directory and is memory-mapped when its stamp matches the
 //! store; otherwise it is rebuilt in full (one sort plus linear passes) and saved for the next run.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::time::Instant;
 
@@ -11,7 +12,8 @@ use anyhow::Context;
 use chaintrace_analysis::conversions::{
     ConversionConfig, ConversionInputs, ConversionSet, build_conversions,
 };
-use chaintrace_core::Label;
+use chaintrace_core::{Chain, Label, RawLog, TxHash};
+use chaintrace_defi::mixer::{MixerDeposit, MixerRegistry, MixerWithdrawal, decode_mixer_events};
 use chaintrace_graph::{Graph, StoreStamp};
 use chaintrace_store::{Store, TransferReader};
 
@@ -114,4 +116,64 @@ pub(crate) fn load_conversions(store: &Store, dir: &Path) -> anyhow::Result<Conv
         t0.elapsed().as_secs_f64()
     );
     Ok(set)
+}
+
+/// File name of the user's mixer pool registry inside the data directory (`chaintrace-defi` mixer registry
+/// CSV: `chain,address,name,asset,denomination`; the simulator writes it as `sim-mixers.csv`).
+pub(crate) const MIXERS_FILE: &str = "mixers.csv";
+
+/// Mixer pools and their decoded `Deposit` / `Withdrawal` events.
+pub(crate) struct MixerEvents {
+    /// Built-in pools plus the data directory's `mixers.csv`.
+    pub(crate) registry: MixerRegistry,
+    /// Deposits of registered pools.
+    pub(crate) deposits: Vec<MixerDeposit>,
+    /// Withdrawals of registered pools.
+    pub(crate) withdrawals: Vec<MixerWithdrawal>,
+}
+
+/// The mixer registry (built-in pools plus `<dir>/mixers.csv` when present) and the pool events decoded from
+/// the store's raw logs, with the transfers of their transactions (for gas prices).
+pub(crate) fn load_mixers(store: &Store, dir: &Path) -> anyhow::Result<MixerEvents> {
+    let t0 = Instant::now();
+    let mut registry = MixerRegistry::builtin();
+    let path = dir.join(MIXERS_FILE);
+    if path.exists() {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let n = registry
+            .extend_from_csv(&text, &path.display().to_string())
+            .with_context(|| format!("parsing mixer registry {}", path.display()))?;
+        eprintln!("mixers: {n} pool(s) from {}", path.display());
+    }
+    let logs: Vec<RawLog> = store
+        .raw_logs(None)
+        .context("reading raw logs")?
+        .into_iter()
+        .filter(|l| registry.pool(l.chain, l.address).is_some())
+        .collect();
+    let txs: HashSet<(Chain, TxHash)> = logs.iter().map(|l| (l.chain, l.tx_hash)).collect();
+    let mut transfers = Vec::new();
+    if !txs.is_empty() {
+        store
+            .for_each_transfer(None, &mut |t| {
+                if txs.contains(&(t.chain, t.tx_hash)) {
+                    transfers.push(t);
+                }
+                Ok(())
+            })
+            .context("reading transfers of mixer transactions")?;
+    }
+    let (deposits, withdrawals) = decode_mixer_events(&logs, &transfers, &registry);
+    eprintln!(
+        "mixers: {} deposit(s), {} withdrawal(s) of {} registered pool(s) in {:.3}s",
+        deposits.len(),
+        withdrawals.len(),
+        registry.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(MixerEvents {
+        registry,
+        deposits,
+        withdrawals,
+    })
 }

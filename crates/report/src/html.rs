@@ -329,6 +329,7 @@ pub fn render(inv: &Investigation) -> String {
                     if rows > MAX_ROWS {
                         continue;
                     }
+                    let conf = format!("{:.2}", c.confidence);
                     let _ = writeln!(
                         s,
                         "<tr><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
@@ -337,7 +338,7 @@ pub fn render(inv: &Investigation) -> String {
                         c.recipient.display_for(d.chain),
                         rfc3339_of_unix(c.timestamp),
                         esc(&c.heuristics.join(", ")),
-                        format!("{:.2}", c.confidence),
+                        conf,
                         CANDIDATE_NOTE
                     );
                 }

@@ -28,8 +28,8 @@
 //! decimals are unknown); `usd` is a number or null when a price is missing, never 0 for "unknown".
 
 use chaintrace_analysis::conversions::{ConversionDetail, ConversionEdge, verdict_name};
-use chaintrace_analysis::investigate::prices::rfc3339_of_unix;
 use chaintrace_analysis::investigate::mixers::CANDIDATE_NOTE;
+use chaintrace_analysis::investigate::prices::rfc3339_of_unix;
 use chaintrace_analysis::investigate::{Evidence, Investigation, Membership, MixerDepositFinding, Value};
 use chaintrace_analysis::trace::TraceStep;
 use chaintrace_core::{Address, Chain};

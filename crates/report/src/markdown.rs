@@ -279,6 +279,7 @@ pub fn render(inv: &Investigation) -> String {
                     if rows > MAX_ROWS {
                         continue;
                     }
+                    let conf = format!("{:.2}", c.confidence);
                     let _ = writeln!(
                         s,
                         "| `{}` | `{}` | `{}` | {} | {} | {} | {} |",
@@ -287,7 +288,7 @@ pub fn render(inv: &Investigation) -> String {
                         c.recipient.display_for(d.chain),
                         rfc3339_of_unix(c.timestamp),
                         c.heuristics.join(", "),
-                        format!("{:.2}", c.confidence),
+                        conf,
                         CANDIDATE_NOTE
                     );
                 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use chaintrace_core::{Address, Chain, TxHash};
 use chaintrace_defi::mixer::{LinkConfig, MixerDeposit, MixerRegistry, MixerWithdrawal, link_mixer};
 
-use super::{Valuer, Value};
+use super::{Value, Valuer};
 
 /// Highest confidence a combined candidate may carry: a mixer link is never a certainty.
 pub const MAX_CANDIDATE_CONFIDENCE: f64 = 0.99;
@@ -161,6 +161,106 @@ pub fn mixer_deposits(
             candidates,
         });
     }
-    out.sort_by(|a, b| (a.timestamp, a.chain, a.tx_hash).cmp(&(b.timestamp, b.chain, b.tx_hash)));
+    out.sort_by_key(|d| (d.timestamp, d.chain, d.tx_hash));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::investigate::{AssetBook, PriceTable};
+    use chaintrace_core::{Asset, U256};
+    use chaintrace_defi::mixer::MixerPool;
+
+    fn addr(n: u8) -> Address {
+        Address::parse(&format!("0x{}", format!("{n:02x}").repeat(20))).expect("test address")
+    }
+
+    fn tx(n: u8) -> TxHash {
+        format!("0x{}", format!("{n:02x}").repeat(32))
+            .parse()
+            .expect("test tx hash")
+    }
+
+    #[test]
+    fn traced_deposits_get_candidates_strictly_below_certainty() {
+        let pool = addr(0xaa);
+        let mut registry = MixerRegistry::empty();
+        registry.insert(MixerPool {
+            chain: Chain::Ethereum,
+            address: pool,
+            name: "tornado-1-eth".into(),
+            asset: Asset::Native,
+            denomination: U256::from(10u64).pow(U256::from(18u64)),
+        });
+        let dep = |n: u8, who: Address, t: u64| MixerDeposit {
+            chain: Chain::Ethereum,
+            pool,
+            block: t,
+            timestamp: t,
+            tx_hash: tx(n),
+            log_index: 0,
+            depositor: who,
+            commitment: [n; 32],
+            leaf_index: u32::from(n),
+            asset: Asset::Native,
+            denomination: U256::from(10u64).pow(U256::from(18u64)),
+            gas_price: None,
+        };
+        let deposits = vec![
+            dep(1, addr(1), 1_000),
+            dep(2, addr(2), 1_100),
+            dep(3, addr(1), 50),
+        ];
+        let withdrawals = vec![MixerWithdrawal {
+            chain: Chain::Ethereum,
+            pool,
+            block: 5_000,
+            timestamp: 5_000,
+            tx_hash: tx(9),
+            log_index: 0,
+            recipient: addr(1),
+            nullifier_hash: [9; 32],
+            relayer: addr(7),
+            fee: U256::from(1u64),
+            tx_from: addr(7),
+            asset: Asset::Native,
+            denomination: U256::from(10u64).pow(U256::from(18u64)),
+            gas_price: None,
+        }];
+        let inputs = MixerInputs {
+            registry: &registry,
+            deposits: &deposits,
+            withdrawals: &withdrawals,
+        };
+        let assets = AssetBook::with_known_tokens();
+        let prices = PriceTable::new();
+        let valuer = Valuer {
+            assets: &assets,
+            prices: &prices,
+        };
+        let exits: HashSet<(Chain, Address)> = [(Chain::Ethereum, pool)].into();
+        let traced: HashSet<(Chain, Address)> = [(Chain::Ethereum, addr(1))].into();
+        let found = mixer_deposits(&inputs, &exits, &traced, 500, &valuer);
+        // Only the traced address's deposit at or after the start; not addr(2)'s, not the earlier one.
+        assert_eq!(found.len(), 1, "{found:?}");
+        let d = &found[0];
+        assert_eq!(
+            (d.tx_hash, d.timestamp, d.pool_name.as_str()),
+            (tx(1), 1_000, "tornado-1-eth")
+        );
+        assert_eq!(d.denomination.human().as_deref(), Some("1"));
+        assert_eq!(d.candidates.len(), 1, "{:?}", d.candidates);
+        let c = &d.candidates[0];
+        assert_eq!((c.tx_hash, c.recipient), (tx(9), addr(1)));
+        assert!(
+            c.heuristics.iter().any(|h| h == "same_address"),
+            "{:?}",
+            c.heuristics
+        );
+        assert!(c.confidence > 0.0 && c.confidence < 1.0, "{}", c.confidence);
+
+        // A pool that is not an exit of the trace yields nothing.
+        assert!(mixer_deposits(&inputs, &HashSet::new(), &traced, 500, &valuer).is_empty());
+    }
 }

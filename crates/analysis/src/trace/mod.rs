@@ -459,6 +459,13 @@ pub fn trace_with_conversions(
     conversions: &[ConversionEdge],
     opts: ConversionOptions,
 ) -> Result<TraceResult, TraceError> {
+    // Poison without conversions: the hop-layered engine (same result; it declines when a fan-out cap binds).
+    if req.model == Model::Poison
+        && conversions.is_empty()
+        && let Some(result) = reach::trace_poison(graph, req, oracle)
+    {
+        return result;
+    }
     if req.starts.is_empty() {
         return Err(TraceError::NoStart);
     }

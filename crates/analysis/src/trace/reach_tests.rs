@@ -18,23 +18,30 @@ fn a(i: u8) -> Address {
 /// (tx, block, position, from, to, amount, token?)
 type Row = (u8, u64, u32, u8, u8, u64, bool);
 
-fn arb_graph(blocks: u64, txs: u8) -> impl Strategy<Value = Vec<Row>> {
+/// Random transfers. `blocks == 0`: one transfer per block (row `i` in block `i`). `zero`: some transfers
+/// move a zero amount.
+fn arb_graph(blocks: u64, txs: u8, zero: bool) -> impl Strategy<Value = Vec<Row>> {
+    let zero_weight = u32::from(zero);
     prop::collection::vec(
         (
             0u8..txs,
-            0u64..blocks,
+            0u64..blocks.max(1),
             0u32..3,
             0u8..7,
             0u8..7,
-            prop_oneof![4 => 1u64..1000, 1 => Just(0u64)],
+            prop_oneof![4 => 1u64..1000, zero_weight => Just(0u64)],
             prop::bool::weighted(0.2),
         ),
         1..60,
     )
-    .prop_map(|v| {
+    .prop_map(move |v| {
         v.into_iter()
-            // A tx hash belongs to one block.
-            .map(|(tx, block, pos, f, t, amt, tok)| (tx.wrapping_add(block as u8 * 16), block, pos, f, t, amt, tok))
+            .enumerate()
+            .map(|(i, (tx, block, pos, f, t, amt, tok))| {
+                let block = if blocks == 0 { i as u64 } else { block };
+                // A tx hash belongs to one block.
+                (tx.wrapping_add((block as u8).wrapping_mul(16)), block, pos, f, t, amt, tok)
+            })
             .collect()
     })
 }
@@ -124,9 +131,9 @@ struct Case {
     token_only: bool,
 }
 
-fn arb_case(blocks: u64, txs: u8) -> impl Strategy<Value = Case> {
+fn arb_case(blocks: u64, txs: u8, zero: bool) -> impl Strategy<Value = Case> {
     (
-        arb_graph(blocks, txs),
+        arb_graph(blocks, txs, zero),
         prop::collection::vec(0u8..7, 1..3),
         any::<bool>(),
         1u32..6,
@@ -214,14 +221,15 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(3000))]
 
     /// Several transfers per block and per transaction: the same-block and same-transaction rules.
+    /// Non-zero amounts only: see `zero_amount_transfers_in_a_block`.
     #[test]
-    fn fast_poison_equals_time_ordered_engine(c in arb_case(6, 10)) {
+    fn fast_poison_equals_time_ordered_engine(c in arb_case(6, 10, false)) {
         check(&c)?;
     }
 
-    /// Many blocks, few transfers per block.
+    /// One transfer per block, zero amounts included.
     #[test]
-    fn fast_poison_equals_time_ordered_engine_sparse_blocks(c in arb_case(40, 3)) {
+    fn fast_poison_equals_time_ordered_engine_one_transfer_per_block(c in arb_case(0, 3, true)) {
         check(&c)?;
     }
 }
@@ -240,4 +248,28 @@ fn fast_poison_matches_on_the_worked_example() {
     assert_eq!(fast, time_ordered(&g, &r, &NoExits));
     let got: HashMap<u8, u64> = fast.destinations.iter().map(|d| (d.address.0[0], d.amount.to::<u64>())).collect();
     assert_eq!(got, HashMap::from([(3, 40), (4, 50), (5, 30), (6, 7)]));
+}
+
+/// A zero-amount transfer carries no taint. Backward from 2 and 4 in one block: 5 -> 2 (tx 68) taints 5;
+/// 5 -> 4 moves 0 (tx 67), and 0 -> 5 (tx 67, earlier) is in another transaction than 5's taint, so 5 passed
+/// nothing on and holds the 1 it received. (The time-ordered engine currently lets the zero-amount
+/// transfer mark tx 67 as tainted at 5 and counts 5 as having passed taint on, without reaching 0, so it
+/// lists no holding here; the equality property above therefore uses zero amounts only with one transfer
+/// per block.)
+#[test]
+fn zero_amount_transfers_in_a_block() {
+    let g = build(&[
+        (67, 4, 1, 5, 4, 0, false),
+        (67, 4, 0, 0, 5, 1, false),
+        (68, 4, 0, 5, 2, 1, false),
+    ]);
+    let mut r = TraceRequest::new(vec![(Chain::Ethereum, a(2)), (Chain::Ethereum, a(4))]);
+    r.direction = Direction::Backward;
+    r.max_hops = 2;
+    let fast = trace_poison(&g, &r, &NoExits).expect("no cap binds").expect("trace");
+    let reached: Vec<u8> = fast.destinations.iter().map(|d| d.address.0[0]).collect();
+    assert_eq!(reached, vec![5]);
+    let held: Vec<(u8, u64, &str)> =
+        fast.holding.iter().map(|h| (h.address.0[0], h.amount.to::<u64>(), h.reason.name())).collect();
+    assert_eq!(held, vec![(5, 1, "not_moved")]);
 }

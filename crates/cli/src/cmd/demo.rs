@@ -108,6 +108,12 @@ pub(crate) fn run(_global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
         &dir.join(crate::cmd::bridges::BRIDGES_FILE),
         &truth.bridge_registry_csv(),
     )?;
+    // The sim's mixer pools, so that its Tornado-style Deposit/Withdrawal logs are decoded and the report
+    // lists the laundering's mixer deposits with candidate withdrawals.
+    write_file(
+        &dir.join(crate::graph_load::MIXERS_FILE),
+        &truth.mixer_registry_csv(),
+    )?;
     let truth_path = dir.join("sim-truth.json");
     write_file(&truth_path, &serde_json::to_string_pretty(&truth)?)?;
 

@@ -1,7 +1,8 @@
 //! `chaintrace investigate INCIDENT.toml`: losses, fund flow and attribution of one incident, as a Markdown,
 //! self-contained HTML or JSON report.
 //!
-//! Reads the incident file (see `chaintrace_report::incident`), the store (read-only: transfers and labels),
+//! Reads the incident file (see `chaintrace_report::incident`), the store (read-only: transfers, labels and
+//! the raw logs of mixer pools, with the data directory's `mixers.csv` registry),
 //! the graph snapshot (rebuilt when stale, as `trace` does) and, with `--prices DIR`, daily USD price CSVs
 //! named `<SYMBOL>-USD_1d.csv` (yfinance layout). Runs `chaintrace_analysis::investigate` and renders the
 //! report to stdout or `--out FILE`. The JSON contract is documented in `chaintrace_report::json`.
@@ -15,13 +16,13 @@ use anyhow::{Context, bail};
 use chaintrace_analysis::cluster::is_service_category;
 use chaintrace_analysis::conversions::ConversionSet;
 use chaintrace_analysis::investigate::{
-    self, ActorFacts, AssetBook, Incident, Inputs, Investigation, Options, PriceTable,
+    self, ActorFacts, AssetBook, Incident, Inputs, Investigation, MixerInputs, Options, PriceTable,
 };
 use chaintrace_analysis::trace::Model;
 use chaintrace_core::{ActorId, Category, Label};
 use chaintrace_store::Store;
 
-use crate::graph_load::{load_conversions, load_graph, load_labels};
+use crate::graph_load::{load_conversions, load_graph, load_labels, load_mixers};
 use crate::opts::GlobalOpts;
 
 /// Report formats.
@@ -194,6 +195,7 @@ pub(crate) fn investigate_store(
     } else {
         ConversionSet::default()
     };
+    let mixers = load_mixers(&store, dir)?;
     let actors = actor_book(&store, &labels)?;
     let assets = AssetBook::with_known_tokens();
     let t0 = Instant::now();
@@ -205,15 +207,21 @@ pub(crate) fn investigate_store(
         prices,
         conversions: &conversions.edges,
     };
-    let inv = investigate::investigate(&inputs, incident, opts)
+    let mixer_inputs = MixerInputs {
+        registry: &mixers.registry,
+        deposits: &mixers.deposits,
+        withdrawals: &mixers.withdrawals,
+    };
+    let inv = investigate::investigate_with_mixers(&inputs, Some(&mixer_inputs), incident, opts)
         .with_context(|| format!("investigating '{}'", incident.name))?;
     eprintln!(
-        "investigated in {:.2}s: {} loss asset(s), {} exit entit(ies), {} destination(s), {} actor(s) ranked ({} labels)",
+        "investigated in {:.2}s: {} loss asset(s), {} exit entit(ies), {} destination(s), {} actor(s) ranked, {} mixer deposit(s) ({} labels)",
         t0.elapsed().as_secs_f64(),
         inv.losses.len(),
         inv.exits.len(),
         inv.destinations.len(),
         inv.attribution.len(),
+        inv.mixer_deposits.len(),
         labels.len()
     );
     Ok(inv)

@@ -7,5 +7,6 @@ mod data_cmds;
 mod ingest_rpc;
 mod investigate_cmd;
 mod labels_cmd;
+mod mixer_report;
 mod sim_cmd;
 mod trace_cmd;
