@@ -759,6 +759,10 @@ struct Builder<'a> {
     /// Per root: a node of the set carrying an actor label (u32::MAX if none).
     actor_node: Vec<u32>,
     blocked: Vec<bool>,
+    /// Edge -> sender, built once: [`Graph::edge_src`] is a binary search per call.
+    senders: Vec<NodeId>,
+    /// Per node: 0 = not yet checked, 1 = not a deposit address, 2 = deposit address.
+    deposit_memo: Vec<u8>,
     merges: Vec<Merge>,
     refused: Vec<Refusal>,
     stats: ClusterStats,
@@ -856,8 +860,21 @@ impl Builder<'_> {
         }
     }
 
-    fn is_deposit(&self, d: NodeId, rule: &DepositRule) -> bool {
-        self.eligible(d) && is_deposit_address(self.graph, self.labels, d, rule)
+    /// Whether `d` is an eligible deposit address (memoised: gas-funder asks again for many nodes).
+    fn is_deposit(&mut self, d: NodeId, rule: &DepositRule) -> bool {
+        if !self.eligible(d) {
+            return false;
+        }
+        match self.deposit_memo[d as usize] {
+            1 => false,
+            2 => true,
+            _ => {
+                let senders = &self.senders;
+                let yes = deposit_address_with(self.graph, self.labels, d, rule, |e| senders[e as usize]);
+                self.deposit_memo[d as usize] = if yes { 2 } else { 1 };
+                yes
+            }
+        }
     }
 }
 
@@ -866,6 +883,17 @@ impl Builder<'_> {
 /// follows an inflow by at most `max_forward_delay_secs`, and per asset it forwarded at least
 /// `min_forwarded_pct` of what it received (exchange top-ups for gas not counted as received).
 pub fn is_deposit_address(g: &Graph, labels: &NodeLabels, d: NodeId, rule: &DepositRule) -> bool {
+    deposit_address_with(g, labels, d, rule, |e| g.edge_src(e))
+}
+
+/// [`is_deposit_address`] with the sender of an edge given by `src` (a table lookup in bulk passes).
+fn deposit_address_with(
+    g: &Graph,
+    labels: &NodeLabels,
+    d: NodeId,
+    rule: &DepositRule,
+    src: impl Fn(EdgeId) -> NodeId,
+) -> bool {
     if d >= g.node_count() || labels.is_exchange(d) {
         return false;
     }
@@ -874,15 +902,17 @@ pub fn is_deposit_address(g: &Graph, labels: &NodeLabels, d: NodeId, rule: &Depo
     if n_out == 0 || g.in_edge_slots(d).is_empty() {
         return false;
     }
-    let to_ex: Vec<EdgeId> = outs.filter(|&e| labels.is_exchange(g.edge_dst(e))).collect();
-    if to_ex.is_empty() || to_ex.len() * 100 < n_out * usize::from(rule.min_exchange_out_pct) {
+    // Count first: most nodes send nothing to exchanges, and they should cost no allocation.
+    let n_ex = outs.clone().filter(|&e| labels.is_exchange(g.edge_dst(e))).count();
+    if n_ex == 0 || n_ex * 100 < n_out * usize::from(rule.min_exchange_out_pct) {
         return false;
     }
+    let to_ex: Vec<EdgeId> = outs.filter(|&e| labels.is_exchange(g.edge_dst(e))).collect();
     // Per asset: received (not counting exchange top-ups) vs forwarded to exchanges.
     let mut per_asset: Vec<(u32, u128, u128)> = Vec::new();
     let mut in_seqs: Vec<(Seq, EdgeId)> = Vec::new();
     for e in g.in_edges(d) {
-        if labels.is_exchange(g.edge_src(e)) {
+        if labels.is_exchange(src(e)) {
             continue;
         }
         let i = asset_slot(&mut per_asset, g.edge_asset(e));
@@ -922,7 +952,7 @@ impl Builder<'_> {
             self.stats.deposit_addresses += 1;
             senders.clear();
             for e in g.in_edges(d) {
-                let s = g.edge_src(e);
+                let s = self.senders[e as usize];
                 if s != d && self.eligible(s) && !senders.iter().any(|x| x.0 == s) {
                     senders.push((s, e));
                     if senders.len() as u32 > rule.max_senders {
@@ -973,8 +1003,7 @@ impl Builder<'_> {
     fn gas_funder(&mut self, rule: &GasFunderRule, deposit: &DepositRule) {
         let g = self.graph;
         // A payment into an exchange deposit address is often that address's first incoming transfer:
-        // deposit addresses are the exchange's, never "fresh addresses of the funder".
-        let mut deposit_memo: HashMap<NodeId, bool> = HashMap::new();
+        // deposit addresses are the exchange's, never "fresh addresses of the funder" (memoised per node).
         // Current run of gas fundings of one funder: (fresh node, funding edge), in seq order.
         let mut run: Vec<(NodeId, EdgeId)> = Vec::new();
         for f in 0..g.node_count() {
@@ -995,9 +1024,7 @@ impl Builder<'_> {
                     && self.eligible(x)
                     && g.asset(g.edge_asset(e)).1 == Asset::Native
                     && amount_u128(g, e) <= max_amount
-                    && !*deposit_memo
-                        .entry(x)
-                        .or_insert_with(|| is_deposit_address(g, self.labels, x, deposit));
+                    && !self.is_deposit(x, deposit);
                 // Block times are looked up for gas fundings only (two binary searches each).
                 let t = if is_gas { edge_time(g, e) } else { 0 };
                 // Any other outgoing transfer, or a pause longer than the window, ends the run.
@@ -1145,11 +1172,25 @@ pub fn cluster(
             stats.hub_nodes += 1;
             blocked[x as usize] = true;
         }
-        if graph.node_key(x).1 == Address::ZERO {
-            blocked[x as usize] = true;
+    }
+    for c in graph.chains() {
+        if let Some(z) = graph.node(c, Address::ZERO) {
+            blocked[z as usize] = true;
         }
-        if labels.actor(x).is_some() {
+    }
+    for &x in labels.actor_of.keys() {
+        if x < n {
             actor_node[x as usize] = x;
+        }
+    }
+    let needs_senders = config.heuristics.contains(&Heuristic::DepositReuse)
+        || config.heuristics.contains(&Heuristic::GasFunder);
+    let mut senders = Vec::new();
+    if needs_senders {
+        senders = vec![0; graph.edge_count() as usize];
+        for x in 0..n {
+            let r = graph.out_edges(x);
+            senders[r.start as usize..r.end as usize].fill(x);
         }
     }
     let mut b = Builder {
@@ -1158,6 +1199,8 @@ pub fn cluster(
         uf: UnionFind::new(n),
         actor_node,
         blocked,
+        senders,
+        deposit_memo: vec![0; n as usize],
         merges: Vec::new(),
         refused: Vec::new(),
         stats,

@@ -26,13 +26,14 @@ use chaintrace_graph::{EdgeId, Graph, NodeId};
 
 use crate::cluster::{Clustering, DepositRule, NodeLabels, is_deposit_address};
 
-/// Multiplicative hasher for u32 keys (node ids): the std SipHash costs more than the search itself.
+/// Multiplicative hasher for u32 keys (node ids, pairs of them): the std SipHash costs more than the
+/// search itself.
 #[derive(Default, Clone, Copy)]
 struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
-        self.0
+        self.0 ^ (self.0 >> 29)
     }
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
@@ -40,13 +41,12 @@ impl Hasher for IdHasher {
         }
     }
     fn write_u32(&mut self, i: u32) {
-        self.0 = (u64::from(i) ^ 0x9E37_79B9_7F4A_7C15)
-            .wrapping_mul(0xBF58_476D_1CE4_E5B9)
-            .rotate_right(29);
+        self.0 = (self.0.rotate_left(32) ^ u64::from(i) ^ 0x9E37_79B9_7F4A_7C15).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     }
 }
 
 type IdMap<V> = HashMap<NodeId, V, BuildHasherDefault<IdHasher>>;
+type PairMap<V> = HashMap<(NodeId, NodeId), V, BuildHasherDefault<IdHasher>>;
 type IdSet = HashSet<NodeId, BuildHasherDefault<IdHasher>>;
 
 /// What to link the `from` nodes to.
@@ -306,11 +306,12 @@ pub fn links(
     let hb = query.max_hops / 2;
     let direct_pairs: HashSet<(NodeId, NodeId, LinkDirection)> =
         out.iter().map(|l| (l.from, l.to, l.direction)).collect();
+    let mut senders = Senders::new(graph);
     for (dir, srcs, dsts) in [
         (LinkDirection::Outgoing, &from, &targets),
         (LinkDirection::Incoming, &targets, &from),
     ] {
-        let found = paths(graph, labels, srcs, dsts, hf, hb, query.fan_out_cap, &mut report);
+        let found = paths(graph, labels, &mut senders, srcs, dsts, hf, hb, query.fan_out_cap, &mut report);
         for (s, t, edges) in found {
             let (f, to) = if dir == LinkDirection::Outgoing {
                 (s, t)
@@ -455,20 +456,47 @@ struct Entry {
 
 const NONE: u32 = u32::MAX;
 
+/// Role bits of a node in one [`paths`] call (dense per-node array).
+const ROLE_SRC: u8 = 1;
+const ROLE_DST: u8 = 2;
+
 /// One direction of the meet-in-the-middle search: per node its label history, newest first.
+///
+/// `head` is dense (one slot per graph node) and zero-initialised, so the allocator hands out untouched
+/// zero pages: a small search pays only for the pages it touches, a large one gets array speed instead of
+/// hashing (the search used a hash map before; see `docs/links.md`).
 struct Side {
-    head: IdMap<u32>,
+    /// Per node: 1 + index of its newest entry, 0 when not reached.
+    head: Vec<u32>,
+    /// Nodes reached, in order of first reach.
+    reached: Vec<NodeId>,
     entries: Vec<Entry>,
 }
 
 impl Side {
+    fn new(n: u32) -> Side {
+        Side {
+            head: vec![0; n as usize],
+            reached: Vec::new(),
+            entries: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn head_of(&self, x: NodeId) -> Option<u32> {
+        match self.head[x as usize] {
+            0 => None,
+            h => Some(h - 1),
+        }
+    }
+
     fn best(&self, x: NodeId) -> Option<&Entry> {
-        self.head.get(&x).map(|&i| &self.entries[i as usize])
+        self.head_of(x).map(|i| &self.entries[i as usize])
     }
 
     /// Newest entry of `x` with level <= `level`.
     fn at_level(&self, x: NodeId, level: u8) -> Option<&Entry> {
-        let mut i = *self.head.get(&x)?;
+        let mut i = self.head_of(x)?;
         while i != NONE {
             let en = &self.entries[i as usize];
             if en.level <= level {
@@ -491,26 +519,76 @@ impl Side {
         }
         Some((at, edges))
     }
+
+    /// Hops from the start to `x` along [`Side::chain_to`], without building the chain.
+    fn hops_to(&self, x: NodeId) -> Option<(NodeId, usize)> {
+        let mut en = *self.best(x)?;
+        let mut at = x;
+        let mut hops = 0;
+        while en.level > 0 {
+            hops += 1;
+            at = en.pred;
+            en = *self.at_level(at, en.level - 1)?;
+        }
+        Some((at, hops))
+    }
+}
+
+/// Senders of edges for the backward search. [`Graph::edge_src`] is a binary search over the out-offsets
+/// (~20 dependent cache misses on a large graph); a search that asks for many senders builds the whole
+/// edge -> sender table once (one sequential pass) and then reads it.
+struct Senders<'g> {
+    graph: &'g Graph,
+    table: Vec<NodeId>,
+    asked: u64,
+}
+
+impl<'g> Senders<'g> {
+    fn new(graph: &'g Graph) -> Senders<'g> {
+        Senders {
+            graph,
+            table: Vec::new(),
+            asked: 0,
+        }
+    }
+
+    #[inline]
+    fn of(&mut self, e: EdgeId) -> NodeId {
+        if let Some(&s) = self.table.get(e as usize) {
+            return s;
+        }
+        self.asked += 1;
+        // The table costs about one write per edge; a binary search about 20 reads. Build it once the
+        // binary searches would have cost as much.
+        if self.asked > u64::from(self.graph.edge_count() / 16) {
+            let g = self.graph;
+            let mut table = vec![0; g.edge_count() as usize];
+            for n in 0..g.node_count() {
+                let r = g.out_edges(n);
+                table[r.start as usize..r.end as usize].fill(n);
+            }
+            self.table = table;
+            return self.table[e as usize];
+        }
+        self.graph.edge_src(e)
+    }
 }
 
 #[allow(clippy::too_many_arguments)] // one search, its inputs and its report
 fn search(
     graph: &Graph,
     labels: &NodeLabels,
+    senders: &mut Senders<'_>,
     starts: &[NodeId],
-    ends: &IdSet,
+    roles: &[u8],
     depth: u32,
     forward: bool,
     cap: u32,
     report: &mut LinkReport,
 ) -> Side {
-    let mut side = Side {
-        head: IdMap::default(),
-        entries: Vec::new(),
-    };
+    let mut side = Side::new(graph.node_count());
     let start_enc = if forward { 0 } else { u32::MAX };
     for &s in starts {
-        side.head.insert(s, side.entries.len() as u32);
         side.entries.push(Entry {
             level: 0,
             enc: start_enc,
@@ -518,20 +596,24 @@ fn search(
             pred: NONE,
             older: NONE,
         });
+        side.head[s as usize] = side.entries.len() as u32;
+        side.reached.push(s);
     }
-    let start_set: IdSet = starts.iter().copied().collect();
     let mut frontier: Vec<NodeId> = starts.to_vec();
+    let mut next: Vec<NodeId> = Vec::new();
+    let mut cands: Vec<EdgeId> = Vec::new();
     for level in 1..=depth as u8 {
-        let mut next: Vec<NodeId> = Vec::new();
+        next.clear();
         for &u in &frontier {
-            if !start_set.contains(&u) && !ends.contains(&u) && labels.is_exit(u) {
+            if roles[u as usize] == 0 && labels.is_exit(u) {
                 report.exits_skipped += 1;
                 continue;
             }
             // The label with at most level - 1 hops (a same-level improvement must not be chained on).
             let enc = side.at_level(u, level - 1).map_or(start_enc, |e| e.enc);
             // Candidate edges, in the order they are expanded.
-            let cands: Vec<EdgeId> = if forward {
+            cands.clear();
+            if forward {
                 let r = graph.out_edges(u);
                 let lo = r.start + partition(r.end - r.start, |i| graph.edge_seq(r.start + i) < enc);
                 let q = u64::from(r.end - lo);
@@ -543,7 +625,7 @@ fn search(
                         followed: cap,
                     });
                 }
-                (lo..r.end.min(lo.saturating_add(cap))).collect()
+                cands.extend(lo..r.end.min(lo.saturating_add(cap)));
             } else {
                 let r = graph.in_edge_slots(u);
                 // Departure must be strictly earlier than this node's departure (enc - 1).
@@ -562,22 +644,19 @@ fn search(
                     });
                 }
                 // The latest ones: closest in time to the departure.
-                (hi.saturating_sub(cap).max(r.start)..hi)
-                    .rev()
-                    .map(|s| graph.in_edge_at(s))
-                    .collect()
-            };
-            for e in cands {
+                cands.extend((hi.saturating_sub(cap).max(r.start)..hi).rev().map(|s| graph.in_edge_at(s)));
+            }
+            for &e in &cands {
                 let v = if forward {
                     graph.edge_dst(e)
                 } else {
-                    graph.edge_src(e)
+                    senders.of(e)
                 };
                 if v == u {
                     continue;
                 }
                 let new_enc = graph.edge_seq(e) + 1;
-                let cur = side.head.get(&v).copied();
+                let cur = side.head_of(v);
                 let better = match cur {
                     None => true,
                     Some(i) => {
@@ -596,7 +675,9 @@ fn search(
                         en.pred = u;
                     }
                     _ => {
-                        let idx = side.entries.len() as u32;
+                        if cur.is_none() {
+                            side.reached.push(v);
+                        }
                         side.entries.push(Entry {
                             level,
                             enc: new_enc,
@@ -604,7 +685,7 @@ fn search(
                             pred: u,
                             older: cur.unwrap_or(NONE),
                         });
-                        side.head.insert(v, idx);
+                        side.head[v as usize] = side.entries.len() as u32;
                         next.push(v);
                     }
                 }
@@ -613,9 +694,9 @@ fn search(
         if next.is_empty() {
             break;
         }
-        frontier = next;
+        std::mem::swap(&mut frontier, &mut next);
     }
-    report.visited += side.head.len() as u64;
+    report.visited += side.reached.len() as u64;
     side
 }
 
@@ -638,6 +719,7 @@ fn partition(len: u32, mut pred: impl FnMut(u32) -> bool) -> u32 {
 fn paths(
     graph: &Graph,
     labels: &NodeLabels,
+    senders: &mut Senders<'_>,
     srcs: &[NodeId],
     dsts: &[NodeId],
     hf: u32,
@@ -645,23 +727,29 @@ fn paths(
     cap: u32,
     report: &mut LinkReport,
 ) -> Vec<(NodeId, NodeId, Vec<EdgeId>)> {
-    let src_set: IdSet = srcs.iter().copied().collect();
-    let dst_set: IdSet = dsts.iter().copied().collect();
-    let fwd = search(graph, labels, srcs, &dst_set, hf, true, cap, report);
-    let bwd = search(graph, labels, dsts, &src_set, hb, false, cap, report);
-    let (small, other) = if fwd.head.len() <= bwd.head.len() {
+    let mut roles = vec![0u8; graph.node_count() as usize];
+    for &s in srcs {
+        roles[s as usize] |= ROLE_SRC;
+    }
+    for &d in dsts {
+        roles[d as usize] |= ROLE_DST;
+    }
+    let fwd = search(graph, labels, senders, srcs, &roles, hf, true, cap, report);
+    let bwd = search(graph, labels, senders, dsts, &roles, hb, false, cap, report);
+    let (small, other) = if fwd.reached.len() <= bwd.reached.len() {
         (&fwd, &bwd)
     } else {
         (&bwd, &fwd)
     };
-    let mut best: HashMap<(NodeId, NodeId), Vec<EdgeId>> = HashMap::new();
     let mut meets: Vec<NodeId> = small
-        .head
-        .keys()
+        .reached
+        .iter()
         .copied()
-        .filter(|m| other.head.contains_key(m))
+        .filter(|&m| other.head[m as usize] != 0)
         .collect();
     meets.sort_unstable();
+    // Per (start, end) pair: the fewest hops and the meeting node giving them (first in node order).
+    let mut best: PairMap<(usize, NodeId)> = PairMap::default();
     for m in meets {
         let (Some(a), Some(d)) = (fwd.best(m), bwd.best(m)) else {
             continue;
@@ -669,24 +757,31 @@ fn paths(
         if a.enc >= d.enc {
             continue;
         }
-        let endpoint = src_set.contains(&m) || dst_set.contains(&m);
-        if !endpoint && labels.is_exit(m) {
+        if roles[m as usize] == 0 && labels.is_exit(m) {
             continue;
         }
-        let (Some((s, mut pre)), Some((t, post))) = (fwd.chain_to(m), bwd.chain_to(m)) else {
+        let (Some((s, hs)), Some((t, ht))) = (fwd.hops_to(m), bwd.hops_to(m)) else {
             continue;
         };
         if s == t {
             continue;
         }
-        pre.reverse();
-        pre.extend(post);
-        let slot = best.entry((s, t)).or_default();
-        if slot.is_empty() || pre.len() < slot.len() {
-            *slot = pre;
+        let len = hs + ht;
+        let slot = best.entry((s, t)).or_insert((len, m));
+        if len < slot.0 {
+            *slot = (len, m);
         }
     }
-    let mut out: Vec<(NodeId, NodeId, Vec<EdgeId>)> = best.into_iter().map(|((s, t), e)| (s, t, e)).collect();
+    let mut out: Vec<(NodeId, NodeId, Vec<EdgeId>)> = best
+        .into_iter()
+        .filter_map(|((s, t), (_, m))| {
+            let (_, mut pre) = fwd.chain_to(m)?;
+            let (_, post) = bwd.chain_to(m)?;
+            pre.reverse();
+            pre.extend(post);
+            Some((s, t, pre))
+        })
+        .collect();
     out.sort_by_key(|x| (x.0, x.1));
     out
 }

@@ -285,14 +285,20 @@ fn run(dir: &Path, hops: u32, models: &str, budget_s: f64) -> anyhow::Result<()>
             let r = if m == "poison-heap" {
                 // The time-ordered engine for poison (before/after comparisons): a conversion list that is
                 // not empty keeps `trace` off the hop-layered poison engine; this one places nowhere.
-                trace_with_conversions(&g, &req, &oracle, &[inert_conversion()], ConversionOptions::default())
+                trace_with_conversions(
+                    &g,
+                    &req,
+                    &oracle,
+                    &[inert_conversion()],
+                    ConversionOptions::default(),
+                )
             } else {
                 trace(&g, &req, &oracle)
             }
             .map_err(|e| anyhow::anyhow!("trace from node {s}: {e}"))?;
             times.push(t.elapsed().as_secs_f64());
             sizes.push(r.destinations.len());
-            if m == "poison" {
+            if model == Model::Poison {
                 let mut set: Vec<u64> = r
                     .destinations
                     .iter()
@@ -316,6 +322,8 @@ fn run(dir: &Path, hops: u32, models: &str, budget_s: f64) -> anyhow::Result<()>
         );
         if m == "poison" {
             write_sets(&dir.join("ours_poison"), &sets)?;
+        } else if m == "poison-heap" {
+            write_sets(&dir.join("ours_poison_heap"), &sets)?;
         }
         per_model.insert(m.to_string(), json!({"times_s": times, "reached": sizes}));
     }

@@ -90,7 +90,10 @@ fn build(ts: Vec<Transfer>) -> Graph {
     Graph::from_transfers(ts, StoreStamp::default()).expect("build")
 }
 
-fn edge_set(g: &Graph) -> Vec<(Chain, Address, Address, Asset, U256, u64, u64, TxHash)> {
+/// An edge as compared in these tests: chain, from, to, asset, amount, block, time, tx hash.
+type EdgeRow = (Chain, Address, Address, Asset, U256, u64, u64, TxHash);
+
+fn edge_set(g: &Graph) -> Vec<EdgeRow> {
     let mut v: Vec<_> = (0..g.edge_count())
         .map(|e| {
             let i = g.edge_info(e);
@@ -103,7 +106,7 @@ fn edge_set(g: &Graph) -> Vec<(Chain, Address, Address, Asset, U256, u64, u64, T
     v
 }
 
-fn input_set(ts: &[Transfer]) -> Vec<(Chain, Address, Address, Asset, U256, u64, u64, TxHash)> {
+fn input_set(ts: &[Transfer]) -> Vec<EdgeRow> {
     let mut v: Vec<_> = ts
         .iter()
         .map(|t| {
@@ -343,4 +346,41 @@ proptest! {
             prop_assert!(blocks.windows(2).all(|w| w[0] <= w[1]));
         }
     }
+}
+
+#[test]
+fn block_and_tx_seq_ranges_partition_the_edges() {
+    use chaintrace_core::{Position, TransferKind};
+    let t = |tx: u8, block: u64, pos: u32| Transfer {
+        chain: Chain::Ethereum,
+        block,
+        timestamp: 1_700_000_000 + block,
+        tx_hash: TxHash([tx; 32]),
+        position: if pos == 0 {
+            Position::Tx
+        } else {
+            Position::Trace(vec![pos - 1])
+        },
+        from: Address([1; 20]),
+        to: Address([2; 20]),
+        asset: Asset::Native,
+        amount: U256::from(1u64),
+        kind: TransferKind::Native,
+        tx_from: Address([1; 20]),
+        tx_fee: U256::ZERO,
+        gas_price: U256::ZERO,
+    };
+    let g = Graph::from_transfers(
+        [t(1, 5, 0), t(1, 5, 1), t(2, 5, 0), t(3, 6, 0)],
+        StoreStamp::default(),
+    )
+    .expect("build");
+    for s in 0..g.edge_count() {
+        assert!(g.block_seqs(g.block_index(s)).contains(&s));
+        assert!(g.tx_seqs(g.tx_index(s)).contains(&s));
+    }
+    assert_eq!(g.block_seqs(0), 0..3);
+    assert_eq!(g.block_seqs(1), 3..4);
+    assert_eq!(g.tx_seqs(0), 0..2);
+    assert_eq!(g.block_seqs(2), 4..4, "out of range: empty");
 }

@@ -268,7 +268,7 @@ fn insert_rows(
     // Insert in identity-key order: the unique index then takes each chunk in one ascending sweep
     // instead of jumping between random pages.
     let mut order: Vec<&Transfer> = transfers.iter().collect();
-    order.sort_unstable_by(|a, b| (a.chain, a.tx_hash).cmp(&(b.chain, b.tx_hash)));
+    order.sort_unstable_by_key(|t| (t.chain, t.tx_hash));
     for t in order {
         text.position.clear();
         write!(text.position, "{}", t.position).expect("writing to a String cannot fail");

@@ -592,7 +592,10 @@ impl<'a> Run<'a> {
                 } else {
                     n.received.saturating_sub(n.frontier)
                 };
-                for (amount, reason) in [(not_moved, HoldReason::NotMoved), (n.frontier, HoldReason::HopLimit)] {
+                for (amount, reason) in [
+                    (not_moved, HoldReason::NotMoved),
+                    (n.frontier, HoldReason::HopLimit),
+                ] {
                     if amount.is_zero() {
                         continue;
                     }

@@ -40,7 +40,15 @@ fn arb_graph(blocks: u64, txs: u8, zero: bool) -> impl Strategy<Value = Vec<Row>
             .map(|(i, (tx, block, pos, f, t, amt, tok))| {
                 let block = if blocks == 0 { i as u64 } else { block };
                 // A tx hash belongs to one block.
-                (tx.wrapping_add((block as u8).wrapping_mul(16)), block, pos, f, t, amt, tok)
+                (
+                    tx.wrapping_add((block as u8).wrapping_mul(16)),
+                    block,
+                    pos,
+                    f,
+                    t,
+                    amt,
+                    tok,
+                )
             })
             .collect()
     })
@@ -144,18 +152,20 @@ fn arb_case(blocks: u64, txs: u8, zero: bool) -> impl Strategy<Value = Case> {
         prop::option::weighted(0.2, 0u64..8),
         prop::bool::weighted(0.1),
     )
-        .prop_map(|(rows, starts, backward, max_hops, cap, min, exit, since_block, until_block, token_only)| Case {
-            rows,
-            starts,
-            backward,
-            max_hops,
-            cap,
-            min,
-            exit,
-            since_block,
-            until_block,
-            token_only,
-        })
+        .prop_map(
+            |(rows, starts, backward, max_hops, cap, min, exit, since_block, until_block, token_only)| Case {
+                rows,
+                starts,
+                backward,
+                max_hops,
+                cap,
+                min,
+                exit,
+                since_block,
+                until_block,
+                token_only,
+            },
+        )
 }
 
 fn check(c: &Case) -> Result<(), TestCaseError> {
@@ -173,7 +183,11 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
         );
     }
     let mut r = TraceRequest::new(starts);
-    r.direction = if c.backward { Direction::Backward } else { Direction::Forward };
+    r.direction = if c.backward {
+        Direction::Backward
+    } else {
+        Direction::Forward
+    };
     r.max_hops = c.max_hops;
     r.fan_out_cap = c.cap;
     r.min_amount = U256::from(c.min);
@@ -182,7 +196,13 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
     if c.token_only {
         r.asset = Some(Asset::Token(a(200)));
     }
-    let slow = trace_with_conversions(&g, &r, &labels, &[inert_conversion()], ConversionOptions::default());
+    let slow = trace_with_conversions(
+        &g,
+        &r,
+        &labels,
+        &[inert_conversion()],
+        ConversionOptions::default(),
+    );
     let fast = trace_poison(&g, &r, &labels);
     let (slow, fast) = match (slow, fast) {
         (Err(e), Some(Err(f))) => {
@@ -197,19 +217,34 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
         }
         (Ok(s), Some(Ok(f))) => (s, f),
         (s, f) => {
-            prop_assert!(false, "one errs, the other not: {:?} / {:?}", s.err(), f.map(|x| x.err()));
+            prop_assert!(
+                false,
+                "one errs, the other not: {:?} / {:?}",
+                s.err(),
+                f.map(|x| x.err())
+            );
             unreachable!()
         }
     };
-    prop_assert!(slow.truncated.is_empty(), "fast answered although the cap cut off {:?}", slow.truncated);
+    prop_assert!(
+        slow.truncated.is_empty(),
+        "fast answered although the cap cut off {:?}",
+        slow.truncated
+    );
     // The properties the task names, each on its own (clearer failures), then the whole result.
     prop_assert_eq!(dests(&fast), dests(&slow));
     let hold = |x: &TraceResult| -> BTreeSet<(Address, Asset, U256, &'static str, u32)> {
-        x.holding.iter().map(|h| (h.address, h.asset, h.amount, h.reason.name(), h.hops)).collect()
+        x.holding
+            .iter()
+            .map(|h| (h.address, h.asset, h.amount, h.reason.name(), h.hops))
+            .collect()
     };
     prop_assert_eq!(hold(&fast), hold(&slow));
     let exits = |x: &TraceResult| -> BTreeSet<(Address, Asset, U256, u32)> {
-        x.exits.iter().map(|e| (e.address, e.asset, e.amount, e.hops)).collect()
+        x.exits
+            .iter()
+            .map(|e| (e.address, e.asset, e.amount, e.hops))
+            .collect()
     };
     prop_assert_eq!(exits(&fast), exits(&slow));
     prop_assert_eq!(&fast.summary, &slow.summary);
@@ -244,9 +279,15 @@ fn fast_poison_matches_on_the_worked_example() {
         (14, 5, 0, 3, 6, 7, false),
     ]);
     let r = TraceRequest::new(vec![(Chain::Ethereum, a(1))]);
-    let fast = trace_poison(&g, &r, &NoExits).expect("no cap binds").expect("trace");
+    let fast = trace_poison(&g, &r, &NoExits)
+        .expect("no cap binds")
+        .expect("trace");
     assert_eq!(fast, time_ordered(&g, &r, &NoExits));
-    let got: HashMap<u8, u64> = fast.destinations.iter().map(|d| (d.address.0[0], d.amount.to::<u64>())).collect();
+    let got: HashMap<u8, u64> = fast
+        .destinations
+        .iter()
+        .map(|d| (d.address.0[0], d.amount.to::<u64>()))
+        .collect();
     assert_eq!(got, HashMap::from([(3, 40), (4, 50), (5, 30), (6, 7)]));
 }
 
@@ -266,10 +307,15 @@ fn zero_amount_transfers_in_a_block() {
     let mut r = TraceRequest::new(vec![(Chain::Ethereum, a(2)), (Chain::Ethereum, a(4))]);
     r.direction = Direction::Backward;
     r.max_hops = 2;
-    let fast = trace_poison(&g, &r, &NoExits).expect("no cap binds").expect("trace");
+    let fast = trace_poison(&g, &r, &NoExits)
+        .expect("no cap binds")
+        .expect("trace");
     let reached: Vec<u8> = fast.destinations.iter().map(|d| d.address.0[0]).collect();
     assert_eq!(reached, vec![5]);
-    let held: Vec<(u8, u64, &str)> =
-        fast.holding.iter().map(|h| (h.address.0[0], h.amount.to::<u64>(), h.reason.name())).collect();
+    let held: Vec<(u8, u64, &str)> = fast
+        .holding
+        .iter()
+        .map(|h| (h.address.0[0], h.amount.to::<u64>(), h.reason.name()))
+        .collect();
     assert_eq!(held, vec![(5, 1, "not_moved")]);
 }
