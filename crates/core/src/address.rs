@@ -56,19 +56,30 @@ impl Address {
 
     /// The form a user expects to read on this chain: checksummed hex, or base58check on Tron.
     pub fn display_for(&self, chain: Chain) -> String {
-        if chain.is_evm() { self.to_checksum() } else { self.to_tron() }
+        if chain.is_evm() {
+            self.to_checksum()
+        } else {
+            self.to_tron()
+        }
     }
 
     /// The form used in machine-readable output on this chain: lowercase hex, or base58check on Tron.
     pub fn json_for(&self, chain: Chain) -> String {
-        if chain.is_evm() { self.to_hex() } else { self.to_tron() }
+        if chain.is_evm() {
+            self.to_hex()
+        } else {
+            self.to_tron()
+        }
     }
 
     /// Parses 0x-hex (any case; a mixed-case input must carry a valid EIP-55 checksum) or Tron
     /// base58check.
     pub fn parse(input: &str) -> Result<Address, CoreError> {
         let s = input.trim();
-        let bad = |reason| CoreError::BadAddress { input: input.to_string(), reason };
+        let bad = |reason| CoreError::BadAddress {
+            input: input.to_string(),
+            reason,
+        };
         if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
             if hex.len() != 40 {
                 return Err(bad("expected 0x followed by 40 hex digits"));
@@ -84,7 +95,10 @@ impl Address {
             return Ok(addr);
         }
         if s.starts_with('T') {
-            let bytes = bs58::decode(s).with_check(None).into_vec().map_err(|_| bad("bad base58check"))?;
+            let bytes = bs58::decode(s)
+                .with_check(None)
+                .into_vec()
+                .map_err(|_| bad("bad base58check"))?;
             if bytes.len() != 21 || bytes[0] != TRON_PREFIX {
                 return Err(bad("not a Tron address (expected 0x41 prefix and 20 bytes)"));
             }

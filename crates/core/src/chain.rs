@@ -25,8 +25,14 @@ pub enum Chain {
 
 impl Chain {
     /// Every chain, in a stable order.
-    pub const ALL: [Chain; 6] =
-        [Chain::Ethereum, Chain::Bsc, Chain::Polygon, Chain::Arbitrum, Chain::Optimism, Chain::Tron];
+    pub const ALL: [Chain; 6] = [
+        Chain::Ethereum,
+        Chain::Bsc,
+        Chain::Polygon,
+        Chain::Arbitrum,
+        Chain::Optimism,
+        Chain::Tron,
+    ];
 
     /// The lowercase name used on the command line and in JSON.
     pub fn name(self) -> &'static str {

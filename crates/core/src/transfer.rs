@@ -197,7 +197,12 @@ mod tests {
 
     #[test]
     fn positions_round_trip() {
-        for p in [Position::Tx, Position::Log(7), Position::Trace(vec![]), Position::Trace(vec![0, 3, 1])] {
+        for p in [
+            Position::Tx,
+            Position::Log(7),
+            Position::Trace(vec![]),
+            Position::Trace(vec![0, 3, 1]),
+        ] {
             assert_eq!(p.to_string().parse::<Position>(), Ok(p));
         }
         assert!("log:x".parse::<Position>().is_err());
@@ -208,7 +213,12 @@ mod tests {
     fn amounts_are_exact_256_bit_integers() {
         let max = "115792089237316195423570985008687907853269984665640564039457584007913129639935";
         assert_eq!(Transfer::parse_amount(max).map(|a| a == U256::MAX), Ok(true));
-        assert!(Transfer::parse_amount("115792089237316195423570985008687907853269984665640564039457584007913129639936").is_err());
+        assert!(
+            Transfer::parse_amount(
+                "115792089237316195423570985008687907853269984665640564039457584007913129639936"
+            )
+            .is_err()
+        );
         assert!(Transfer::parse_amount("-1").is_err());
         assert!(Transfer::parse_amount("1.5").is_err());
     }

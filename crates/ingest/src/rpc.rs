@@ -545,7 +545,8 @@ where
                 .advances_checkpoint
                 .then(|| checkpoint.map_or(last, |cp| cp.max(last)));
             let records: Vec<BlockRecord> = blocks.iter().map(|b| b.record.clone()).collect();
-            let logs: Vec<chaintrace_core::RawLog> = blocks.iter().flat_map(|b| b.logs.iter().cloned()).collect();
+            let logs: Vec<chaintrace_core::RawLog> =
+                blocks.iter().flat_map(|b| b.logs.iter().cloned()).collect();
             let transfers: Vec<Transfer> = blocks.into_iter().flat_map(|b| b.transfers).collect();
             let cp = new_checkpoint.map(|block| Checkpoint {
                 stage: STAGE.to_string(),
