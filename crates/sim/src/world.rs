@@ -9,7 +9,7 @@ use alloy_primitives::keccak256;
 use chaintrace_core::{
     Address, Asset, BlockRecord, Chain, Position, RawLog, Transfer, TransferKind, TxHash, U256,
 };
-use chaintrace_store::{Batch, Checkpoint, TransferWriter};
+use chaintrace_store::{Batch, Checkpoint, TransferLoad, TransferWriter};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -42,15 +42,70 @@ pub fn generate(config: &WorldConfig, writer: &mut dyn TransferWriter) -> Result
 }
 
 /// [`generate`], calling `progress` after every written batch.
+///
+/// A writer that streams loads ([`TransferWriter::streams_loads`], e.g. the SQLite store) gets the whole
+/// world through one [`TransferWriter::begin_load`] (one transaction, bulk index rebuild on a first
+/// load), committed at the end; any other writer gets one [`TransferWriter::write_batch`] per batch.
+/// Either way the per-chain `"sim"` checkpoints are written last, once every row is durable.
 pub fn generate_with_progress(
     config: &WorldConfig,
     writer: &mut dyn TransferWriter,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<GroundTruth, SimError> {
     config.validate()?;
-    let mut world = World::new(config.clone(), writer, progress);
+    let first_chain = config.chains.first().copied().unwrap_or(Chain::Ethereum);
+    let write_err = |block: u64, transfers: usize| {
+        move |source| SimError::Write {
+            chain: first_chain,
+            block,
+            transfers,
+            source,
+        }
+    };
+    let sink = if writer.streams_loads() {
+        Sink::Load(
+            writer
+                .begin_load(config.target_transfers)
+                .map_err(write_err(0, 0))?,
+        )
+    } else {
+        Sink::Batches(&mut *writer)
+    };
+    let mut world = World::new(config.clone(), sink, progress);
     world.run()?;
-    Ok(world.into_truth())
+    let checkpoints = world.final_checkpoints();
+    let written = world.stats.transfers;
+    if let Sink::Load(load) = std::mem::replace(&mut world.out, Sink::Done) {
+        let last = checkpoints.first().map_or(0, |c| c.block);
+        load.commit(None)
+            .map_err(write_err(last, usize::try_from(written).unwrap_or(usize::MAX)))?;
+    }
+    let truth = world.into_truth();
+    for checkpoint in &checkpoints {
+        let batch = Batch {
+            blocks: &[],
+            transfers: &[],
+            logs: &[],
+            checkpoint: Some(checkpoint),
+        };
+        writer.write_batch(batch).map_err(|source| SimError::Write {
+            chain: checkpoint.chain,
+            block: checkpoint.block,
+            transfers: 0,
+            source,
+        })?;
+    }
+    Ok(truth)
+}
+
+/// Where [`World`] sends its batches.
+enum Sink<'w> {
+    /// One [`TransferWriter::write_batch`] per batch.
+    Batches(&'w mut dyn TransferWriter),
+    /// Chunks of one open load, committed by [`generate_with_progress`].
+    Load(Box<dyn TransferLoad + 'w>),
+    /// The load was taken for commit; nothing more may be written.
+    Done,
 }
 
 /// Generates a (small) world into memory: blocks and transfers in write order, plus the truth.
@@ -316,7 +371,7 @@ struct IncidentState {
 struct World<'w> {
     cfg: WorldConfig,
     rng: ChaCha8Rng,
-    out: &'w mut dyn TransferWriter,
+    out: Sink<'w>,
     progress: &'w mut dyn FnMut(&Progress),
     t0: u64,
     t_end: u64,
@@ -396,11 +451,7 @@ fn hash32(parts: &[&[u8]]) -> [u8; 32] {
 }
 
 impl<'w> World<'w> {
-    fn new(
-        cfg: WorldConfig,
-        out: &'w mut dyn TransferWriter,
-        progress: &'w mut dyn FnMut(&Progress),
-    ) -> World<'w> {
+    fn new(cfg: WorldConfig, out: Sink<'w>, progress: &'w mut dyn FnMut(&Progress)) -> World<'w> {
         let t0 = cfg.start_timestamp;
         let t_end = t0 + cfg.duration();
         let rng = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -909,27 +960,19 @@ impl<'w> World<'w> {
             }
         }
         let end = self.now;
-        self.flush(end)?;
-        for ci in 0..self.chains.len() {
-            let checkpoint = Checkpoint {
+        self.flush(end)
+    }
+
+    /// The `"sim"` checkpoint of every chain: the last block emitted.
+    fn final_checkpoints(&self) -> Vec<Checkpoint> {
+        self.chains
+            .iter()
+            .map(|c| Checkpoint {
                 stage: "sim".to_string(),
-                chain: self.chains[ci].chain,
-                block: self.chains[ci].next_emit - 1,
-            };
-            let batch = Batch {
-                blocks: &[],
-                transfers: &[],
-                logs: &[],
-                checkpoint: Some(&checkpoint),
-            };
-            self.out.write_batch(batch).map_err(|source| SimError::Write {
-                chain: checkpoint.chain,
-                block: checkpoint.block,
-                transfers: 0,
-                source,
-            })?;
-        }
-        Ok(())
+                chain: c.chain,
+                block: c.next_emit - 1,
+            })
+            .collect()
     }
 
     fn flush(&mut self, now: u64) -> Result<(), SimError> {
@@ -953,13 +996,21 @@ impl<'w> World<'w> {
                 c.next_emit += 1;
             }
         }
-        let batch = Batch {
-            blocks: &blocks,
-            transfers: &self.buf,
-            logs: &self.logs,
-            checkpoint: None,
+        let wrote = match &mut self.out {
+            Sink::Batches(out) => out
+                .write_batch(Batch {
+                    blocks: &blocks,
+                    transfers: &self.buf,
+                    logs: &self.logs,
+                    checkpoint: None,
+                })
+                .map(|_| ()),
+            Sink::Load(load) => load
+                .write(&blocks, &self.buf)
+                .and_then(|()| load.write_logs(&self.logs)),
+            Sink::Done => unreachable!("the load is only taken after the last flush"),
         };
-        self.out.write_batch(batch).map_err(|source| SimError::Write {
+        wrote.map_err(|source| SimError::Write {
             chain: self.chains[0].chain,
             block: self.block_at(0, now),
             transfers: self.buf.len(),

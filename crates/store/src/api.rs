@@ -73,6 +73,14 @@ pub trait TransferWriter {
         let _ = expected_transfers;
         Ok(Box::new(BufferedLoad::new(self)))
     }
+
+    /// Whether [`TransferWriter::begin_load`] streams chunks into durable storage as they come (`true`)
+    /// or, like the default, buffers the whole load in memory until commit (`false`). A producer of a
+    /// very large load uses it to choose between one load and a series of [`TransferWriter::write_batch`]
+    /// calls.
+    fn streams_loads(&self) -> bool {
+        false
+    }
 }
 
 /// A load in progress (see [`TransferWriter::begin_load`]): all of it or nothing becomes durable.
@@ -80,6 +88,9 @@ pub trait TransferLoad {
     /// Adds a chunk of blocks and transfers to the open load (same rules as [`TransferWriter::write_batch`]:
     /// a transfer whose identity exists is skipped and counted as a duplicate).
     fn write(&mut self, blocks: &[BlockRecord], transfers: &[Transfer]) -> Result<(), StoreError>;
+    /// Adds raw logs of interest to the open load (same rules as [`Batch::logs`]: a log whose identity
+    /// (chain, tx hash, log index) exists is skipped).
+    fn write_logs(&mut self, logs: &[RawLog]) -> Result<(), StoreError>;
     /// Records `checkpoint` (if any) with the loaded rows and makes everything durable in one commit.
     fn commit(self: Box<Self>, checkpoint: Option<&Checkpoint>) -> Result<WriteStats, StoreError>;
 }

@@ -1,6 +1,6 @@
 //! The default, in-memory [`TransferLoad`] used by writers that do not stream.
 
-use chaintrace_core::{BlockRecord, Transfer};
+use chaintrace_core::{BlockRecord, RawLog, Transfer};
 
 use crate::{Batch, Checkpoint, StoreError, TransferLoad, TransferWriter, WriteStats};
 
@@ -9,6 +9,7 @@ pub(crate) struct BufferedLoad<'a, W: TransferWriter + ?Sized> {
     writer: &'a mut W,
     blocks: Vec<BlockRecord>,
     transfers: Vec<Transfer>,
+    logs: Vec<RawLog>,
 }
 
 impl<'a, W: TransferWriter + ?Sized> BufferedLoad<'a, W> {
@@ -17,6 +18,7 @@ impl<'a, W: TransferWriter + ?Sized> BufferedLoad<'a, W> {
             writer,
             blocks: Vec::new(),
             transfers: Vec::new(),
+            logs: Vec::new(),
         }
     }
 }
@@ -28,11 +30,16 @@ impl<W: TransferWriter + ?Sized> TransferLoad for BufferedLoad<'_, W> {
         Ok(())
     }
 
+    fn write_logs(&mut self, logs: &[RawLog]) -> Result<(), StoreError> {
+        self.logs.extend_from_slice(logs);
+        Ok(())
+    }
+
     fn commit(self: Box<Self>, checkpoint: Option<&Checkpoint>) -> Result<WriteStats, StoreError> {
         self.writer.write_batch(Batch {
             blocks: &self.blocks,
             transfers: &self.transfers,
-            logs: &[],
+            logs: &self.logs,
             checkpoint,
         })
     }

@@ -313,6 +313,35 @@ fn insert_rows(
     Ok(())
 }
 
+/// Inserts raw logs through a cached prepared statement; a log whose identity exists is skipped.
+fn insert_logs(conn: &Connection, logs: &[RawLog]) -> rusqlite::Result<()> {
+    if logs.is_empty() {
+        return Ok(());
+    }
+    let mut ins_log = conn.prepare_cached(
+        "INSERT OR IGNORE INTO raw_logs \
+         (chain, block, timestamp, tx_hash, log_index, address, topics, data, tx_from) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    let mut topics: Vec<u8> = Vec::new();
+    for l in logs {
+        topics.clear();
+        topics.extend(l.topics.iter().flatten().copied());
+        ins_log.execute(params![
+            chain_key(l.chain),
+            l.block as i64,
+            l.timestamp as i64,
+            &l.tx_hash.0[..],
+            l.log_index,
+            &l.address.0[..],
+            &topics[..],
+            &l.data,
+            &l.tx_from.0[..],
+        ])?;
+    }
+    Ok(())
+}
+
 fn upsert_checkpoint(conn: &Connection, c: &Checkpoint) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO checkpoints (stage, chain, block, updated_at) VALUES (?1, ?2, ?3, ?4) \
@@ -337,6 +366,11 @@ impl TransferLoad for StoreLoad<'_> {
     fn write(&mut self, blocks: &[BlockRecord], transfers: &[Transfer]) -> Result<(), StoreError> {
         validate(blocks, transfers, &[])?;
         insert_rows(&self.tx, blocks, transfers, &mut self.text, &mut self.stats).map_err(sql(self.path))
+    }
+
+    fn write_logs(&mut self, logs: &[RawLog]) -> Result<(), StoreError> {
+        validate(&[], &[], logs)?;
+        insert_logs(&self.tx, logs).map_err(sql(self.path))
     }
 
     fn commit(self: Box<Self>, checkpoint: Option<&Checkpoint>) -> Result<WriteStats, StoreError> {
@@ -378,31 +412,7 @@ impl TransferWriter for Store {
             &mut stats,
         )
         .map_err(&e)?;
-        {
-            let mut ins_log = tx
-                .prepare(
-                    "INSERT OR IGNORE INTO raw_logs \
-                     (chain, block, timestamp, tx_hash, log_index, address, topics, data, tx_from) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )
-                .map_err(&e)?;
-            for l in batch.logs {
-                let topics: Vec<u8> = l.topics.iter().flatten().copied().collect();
-                ins_log
-                    .execute(params![
-                        chain_key(l.chain),
-                        l.block as i64,
-                        l.timestamp as i64,
-                        &l.tx_hash.0[..],
-                        l.log_index,
-                        &l.address.0[..],
-                        topics,
-                        &l.data,
-                        &l.tx_from.0[..],
-                    ])
-                    .map_err(&e)?;
-            }
-        }
+        insert_logs(&tx, batch.logs).map_err(&e)?;
         if let Some(c) = batch.checkpoint {
             upsert_checkpoint(&tx, c).map_err(&e)?;
         }
@@ -431,6 +441,10 @@ impl TransferWriter for Store {
             stats: WriteStats::default(),
             text: RowText::default(),
         }))
+    }
+
+    fn streams_loads(&self) -> bool {
+        true
     }
 
     fn unwind(&mut self, chain: Chain, from_block: u64) -> Result<u64, StoreError> {
@@ -852,6 +866,86 @@ mod tests {
             })
             .expect("write");
         assert_eq!(stats.inserted, 2);
+    }
+
+    #[test]
+    fn bulk_streamed_load_writes_logs_rebuilds_indexes_and_skips_duplicates() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(tmp.path()).expect("open");
+        let unique = |i: u64| {
+            let mut t = sample(i / 100);
+            t.tx_hash.0[..8].copy_from_slice(&i.to_be_bytes());
+            t
+        };
+        // One row already stored: the load below re-sends it and one of its own rows.
+        let stats = store
+            .write_batch(Batch {
+                blocks: &[],
+                transfers: &[unique(5)],
+                logs: &[],
+                checkpoint: None,
+            })
+            .expect("first row");
+        assert_eq!(stats.inserted, 1);
+        let n = BULK_MIN_ROWS as u64;
+        let ts: Vec<Transfer> = (0..n).map(unique).collect();
+        let log = RawLog {
+            chain: Chain::Ethereum,
+            block: 3,
+            timestamp: 1,
+            tx_hash: ts[300].tx_hash,
+            log_index: 4,
+            address: Address([9; 20]),
+            topics: vec![[7; 32], [8; 32]],
+            data: vec![1, 2, 3],
+            tx_from: Address([1; 20]),
+        };
+        let cp = Checkpoint {
+            stage: "sim".into(),
+            chain: Chain::Ethereum,
+            block: n / 100,
+        };
+        let mut load = store.begin_load(n).expect("begin");
+        let (a, b) = ts.split_at(n as usize / 2);
+        load.write(&[], a).expect("chunk a");
+        load.write_logs(std::slice::from_ref(&log)).expect("logs");
+        load.write(&[], b).expect("chunk b");
+        load.write(&[], &ts[10..11]).expect("in-load duplicate");
+        load.write_logs(std::slice::from_ref(&log))
+            .expect("duplicate log");
+        let stats = load.commit(Some(&cp)).expect("commit");
+        assert_eq!(
+            stats,
+            WriteStats {
+                inserted: n - 1,
+                duplicates: 2
+            }
+        );
+        assert_eq!(store.transfer_count(None).expect("count"), n);
+        assert_eq!(store.raw_logs(None).expect("logs"), vec![log]);
+        assert_eq!(
+            store.checkpoint("sim", Chain::Ethereum).expect("cp"),
+            Some(n / 100)
+        );
+        let names = store.index_names().expect("indexes");
+        for want in [
+            "transfers_block",
+            "transfers_from",
+            "transfers_identity",
+            "transfers_to",
+        ] {
+            assert!(names.iter().any(|x| x == want), "{want} missing: {names:?}");
+        }
+        // The rebuilt identity index still refuses duplicates.
+        let stats = store
+            .write_batch(Batch {
+                blocks: &[],
+                transfers: &ts[..3],
+                logs: &[],
+                checkpoint: None,
+            })
+            .expect("rewrite");
+        assert_eq!(stats.duplicates, 3);
     }
 
     #[test]
