@@ -55,8 +55,9 @@ def main() -> int:
                     "ours_ms": float(ms),
                     "ours_links": int(nlinks),
                     "ours_truncations": int(ntrunc),
-                    "from": [int(x) for x in frm.split(",") if x],
-                    "to": [int(x) for x in to.split(",") if x],
+                    # Deduplicated as chaintrace does (igraph refuses duplicate targets).
+                    "from": sorted({int(x) for x in frm.split(",") if x}),
+                    "to": sorted({int(x) for x in to.split(",") if x}),
                 }
             )
     summary = {"schema_version": 1, "nodes": n, "edges": g.ecount(), "igraph": igraph.__version__, "sets": []}

@@ -57,10 +57,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         w.flush()?;
         std::fs::write(dir.join("nodes.txt"), format!("{}\n", g.node_count()))?;
-        println!("exported edges to {} in {:.1}s", dir.display(), t0.elapsed().as_secs_f64());
+        println!(
+            "exported edges to {} in {:.1}s",
+            dir.display(),
+            t0.elapsed().as_secs_f64()
+        );
     }
     let mut queries_out = match &export {
-        Some(dir) => Some(std::io::BufWriter::new(std::fs::File::create(dir.join("queries.tsv"))?)),
+        Some(dir) => Some(std::io::BufWriter::new(std::fs::File::create(
+            dir.join("queries.tsv"),
+        )?)),
         None => None,
     };
     let labels: Vec<Label> = truth

@@ -903,7 +903,10 @@ fn deposit_address_with(
         return false;
     }
     // Count first: most nodes send nothing to exchanges, and they should cost no allocation.
-    let n_ex = outs.clone().filter(|&e| labels.is_exchange(g.edge_dst(e))).count();
+    let n_ex = outs
+        .clone()
+        .filter(|&e| labels.is_exchange(g.edge_dst(e)))
+        .count();
     if n_ex == 0 || n_ex * 100 < n_out * usize::from(rule.min_exchange_out_pct) {
         return false;
     }

@@ -41,7 +41,8 @@ impl Hasher for IdHasher {
         }
     }
     fn write_u32(&mut self, i: u32) {
-        self.0 = (self.0.rotate_left(32) ^ u64::from(i) ^ 0x9E37_79B9_7F4A_7C15).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        self.0 = (self.0.rotate_left(32) ^ u64::from(i) ^ 0x9E37_79B9_7F4A_7C15)
+            .wrapping_mul(0xBF58_476D_1CE4_E5B9);
     }
 }
 
@@ -306,12 +307,41 @@ pub fn links(
     let hb = query.max_hops / 2;
     let direct_pairs: HashSet<(NodeId, NodeId, LinkDirection)> =
         out.iter().map(|l| (l.from, l.to, l.direction)).collect();
+    // The two directions are independent searches. Running them on two threads was tried and measured
+    // slower on the shared 2-core benchmark machine (docs/links.md), so they run one after the other.
     let mut senders = Senders::new(graph);
-    for (dir, srcs, dsts) in [
-        (LinkDirection::Outgoing, &from, &targets),
-        (LinkDirection::Incoming, &targets, &from),
+    let cap = query.fan_out_cap;
+    let mut outgoing = (Vec::new(), LinkReport::default());
+    outgoing.0 = paths(
+        graph,
+        labels,
+        &mut senders,
+        &from,
+        &targets,
+        hf,
+        hb,
+        cap,
+        &mut outgoing.1,
+    );
+    let mut incoming = (Vec::new(), LinkReport::default());
+    incoming.0 = paths(
+        graph,
+        labels,
+        &mut senders,
+        &targets,
+        &from,
+        hf,
+        hb,
+        cap,
+        &mut incoming.1,
+    );
+    for (dir, (found, part)) in [
+        (LinkDirection::Outgoing, outgoing),
+        (LinkDirection::Incoming, incoming),
     ] {
-        let found = paths(graph, labels, &mut senders, srcs, dsts, hf, hb, query.fan_out_cap, &mut report);
+        report.truncated.extend(part.truncated);
+        report.exits_skipped += part.exits_skipped;
+        report.visited += part.visited;
         for (s, t, edges) in found {
             let (f, to) = if dir == LinkDirection::Outgoing {
                 (s, t)
@@ -457,17 +487,53 @@ struct Entry {
 const NONE: u32 = u32::MAX;
 
 /// Role bits of a node in one [`paths`] call (dense per-node array).
-const ROLE_SRC: u8 = 1;
-const ROLE_DST: u8 = 2;
+const ROLE_SRC: u32 = 1;
+const ROLE_DST: u32 = 2;
+
+/// A u32 per node, 0 by default: a hash map while few nodes are set, a dense array once many are (a small
+/// query on a large graph must not pay for zeroing one slot per node; a large one must not pay for hashing).
+enum NodeMap {
+    Sparse(IdMap<u32>, u32),
+    Dense(Vec<u32>),
+}
+
+impl NodeMap {
+    fn new(n: u32) -> NodeMap {
+        NodeMap::Sparse(IdMap::default(), n)
+    }
+
+    #[inline]
+    fn get(&self, x: NodeId) -> u32 {
+        match self {
+            NodeMap::Sparse(m, _) => m.get(&x).copied().unwrap_or(0),
+            NodeMap::Dense(v) => v[x as usize],
+        }
+    }
+
+    #[inline]
+    fn set(&mut self, x: NodeId, value: u32) {
+        match self {
+            NodeMap::Dense(v) => v[x as usize] = value,
+            NodeMap::Sparse(m, n) => {
+                m.insert(x, value);
+                // Dense once the map holds 1/32 of the nodes: then zeroing n slots costs about as much as
+                // the hashing done so far.
+                if m.len() as u64 * 32 > u64::from(*n) {
+                    let mut v = vec![0; *n as usize];
+                    for (&k, &val) in m.iter() {
+                        v[k as usize] = val;
+                    }
+                    *self = NodeMap::Dense(v);
+                }
+            }
+        }
+    }
+}
 
 /// One direction of the meet-in-the-middle search: per node its label history, newest first.
-///
-/// `head` is dense (one slot per graph node) and zero-initialised, so the allocator hands out untouched
-/// zero pages: a small search pays only for the pages it touches, a large one gets array speed instead of
-/// hashing (the search used a hash map before; see `docs/links.md`).
 struct Side {
     /// Per node: 1 + index of its newest entry, 0 when not reached.
-    head: Vec<u32>,
+    head: NodeMap,
     /// Nodes reached, in order of first reach.
     reached: Vec<NodeId>,
     entries: Vec<Entry>,
@@ -476,7 +542,7 @@ struct Side {
 impl Side {
     fn new(n: u32) -> Side {
         Side {
-            head: vec![0; n as usize],
+            head: NodeMap::new(n),
             reached: Vec::new(),
             entries: Vec::new(),
         }
@@ -484,7 +550,7 @@ impl Side {
 
     #[inline]
     fn head_of(&self, x: NodeId) -> Option<u32> {
-        match self.head[x as usize] {
+        match self.head.get(x) {
             0 => None,
             h => Some(h - 1),
         }
@@ -580,7 +646,7 @@ fn search(
     labels: &NodeLabels,
     senders: &mut Senders<'_>,
     starts: &[NodeId],
-    roles: &[u8],
+    roles: &NodeMap,
     depth: u32,
     forward: bool,
     cap: u32,
@@ -596,7 +662,7 @@ fn search(
             pred: NONE,
             older: NONE,
         });
-        side.head[s as usize] = side.entries.len() as u32;
+        side.head.set(s, side.entries.len() as u32);
         side.reached.push(s);
     }
     let mut frontier: Vec<NodeId> = starts.to_vec();
@@ -605,7 +671,7 @@ fn search(
     for level in 1..=depth as u8 {
         next.clear();
         for &u in &frontier {
-            if roles[u as usize] == 0 && labels.is_exit(u) {
+            if roles.get(u) == 0 && labels.is_exit(u) {
                 report.exits_skipped += 1;
                 continue;
             }
@@ -644,14 +710,14 @@ fn search(
                     });
                 }
                 // The latest ones: closest in time to the departure.
-                cands.extend((hi.saturating_sub(cap).max(r.start)..hi).rev().map(|s| graph.in_edge_at(s)));
+                cands.extend(
+                    (hi.saturating_sub(cap).max(r.start)..hi)
+                        .rev()
+                        .map(|s| graph.in_edge_at(s)),
+                );
             }
             for &e in &cands {
-                let v = if forward {
-                    graph.edge_dst(e)
-                } else {
-                    senders.of(e)
-                };
+                let v = if forward { graph.edge_dst(e) } else { senders.of(e) };
                 if v == u {
                     continue;
                 }
@@ -685,7 +751,7 @@ fn search(
                             pred: u,
                             older: cur.unwrap_or(NONE),
                         });
-                        side.head[v as usize] = side.entries.len() as u32;
+                        side.head.set(v, side.entries.len() as u32);
                         next.push(v);
                     }
                 }
@@ -727,12 +793,12 @@ fn paths(
     cap: u32,
     report: &mut LinkReport,
 ) -> Vec<(NodeId, NodeId, Vec<EdgeId>)> {
-    let mut roles = vec![0u8; graph.node_count() as usize];
+    let mut roles = NodeMap::new(graph.node_count());
     for &s in srcs {
-        roles[s as usize] |= ROLE_SRC;
+        roles.set(s, roles.get(s) | ROLE_SRC);
     }
     for &d in dsts {
-        roles[d as usize] |= ROLE_DST;
+        roles.set(d, roles.get(d) | ROLE_DST);
     }
     let fwd = search(graph, labels, senders, srcs, &roles, hf, true, cap, report);
     let bwd = search(graph, labels, senders, dsts, &roles, hb, false, cap, report);
@@ -745,7 +811,7 @@ fn paths(
         .reached
         .iter()
         .copied()
-        .filter(|&m| other.head[m as usize] != 0)
+        .filter(|&m| other.head.get(m) != 0)
         .collect();
     meets.sort_unstable();
     // Per (start, end) pair: the fewest hops and the meeting node giving them (first in node order).
@@ -757,7 +823,7 @@ fn paths(
         if a.enc >= d.enc {
             continue;
         }
-        if roles[m as usize] == 0 && labels.is_exit(m) {
+        if roles.get(m) == 0 && labels.is_exit(m) {
             continue;
         }
         let (Some((s, hs)), Some((t, ht))) = (fwd.hops_to(m), bwd.hops_to(m)) else {
