@@ -18,8 +18,10 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use chaintrace_analysis::cluster::NodeLabels;
+use chaintrace_analysis::link::{LinkKind, LinkQuery, Target, links};
 use chaintrace_analysis::trace::{Model, NoExits, TraceRequest, trace};
-use chaintrace_core::{Address, Chain};
+use chaintrace_core::{ActorId, Address, Category, Chain, Confidence, Label};
 use chaintrace_graph::Graph;
 use chaintrace_store::{Store, TransferReader};
 
@@ -104,8 +106,17 @@ fn read_addresses(path: &Path) -> Vec<Address> {
 /// Per model: terminals reached and addresses reached in all.
 type ModelReach = Vec<(Model, usize, usize)>;
 
-/// Terminals listed, terminals present in the flows, and what each model reached.
-fn trace_case(case: &str) -> Option<(usize, usize, ModelReach)> {
+/// A case imported into a real store (kept alive by the temp dir) and its graph, sources and terminals.
+struct LoadedCase {
+    _tmp: tempfile::TempDir,
+    graph: Graph,
+    sources: Vec<(Chain, Address)>,
+    terminals: HashSet<Address>,
+}
+
+/// Imports a case through the plain CSV importer into a real store and builds its graph; `None` (with the
+/// reason printed) when the shared data is absent.
+fn load_case(case: &str) -> Option<LoadedCase> {
     let dir = data_dir().join(case);
     if !dir.is_dir() {
         eprintln!("skipping real-data trace of {case}: {} is absent", dir.display());
@@ -146,6 +157,22 @@ fn trace_case(case: &str) -> Option<(usize, usize, ModelReach)> {
     let terminals: HashSet<Address> = read_addresses(&dir.join("terminal_addresses.csv"))
         .into_iter()
         .collect();
+    Some(LoadedCase {
+        _tmp: tmp,
+        graph,
+        sources,
+        terminals,
+    })
+}
+
+/// Terminals listed, terminals present in the flows, and what each model reached.
+fn trace_case(case: &str) -> Option<(usize, usize, ModelReach)> {
+    let LoadedCase {
+        _tmp,
+        graph,
+        sources,
+        terminals,
+    } = load_case(case)?;
     let in_graph = terminals
         .iter()
         .filter(|a| graph.node(Chain::Ethereum, **a).is_some())
@@ -199,4 +226,86 @@ fn harmony_bridge_wave_reaches_terminals() {
 fn atomic_wallet_reaches_terminals() {
     // Measured 101/101 poison, 98/101 haircut, 93/101 fifo.
     check_case("Atomic", [0.95, 0.9, 0.85]);
+}
+
+/// Issue "Investigate an incident": the Atomic Wallet flow, with our own label on one address downstream of the
+/// drain, links back to it. The labeled address is a real terminal of the hand-verified flow, picked among those a
+/// poison trace reaches within 6 hops (the link search's default limit); the link must be a time-respecting path
+/// whose evidence is one real transfer per hop, from a source address to the labeled one.
+#[test]
+fn atomic_wallet_flow_links_back_to_our_own_downstream_label() {
+    let Some(case) = load_case("Atomic") else {
+        return;
+    };
+    let mut req = TraceRequest::new(case.sources.clone());
+    req.max_hops = 6;
+    let reached = trace(&case.graph, &req, &NoExits).expect("trace");
+    let mut near: Vec<(u32, Address)> = reached
+        .destinations
+        .iter()
+        .filter(|d| case.terminals.contains(&d.address) && d.hops >= 2)
+        .map(|d| (d.hops, d.address))
+        .collect();
+    near.sort();
+    assert!(
+        !near.is_empty(),
+        "some terminal lies 2..=6 hops downstream of the sources"
+    );
+    // The deepest such terminal: the hardest one for the link search.
+    let (hops, labeled) = *near.last().expect("non-empty");
+    let label = Label {
+        chain: Some(Chain::Ethereum),
+        address: labeled,
+        text: "test: downstream of the Atomic Wallet drain".to_string(),
+        category: Category::Perpetrator,
+        category_raw: None,
+        abuse: None,
+        actor: Some(ActorId("test-actor".to_string())),
+        source: "chaintrace real-data test".to_string(),
+        confidence: Confidence::AUTHORITY_DATA,
+    };
+    let labels = NodeLabels::new(&case.graph, [&label]);
+    let from: Vec<u32> = case
+        .sources
+        .iter()
+        .map(|(c, a)| case.graph.node(*c, *a).expect("source is in the graph"))
+        .collect();
+    let query = LinkQuery::new(from.clone(), Target::Actor("TEST-ACTOR".to_string()));
+    let report = links(&case.graph, &labels, None, &query).expect("link search");
+    let to = case
+        .graph
+        .node(Chain::Ethereum, labeled)
+        .expect("labeled address is in the graph");
+    let path = report
+        .links
+        .iter()
+        .filter(|l| l.to == to && l.kind == LinkKind::Path)
+        .min_by_key(|l| l.hops)
+        .unwrap_or_else(|| panic!("no path link from the sources to {labeled:?} ({hops} hops): {report:?}"));
+    eprintln!(
+        "real data Atomic: labeled terminal {labeled:?} ({hops} poison hops) links back by a {}-transfer path",
+        path.hops
+    );
+    assert!(path.hops >= 2 && path.hops <= 6, "path length {}", path.hops);
+    assert!(from.contains(&path.from), "the link starts at a source address");
+    assert_eq!(
+        path.evidence.len() as u32,
+        path.hops,
+        "one piece of evidence per transfer"
+    );
+    let first = &path.evidence[0];
+    let last = path.evidence.last().expect("non-empty evidence");
+    assert_eq!(first.addresses.first(), Some(&case.graph.node_key(path.from).1));
+    assert_eq!(last.addresses.last(), Some(&labeled));
+    for w in path.evidence.windows(2) {
+        assert_eq!(
+            w[0].addresses.last(),
+            w[1].addresses.first(),
+            "evidence forms a chain"
+        );
+    }
+    assert!(
+        path.evidence.iter().all(|e| e.tx_hashes.len() == 1),
+        "each hop names its transaction"
+    );
 }
