@@ -12,7 +12,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 BLOCKS="${BLOCKS:-6000}"
 TXS_PER_BLOCK="${TXS_PER_BLOCK:-140}"
-venv="$root/.tools/venv-bench"
+# The same venv as scripts/bench.sh and scripts/bench-links.sh (python-igraph, networkx, duckdb, ...).
+venv="$root/.tools/bench-venv"
 if [[ ! -x "$venv/bin/python" ]] || ! "$venv/bin/python" -c 'import duckdb' 2>/dev/null; then
   echo "== installing duckdb into $venv" >&2
   python3 -m venv "$venv"

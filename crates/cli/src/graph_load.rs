@@ -87,35 +87,8 @@ pub(crate) fn load_labels(store: &Store) -> anyhow::Result<Vec<Label>> {
 /// Conversion edges (swaps, wraps, bridge matches) from the store's raw logs and the transfers of their
 /// transactions, with the built-in bridge registry plus the data directory's `bridges.csv`.
 pub(crate) fn load_conversions(store: &Store, dir: &Path) -> anyhow::Result<ConversionSet> {
-    let t0 = Instant::now();
-    let cfg = ConversionConfig {
-        bridges: crate::cmd::bridges::registry(dir)?,
-        ..ConversionConfig::default()
-    };
-    let logs = store.raw_logs(None).context("reading raw logs")?;
-    let wanted = ConversionInputs::new(&logs, &cfg.bridges);
-    let mut transfers = Vec::new();
-    store
-        .for_each_transfer(None, &mut |t| {
-            if wanted.wants(&t) {
-                transfers.push(t);
-            }
-            Ok(())
-        })
-        .context("reading transfers for conversions")?;
-    let set = build_conversions(&logs, &transfers, &cfg);
-    let s = set.stats;
-    eprintln!(
-        "conversions: {} swaps/wraps, bridges {} matched, {} ambiguous ({} candidate edges), {} unmatched, from {} logs in {:.3}s",
-        s.swaps,
-        s.bridge_matched,
-        s.bridge_ambiguous,
-        s.bridge_candidate_edges,
-        s.bridge_unmatched,
-        logs.len(),
-        t0.elapsed().as_secs_f64()
-    );
-    Ok(set)
+    let (conversions, _) = load_defi(store, dir, true, false)?;
+    Ok(conversions)
 }
 
 /// File name of the user's mixer pool registry inside the data directory (`chaintrace-defi` mixer registry
@@ -132,10 +105,87 @@ pub(crate) struct MixerEvents {
     pub(crate) withdrawals: Vec<MixerWithdrawal>,
 }
 
-/// The mixer registry (built-in pools plus `<dir>/mixers.csv` when present) and the pool events decoded from
-/// the store's raw logs, with the transfers of their transactions (for gas prices).
-pub(crate) fn load_mixers(store: &Store, dir: &Path) -> anyhow::Result<MixerEvents> {
+/// Conversion edges (when `conversions`) and mixer pool events (when `mixers`): the raw logs are read once and
+/// the transfer table is scanned once for the transactions either of them needs.
+pub(crate) fn load_defi(
+    store: &Store,
+    dir: &Path,
+    conversions: bool,
+    mixers: bool,
+) -> anyhow::Result<(ConversionSet, Option<MixerEvents>)> {
     let t0 = Instant::now();
+    let cfg = if conversions {
+        Some(ConversionConfig {
+            bridges: crate::cmd::bridges::registry(dir)?,
+            ..ConversionConfig::default()
+        })
+    } else {
+        None
+    };
+    let registry = if mixers { Some(mixer_registry(dir)?) } else { None };
+    let logs = store.raw_logs(None).context("reading raw logs")?;
+    let wanted = cfg.as_ref().map(|c| ConversionInputs::new(&logs, &c.bridges));
+    let mixer_logs: Vec<RawLog> = match &registry {
+        Some(r) => logs
+            .iter()
+            .filter(|l| r.pool(l.chain, l.address).is_some())
+            .cloned()
+            .collect(),
+        None => Vec::new(),
+    };
+    let mixer_txs: HashSet<(Chain, TxHash)> = mixer_logs.iter().map(|l| (l.chain, l.tx_hash)).collect();
+    let (mut conv_transfers, mut mixer_transfers) = (Vec::new(), Vec::new());
+    if wanted.is_some() || !mixer_txs.is_empty() {
+        store
+            .for_each_transfer(None, &mut |t| {
+                if mixer_txs.contains(&(t.chain, t.tx_hash)) {
+                    mixer_transfers.push(t.clone());
+                }
+                if wanted.as_ref().is_some_and(|w| w.wants(&t)) {
+                    conv_transfers.push(t);
+                }
+                Ok(())
+            })
+            .context("reading transfers for conversions and mixers")?;
+    }
+    let set = match &cfg {
+        Some(cfg) => {
+            let set = build_conversions(&logs, &conv_transfers, cfg);
+            let s = set.stats;
+            eprintln!(
+                "conversions: {} swaps/wraps, bridges {} matched, {} ambiguous ({} candidate edges), {} unmatched, from {} logs in {:.3}s",
+                s.swaps,
+                s.bridge_matched,
+                s.bridge_ambiguous,
+                s.bridge_candidate_edges,
+                s.bridge_unmatched,
+                logs.len(),
+                t0.elapsed().as_secs_f64()
+            );
+            set
+        }
+        None => ConversionSet::default(),
+    };
+    let mixer_events = registry.map(|registry| {
+        let (deposits, withdrawals) = decode_mixer_events(&mixer_logs, &mixer_transfers, &registry);
+        eprintln!(
+            "mixers: {} deposit(s), {} withdrawal(s) of {} registered pool(s) in {:.3}s",
+            deposits.len(),
+            withdrawals.len(),
+            registry.len(),
+            t0.elapsed().as_secs_f64()
+        );
+        MixerEvents {
+            registry,
+            deposits,
+            withdrawals,
+        }
+    });
+    Ok((set, mixer_events))
+}
+
+/// The built-in mixer pools plus `<dir>/mixers.csv` when present.
+fn mixer_registry(dir: &Path) -> anyhow::Result<MixerRegistry> {
     let mut registry = MixerRegistry::builtin();
     let path = dir.join(MIXERS_FILE);
     if path.exists() {
@@ -145,35 +195,5 @@ pub(crate) fn load_mixers(store: &Store, dir: &Path) -> anyhow::Result<MixerEven
             .with_context(|| format!("parsing mixer registry {}", path.display()))?;
         eprintln!("mixers: {n} pool(s) from {}", path.display());
     }
-    let logs: Vec<RawLog> = store
-        .raw_logs(None)
-        .context("reading raw logs")?
-        .into_iter()
-        .filter(|l| registry.pool(l.chain, l.address).is_some())
-        .collect();
-    let txs: HashSet<(Chain, TxHash)> = logs.iter().map(|l| (l.chain, l.tx_hash)).collect();
-    let mut transfers = Vec::new();
-    if !txs.is_empty() {
-        store
-            .for_each_transfer(None, &mut |t| {
-                if txs.contains(&(t.chain, t.tx_hash)) {
-                    transfers.push(t);
-                }
-                Ok(())
-            })
-            .context("reading transfers of mixer transactions")?;
-    }
-    let (deposits, withdrawals) = decode_mixer_events(&logs, &transfers, &registry);
-    eprintln!(
-        "mixers: {} deposit(s), {} withdrawal(s) of {} registered pool(s) in {:.3}s",
-        deposits.len(),
-        withdrawals.len(),
-        registry.len(),
-        t0.elapsed().as_secs_f64()
-    );
-    Ok(MixerEvents {
-        registry,
-        deposits,
-        withdrawals,
-    })
+    Ok(registry)
 }

@@ -14,7 +14,6 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use chaintrace_analysis::cluster::is_service_category;
-use chaintrace_analysis::conversions::ConversionSet;
 use chaintrace_analysis::investigate::{
     self, ActorFacts, AssetBook, Incident, Inputs, Investigation, MixerInputs, Options, PriceTable,
 };
@@ -22,7 +21,7 @@ use chaintrace_analysis::trace::Model;
 use chaintrace_core::{ActorId, Category, Label};
 use chaintrace_store::Store;
 
-use crate::graph_load::{load_conversions, load_graph, load_labels, load_mixers};
+use crate::graph_load::{load_defi, load_graph, load_labels};
 use crate::opts::GlobalOpts;
 
 /// Report formats.
@@ -190,12 +189,8 @@ pub(crate) fn investigate_store(
     let store = Store::open_read_only(dir).with_context(|| format!("opening store in {}", dir.display()))?;
     let graph = load_graph(&store, dir, false)?;
     let labels = load_labels(&store)?;
-    let conversions = if follow_conversions {
-        load_conversions(&store, dir)?
-    } else {
-        ConversionSet::default()
-    };
-    let mixers = load_mixers(&store, dir)?;
+    let (conversions, mixers) = load_defi(&store, dir, follow_conversions, true)?;
+    let mixers = mixers.expect("load_defi returns mixer events when asked for them");
     let actors = actor_book(&store, &labels)?;
     let assets = AssetBook::with_known_tokens();
     let t0 = Instant::now();
