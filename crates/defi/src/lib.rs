@@ -20,6 +20,7 @@ mod abi;
 pub mod bridge;
 mod error;
 pub mod mixer;
+mod registry_csv;
 pub mod swap;
 mod topics;
 mod txkey;

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use chaintrace_core::{Address, Asset, Chain, RawLog, Transfer, TxHash, U256};
 
 use crate::abi::{data_address, data_u256, topic_address, topic_b256, word};
+use crate::registry_csv::registry_rows;
 use crate::{DefiError, KnownEvent};
 
 /// One fixed-denomination pool.
@@ -153,20 +154,9 @@ impl MixerRegistry {
     /// denomination in raw units). Header (`chain,...`), blank and `#` lines are skipped.
     pub fn parse_csv(text: &str, source_name: &str) -> Result<Vec<MixerPool>, DefiError> {
         let mut out = Vec::new();
-        for (i, raw) in text.lines().enumerate() {
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            if out.is_empty() && line.to_ascii_lowercase().starts_with("chain,") {
-                continue;
-            }
-            let bad = |reason: String| DefiError::BadRegistryLine {
-                source_name: source_name.to_string(),
-                line: i + 1,
-                reason,
-            };
-            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        for row in registry_rows(text) {
+            let bad = |reason: String| row.bad(source_name, reason);
+            let fields = &row.fields;
             let [chain, address, name, asset, denomination] = fields[..] else {
                 return Err(bad(format!(
                     "expected 5 fields chain,address,name,asset,denomination, got {}",

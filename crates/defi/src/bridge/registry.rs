@@ -4,6 +4,7 @@ use std::fmt;
 use chaintrace_core::{Address, Chain};
 
 use crate::DefiError;
+use crate::registry_csv::registry_rows;
 
 /// What a registered bridge address does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -283,20 +284,9 @@ impl BridgeRegistry {
     /// with `chain,`, blank lines and `#` comments are skipped. Errors name `source_name:line`.
     pub fn parse_csv(text: &str, source_name: &str) -> Result<Vec<BridgeEntry>, DefiError> {
         let mut out = Vec::new();
-        for (i, raw) in text.lines().enumerate() {
-            let line = raw.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            if out.is_empty() && line.to_ascii_lowercase().starts_with("chain,") {
-                continue;
-            }
-            let bad = |reason: String| DefiError::BadRegistryLine {
-                source_name: source_name.to_string(),
-                line: i + 1,
-                reason,
-            };
-            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        for row in registry_rows(text) {
+            let bad = |reason: String| row.bad(source_name, reason);
+            let fields = &row.fields;
             let [chain, address, bridge, role] = fields[..] else {
                 return Err(bad(format!(
                     "expected 4 fields chain,address,bridge,role, got {}",
