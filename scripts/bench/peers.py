@@ -62,9 +62,9 @@ def load_columns(d):
     return {k: np.asarray(v) for k, v in cols.items()}
 
 
-def load_ours(d):
-    idx = np.fromfile(os.path.join(d, "ours_poison.idx"), dtype="<u8")
-    keys = np.fromfile(os.path.join(d, "ours_poison.bin"), dtype="<u8")
+def load_ours(d, name="ours_poison"):
+    idx = np.fromfile(os.path.join(d, f"{name}.idx"), dtype="<u8")
+    keys = np.fromfile(os.path.join(d, f"{name}.bin"), dtype="<u8")
     return [keys[idx[i] : idx[i + 1]] for i in range(len(idx) - 1)]
 
 
@@ -233,12 +233,14 @@ def main():
         runner = {"igraph": igraph_runner, "networkx": networkx_runner}[peer](c, n_nodes, exits)
         del c
         build_s = time.time() - t1
-    ours = load_ours(d)
+    # Ours twice: the sets of trace() (destinations) and of trace::reach_set (the same question only).
+    ours_sets = {"trace": load_ours(d, "ours_poison"), "reach_set": load_ours(d, "ours_poison_set")}
     times, sizes, mismatches = [], [], []
     first_answer_s = None
     spent = 0.0
+    n_ours = min(len(v) for v in ours_sets.values())
     for i, s in enumerate(starts):
-        if spent >= budget:
+        if spent >= budget or i >= n_ours:  # only starts ours finished within its budget are compared
             break
         t = time.perf_counter()
         got = runner(s, hops)
@@ -249,12 +251,18 @@ def main():
         times.append(dt)
         sizes.append(len(got))
         mine = as_keys(got)
-        if not np.array_equal(mine, ours[i]):
-            only_peer = np.setdiff1d(mine, ours[i]).size
-            only_ours = np.setdiff1d(ours[i], mine).size
-            mismatches.append({"start": s, "index": i, "only_peer": int(only_peer), "only_ours": int(only_ours)})
+        for which, ours in ours_sets.items():
+            if i < len(ours) and np.array_equal(mine, ours[i]):
+                continue
+            theirs = ours[i] if i < len(ours) else np.array([], dtype=np.uint64)
+            only_peer = np.setdiff1d(mine, theirs).size
+            only_ours = np.setdiff1d(theirs, mine).size
+            mismatches.append(
+                {"start": s, "index": i, "ours": which, "only_peer": int(only_peer), "only_ours": int(only_ours)}
+            )
             print(
-                f"MISMATCH {peer} start {s} (#{i}): {only_peer} pairs only in {peer}, {only_ours} only in ours",
+                f"MISMATCH {peer} start {s} (#{i}) vs our {which}: {only_peer} pairs only in {peer}, "
+                f"{only_ours} only in ours",
                 file=sys.stderr,
             )
     out = {
@@ -265,6 +273,7 @@ def main():
         "times_s": times,
         "reached": sizes,
         "completed": len(times),
+        "checked_against": sorted(ours_sets),
         "of": len(starts),
         "mismatches": mismatches,
         "vm_hwm_kib": vm_hwm_kib(),

@@ -7,8 +7,12 @@
 //!   addresses of the world).
 //! - `run DIR HOPS MODELS [BUDGET_S]`: opens the snapshot and traces forward from the starts with each model
 //!   (comma list), in file order until BUDGET_S seconds of tracing per model are spent, timing each trace;
-//!   writes the poison reachable sets to `DIR/ours_poison.bin` (+ `.idx`).
+//!   writes the poison reachable sets to `DIR/ours_poison.bin` (+ `.idx`). Models: `poison`, `haircut`,
+//!   `fifo` (the whole `trace()` call, result with amounts and a path for every destination included),
+//!   `poison-set` (`trace::reach_set`: only the reachable (address, asset) set, the question the peers
+//!   answer; sets written to `DIR/ours_poison_set.bin`) and `poison-heap` (the time-ordered engine).
 //! - `cold DIR HOPS`: in a fresh process, opens the snapshot and answers one poison trace (cold start).
+//! - `verify DIR`: opens the snapshot and runs the full integrity check (`Graph::verify`), timing both.
 //!
 //! The reachable set of a trace is the set of `(node id, asset id)` pairs in its destinations (exits
 //! included, starts excluded), the definition the peers implement in `scripts/bench/peers.py`.
@@ -24,7 +28,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use chaintrace_analysis::conversions::{ConversionDetail, ConversionEdge};
 use chaintrace_analysis::trace::{
-    ConversionOptions, ExitCategory, ExitInfo, Model, TraceRequest, trace, trace_with_conversions,
+    ConversionOptions, ExitCategory, ExitInfo, Model, TraceRequest, reach_set, trace, trace_with_conversions,
 };
 use chaintrace_core::{Address, Chain};
 use chaintrace_graph::{Graph, GraphBuilder, NodeId, StoreStamp};
@@ -89,7 +93,8 @@ fn main() -> anyhow::Result<()> {
             Path::new(arg(1, "dir")?),
             arg(2, "hops")?.parse().context("hops")?,
         ),
-        other => bail!("unknown subcommand {other:?} (prepare, run, cold)"),
+        "verify" => verify(Path::new(arg(1, "dir")?)),
+        other => bail!("unknown subcommand {other:?} (prepare, run, cold, verify)"),
     }
 }
 
@@ -257,7 +262,7 @@ fn inert_conversion() -> ConversionEdge {
 
 fn parse_model(s: &str) -> anyhow::Result<Model> {
     Ok(match s {
-        "poison" | "poison-heap" => Model::Poison,
+        "poison" | "poison-heap" | "poison-set" => Model::Poison,
         "haircut" => Model::Haircut,
         "fifo" => Model::Fifo,
         other => bail!("unknown model {other:?}"),
@@ -281,6 +286,19 @@ fn run(dir: &Path, hops: u32, models: &str, budget_s: f64) -> anyhow::Result<()>
                 break;
             }
             let req = request(&g, s, model, hops);
+            if m == "poison-set" {
+                let t = Instant::now();
+                let set = reach_set(&g, &req, &oracle)
+                    .map_err(|e| anyhow::anyhow!("reach set from node {s}: {e}"))?;
+                times.push(t.elapsed().as_secs_f64());
+                sizes.push(set.len());
+                sets.push(
+                    set.iter()
+                        .map(|&(n, a)| (u64::from(n) << 32) | u64::from(a))
+                        .collect(),
+                );
+                continue;
+            }
             let t = Instant::now();
             let r = if m == "poison-heap" {
                 // The time-ordered engine for poison (before/after comparisons): a conversion list that is
@@ -324,6 +342,8 @@ fn run(dir: &Path, hops: u32, models: &str, budget_s: f64) -> anyhow::Result<()>
             write_sets(&dir.join("ours_poison"), &sets)?;
         } else if m == "poison-heap" {
             write_sets(&dir.join("ours_poison_heap"), &sets)?;
+        } else if m == "poison-set" {
+            write_sets(&dir.join("ours_poison_set"), &sets)?;
         }
         per_model.insert(m.to_string(), json!({"times_s": times, "reached": sizes}));
     }
@@ -367,7 +387,39 @@ fn cold(dir: &Path, hops: u32) -> anyhow::Result<()> {
     println!(
         "{}",
         json!({"open_s": open_s, "first_trace_s": trace_s, "to_first_answer_s": t0.elapsed().as_secs_f64(),
-               "reached": r.destinations.len(), "vm_hwm_kib": vm_hwm_kib()})
+               "reached": r.destinations.len(), "vm_hwm_kib": vm_hwm_kib(),
+               "snapshot_rss_kib": mapping_rss_kib("graph.snapshot")})
     );
     Ok(())
+}
+
+fn verify(dir: &Path) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let g = Graph::open(&dir.join("graph.snapshot"))?;
+    let open_s = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    g.verify()?;
+    let verify_s = t1.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        json!({"open_s": open_s, "verify_s": verify_s, "edges": g.edge_count()})
+    );
+    Ok(())
+}
+
+/// Resident size of this process's mappings of files whose name ends with `name` (from /proc/self/smaps):
+/// the snapshot pages the process has touched.
+fn mapping_rss_kib(name: &str) -> u64 {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let mut inside = false;
+    let mut kib = 0;
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or("");
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            inside = line.trim_end().ends_with(name);
+        } else if inside && let Some(v) = line.strip_prefix("Rss:") {
+            kib += v.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap_or(0);
+        }
+    }
+    kib
 }

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use chaintrace_core::{Position, Transfer, U256};
 
 use crate::format::{
-    self, ADDR_LEN, AMOUNT_OVERFLOW, ASSET_LEN, CHAINS, Counts, Layout, OVERFLOW_LEN, wr_u32, wr_u64, wr_u128,
+    self, ADDR_LEN, AMOUNT_OVERFLOW, AMOUNT_WIDE, ASSET_LEN, CHAINS, Counts, Layout, OVERFLOW_LEN, wr_u32,
+    wr_u64, wr_u128,
 };
 use crate::{Graph, GraphError, StoreStamp, chain_index};
 
@@ -18,7 +19,8 @@ type SortKey = (u64, u64, u64, u32);
 /// Collects transfers, then lays out a [`Graph`].
 ///
 /// Memory while building is about 120 bytes per transfer (staging columns plus the sort keys); the finished
-/// image is about 32 bytes per transfer plus per-node, per-block and per-transaction tables.
+/// image is about 24 bytes per transfer (plus 16 per amount of 2^63 and more) plus per-node, per-block and
+/// per-transaction tables.
 #[derive(Default)]
 pub struct GraphBuilder {
     nodes: HashMap<(u8, [u8; ADDR_LEN]), u32>,
@@ -204,6 +206,7 @@ impl GraphBuilder {
             blocks: block_first.len() as u64,
             txs: tx_first.len() as u64,
             overflow: big.len() as u64,
+            wide: amount.iter().filter(|&&v| v >= u128::from(AMOUNT_WIDE)).count() as u64,
         };
         let l = Layout::new(counts).ok_or(GraphError::TooLarge {
             what: "transfers",
@@ -250,6 +253,7 @@ impl GraphBuilder {
         }
         let mut edge_of_seq = vec![0u32; n_edges];
         let mut overflow: Vec<(u32, U256)> = Vec::with_capacity(big.len());
+        let mut wide: Vec<(u32, u128)> = Vec::with_capacity(l.counts.wide as usize);
         for (seq, &idx) in order.iter().enumerate() {
             let i = idx as usize;
             let s = node_final[src[i] as usize] as usize;
@@ -259,12 +263,23 @@ impl GraphBuilder {
             wr_u32(b, l.edge_dst, eu, node_final[dst[i] as usize]);
             wr_u32(b, l.edge_seq, eu, seq as u32);
             wr_u32(b, l.edge_asset, eu, asset_final[asset[i] as usize]);
-            wr_u128(b, l.edge_amount, eu, amount[i]);
+            if amount[i] < u128::from(AMOUNT_WIDE) {
+                wr_u64(b, l.edge_amount, eu, amount[i] as u64);
+            } else {
+                wide.push((e, amount[i]));
+            }
             if let Some(v) = big.get(&idx) {
                 overflow.push((e, *v));
             }
             edge_of_seq[seq] = e;
         }
+        // Wide amounts in edge order: a node's out-edges (contiguous) find theirs side by side.
+        wide.sort_unstable_by_key(|w| w.0);
+        for (k, (e, v)) in wide.iter().enumerate() {
+            wr_u64(b, l.edge_amount, *e as usize, AMOUNT_WIDE | k as u64);
+            wr_u128(b, l.wide, k, *v);
+        }
+        drop(wide);
         overflow.sort_unstable_by_key(|o| o.0);
         for (k, (e, v)) in overflow.iter().enumerate() {
             let p = l.overflow + k * OVERFLOW_LEN;
@@ -293,6 +308,18 @@ impl GraphBuilder {
             wr_u32(b, l.block_first_seq, k, *f);
             wr_u64(b, l.block_number, k, *n);
             wr_u64(b, l.block_time, k, *t);
+        }
+        let hints = [
+            (l.block_hint, &block_first, format::BLOCK_HINT_SHIFT),
+            (l.tx_hint, &tx_first, format::TX_HINT_SHIFT),
+        ];
+        for (off, first, shift) in hints {
+            for (k, h) in format::hint_values(first.len(), |i| first[i], counts.edges, shift)
+                .into_iter()
+                .enumerate()
+            {
+                wr_u32(b, off, k, h);
+            }
         }
         for (k, f) in tx_first.iter().enumerate() {
             wr_u32(b, l.tx_first_seq, k, *f);

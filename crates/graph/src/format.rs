@@ -10,7 +10,7 @@ use crate::GraphError;
 /// Magic at offset 0.
 pub(crate) const MAGIC: [u8; 8] = *b"CTGRAPH\0";
 /// Layout version; bump on any change.
-pub(crate) const VERSION: u32 = 1;
+pub(crate) const VERSION: u32 = 3;
 /// Header size in bytes.
 pub(crate) const HEADER_LEN: usize = 128;
 /// Number of chain slots (`Chain::ALL.len()`).
@@ -21,8 +21,36 @@ pub(crate) const ADDR_LEN: usize = 20;
 pub(crate) const ASSET_LEN: usize = 24;
 /// Bytes per overflow record: edge u32, amount 32 bytes big-endian.
 pub(crate) const OVERFLOW_LEN: usize = 36;
-/// Amount slot value meaning "look the amount up in the overflow table".
+/// Wide-table value meaning "look the amount up in the overflow table".
 pub(crate) const AMOUNT_OVERFLOW: u128 = u128::MAX;
+/// Seqs per entry of the block hint table (as a shift): entry k is the block holding seq `k << shift`.
+pub(crate) const BLOCK_HINT_SHIFT: u32 = 10;
+/// Seqs per entry of the transaction hint table (as a shift).
+pub(crate) const TX_HINT_SHIFT: u32 = 8;
+
+/// Entries of a hint table over `edges` seqs: one per `1 << shift` seqs plus one (0 without edges).
+pub(crate) fn hint_len(edges: u64, shift: u32) -> u64 {
+    if edges == 0 { 0 } else { ((edges - 1) >> shift) + 2 }
+}
+
+/// The hint table of a first-seq table (`first(i)` for `i < len`, ascending from 0): entry k is the index
+/// of the last entry whose first seq is <= `min(k << shift, edges - 1)`.
+pub(crate) fn hint_values(len: usize, first: impl Fn(usize) -> u32, edges: u64, shift: u32) -> Vec<u32> {
+    let nh = hint_len(edges, shift) as usize;
+    let mut out = Vec::with_capacity(nh);
+    let mut j = 0usize;
+    for k in 0..nh {
+        let s = ((k as u64) << shift).min(edges - 1);
+        while j + 1 < len && u64::from(first(j + 1)) <= s {
+            j += 1;
+        }
+        out.push(j as u32);
+    }
+    out
+}
+
+/// Top bit of an amount slot: the low 63 bits are an index into the wide table (amounts of 2^63 and more).
+pub(crate) const AMOUNT_WIDE: u64 = 1 << 63;
 
 /// Counts that determine the layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,6 +61,8 @@ pub(crate) struct Counts {
     pub(crate) blocks: u64,
     pub(crate) txs: u64,
     pub(crate) overflow: u64,
+    /// Amounts of 2^63 and more (entries of the wide table).
+    pub(crate) wide: u64,
 }
 
 /// Byte offsets of every section.
@@ -51,12 +81,15 @@ pub(crate) struct Layout {
     pub(crate) edge_asset: usize,
     pub(crate) edge_amount: usize,
     pub(crate) in_perm: usize,
+    pub(crate) wide: usize,
     pub(crate) overflow: usize,
     pub(crate) assets: usize,
     pub(crate) block_first_seq: usize,
     pub(crate) block_number: usize,
     pub(crate) block_time: usize,
     pub(crate) tx_first_seq: usize,
+    pub(crate) block_hint: usize,
+    pub(crate) tx_hint: usize,
     pub(crate) tx_hash: usize,
     pub(crate) total: usize,
 }
@@ -64,7 +97,8 @@ pub(crate) struct Layout {
 /// Named sizes of the sections, for the bytes-per-transfer report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SectionSizes {
-    /// Per-edge arrays touched by traces: dst, seq, asset, amount, in-permutation.
+    /// Per-edge arrays touched by traces: dst, seq, asset, amount, in-permutation (24 bytes per edge), plus
+    /// the wide-amount table (16 bytes per amount of 2^63 and more).
     pub edges: u64,
     /// Per-node arrays: addresses and the two CSR offset arrays.
     pub nodes: u64,
@@ -102,6 +136,7 @@ impl Layout {
         let b = usize::try_from(c.blocks).ok()?;
         let t = usize::try_from(c.txs).ok()?;
         let o = usize::try_from(c.overflow).ok()?;
+        let w = usize::try_from(c.wide).ok()?;
         let mut at = HEADER_LEN;
         let mut take = |len: Option<usize>| -> Option<usize> {
             let start = at;
@@ -120,14 +155,17 @@ impl Layout {
         let edge_dst = take(mul(e, 4))?;
         let edge_seq = take(mul(e, 4))?;
         let edge_asset = take(mul(e, 4))?;
-        let edge_amount = take(mul(e, 16))?;
+        let edge_amount = take(mul(e, 8))?;
         let in_perm = take(mul(e, 4))?;
+        let wide = take(mul(w, 16))?;
         let overflow = take(mul(o, OVERFLOW_LEN))?;
         let assets = take(mul(a, ASSET_LEN))?;
         let block_first_seq = take(mul(b, 4))?;
         let block_number = take(mul(b, 8))?;
         let block_time = take(mul(b, 8))?;
         let tx_first_seq = take(mul(t, 4))?;
+        let block_hint = take(mul(usize::try_from(hint_len(c.edges, BLOCK_HINT_SHIFT)).ok()?, 4))?;
+        let tx_hint = take(mul(usize::try_from(hint_len(c.edges, TX_HINT_SHIFT)).ok()?, 4))?;
         let tx_hash = take(mul(t, 32))?;
         let total = at;
         Some(Layout {
@@ -144,12 +182,15 @@ impl Layout {
             edge_asset,
             edge_amount,
             in_perm,
+            wide,
             overflow,
             assets,
             block_first_seq,
             block_number,
             block_time,
             tx_first_seq,
+            block_hint,
+            tx_hint,
             tx_hash,
             total,
         })
@@ -219,12 +260,49 @@ pub(crate) fn wr_u128(b: &mut [u8], off: usize, i: usize, v: u128) {
 
 // ---- header ----
 
-/// Header fields: magic(8) version(4) reserved(4) counts(6 x 8) checksum(8) total_len(8).
+/// Header fields: magic(8) version(4) reserved(4) counts(6 x 8) meta checksum(8) total_len(8), then one
+/// checksum per big section (see [`SECTIONS`]), then the wide-amount count (8).
 const OFF_VERSION: usize = 8;
 const OFF_COUNTS: usize = 16;
-const OFF_CHECKSUM: usize = 64;
+const OFF_META_SUM: usize = 64;
 const OFF_TOTAL: usize = 72;
+const OFF_SECTION_SUMS: usize = 80;
+const OFF_WIDE: usize = 120;
 
+/// The big sections, each with its own checksum in the header, verified by [`verify_sections`] (not at
+/// open). Everything before the first one (header and per-chain tables) is the "meta" region, checked at
+/// open.
+pub(crate) const SECTIONS: [&str; 5] = [
+    "node table",
+    "edge arrays",
+    "amount overflow and asset tables",
+    "block and transaction tables",
+    "transaction hashes",
+];
+
+impl Layout {
+    /// Byte ranges of [`SECTIONS`], in order; together they cover `meta_end()..total`.
+    pub(crate) fn section_ranges(&self) -> [std::ops::Range<usize>; 5] {
+        [
+            self.node_addr..self.edge_dst,
+            self.edge_dst..self.overflow,
+            self.overflow..self.block_first_seq,
+            self.block_first_seq..self.tx_hash,
+            self.tx_hash..self.total,
+        ]
+    }
+
+    /// End of the meta region (header plus per-chain tables and the store stamp).
+    pub(crate) fn meta_end(&self) -> usize {
+        self.node_addr
+    }
+}
+
+fn meta_checksum(b: &[u8], l: &Layout) -> u64 {
+    checksum(&b[..OFF_META_SUM]) ^ checksum(&b[OFF_TOTAL..l.meta_end()]).rotate_left(17)
+}
+
+/// Writes the header, with the checksum of every section; the sections must be filled in already.
 pub(crate) fn write_header(b: &mut [u8], l: &Layout) {
     b[..8].copy_from_slice(&MAGIC);
     wr_u32(b, OFF_VERSION, 0, VERSION);
@@ -236,12 +314,19 @@ pub(crate) fn write_header(b: &mut [u8], l: &Layout) {
         wr_u64(b, OFF_COUNTS, i, v);
     }
     wr_u64(b, OFF_TOTAL, 0, l.total as u64);
-    let sum = checksum(&b[HEADER_LEN..]) ^ checksum(&b[..OFF_CHECKSUM]);
-    wr_u64(b, OFF_CHECKSUM, 0, sum);
+    wr_u64(b, OFF_WIDE, 0, c.wide);
+    for (i, r) in l.section_ranges().into_iter().enumerate() {
+        let sum = checksum(&b[r]);
+        wr_u64(b, OFF_SECTION_SUMS, i, sum);
+    }
+    let sum = meta_checksum(b, l);
+    wr_u64(b, OFF_META_SUM, 0, sum);
 }
 
-/// Reads and checks the header; returns the layout. `what` names the source for errors.
-pub(crate) fn read_header(b: &[u8], what: &str, verify_checksum: bool) -> Result<Layout, GraphError> {
+/// Reads and checks the header and the meta region: magic, version, counts, the length the counts imply, the
+/// meta checksum and the per-chain tables. Touches only the first few hundred bytes, whatever the image size.
+/// `what` names the source for errors.
+pub(crate) fn read_header(b: &[u8], what: &str) -> Result<Layout, GraphError> {
     let corrupt = |detail: String| GraphError::CorruptSnapshot {
         path: what.to_string(),
         detail,
@@ -271,8 +356,18 @@ pub(crate) fn read_header(b: &[u8], what: &str, verify_checksum: bool) -> Result
         blocks: r(3),
         txs: r(4),
         overflow: r(5),
+        wide: rd_u64(b, OFF_WIDE, 0),
     };
-    if counts.edges > u64::from(u32::MAX) || counts.nodes > u64::from(u32::MAX - 1) {
+    if counts.edges > u64::from(u32::MAX - 1)
+        || counts.nodes > u64::from(u32::MAX - 1)
+        || counts.assets > u64::from(u32::MAX - 1)
+        || counts.blocks > counts.edges
+        || counts.txs > counts.edges
+        || counts.overflow > counts.edges
+        || counts.wide > counts.edges
+        || (counts.edges > 0
+            && (counts.nodes == 0 || counts.assets == 0 || counts.blocks == 0 || counts.txs == 0))
+    {
         return Err(corrupt(format!("counts out of range: {counts:?}")));
     }
     let layout = Layout::new(counts).ok_or_else(|| corrupt(format!("counts overflow: {counts:?}")))?;
@@ -284,16 +379,49 @@ pub(crate) fn read_header(b: &[u8], what: &str, verify_checksum: bool) -> Result
             layout.total
         )));
     }
-    if verify_checksum {
-        let want = rd_u64(b, OFF_CHECKSUM, 0);
-        let got = checksum(&b[HEADER_LEN..]) ^ checksum(&b[..OFF_CHECKSUM]);
+    let want = rd_u64(b, OFF_META_SUM, 0);
+    let got = meta_checksum(b, &layout);
+    if want != got {
+        return Err(corrupt(format!(
+            "header checksum mismatch (stored {want:#018x}, computed {got:#018x})"
+        )));
+    }
+    let monotone = |off: usize, last: u64, name: &str| -> Result<(), GraphError> {
+        let mut prev = 0u32;
+        for i in 0..=CHAINS {
+            let v = rd_u32(b, off, i);
+            if v < prev || (i == 0 && v != 0) {
+                return Err(corrupt(format!("{name} not ascending from 0 at {i}")));
+            }
+            prev = v;
+        }
+        if u64::from(prev) != last {
+            return Err(corrupt(format!("{name} ends at {prev}, expected {last}")));
+        }
+        Ok(())
+    };
+    monotone(layout.chain_node_start, counts.nodes, "chain node table")?;
+    monotone(layout.chain_seq_start, counts.edges, "chain seq table")?;
+    monotone(layout.chain_block_start, counts.blocks, "chain block table")?;
+    Ok(layout)
+}
+
+/// Checks the stored checksum of every big section (reads the whole image).
+pub(crate) fn verify_sections(b: &[u8], l: &Layout, what: &str) -> Result<(), GraphError> {
+    for (i, r) in l.section_ranges().into_iter().enumerate() {
+        let want = rd_u64(b, OFF_SECTION_SUMS, i);
+        let got = checksum(&b[r.clone()]);
         if want != got {
-            return Err(corrupt(format!(
-                "checksum mismatch (stored {want:#018x}, computed {got:#018x})"
-            )));
+            return Err(GraphError::CorruptSnapshot {
+                path: what.to_string(),
+                detail: format!(
+                    "checksum mismatch in the {} (bytes {}..{}; stored {want:#018x}, computed {got:#018x})",
+                    SECTIONS[i], r.start, r.end
+                ),
+            });
         }
     }
-    Ok(layout)
+    Ok(())
 }
 
 /// A fast 64-bit checksum (four independent multiply-rotate lanes). Detects corruption, not tampering.

@@ -1,6 +1,8 @@
 use chaintrace_core::{Address, Asset, Chain, Position, Transfer, TransferKind, TxHash, U256};
 use proptest::prelude::*;
 
+use std::ops::Range;
+
 use super::*;
 
 fn addr(i: u8) -> Address {
@@ -170,6 +172,58 @@ fn amounts_of_2_pow_128_and_more_are_exact() {
 }
 
 #[test]
+fn amounts_are_exact_across_the_slot_wide_and_overflow_tiers() {
+    let one = U256::from(1u64);
+    let amounts = [
+        U256::ZERO,
+        U256::from(7u64),
+        (one << 63) - one,
+        one << 63,
+        U256::from(u64::MAX),
+        (one << 127) + U256::from(12_345u64),
+        U256::from(u128::MAX - 1),
+        U256::from(u128::MAX),
+        one << 128,
+        U256::MAX,
+    ];
+    let ts: Vec<Transfer> = amounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let i = i as u8;
+            transfer(
+                Chain::Ethereum,
+                u64::from(i),
+                i,
+                Position::Tx,
+                i,
+                i + 1,
+                Asset::Native,
+                *a,
+            )
+        })
+        .collect();
+    let g = build(ts.clone());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("g");
+    g.save(&path).expect("save");
+    let m = Graph::open_verified(&path).expect("open");
+    for g in [&g, &m] {
+        assert_eq!(edge_set(g), input_set(&ts));
+        // Four amounts of 2^63 .. 2^128 - 2 in the wide table, plus u128::MAX and up via the overflow table.
+        assert_eq!(g.l.counts.wide, 7);
+        assert_eq!(g.l.counts.overflow, 3);
+        // Wide entries follow edge order (locality when a node's out-edges are scanned).
+        let slots: Vec<u64> = (0..g.edge_count())
+            .map(|e| format::rd_u64(g.b(), g.l.edge_amount, e as usize))
+            .filter(|s| s & format::AMOUNT_WIDE != 0)
+            .map(|s| s & !format::AMOUNT_WIDE)
+            .collect();
+        assert_eq!(slots, (0..7).collect::<Vec<u64>>());
+    }
+}
+
+#[test]
 fn time_window_maps_to_seq_ranges() {
     let g = build(sample());
     let all = g.chain_seqs(Chain::Ethereum);
@@ -229,14 +283,87 @@ fn snapshot_round_trips_through_mmap() {
     }
 }
 
+/// Calls every accessor on every id the graph hands out and checks each returned id is in range: what a
+/// caller can do with a graph must not panic, whatever bytes the snapshot holds.
+fn sweep(g: &Graph) {
+    let (n, e, a) = (g.node_count(), g.edge_count(), g.asset_count());
+    let in_edges = |r: Range<u32>| assert!(r.start <= r.end && r.end <= e, "range {r:?} outside 0..={e}");
+    for v in 0..n {
+        let (chain, address) = g.node_key(v);
+        assert_eq!(g.node_chain(v), chain);
+        let _ = g.node(chain, address);
+        in_edges(g.out_edges(v));
+        in_edges(g.in_edge_slots(v));
+        for x in g.out_edges(v).chain(g.in_edges(v)) {
+            assert!(x < e);
+        }
+    }
+    for x in 0..e {
+        assert!(g.edge_src(x) < n && g.edge_dst(x) < n && g.edge_asset(x) < a && g.edge_seq(x) < e);
+        assert!(g.in_edge_at(x) < e);
+        let info = g.edge_info(x);
+        let _ = g.asset_id(info.chain, info.asset);
+        let _ = (
+            g.block_seqs(g.block_index(info.seq)),
+            g.tx_seqs(g.tx_index(info.seq)),
+        );
+        in_edges(g.block_seqs(g.block_index(x)));
+        in_edges(g.tx_seqs(g.tx_index(x)));
+    }
+    for id in 0..a {
+        let (chain, asset) = g.asset(id);
+        let _ = g.asset_id(chain, asset);
+    }
+    for c in Chain::ALL {
+        let all = g.chain_seqs(c);
+        in_edges(all.clone());
+        for (since, until) in [
+            (None, None),
+            (Some(1_040), Some(1_055)),
+            (Some(0), Some(u64::MAX)),
+        ] {
+            let r = g.seqs_in_time(c, since, until);
+            assert!(r.start >= all.start && r.end <= all.end && r.start <= r.end);
+        }
+    }
+    let _ = (g.chains(), g.stamp(), g.section_sizes());
+}
+
+/// A larger graph than `sample()`, so that every section spans many bytes.
+fn medium() -> Vec<Transfer> {
+    let mut ts = sample();
+    for i in 0..200u32 {
+        let mut t = transfer(
+            Chain::ALL[(i % 3) as usize],
+            u64::from(i / 4),
+            (i % 50) as u8,
+            Position::Log(i),
+            (i % 17) as u8,
+            (i * 7 % 23) as u8,
+            if i % 5 == 0 {
+                Asset::Token(addr(100 + (i % 4) as u8))
+            } else {
+                Asset::Native
+            },
+            U256::from(i) << (i % 140),
+        );
+        t.tx_hash = TxHash([(i / 3) as u8; 32]);
+        t.tx_hash.0[1] = (i / 4) as u8;
+        ts.push(t);
+    }
+    ts
+}
+
 #[test]
 fn corrupt_snapshots_are_clear_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("graph.snapshot");
-    build(sample()).save(&path).expect("save");
+    build(medium()).save(&path).expect("save");
     let good = std::fs::read(&path).expect("read");
+    Graph::open_verified(&path).expect("a saved snapshot verifies");
 
-    let expect_err = |bytes: &[u8], needle: &str| {
+    // Damage that `open` itself must refuse: it reads only the header and the per-chain tables.
+    let expect_open_err = |bytes: &[u8], needle: &str| {
         std::fs::write(&path, bytes).expect("write");
         let err = Graph::open(&path)
             .expect_err("corrupt file must not open")
@@ -247,28 +374,128 @@ fn corrupt_snapshots_are_clear_errors() {
             "error {err:?} should name the file"
         );
     };
-    let mut flipped = good.clone();
-    let mid = flipped.len() / 2;
-    flipped[mid] ^= 0x40;
-    expect_err(&flipped, "checksum");
-    expect_err(&good[..good.len() - 8], "length");
-    expect_err(&good[..40], "shorter than the header");
-    expect_err(&good[..10], "header");
+    expect_open_err(&good[..good.len() - 8], "length");
+    expect_open_err(&good[..good.len() / 2], "length");
+    let mut longer = good.clone();
+    longer.extend_from_slice(&[0; 8]);
+    expect_open_err(&longer, "length");
+    expect_open_err(&good[..40], "shorter than the header");
+    expect_open_err(&good[..10], "header");
     let mut magic = good.clone();
     magic[0] = b'X';
-    expect_err(&magic, "magic");
+    expect_open_err(&magic, "magic");
     let mut version = good.clone();
     version[8] = 99;
-    expect_err(&version, "version");
-    // A well-formed file (valid checksum) whose indices are wrong is still refused, not a panic later.
-    let mut hostile = good.clone();
-    let l = format::read_header(&hostile, "t", true).expect("header");
-    format::wr_u32(&mut hostile, l.edge_dst, 0, u32::MAX - 5);
-    format::write_header(&mut hostile, &l);
-    expect_err(&hostile, "out of range");
+    expect_open_err(&version, "version");
+    let l = format::read_header(&good, "t").expect("header");
+    // Any flipped byte of the header or the per-chain tables (counts, stamp, checksums, ...) except the
+    // magic and version, which have their own messages.
+    for pos in (12..l.meta_end()).step_by(3) {
+        let mut b = good.clone();
+        b[pos] ^= 0x10;
+        std::fs::write(&path, &b).expect("write");
+        let err = Graph::open(&path).expect_err("damaged header").to_string();
+        assert!(
+            err.contains("checksum") || err.contains("counts") || err.contains("length"),
+            "byte {pos}: {err}"
+        );
+    }
+
+    // Damage inside a big section: `open` does not read it (that is the point), the accessors stay in
+    // range, and `verify` names the section.
+    for (name, r) in format::SECTIONS.iter().zip(l.section_ranges()) {
+        assert!(!r.is_empty(), "{name} is empty in the test graph");
+        for pos in [r.start, r.start + (r.end - r.start) / 2, r.end - 1] {
+            let mut b = good.clone();
+            b[pos] ^= 0xA5;
+            std::fs::write(&path, &b).expect("write");
+            let g = Graph::open(&path).expect("open reads only the header");
+            sweep(&g);
+            let err = g.verify().expect_err("verify must see the damage").to_string();
+            assert!(
+                err.contains(name) && err.contains("checksum"),
+                "byte {pos}: {err}"
+            );
+            assert!(Graph::open_verified(&path).is_err());
+        }
+    }
+
+    // Well-formed files (valid checksums) with wrong indices: every accessor stays in range, and `verify`
+    // refuses them.
+    let hostile = |edit: &dyn Fn(&mut Vec<u8>), needle: &str| {
+        let mut b = good.clone();
+        edit(&mut b);
+        format::write_header(&mut b, &l);
+        std::fs::write(&path, &b).expect("write");
+        let g = Graph::open(&path).expect("checksums are valid");
+        sweep(&g);
+        let err = g.verify().expect_err("bad indices").to_string();
+        assert!(err.contains(needle), "error {err:?} should mention {needle:?}");
+    };
+    let e = l.counts.edges as usize;
+    hostile(
+        &|b| format::wr_u32(b, l.edge_dst, 0, u32::MAX - 5),
+        "out of range",
+    );
+    hostile(
+        &|b| format::wr_u32(b, l.edge_seq, e - 1, u32::MAX),
+        "out of range",
+    );
+    hostile(&|b| format::wr_u32(b, l.edge_asset, 3, 1_000), "out of range");
+    hostile(&|b| format::wr_u32(b, l.in_perm, 2, e as u32), "out of range");
+    hostile(&|b| format::wr_u32(b, l.out_offsets, 1, u32::MAX), "out offsets");
+    hostile(&|b| format::wr_u32(b, l.in_offsets, 2, 0), "in offsets");
+    hostile(&|b| b[l.assets] = 200, "asset record");
+    hostile(&|b| format::wr_u32(b, l.tx_hint, 1, 0), "tx hint table");
+    hostile(
+        &|b| format::wr_u32(b, l.block_hint, 0, u32::MAX),
+        "block hint table",
+    );
+    hostile(
+        &|b| format::wr_u64(b, l.edge_amount, 1, format::AMOUNT_WIDE | 1_000_000),
+        "wide-amount index",
+    );
+    hostile(
+        &|b| format::wr_u32(b, l.block_first_seq, 1, u32::MAX),
+        "block first-seq",
+    );
+    hostile(
+        &|b| format::wr_u32(b, l.tx_first_seq, 1, u32::MAX),
+        "tx first-seq",
+    );
+    hostile(
+        &|b| b[l.node_addr + ADDR_LEN..l.node_addr + 2 * ADDR_LEN].fill(0),
+        "sorted",
+    );
     std::fs::write(&path, b"").expect("write");
     assert!(Graph::open(&path).is_err());
     assert!(Graph::open(&dir.path().join("missing")).is_err());
+}
+
+#[test]
+fn old_layout_versions_are_refused_by_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("graph.snapshot");
+    build(sample()).save(&path).expect("save");
+    let mut b = std::fs::read(&path).expect("read");
+    format::wr_u32(&mut b, 8, 0, 1);
+    std::fs::write(&path, &b).expect("write");
+    match Graph::open(&path) {
+        Err(GraphError::SnapshotVersion {
+            found: 1, expected, ..
+        }) => assert_eq!(expected, format::VERSION),
+        other => panic!("expected a version error, got {other:?}"),
+    }
+}
+
+#[test]
+fn transaction_hashes_are_the_last_section() {
+    // Only building a path reads them: they sit after everything a trace reads.
+    let g = build(medium());
+    let l = &g.l;
+    assert_eq!(l.section_ranges().last(), Some(&(l.tx_hash..l.total)));
+    assert_eq!(l.total - l.tx_hash, 32 * l.counts.txs as usize);
+    assert_eq!(g.section_sizes().tx_hashes, 32 * l.counts.txs);
 }
 
 #[test]
@@ -383,4 +610,88 @@ fn block_and_tx_seq_ranges_partition_the_edges() {
     assert_eq!(g.block_seqs(1), 3..4);
     assert_eq!(g.tx_seqs(0), 0..2);
     assert_eq!(g.block_seqs(2), 4..4, "out of range: empty");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Random damage anywhere, with the checksums recomputed (a hostile or unlucky file): `open` either
+    /// refuses it or hands out a graph whose every accessor stays in range.
+    #[test]
+    fn damaged_snapshots_never_panic(flips in prop::collection::vec((any::<prop::sample::Index>(), 1u8..=255), 1..6),
+                                     fix_checksums in any::<bool>()) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("graph.snapshot");
+        build(medium()).save(&path).expect("save");
+        let mut b = std::fs::read(&path).expect("read");
+        let l = format::read_header(&b, "t").expect("header");
+        for (at, x) in flips {
+            let pos = format::HEADER_LEN + at.index(b.len() - format::HEADER_LEN);
+            b[pos] ^= x;
+        }
+        if fix_checksums {
+            format::write_header(&mut b, &l);
+        }
+        std::fs::write(&path, &b).expect("write");
+        if let Ok(g) = Graph::open(&path) {
+            sweep(&g);
+            if !fix_checksums {
+                let damaged_sections = g.verify().is_err();
+                // Unchecksummed damage outside the meta region is always seen by verify.
+                prop_assert!(damaged_sections);
+            }
+        }
+    }
+}
+
+#[test]
+fn block_and_tx_index_agree_with_a_full_scan_across_hint_buckets() {
+    // Enough transfers for several hint buckets of both tables (1 << 10 and 1 << 8 seqs), with blocks and
+    // transactions of varying sizes, including runs longer than a bucket.
+    let mut ts = Vec::new();
+    let mut state = 12_345u64;
+    let mut next = |m: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % m
+    };
+    let mut block = 1u64;
+    let mut txn = 0u32;
+    while ts.len() < 5_000 {
+        let size = if next(40) == 0 { 1_500 } else { 1 + next(30) };
+        for _ in 0..size {
+            let mut t = transfer(
+                Chain::ALL[(block % 2) as usize],
+                block,
+                0,
+                Position::Log(ts.len() as u32),
+                (next(50)) as u8,
+                (next(50)) as u8,
+                Asset::Native,
+                U256::from(1u64),
+            );
+            t.tx_hash = TxHash([0; 32]);
+            t.tx_hash.0[..4].copy_from_slice(&txn.to_be_bytes());
+            ts.push(t);
+            if next(3) == 0 {
+                txn += 1;
+            }
+        }
+        txn += 1;
+        block += 1 + next(3);
+    }
+    let g = build(ts);
+    let (nb, nt) = (g.l.counts.blocks as u32, g.l.counts.txs as u32);
+    assert!(format::hint_len(g.l.counts.edges, format::BLOCK_HINT_SHIFT) >= 5);
+    let scan = |len: u32, first: &dyn Fn(u32) -> u32, seq: u32| {
+        (0..len).filter(|&i| first(i) <= seq).count() as u32 - 1
+    };
+    for seq in 0..g.edge_count() + 3 {
+        let want_b = scan(nb, &|i| g.block_seqs(i).start, seq);
+        let want_t = scan(nt, &|i| g.tx_seqs(i).start, seq);
+        assert_eq!(g.block_index(seq), want_b, "block of seq {seq}");
+        assert_eq!(g.tx_index(seq), want_t, "tx of seq {seq}");
+    }
+    assert_eq!(g.block_index(u32::MAX), nb - 1);
+    assert_eq!(g.tx_index(u32::MAX), nt - 1);
 }

@@ -12,6 +12,7 @@ use std::ops::Range;
 use chaintrace_core::U256;
 use chaintrace_graph::{AssetId, EdgeId, Graph, NodeId, Seq};
 
+use super::fx::{FxHashMap, FxHashSet};
 use super::models::{Pools, Route, TaintModel, better};
 use super::{
     AssetSummary, Destination, Direction, Exit, ExitInfo, ExitOracle, HoldReason, Holding, Model, PathStep,
@@ -139,11 +140,75 @@ impl Ctx<'_> {
             Direction::Backward => u32::MAX - (self.window.end.max(1) - 1),
         }
     }
-    /// Block and transaction identity of an edge (the time rule compares these).
-    fn block_tx(&self, e: EdgeId) -> (u32, u32) {
-        let s = self.g.edge_seq(e);
-        (self.g.block_index(s), self.g.tx_index(s))
+}
+
+/// Finds the block and transaction index of a seq starting from its previous answer: a galloping search,
+/// cheap when successive seqs are close (events in time order; one address's history in order), where
+/// [`Graph::block_index`] and [`Graph::tx_index`] search the whole table each time. Same answers.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Locator {
+    block: u32,
+    block_seqs: (Seq, Seq),
+    tx: u32,
+    tx_seqs: (Seq, Seq),
+}
+
+impl Locator {
+    /// `(block index, transaction index)` of `seq`.
+    #[inline]
+    pub(crate) fn block_tx(&mut self, g: &Graph, seq: Seq) -> (u32, u32) {
+        if !(self.tx_seqs.0 <= seq && seq < self.tx_seqs.1) {
+            self.tx = gallop(|i| g.tx_seqs(i).start, self.tx, seq);
+            let r = g.tx_seqs(self.tx);
+            self.tx_seqs = (r.start, r.end);
+        }
+        if !(self.block_seqs.0 <= seq && seq < self.block_seqs.1) {
+            self.block = gallop(|i| g.block_seqs(i).start, self.block, seq);
+            let r = g.block_seqs(self.block);
+            self.block_seqs = (r.start, r.end);
+        }
+        (self.block, self.tx)
     }
+}
+
+/// The last index `i` with `start_of(i) <= s` (0 if none), searching outward from `hint`. `start_of` must
+/// be non-decreasing and larger than any seq past the end of its table (as the graph's range accessors are).
+fn gallop(start_of: impl Fn(u32) -> Seq, hint: u32, s: Seq) -> u32 {
+    // Invariant once found: start_of(lo) <= s < start_of(hi) (or lo == 0).
+    let (mut lo, mut hi);
+    let mut step = 1u32;
+    if start_of(hint) <= s {
+        lo = hint;
+        loop {
+            let h = lo.saturating_add(step);
+            if h == lo || start_of(h) > s {
+                hi = h;
+                break;
+            }
+            lo = h;
+            step = step.saturating_mul(2);
+        }
+    } else {
+        hi = hint;
+        loop {
+            let l = hi.saturating_sub(step);
+            if l == 0 || start_of(l) <= s {
+                lo = l;
+                break;
+            }
+            hi = l;
+            step = step.saturating_mul(2);
+        }
+    }
+    while hi - lo > 1 {
+        let mid = lo + (hi - lo) / 2;
+        if start_of(mid) <= s {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 fn partition_point(len: u32, mut pred: impl FnMut(u32) -> bool) -> u32 {
@@ -193,10 +258,12 @@ struct Truncated {
 }
 
 pub(crate) struct RunOutput {
-    reach: HashMap<NodeId, Reach>,
+    reach: FxHashMap<NodeId, Reach>,
     held: Vec<(NodeId, U256)>,
     truncated: Vec<Truncated>,
     records: Vec<(EdgeId, u32)>,
+    /// The real sender (`from`) of each record's transfer, for paths without a sender lookup.
+    rec_from: Vec<NodeId>,
     emitted: U256,
     dropped: U256,
     returned: U256,
@@ -207,23 +274,26 @@ pub(crate) struct RunOutput {
 
 struct Run<'c, 'a, M: TaintModel> {
     ctx: &'c Ctx<'a>,
-    nodes: HashMap<NodeId, NodeState<M>>,
+    nodes: FxHashMap<NodeId, NodeState<M>>,
     heap: BinaryHeap<Reverse<(u32, NodeId)>>,
     out: RunOutput,
-    exit_cache: HashMap<NodeId, Option<ExitInfo>>,
-    inj_edges: HashMap<EdgeId, (U256, Route)>,
+    exit_cache: FxHashMap<NodeId, Option<ExitInfo>>,
+    inj_edges: FxHashMap<EdgeId, (U256, Route)>,
+    /// Block and transaction of the last edge `process` looked at (events come in time order).
+    loc: Locator,
 }
 
 pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
     let mut r = Run::<M> {
         ctx,
-        nodes: HashMap::new(),
+        nodes: FxHashMap::default(),
         heap: BinaryHeap::new(),
         out: RunOutput {
-            reach: HashMap::new(),
+            reach: FxHashMap::default(),
             held: Vec::new(),
             truncated: Vec::new(),
             records: Vec::new(),
+            rec_from: Vec::new(),
             emitted: U256::ZERO,
             dropped: U256::ZERO,
             returned: U256::ZERO,
@@ -231,8 +301,9 @@ pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
             converted_in: U256::ZERO,
             converted_out: U256::ZERO,
         },
-        exit_cache: HashMap::new(),
-        inj_edges: HashMap::new(),
+        exit_cache: FxHashMap::default(),
+        inj_edges: FxHashMap::default(),
+        loc: Locator::default(),
     };
     if ctx.window.is_empty() {
         return r.out;
@@ -277,7 +348,7 @@ pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
             if is_virtual {
                 r.inject_virtual(id as usize);
             } else if r.inj_edges.contains_key(&id) && r.in_window(id) {
-                r.process(id);
+                r.process(id, None);
             }
             continue;
         }
@@ -285,7 +356,7 @@ pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
             break;
         };
         match r.next_event(n) {
-            Some((k, e)) if k == key => r.process(e),
+            Some((k, e, is_out)) if k == key => r.process(e, is_out.then_some(n)),
             _ => continue, // stale entry: the node moved on or stopped
         }
     }
@@ -297,8 +368,9 @@ impl<M: TaintModel> Run<'_, '_, M> {
         self.ctx.window.contains(&self.ctx.g.edge_seq(e))
     }
 
-    /// The node's next event of this run's asset inside the window: (key, edge). Skips other assets.
-    fn next_event(&mut self, n: NodeId) -> Option<(u32, EdgeId)> {
+    /// The node's next event of this run's asset inside the window: (key, edge, whether it is one of the
+    /// node's view-out edges). Skips other assets.
+    fn next_event(&mut self, n: NodeId) -> Option<(u32, EdgeId, bool)> {
         let ctx = self.ctx;
         let asset = ctx.asset;
         let st = self.nodes.get_mut(&n)?;
@@ -311,10 +383,10 @@ impl<M: TaintModel> Run<'_, '_, M> {
         while st.out_i < out_len && ctx.g.edge_asset(ctx.out_at(n, st.out_i)) != asset {
             st.out_i += 1;
         }
-        let mut best: Option<(u32, EdgeId)> = None;
+        let mut best: Option<(u32, EdgeId, bool)> = None;
         if st.out_i < out_len {
             let e = ctx.out_at(n, st.out_i);
-            best = Some((ctx.key(e), e));
+            best = Some((ctx.key(e), e, true));
         }
         if uses_in {
             let in_len = ctx.in_len(n);
@@ -325,15 +397,15 @@ impl<M: TaintModel> Run<'_, '_, M> {
                 let e = ctx.in_at(n, st.in_i);
                 let k = ctx.key(e);
                 if best.is_none_or(|b| k < b.0) {
-                    best = Some((k, e));
+                    best = Some((k, e, false));
                 }
             }
         }
-        best.filter(|&(_, e)| self.in_window(e))
+        best.filter(|&(_, e, _)| self.in_window(e))
     }
 
     fn schedule(&mut self, n: NodeId) {
-        if let Some((k, _)) = self.next_event(n) {
+        if let Some((k, _, _)) = self.next_event(n) {
             self.heap.push(Reverse((k, n)));
         }
     }
@@ -361,13 +433,13 @@ impl<M: TaintModel> Run<'_, '_, M> {
         })
     }
 
-    /// Processes one edge for both endpoints.
-    fn process(&mut self, e: EdgeId) {
+    /// Processes one edge for both endpoints (`sender`: its view sender, when the caller knows it).
+    fn process(&mut self, e: EdgeId, sender: Option<NodeId>) {
         let ctx = self.ctx;
-        let sender = ctx.sender(e);
+        let sender = sender.unwrap_or_else(|| ctx.sender(e));
         let receiver = ctx.receiver(e);
         let amount = ctx.g.edge_amount(e);
-        let (block, tx) = ctx.block_tx(e);
+        let (block, tx) = self.loc.block_tx(ctx.g, ctx.g.edge_seq(e));
 
         // Sender side: what the transfer carries.
         let mut flow = M::clean(amount);
@@ -413,7 +485,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
         {
             let taint = M::taint(&flow);
             if !taint.is_zero() && taint >= ctx.min_amount {
-                self.out.records.push((e, r.rec));
+                self.out.push_record(e, r.rec, self.ctx.dir, sender, receiver);
                 let rec = (self.out.records.len() - 1) as u32;
                 self.out.handoffs.push(Handoff {
                     edge: e,
@@ -437,7 +509,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
             flow = M::mixed(amount, capped);
             route = better(route, Some(r));
         }
-        self.deliver(e, receiver, amount, block, tx, flow, route);
+        self.deliver(e, sender, receiver, amount, block, tx, flow, route);
     }
 
     /// Taint arriving from a conversion without a transfer of this asset to carry it.
@@ -501,6 +573,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
     fn deliver(
         &mut self,
         e: EdgeId,
+        sender: NodeId,
         receiver: NodeId,
         amount: U256,
         block: u32,
@@ -517,7 +590,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
         }
         let arrival = match (route, taint.is_zero()) {
             (Some(r), false) => {
-                self.out.records.push((e, r.rec));
+                self.out.push_record(e, r.rec, ctx.dir, sender, receiver);
                 Some(Route {
                     hops: r.hops.saturating_add(1),
                     rec: (self.out.records.len() - 1) as u32,
@@ -559,7 +632,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
             }
             None => {
                 let Some(a) = arrival else {
-                    self.schedule(ctx.sender(e));
+                    self.schedule(sender);
                     return;
                 };
                 if let Some(info) = self.exit_of(receiver) {
@@ -572,7 +645,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
                 }
             }
         }
-        for n in [ctx.sender(e), receiver] {
+        for n in [sender, receiver] {
             self.schedule(n);
         }
     }
@@ -597,6 +670,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
         let in_end = ctx.in_lower_bound(n, k);
         if M::USES_INFLOWS {
             // History replay, merging the two time-sorted lists.
+            let mut loc = Locator::default();
             let (mut i, mut j) = (0u32, 0u32);
             while i < out_end || j < in_end {
                 let take_out =
@@ -614,7 +688,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
                 if ctx.g.edge_asset(h) != ctx.asset {
                     continue;
                 }
-                let (b, t) = ctx.block_tx(h);
+                let (b, t) = loc.block_tx(ctx.g, ctx.g.edge_seq(h));
                 let a = ctx.g.edge_amount(h);
                 if take_out {
                     pools.prepare_out(b, t);
@@ -717,8 +791,18 @@ impl RunOutput {
         parent
     }
 
-    /// The steps from a start to record `rec`, following run records then the arena.
-    fn chain(&self, arena: &Arena, mut rec: u32) -> Vec<GStep> {
+    /// Records a tainted transfer `e` whose taint came through record `parent`.
+    fn push_record(&mut self, e: EdgeId, parent: u32, dir: Direction, sender: NodeId, receiver: NodeId) {
+        self.records.push((e, parent));
+        self.rec_from.push(match dir {
+            Direction::Forward => sender,
+            Direction::Backward => receiver,
+        });
+    }
+
+    /// The steps from a start to record `rec`, following run records then the arena; each with its run
+    /// record id (`NO_REC` for arena steps).
+    fn chain(&self, arena: &Arena, mut rec: u32) -> Vec<(GStep, u32)> {
         let mut out = Vec::new();
         let mut local = true;
         while rec != NO_REC {
@@ -727,17 +811,37 @@ impl RunOutput {
                 rec &= !EXT;
                 continue;
             }
-            let (step, parent) = if local {
+            let (step, parent, id) = if local {
                 let (e, p) = self.records[rec as usize];
-                (GStep::Edge(e), p)
+                (GStep::Edge(e), p, rec)
             } else {
-                arena[rec as usize]
+                let (s, p) = arena[rec as usize];
+                (s, p, NO_REC)
             };
-            out.push(step);
+            out.push((step, id));
             rec = parent;
         }
         out.reverse();
         out
+    }
+
+    /// The path step of run record `r` (a transfer of the run's asset), built once per record.
+    fn local_step<'m>(&self, ctx: &Ctx<'_>, memo: &'m mut [Option<PathStep>], r: u32) -> &'m PathStep {
+        let (e, _) = self.records[r as usize];
+        let g = ctx.g;
+        memo[r as usize].get_or_insert_with(|| {
+            let seq = g.edge_seq(e);
+            let bi = g.block_index(seq);
+            PathStep {
+                tx_hash: g.tx_hash(g.tx_index(seq)),
+                from: g.node_key(self.rec_from[r as usize]).1,
+                to: g.node_key(g.edge_dst(e)).1,
+                amount: g.edge_amount(e),
+                block: g.block_number(bi),
+                time: g.block_time(bi),
+                seq,
+            }
+        })
     }
 
     /// Path (transfers only, the original contract) and steps (transfers and conversions) to `rec`.
@@ -747,11 +851,22 @@ impl RunOutput {
         arena: &Arena,
         convs: &[ConversionEdge],
         rec: u32,
+        memo: &mut [Option<PathStep>],
     ) -> (Vec<PathStep>, Vec<TraceStep>) {
+        let (run_chain, run_asset) = ctx.g.asset(ctx.asset);
         let mut path = Vec::new();
         let mut steps = Vec::new();
-        for s in self.chain(arena, rec) {
+        for (s, id) in self.chain(arena, rec) {
             match s {
+                GStep::Edge(_) if id != NO_REC => {
+                    let step = self.local_step(ctx, memo, id).clone();
+                    path.push(step.clone());
+                    steps.push(TraceStep::Transfer {
+                        chain: run_chain,
+                        asset: run_asset,
+                        step,
+                    });
+                }
                 GStep::Edge(e) => {
                     let i = ctx.g.edge_info(e);
                     let step = PathStep {
@@ -818,8 +933,9 @@ impl RunOutput {
                 hops,
             });
         };
-        let cut: std::collections::HashSet<NodeId> = self.truncated.iter().map(|t| t.node).collect();
-        let held_at: HashMap<NodeId, U256> = self.held.iter().copied().collect();
+        let cut: FxHashSet<NodeId> = self.truncated.iter().map(|t| t.node).collect();
+        let held_at: FxHashMap<NodeId, U256> = self.held.iter().copied().collect();
+        let mut memo: Vec<Option<PathStep>> = vec![None; self.records.len()];
         let mut reached: Vec<_> = self.reach.iter().collect();
         reached.sort_unstable_by_key(|(n, _)| **n);
         for (&n, rc) in reached {
@@ -827,7 +943,7 @@ impl RunOutput {
                 continue;
             }
             let address = ctx.g.node_key(n).1;
-            let (path, steps) = self.path(ctx, arena, convs, rc.rec);
+            let (path, steps) = self.path(ctx, arena, convs, rc.rec, &mut memo);
             if let Some(info) = &rc.exit {
                 summary.exits = summary.exits.saturating_add(rc.received);
                 result.exits.push(Exit {

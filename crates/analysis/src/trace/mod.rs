@@ -12,6 +12,7 @@
 //! changes. Paths then carry [`TraceStep::Conversion`] steps.
 
 mod engine;
+mod fx;
 mod models;
 mod reach;
 
@@ -421,6 +422,32 @@ pub struct TraceResult {
 /// Traces funds from the request's start addresses (no conversions: every `(chain, asset)` on its own).
 pub fn trace(graph: &Graph, req: &TraceRequest, oracle: &dyn ExitOracle) -> Result<TraceResult, TraceError> {
     trace_with_conversions(graph, req, oracle, &[], ConversionOptions::default())
+}
+
+/// The "same question" the peers of the benchmark answer: the `(node, asset)` pairs a forward or backward
+/// poison trace of `req` reaches (exactly the nodes and assets of [`trace`]'s destinations for the request
+/// with `model` set to poison: exits included, starts excluded), sorted, without amounts, holdings or paths.
+/// `req.model` is ignored. Cheaper than [`trace`] when only reachability matters (no result building).
+pub fn reach_set(
+    graph: &Graph,
+    req: &TraceRequest,
+    oracle: &dyn ExitOracle,
+) -> Result<Vec<(NodeId, AssetId)>, TraceError> {
+    let mut req = req.clone();
+    req.model = Model::Poison;
+    if let Some(set) = reach::reach_set_poison(graph, &req, oracle) {
+        return set;
+    }
+    // A fan-out cap binds: the time-ordered engine decides who is cut off.
+    let r = trace(graph, &req, oracle)?;
+    let mut set: Vec<(NodeId, AssetId)> = r
+        .destinations
+        .iter()
+        .filter_map(|d| Some((graph.node(d.chain, d.address)?, graph.asset_id(d.chain, d.asset)?)))
+        .collect();
+    set.sort_unstable();
+    set.dedup();
+    Ok(set)
 }
 
 /// Most `(chain, asset)` runs of one trace (re-runs included); a bound on conversion cycles.

@@ -15,12 +15,14 @@
 //! bind (some address has more tainted outflows than the cap) [`trace_poison`] answers `None` and the
 //! caller uses the time-ordered engine. Conversions are not handled here either.
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::ops::Range;
 
 use chaintrace_core::{Chain, U256};
 use chaintrace_graph::{AssetId, EdgeId, Graph, NodeId, Seq};
 
+use super::engine::Locator;
 use super::{
     AssetSummary, Destination, Direction, Exit, ExitInfo, ExitOracle, HoldReason, Holding, Model, PathStep,
     TraceError, TraceRequest, TraceResult, TraceStep,
@@ -29,33 +31,31 @@ use super::{
 const NONE: u32 = u32::MAX;
 const FAR: u64 = u64::MAX;
 
-/// Traces a poison request without conversions. `None` when the fan-out cap would cut an address off
-/// (the time-ordered engine handles that); otherwise exactly what the time-ordered engine returns.
-pub(crate) fn trace_poison(
-    graph: &Graph,
-    req: &TraceRequest,
-    oracle: &dyn ExitOracle,
-) -> Option<Result<TraceResult, TraceError>> {
-    debug_assert_eq!(req.model, Model::Poison);
+/// Checks a request and splits it into runs: one per asset, each with its chain's sources (sorted), in
+/// asset order (as the engine does).
+/// A request's runs: `(asset, sources)`.
+type Runs = Vec<(AssetId, Vec<NodeId>)>;
+
+fn plan<'g>(graph: &'g Graph, req: &TraceRequest) -> Result<(View<'g>, Runs), TraceError> {
     if req.starts.is_empty() {
-        return Some(Err(TraceError::NoStart));
+        return Err(TraceError::NoStart);
     }
     if req.max_hops == 0 {
-        return Some(Err(TraceError::ZeroHops));
+        return Err(TraceError::ZeroHops);
     }
     if req.fan_out_cap == 0 {
-        return Some(Err(TraceError::ZeroFanOut));
+        return Err(TraceError::ZeroFanOut);
     }
     if let (Some(since), Some(until)) = (req.since, req.until)
         && since > until
     {
-        return Some(Err(TraceError::EmptyWindow { since, until }));
+        return Err(TraceError::EmptyWindow { since, until });
     }
     let mut by_chain: Vec<(Chain, Vec<NodeId>)> = Vec::new();
     for &(chain, address) in &req.starts {
-        let Some(node) = graph.node(chain, address) else {
-            return Some(Err(TraceError::UnknownAddress { chain, address }));
-        };
+        let node = graph
+            .node(chain, address)
+            .ok_or(TraceError::UnknownAddress { chain, address })?;
         match by_chain.iter_mut().find(|(c, _)| *c == chain) {
             Some((_, v)) => v.push(node),
             None => by_chain.push((chain, vec![node])),
@@ -65,8 +65,7 @@ pub(crate) fn trace_poison(
         g: graph,
         dir: req.direction,
     };
-    // Runs in asset order, each with its chain's sources (as the engine does).
-    let mut runs: Vec<(AssetId, Vec<NodeId>)> = Vec::new();
+    let mut runs: Runs = Vec::new();
     for (chain, mut sources) in by_chain {
         sources.sort_unstable();
         sources.dedup();
@@ -83,6 +82,20 @@ pub(crate) fn trace_poison(
         runs.extend(assets.into_iter().map(|a| (a, sources.clone())));
     }
     runs.sort_unstable_by_key(|r| r.0);
+    Ok((view, runs))
+}
+
+/// Traces a poison request without conversions. `None` when the fan-out cap would cut an address off
+/// (the time-ordered engine handles that); otherwise exactly what the time-ordered engine returns.
+pub(crate) fn trace_poison(
+    graph: &Graph,
+    req: &TraceRequest,
+    oracle: &dyn ExitOracle,
+) -> Option<Result<TraceResult, TraceError>> {
+    let (view, runs) = match plan(graph, req) {
+        Ok(p) => p,
+        Err(e) => return Some(Err(e)),
+    };
     let mut result = TraceResult {
         model: Model::Poison,
         direction: req.direction,
@@ -110,6 +123,48 @@ pub(crate) fn trace_poison(
         (a.chain, a.asset, b.amount, a.address).cmp(&(b.chain, b.asset, a.amount, b.address))
     });
     Some(Ok(result))
+}
+
+/// The `(node, asset)` pairs a poison trace of `req` reaches (the nodes and assets of its destinations,
+/// exits included, starts excluded), sorted, without amounts, holdings or paths. `None` when the fan-out
+/// cap would cut an address off (the caller then asks the time-ordered engine).
+pub(crate) fn reach_set_poison(
+    graph: &Graph,
+    req: &TraceRequest,
+    oracle: &dyn ExitOracle,
+) -> Option<Result<Vec<(NodeId, AssetId)>, TraceError>> {
+    let (view, runs) = match plan(graph, req) {
+        Ok(p) => p,
+        Err(e) => return Some(Err(e)),
+    };
+    let mut out = Vec::new();
+    for (asset, sources) in &runs {
+        let chain = graph.asset(*asset).0;
+        let window = graph.seqs_in_time(chain, req.since, req.until);
+        let mut run = Run::new(view, req, oracle, *asset, &window, sources);
+        run.amounts = false;
+        run.search()?;
+        out.extend(run.nodes.iter().filter(|n| n.reached()).map(|n| (n.id, *asset)));
+    }
+    out.sort_unstable();
+    out.dedup();
+    Some(Ok(out))
+}
+
+/// A run's tables, reused across runs on one thread: a small trace then pays neither for allocating and
+/// zeroing one slot per graph node nor for growing its vectors again.
+#[derive(Default)]
+struct Scratch {
+    /// Node id -> 1 + index into `nodes`; all zero between runs.
+    slot: Vec<u32>,
+    /// Empty between runs (capacity kept).
+    nodes: Vec<NodeState>,
+    recs: Vec<Rec>,
+    next: Vec<Arrival>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 /// The graph seen in the trace's direction: forward, out-edges in seq order; backward, in-edges in
@@ -224,6 +279,13 @@ struct NodeState {
     emitted_taint: bool,
 }
 
+impl NodeState {
+    /// Whether the address is a destination: reached by a tainted transfer and not a start.
+    fn reached(&self) -> bool {
+        self.kind != Kind::Source && self.rec != NONE && !self.received.is_zero()
+    }
+}
+
 /// The fan-out cap would cut an address off.
 struct Capped;
 
@@ -242,6 +304,10 @@ struct Run<'a> {
     recs: Vec<Rec>,
     next: Vec<Arrival>,
     level: u32,
+    /// Whether amounts are summed (a full result); a reach set needs none.
+    amounts: bool,
+    /// Block and transaction of the last arrival looked at (arrivals of a level come in time order).
+    loc: Locator,
     emitted: U256,
     dropped: U256,
     returned: U256,
@@ -256,6 +322,16 @@ impl<'a> Run<'a> {
         window: &Range<Seq>,
         sources: &'a [NodeId],
     ) -> Run<'a> {
+        let Scratch {
+            mut slot,
+            nodes,
+            recs,
+            next,
+        } = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        let n = view.g.node_count() as usize;
+        if slot.len() < n {
+            slot.resize(n, 0);
+        }
         Run {
             view,
             oracle,
@@ -265,11 +341,13 @@ impl<'a> Run<'a> {
             max_hops: req.max_hops,
             min_amount: req.min_amount,
             cap: req.fan_out_cap,
-            slot: vec![0; view.g.node_count() as usize],
-            nodes: Vec::new(),
-            recs: Vec::new(),
-            next: Vec::new(),
+            slot,
+            nodes,
+            recs,
+            next,
+            amounts: true,
             level: 0,
+            loc: Locator::default(),
             emitted: U256::ZERO,
             dropped: U256::ZERO,
             returned: U256::ZERO,
@@ -380,7 +458,12 @@ impl<'a> Run<'a> {
     fn arrive(&mut self, a: Arrival) -> Result<(), Capped> {
         let h = self.level;
         let r = self.recs[a.rec as usize];
-        let amount = self.view.g.edge_amount(r.edge);
+        // Without amounts (a reach set), any non-zero stand-in marks the address as reached.
+        let amount = if self.amounts {
+            self.view.g.edge_amount(r.edge)
+        } else {
+            U256::from(1u8)
+        };
         let i = self.node(r.receiver);
         let n = &mut self.nodes[i];
         if n.kind == Kind::Source {
@@ -414,8 +497,7 @@ impl<'a> Run<'a> {
             return Ok(()); // everything it could qualify already does
         }
         let seq = view.seq_of(k);
-        let block = view.g.block_index(seq);
-        let tx = view.g.tx_index(seq);
+        let (block, tx) = self.loc.block_tx(view.g, seq);
         let n = &mut self.nodes[i];
         if n.qual_from != FAR && block == n.first_block {
             let range = match n.txs.iter_mut().find(|t| t.0 == tx) {
@@ -551,11 +633,7 @@ impl<'a> Run<'a> {
             converted_in: U256::ZERO,
             converted_out: U256::ZERO,
         };
-        let mut reached: Vec<&NodeState> = self
-            .nodes
-            .iter()
-            .filter(|n| n.kind != Kind::Source && n.rec != NONE && !n.received.is_zero())
-            .collect();
+        let mut reached: Vec<&NodeState> = self.nodes.iter().filter(|n| n.reached()).collect();
         reached.sort_unstable_by_key(|n| n.id);
         let mut memo = vec![NONE; self.recs.len()];
         let mut built = Vec::new();
@@ -624,6 +702,33 @@ impl<'a> Run<'a> {
             });
         }
         result.summary.push(summary);
+    }
+}
+
+impl Drop for Run<'_> {
+    /// Clears the slots this run used and hands the table back for the next run on this thread.
+    fn drop(&mut self) {
+        let mut slot = std::mem::take(&mut self.slot);
+        for n in &self.nodes {
+            slot[n.id as usize] = 0;
+        }
+        let mut nodes = std::mem::take(&mut self.nodes);
+        let mut recs = std::mem::take(&mut self.recs);
+        let mut next = std::mem::take(&mut self.next);
+        nodes.clear();
+        recs.clear();
+        next.clear();
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.slot.len() < slot.len() {
+                *s = Scratch {
+                    slot,
+                    nodes,
+                    recs,
+                    next,
+                };
+            }
+        });
     }
 }
 

@@ -196,6 +196,31 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
     if c.token_only {
         r.asset = Some(Asset::Token(a(200)));
     }
+    // The reach set (the benchmark's "same question") is exactly the destinations' (node, asset) set, sorted
+    // and without duplicates, whether or not a cap binds.
+    match (trace(&g, &r, &labels), reach_set(&g, &r, &labels)) {
+        (Ok(full), Ok(set)) => {
+            let want: BTreeSet<_> = full
+                .destinations
+                .iter()
+                .map(|d| {
+                    let n = g.node(d.chain, d.address).expect("destination is a node");
+                    (
+                        n,
+                        g.asset_id(d.chain, d.asset).expect("destination asset is known"),
+                    )
+                })
+                .collect();
+            prop_assert!(
+                set.windows(2).all(|w| w[0] < w[1]),
+                "not sorted or duplicated: {:?}",
+                set
+            );
+            prop_assert_eq!(set.into_iter().collect::<BTreeSet<_>>(), want);
+        }
+        (Err(e), Err(f)) => prop_assert_eq!(e, f),
+        (full, set) => prop_assert!(false, "one errs: {:?} / {:?}", full.err(), set.err()),
+    }
     let slow = trace_with_conversions(
         &g,
         &r,
@@ -318,4 +343,21 @@ fn zero_amount_transfers_in_a_block() {
         .map(|h| (h.address.0[0], h.amount.to::<u64>(), h.reason.name()))
         .collect();
     assert_eq!(held, vec![(5, 1, "not_moved")]);
+}
+
+proptest! {
+    /// The galloping locator answers what the graph's own searches answer, for seqs in any order.
+    #[test]
+    fn locator_agrees_with_the_graph(
+        rows in arb_graph(6, 10, false),
+        order in prop::collection::vec(any::<prop::sample::Index>(), 1..100),
+    ) {
+        let g = build(&rows);
+        let n = g.edge_count() as usize;
+        let mut loc = super::super::engine::Locator::default();
+        for i in order {
+            let s = i.index(n) as u32;
+            prop_assert_eq!(loc.block_tx(&g, s), (g.block_index(s), g.tx_index(s)));
+        }
+    }
 }
