@@ -17,6 +17,8 @@ use chaintrace_defi::mixer::{MixerDeposit, MixerRegistry, MixerWithdrawal, decod
 use chaintrace_graph::{Graph, StoreStamp};
 use chaintrace_store::{Store, TransferReader};
 
+use crate::conv_cache;
+
 /// File name of the graph snapshot inside the data directory.
 pub(crate) const SNAPSHOT: &str = "graph.snapshot";
 
@@ -86,8 +88,38 @@ pub(crate) fn load_labels(store: &Store) -> anyhow::Result<Vec<Label>> {
 
 /// Conversion edges (swaps, wraps, bridge matches) from the store's raw logs and the transfers of their
 /// transactions, with the built-in bridge registry plus the data directory's `bridges.csv`.
-pub(crate) fn load_conversions(store: &Store, dir: &Path) -> anyhow::Result<ConversionSet> {
+///
+/// The edges are cached in the data directory (`conversions.cache`, see [`crate::conv_cache`]) under a key of
+/// the graph's store stamp (the store as the graph saw it), the registry file and this executable; a matching
+/// cache is read instead of scanning the store again.
+pub(crate) fn load_conversions(store: &Store, dir: &Path, graph: &Graph) -> anyhow::Result<ConversionSet> {
+    let t0 = Instant::now();
+    let key = conv_cache::cache_key(&graph.stamp(), dir);
+    match conv_cache::read(dir, key) {
+        Ok(Some(set)) => {
+            eprintln!(
+                "conversions: {} edges from the cache {} in {:.3}s",
+                set.edges.len(),
+                dir.join(conv_cache::CONVERSIONS_CACHE).display(),
+                t0.elapsed().as_secs_f64()
+            );
+            return Ok(set);
+        }
+        Ok(None) => {}
+        Err(e) => eprintln!("warning: ignoring the conversions cache: {e}; rebuilding"),
+    }
     let (conversions, _) = load_defi(store, dir, true, false)?;
+    // Only cache what was found at the stamp the graph holds: if the store moved on while we read it, the
+    // next run recomputes.
+    let now = StoreStamp::of_reader(store).context("reading store counts")?;
+    if now == graph.stamp() {
+        if let Err(e) = conv_cache::write(dir, key, &conversions) {
+            eprintln!(
+                "warning: could not write the conversions cache in {}: {e}",
+                dir.display()
+            );
+        }
+    }
     Ok(conversions)
 }
 

@@ -192,7 +192,7 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
     let conversions = if args.no_conversions || req.direction == Direction::Backward {
         ConversionSet::default()
     } else {
-        load_conversions(&store, &dir)?
+        load_conversions(&store, &dir, &graph)?
     };
     // Labeled exits (exchanges, mixers, bridges, sanctioned, other services) stop the trace, as in
     // `investigate`; a conversion's input still continues through a labeled pool or bridge.

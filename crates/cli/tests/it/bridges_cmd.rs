@@ -331,6 +331,40 @@ fn trace_crosses_a_swap_and_a_user_registered_bridge_to_the_exchange_deposit() {
             "{s}"
         );
     }
+    // A second run reads the conversions cache and answers the same; a damaged cache is refused with a
+    // warning and rebuilt, again with the same answer.
+    let s_hex = addr(S).to_hex();
+    let args = [
+        "trace",
+        "--chain",
+        "ethereum",
+        "--address",
+        &s_hex,
+        "--model",
+        "haircut",
+        "--format",
+        "json",
+    ];
+    let again = run(dir, &args);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("from the cache"),
+        "stderr: {}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(json_of(&again), r, "cached conversions give the same trace");
+    let cache = dir.join("conversions.cache");
+    let mut bytes = std::fs::read(&cache).expect("cache written");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&cache, &bytes).expect("damage cache");
+    let rebuilt = run(dir, &args);
+    let err = String::from_utf8_lossy(&rebuilt.stderr).to_string();
+    assert!(
+        err.contains("ignoring the conversions cache") && err.contains("checksum"),
+        "{err}"
+    );
+    assert_eq!(json_of(&rebuilt), r, "rebuilt conversions give the same trace");
+
     // --no-conversions restores the per-asset trace.
     let plain = trace_json(dir, &["--no-conversions"]);
     assert!(plain["conversions"].as_array().expect("c").is_empty());
