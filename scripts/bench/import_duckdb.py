@@ -4,7 +4,7 @@ read_csv and one INSERT ... SELECT that does the same join/filter work in SQL as
 (transactions joined with receipts, successful value transfers; token transfers and value-moving
 internal traces of successful transactions, with tx_from / fee / gas price from their transaction and
 timestamps from blocks), into a table with the same column forms (BLOB addresses and hashes, exact
-decimal text amounts) and the same indexes (unique identity, from, to, block).
+decimal text amounts) and the same indexes (unique identity (chain, block, tx_hash, position), from, to).
 
 usage: import_duckdb.py EXPORT_DIR DB_FILE [THREADS]    (prints the transfer count)
 """
@@ -68,10 +68,9 @@ WHERE x.ok AND COALESCE(t.trace_address, '') <> '' AND t.status = '1' AND t.valu
   AND ((t.trace_type = 'call' AND COALESCE(t.call_type, '') IN ('call', ''))
        OR t.trace_type IN ('create', 'create2', 'suicide'))
 """)
-con.execute("CREATE UNIQUE INDEX transfers_identity ON transfers (chain, tx_hash, position)")
+con.execute("CREATE UNIQUE INDEX transfers_identity ON transfers (chain, block, tx_hash, position)")
 con.execute("CREATE INDEX transfers_from ON transfers (from_addr)")
 con.execute("CREATE INDEX transfers_to ON transfers (to_addr)")
-con.execute("CREATE INDEX transfers_block ON transfers (chain, block)")
 con.execute("COMMIT")
 con.execute("CHECKPOINT")
 print(con.execute("SELECT COUNT(*) FROM transfers").fetchone()[0])

@@ -4,8 +4,9 @@ same work as `chaintrace import etl` on an ethereum-etl export: join transaction
 keep successful value transfers, token transfers of successful transactions, value-moving internal
 traces (call/create/suicide, status 1, non-empty trace_address, never delegate/static calls), with
 tx_from / fee / gas price from the transaction. Writes a comparable table (same column forms: BLOB
-addresses and hashes, exact decimal TEXT amounts, integer address keys) with the same indexes, built
-after the load, in one transaction, WAL + synchronous=FULL.
+addresses and hashes, exact decimal TEXT amounts, integer address keys) with the same indexes as
+chaintrace's schema version 3 (unique identity (chain, block, tx_hash, position) kept during the load,
+address indexes built after it), 16 KiB pages, in one transaction, WAL + synchronous=FULL.
 
 usage: import_sqlite.py EXPORT_DIR DB_FILE    (prints the transfer count)
 """
@@ -34,6 +35,7 @@ def key(blob):
 
 
 con = sqlite3.connect(db, isolation_level=None)
+con.execute("PRAGMA page_size=16384")  # as chaintrace's new files
 con.execute("PRAGMA journal_mode=WAL")
 con.execute("PRAGMA synchronous=FULL")
 con.execute("PRAGMA cache_size=-262144")
@@ -44,7 +46,7 @@ CREATE TABLE transfers (
     tx_hash BLOB NOT NULL, position TEXT NOT NULL, from_addr BLOB NOT NULL, to_addr BLOB NOT NULL,
     asset BLOB, amount TEXT NOT NULL, kind TEXT NOT NULL, tx_from BLOB NOT NULL, tx_fee TEXT NOT NULL,
     gas_price TEXT NOT NULL, from_key INTEGER NOT NULL, to_key INTEGER NOT NULL);
-CREATE UNIQUE INDEX transfers_identity ON transfers (chain, tx_hash, position);
+CREATE UNIQUE INDEX transfers_identity ON transfers (chain, block, tx_hash, position);
 CREATE TABLE blocks (chain INTEGER NOT NULL, number INTEGER NOT NULL, hash BLOB NOT NULL,
     parent_hash BLOB NOT NULL, timestamp INTEGER NOT NULL, PRIMARY KEY (chain, number)) WITHOUT ROWID;
 """)
@@ -136,8 +138,7 @@ for row in r:
 flush(buf)
 # One statement at a time: executescript() would commit the open transaction first.
 for ddl in ("CREATE INDEX transfers_from ON transfers (from_key)",
-            "CREATE INDEX transfers_to ON transfers (to_key)",
-            "CREATE INDEX transfers_block ON transfers (chain, block)"):
+            "CREATE INDEX transfers_to ON transfers (to_key)"):
     con.execute(ddl)
 con.execute("COMMIT")
 n = con.execute("SELECT COUNT(*) FROM transfers").fetchone()[0]

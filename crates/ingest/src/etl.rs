@@ -435,6 +435,85 @@ struct TxFacts {
     is_success: Option<bool>,
 }
 
+/// `receipts.csv` joined to `transactions.csv` as both are read. ethereum-etl writes both files in the
+/// same (block, transaction index) order, so the next receipt row is nearly always the one wanted and
+/// no map is needed; rows read past the one wanted (files in different orders) wait in a map keyed by
+/// hash, which then degrades gracefully to a hash join.
+struct ReceiptJoin<R> {
+    table: Table<R>,
+    hash: Col,
+    gas_used: Col,
+    status: Col,
+    effective: Col,
+    contract: Col,
+    ahead: TxMap<Receipt>,
+}
+
+impl<R: Read> ReceiptJoin<R> {
+    fn open(input: CsvInput<R>) -> Result<Self, ImportError> {
+        let table = Table::open(input, &["transaction_hash", "gas_used", "status"])?;
+        let [hash, gas_used, status, effective, contract] = table.cols([
+            "transaction_hash",
+            "gas_used",
+            "status",
+            "effective_gas_price",
+            "contract_address",
+        ]);
+        Ok(ReceiptJoin {
+            table,
+            hash,
+            gas_used,
+            status,
+            effective,
+            contract,
+            ahead: TxMap::default(),
+        })
+    }
+
+    /// Decodes the next receipt row with its transaction hash, `None` at the end of the file.
+    fn next(&mut self) -> Result<Option<(TxHash, Receipt)>, ImportError> {
+        let (hash, gas_used, status, effective, contract) = (
+            self.hash,
+            self.gas_used,
+            self.status,
+            self.effective,
+            self.contract,
+        );
+        let Some(row) = self.table.next_row()? else {
+            return Ok(None);
+        };
+        let receipt = Receipt {
+            status: row.status(status)?,
+            gas_used: row.u256(gas_used)?,
+            effective_gas_price: row.opt_u256(effective)?,
+            contract_address: row.opt_address(contract)?,
+        };
+        Ok(Some((row.tx_hash(hash)?, receipt)))
+    }
+
+    /// The receipt of transaction `hash`, reading ahead as far as needed; `None` if the file has none.
+    fn take(&mut self, hash: &TxHash) -> Result<Option<Receipt>, ImportError> {
+        if !self.ahead.is_empty()
+            && let Some(r) = self.ahead.remove(hash)
+        {
+            return Ok(Some(r));
+        }
+        while let Some((h, r)) = self.next()? {
+            if h == *hash {
+                return Ok(Some(r));
+            }
+            self.ahead.insert(h, r);
+        }
+        Ok(None)
+    }
+
+    /// Reads (and so checks) the rows no transaction asked for.
+    fn finish(mut self) -> Result<(), ImportError> {
+        while self.next()?.is_some() {}
+        Ok(())
+    }
+}
+
 /// Hands decoded rows out in chunks of about `chunk` transfers.
 struct Chunker<'a> {
     chunk: usize,
@@ -491,10 +570,11 @@ pub fn parse<R: Read>(chain: Chain, inputs: EtlInputs<R>) -> Result<EtlData, Imp
 /// the whole export. Pure: reads only from the given readers.
 ///
 /// Order and memory: `blocks.csv` (streamed; block timestamps kept, one integer pair per block),
-/// `receipts.csv` (kept, keyed by transaction hash), `transactions.csv` (streamed; native transfers
-/// handed out as read; per transaction the facts token and trace rows need are kept: sender, fee, gas
-/// price, success — the receipts are dropped after this file), then `token_transfers.csv` and
-/// `traces.csv` (streamed). Memory is therefore bounded by the transaction table (about 150 bytes per
+/// `transactions.csv` with `receipts.csv` read beside it (a merge join when both are in the same
+/// order, as ethereum-etl writes them; receipts read ahead of their transaction wait in a map, see
+/// `ReceiptJoin`; native transfers handed out as read; per transaction the facts token and trace rows
+/// need are kept: sender, fee, gas price, success), then `token_transfers.csv` and `traces.csv`
+/// (streamed; trace rows with a zero value are skipped on their value bytes alone). Memory is therefore bounded by the transaction table (about 150 bytes per
 /// transaction), whatever the number of token transfers and traces. One exception: transactions whose
 /// receipt has no status (pre-Byzantium) succeed or fail by their top-level trace, known only once
 /// `traces.csv` is read; their transfers wait in memory until then and come out at the end.
@@ -531,27 +611,11 @@ pub fn parse_stream<R: Read>(
         }
     }
 
-    let mut receipts: TxMap<Receipt> = TxMap::default();
     let has_receipts_file = inputs.receipts.is_some();
-    if let Some(input) = inputs.receipts {
-        let mut t = Table::open(input, &["transaction_hash", "gas_used", "status"])?;
-        let [hash, gas_used, status, effective, contract] = t.cols([
-            "transaction_hash",
-            "gas_used",
-            "status",
-            "effective_gas_price",
-            "contract_address",
-        ]);
-        while let Some(row) = t.next_row()? {
-            let r = Receipt {
-                status: row.status(status)?,
-                gas_used: row.u256(gas_used)?,
-                effective_gas_price: row.opt_u256(effective)?,
-                contract_address: row.opt_address(contract)?,
-            };
-            receipts.insert(row.tx_hash(hash)?, r);
-        }
-    }
+    let mut receipts = match inputs.receipts {
+        Some(input) => Some(ReceiptJoin::open(input)?),
+        None => None,
+    };
 
     let mut txs: TxMap<TxFacts> = TxMap::default();
     // Transfers of transactions whose success is not known before traces.csv.
@@ -600,7 +664,6 @@ pub fn parse_stream<R: Read>(
                     .into(),
             );
         }
-        txs.reserve(receipts.len());
         while let Some(row) = t.next_row()? {
             let hash = row.tx_hash(hash_c)?;
             let block = row.u64(block_c)?;
@@ -608,9 +671,9 @@ pub fn parse_stream<R: Read>(
             if let Some(ts) = row_ts {
                 timestamps.insert(block, ts);
             }
-            let receipt = if has_receipts_file {
-                match receipts.get(&hash) {
-                    Some(r) => r.clone(),
+            let receipt = if let Some(join) = receipts.as_mut() {
+                match join.take(&hash)? {
+                    Some(r) => r,
                     None => {
                         return Err(row.bad(
                             hash_c,
@@ -691,7 +754,10 @@ pub fn parse_stream<R: Read>(
             }
         }
     }
-    drop(receipts);
+    if let Some(join) = receipts {
+        // Rows past the last transaction are not needed, but a bad one still fails the import.
+        join.finish()?;
+    }
 
     if let Some(input) = inputs.token_transfers {
         let mut t = Table::open(
@@ -798,6 +864,12 @@ pub fn parse_stream<R: Read>(
         let [status_c, error_c, call_type_c, block_ts_c] =
             t.cols(["status", "error", "call_type", "block_timestamp"]);
         while let Some(row) = t.next_row()? {
+            // Most traces move no value: skip them on the value bytes alone. Only a top-level trace
+            // of a transaction without receipt status (then `pending` holds its rows) is needed
+            // whatever its value. (A zero-value row is therefore not checked further, e.g. its status.)
+            if pending.is_empty() && matches!(row.raw(value_c), Some(b"" | b"0")) {
+                continue;
+            }
             let trace_type = row.str(type_c)?;
             if trace_type == "reward" || trace_type == "genesis" || trace_type == "daofork" {
                 continue;
@@ -1231,6 +1303,15 @@ impl RowRef<'_> {
         }
     }
 
+    /// The raw bytes of `column` without surrounding ASCII whitespace, or `None` if the header lacks
+    /// it. The fast accessors below work on these bytes and fall back to the text path (and its error
+    /// messages) only when the fast form does not apply.
+    pub(crate) fn raw(&self, column: impl ColumnRef) -> Option<&[u8]> {
+        let i = column.index(self.columns)?;
+        let raw = self.bounds.get(i).map_or(&b""[..], |&(a, b)| &self.data[a..b]);
+        Some(raw.trim_ascii())
+    }
+
     /// The trimmed text of `column`, or `None` if the header lacks it.
     pub(crate) fn opt_str(&self, column: impl ColumnRef) -> Option<&str> {
         let i = column.index(self.columns)?;
@@ -1245,43 +1326,57 @@ impl RowRef<'_> {
     }
 
     pub(crate) fn u64(&self, column: impl ColumnRef) -> Result<u64, ImportError> {
+        if let Some(v) = self.raw(column).and_then(parse_u64_bytes) {
+            return Ok(v);
+        }
         let s = self.str(column)?;
         s.parse::<u64>()
             .map_err(|_| self.bad(column, s, "expected a non-negative integer"))
     }
 
     pub(crate) fn u256(&self, column: impl ColumnRef) -> Result<U256, ImportError> {
+        if let Some(v) = self.raw(column).and_then(parse_small_decimal) {
+            return Ok(v);
+        }
         let s = self.str(column)?;
         parse_u256(s).ok_or_else(|| self.bad(column, s, "expected a non-negative integer below 2^256"))
     }
 
     fn u256_or_zero(&self, column: impl ColumnRef) -> Result<U256, ImportError> {
-        match self.opt_str(column) {
-            None | Some("") => Ok(U256::ZERO),
+        match self.raw(column) {
+            None | Some(b"") => Ok(U256::ZERO),
             Some(_) => self.u256(column),
         }
     }
 
     fn opt_u256(&self, column: impl ColumnRef) -> Result<Option<U256>, ImportError> {
-        match self.opt_str(column) {
-            None | Some("") => Ok(None),
+        match self.raw(column) {
+            None | Some(b"") => Ok(None),
             Some(_) => self.u256(column).map(Some),
         }
     }
 
     pub(crate) fn address(&self, column: impl ColumnRef) -> Result<Address, ImportError> {
+        // Lowercase hex (what ethereum-etl writes) needs no checksum check; anything else takes
+        // `Address::parse` (EIP-55 mixed case, Tron base58, errors).
+        if let Some(b) = self.raw(column).and_then(hex_fixed::<20, false>) {
+            return Ok(Address(b));
+        }
         let s = self.str(column)?;
         Address::parse(s).map_err(|e| self.bad(column, s, &e.to_string()))
     }
 
     pub(crate) fn opt_address(&self, column: impl ColumnRef) -> Result<Option<Address>, ImportError> {
-        match self.opt_str(column) {
-            None | Some("") => Ok(None),
+        match self.raw(column) {
+            None | Some(b"") => Ok(None),
             Some(_) => self.address(column).map(Some),
         }
     }
 
     pub(crate) fn tx_hash(&self, column: impl ColumnRef) -> Result<TxHash, ImportError> {
+        if let Some(b) = self.raw(column).and_then(hex_fixed::<32, true>) {
+            return Ok(TxHash(b));
+        }
         let s = self.str(column)?;
         TxHash::parse(s).map_err(|_| self.bad(column, s, "expected 0x followed by 64 hex digits"))
     }
@@ -1329,6 +1424,79 @@ impl RowRef<'_> {
             Some(_) => self.timestamp(column).map(Some),
         }
     }
+}
+
+/// Value of each ASCII hex digit; `0xff` for any other byte. `UPPER` also accepts `A`-`F`.
+const fn hex_table(upper: bool) -> [u8; 256] {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        if upper {
+            t[b'A' as usize + i] = 10 + i as u8;
+        }
+        i += 1;
+    }
+    t
+}
+
+const HEX_LOWER: [u8; 256] = hex_table(false);
+const HEX_ANY: [u8; 256] = hex_table(true);
+
+/// `0x` followed by exactly `2 * N` hex digits (lowercase only unless `UPPER`), decoded without
+/// branches per digit; `None` for anything else (the caller then takes the general parser).
+fn hex_fixed<const N: usize, const UPPER: bool>(s: &[u8]) -> Option<[u8; N]> {
+    let digits = s.strip_prefix(b"0x")?;
+    if digits.len() != 2 * N {
+        return None;
+    }
+    let table = if UPPER { &HEX_ANY } else { &HEX_LOWER };
+    let mut out = [0u8; N];
+    let mut bad = 0u8;
+    for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let (hi, lo) = (table[usize::from(pair[0])], table[usize::from(pair[1])]);
+        bad |= hi | lo;
+        *o = (hi << 4) | (lo & 0x0f);
+    }
+    (bad & 0xf0 == 0).then_some(out)
+}
+
+/// A plain decimal of at most 19 digits (always fits u64); `None` for anything else.
+fn parse_u64_bytes(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 19 {
+        return None;
+    }
+    let mut v = 0u64;
+    for &b in s {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + u64::from(d);
+    }
+    Some(v)
+}
+
+/// A plain decimal of at most 38 digits (always fits u128), the form of nearly every amount;
+/// `None` for anything else (hex, longer numbers, bad input: the caller takes [`parse_u256`]).
+fn parse_small_decimal(s: &[u8]) -> Option<U256> {
+    if s.len() <= 19 {
+        return parse_u64_bytes(s).map(U256::from);
+    }
+    if s.len() > 38 {
+        return None;
+    }
+    let (head, tail) = s.split_at(s.len() - 19);
+    let hi = parse_u64_bytes(head)?;
+    let lo = parse_u64_bytes(tail)?;
+    Some(U256::from(
+        u128::from(hi) * 10_000_000_000_000_000_000 + u128::from(lo),
+    ))
 }
 
 /// A non-negative decimal integer below 2^256; also accepts `0x` hex (some exports write values so).
@@ -1831,6 +1999,120 @@ mod tests {
         assert_eq!(parse_timestamp("2024-02-29 00:00:00"), Some(1_709_164_800));
         assert_eq!(parse_timestamp("yesterday"), None);
         assert_eq!(parse_timestamp("2015-13-07 08:31:25"), None);
+    }
+
+    #[test]
+    fn receipts_join_in_any_order_and_are_all_checked() {
+        let ordered = EtlInputs {
+            blocks: blocks(),
+            transactions: txs(),
+            receipts: receipts(),
+            ..EtlInputs::default()
+        };
+        let want = parse(Chain::Ethereum, ordered).expect("ordered receipts");
+        assert_eq!(want.transfers.len(), 2);
+        // Reversed: every receipt but the last is read ahead of its transaction.
+        let reversed = EtlInputs {
+            blocks: blocks(),
+            transactions: txs(),
+            receipts: input(
+                "receipts.csv",
+                &format!(
+                    "transaction_hash,gas_used,contract_address,status,effective_gas_price\n\
+                     {H3},30000,,0,8\n{H2},50000,{C},1,\n{H1},21000,,1,8\n"
+                ),
+            ),
+            ..EtlInputs::default()
+        };
+        assert_eq!(parse(Chain::Ethereum, reversed).expect("reversed receipts"), want);
+        // A bad row after the last transaction's receipt still fails the import.
+        let trailing_bad = EtlInputs {
+            blocks: blocks(),
+            transactions: txs(),
+            receipts: input(
+                "receipts.csv",
+                &format!(
+                    "transaction_hash,gas_used,contract_address,status,effective_gas_price\n\
+                     {H1},21000,,1,8\n{H2},50000,{C},1,\n{H3},30000,,0,8\n0x12,1,,1,1\n"
+                ),
+            ),
+            ..EtlInputs::default()
+        };
+        let err = parse(Chain::Ethereum, trailing_bad).expect_err("bad trailing receipt");
+        assert!(err.to_string().contains("receipts.csv:5"), "{err}");
+        // A transaction without a receipt is refused.
+        let missing = EtlInputs {
+            blocks: blocks(),
+            transactions: txs(),
+            receipts: input(
+                "receipts.csv",
+                &format!(
+                    "transaction_hash,gas_used,contract_address,status,effective_gas_price\n\
+                     {H1},21000,,1,8\n{H3},30000,,0,8\n"
+                ),
+            ),
+            ..EtlInputs::default()
+        };
+        let err = parse(Chain::Ethereum, missing).expect_err("missing receipt");
+        assert!(
+            err.to_string()
+                .contains("no row for this transaction in receipts.csv"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn fast_parsers_agree_with_the_general_ones() {
+        for s in [
+            "0",
+            "7",
+            "9999999999999999999",
+            "10000000000000000000",
+            "18446744073709551616",
+            "64655529900000002048",
+            "99999999999999999999999999999999999999",
+        ] {
+            assert_eq!(
+                parse_small_decimal(s.as_bytes()),
+                U256::from_str_radix(s, 10).ok(),
+                "{s}"
+            );
+        }
+        for s in [
+            "",
+            "-1",
+            "1e18",
+            "0x10",
+            " 1",
+            "100000000000000000000000000000000000000",
+        ] {
+            assert_eq!(parse_small_decimal(s.as_bytes()), None, "{s}");
+        }
+        assert_eq!(parse_u64_bytes(b"17000000"), Some(17_000_000));
+        assert_eq!(parse_u64_bytes(b"12a"), None);
+        let lower = A.as_bytes();
+        assert_eq!(
+            hex_fixed::<20, false>(lower).map(Address),
+            Some(Address::parse(A).expect("test address"))
+        );
+        // Uppercase digits go to Address::parse (EIP-55 checksum); hashes accept both cases.
+        let upper = "0xAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+        assert_eq!(hex_fixed::<20, false>(upper.as_bytes()), None);
+        assert_eq!(hex_fixed::<20, true>(upper.as_bytes()), Some([0xaa; 20]));
+        assert_eq!(
+            hex_fixed::<32, true>(H1.as_bytes()).map(TxHash),
+            Some(TxHash::parse(H1).expect("test hash"))
+        );
+        for bad in [
+            "0x11",
+            "1111111111111111111111111111111111111111111111111111111111111111",
+            "0xg1",
+        ] {
+            assert_eq!(hex_fixed::<32, true>(bad.as_bytes()), None, "{bad}");
+        }
+        let mut h = H1.as_bytes().to_vec();
+        h[10] = b'g';
+        assert_eq!(hex_fixed::<32, true>(&h), None);
     }
 
     #[test]

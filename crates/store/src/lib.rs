@@ -7,6 +7,12 @@
 //! Durability: every [`Batch`] is one SQLite transaction that includes its checkpoint row, committed in
 //! WAL mode with `synchronous=FULL`, so after a crash (killed process or power loss) the store holds
 //! whole batches only and each checkpoint covers rows that are really there.
+//!
+//! Identity: a transfer is identified by `(chain, tx_hash, position)` and writing it again is a no-op.
+//! The unique index behind this is `(chain, block, tx_hash, position)` (schema version 3) so that rows
+//! written in block order append to it; the two keys dedupe alike because a transaction hash lives in
+//! exactly one canonical block and reorged blocks are unwound ([`TransferWriter::unwind`]) before they
+//! are fetched again.
 
 #![warn(missing_docs)]
 

@@ -6,12 +6,17 @@
 //! position = `'tx'`, `'log:N'` or `'trace:A.B.C'` (the [`chaintrace_core::Position`] text form);
 //! `from_key` / `to_key` (version 2) = the first 8 bytes of `from_addr` / `to_addr` as a big-endian
 //! signed integer ([`addr_key`]), the columns the address indexes are built on.
+//! Identity (version 3): the unique index `transfers_identity (chain, block, tx_hash, position)`. It
+//! starts with the block so that rows arriving in block order (every import and ingest) land at the end
+//! of the index instead of at random places, and it doubles as the by-block index (unwind, spans). A
+//! transaction hash lives in exactly one canonical block and reorged blocks are unwound before they are
+//! fetched again, so this key dedupes exactly like the logical identity `(chain, tx_hash, position)`.
 //! The `v_*` views show the same rows with hex text and chain names for the `sqlite3` shell.
 
 use rusqlite::Connection;
 
 /// The schema version this build writes and reads.
-pub(crate) const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 3;
 
 /// Version 0 (empty file) -> 1.
 const V1: &str = r#"
@@ -130,6 +135,15 @@ DROP INDEX IF EXISTS transfers_from;
 DROP INDEX IF EXISTS transfers_to;
 "#;
 
+/// Version 2 -> 3: the identity index starts with `(chain, block)` (see the module docs), which makes
+/// the separate `(chain, block)` index redundant. Every stored row is unique on `(chain, tx_hash,
+/// position)`, hence also on the wider key, so the new unique index always builds.
+const V3: &str = r#"
+DROP INDEX IF EXISTS transfers_identity;
+DROP INDEX IF EXISTS transfers_block;
+CREATE UNIQUE INDEX IF NOT EXISTS transfers_identity ON transfers (chain, block, tx_hash, position);
+"#;
+
 /// The index key of an address: its first 8 bytes as a big-endian signed integer. In the `sqlite3`
 /// shell the same value is the hex literal of the first 16 hex digits (`0x9b22a80d5c7b3374`).
 pub(crate) fn addr_key(addr: &[u8; 20]) -> i64 {
@@ -161,19 +175,17 @@ fn fill_address_keys(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Secondary indexes of `transfers` (lookups by address, unwind and export by block). Dropped and
-/// rebuilt around bulk loads (see `Store::begin_load`).
+/// Secondary indexes of `transfers` (lookups by address). Dropped and rebuilt around bulk loads (see
+/// `Store::begin_load`); the identity index stays, it is what dedupes.
 pub(crate) const SECONDARY_INDEXES: &str = r#"
 CREATE INDEX IF NOT EXISTS transfers_from ON transfers (from_key);
 CREATE INDEX IF NOT EXISTS transfers_to ON transfers (to_key);
-CREATE INDEX IF NOT EXISTS transfers_block ON transfers (chain, block);
 "#;
 
 /// Drops what [`SECONDARY_INDEXES`] creates.
 pub(crate) const DROP_SECONDARY_INDEXES: &str = r#"
 DROP INDEX IF EXISTS transfers_from;
 DROP INDEX IF EXISTS transfers_to;
-DROP INDEX IF EXISTS transfers_block;
 "#;
 
 /// What [`migrate`] found and did.
@@ -226,8 +238,158 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Migration> {
             fill_address_keys(&tx)?;
         }
     }
+    if from < 3 {
+        tx.execute_batch(V3)?;
+    }
     tx.execute_batch(SECONDARY_INDEXES)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(Migration::From(from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Batch, Store, TransferReader, TransferWriter};
+    use chaintrace_core::{Address, Asset, Chain, Position, Transfer, TransferKind, TxHash, U256};
+
+    /// The transfer stored by [`old_file`], as the reader must return it.
+    fn stored() -> Transfer {
+        Transfer {
+            chain: Chain::Ethereum,
+            block: 7,
+            timestamp: 1_700_000_000,
+            tx_hash: TxHash([0x11; 32]),
+            position: Position::Log(3),
+            from: Address([0xa1; 20]),
+            to: Address([0xb2; 20]),
+            asset: Asset::Token(Address([0xcc; 20])),
+            amount: U256::from(5u8) << 130usize,
+            kind: TransferKind::Token,
+            tx_from: Address([0xa1; 20]),
+            tx_fee: U256::from(21_000u64 * 9),
+            gas_price: U256::from(9u8),
+        }
+    }
+
+    /// A file as schema `version` (1 or 2) wrote it, holding [`stored`] and that version's indexes.
+    fn old_file(dir: &std::path::Path, version: i64) {
+        let conn = Connection::open(dir.join(crate::DB_FILE)).expect("create old file");
+        conn.execute_batch(V1).expect("v1 script");
+        let row = "INSERT INTO transfers (chain, block, timestamp, tx_hash, position, from_addr, to_addr, asset, \
+                   amount, kind, tx_from, tx_fee, gas_price) VALUES (1, 7, 1700000000, ?1, 'log:3', ?2, ?3, ?4, \
+                   ?5, 'token', ?2, '189000', '9')";
+        let amount = (U256::from(5u8) << 130usize).to_string();
+        conn.execute(
+            row,
+            rusqlite::params![
+                &[0x11u8; 32][..],
+                &[0xa1u8; 20][..],
+                &[0xb2u8; 20][..],
+                &[0xccu8; 20][..],
+                amount
+            ],
+        )
+        .expect("v1 row");
+        if version == 1 {
+            conn.execute_batch(
+                "CREATE INDEX transfers_from ON transfers (from_addr); \
+                 CREATE INDEX transfers_to ON transfers (to_addr); \
+                 CREATE INDEX transfers_block ON transfers (chain, block);",
+            )
+            .expect("v1 indexes");
+        } else {
+            conn.execute_batch(V2).expect("v2 script");
+            fill_address_keys(&conn).expect("v2 keys");
+            conn.execute_batch(
+                "CREATE INDEX transfers_from ON transfers (from_key); \
+                 CREATE INDEX transfers_to ON transfers (to_key); \
+                 CREATE INDEX transfers_block ON transfers (chain, block);",
+            )
+            .expect("v2 indexes");
+        }
+        conn.pragma_update(None, "user_version", version)
+            .expect("version");
+    }
+
+    fn identity_columns(store: &Store) -> Vec<String> {
+        let mut st = store
+            .conn
+            .prepare("SELECT name FROM pragma_index_info('transfers_identity') ORDER BY seqno")
+            .expect("index info");
+        let names = st.query_map([], |r| r.get(0)).expect("query");
+        names.collect::<Result<Vec<String>, _>>().expect("names")
+    }
+
+    #[test]
+    fn versions_1_and_2_migrate_to_the_block_first_identity() {
+        for version in [1, 2] {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            old_file(tmp.path(), version);
+            let err = Store::open_read_only(tmp.path()).expect_err("old file read-only");
+            assert!(
+                matches!(err, crate::StoreError::SchemaOld { found, .. } if found == version),
+                "{err}"
+            );
+            let mut store = Store::open(tmp.path()).expect("migrates");
+            assert_eq!(
+                store.schema_version().expect("version"),
+                SCHEMA_VERSION,
+                "from v{version}"
+            );
+            assert_eq!(
+                store.index_names().expect("indexes"),
+                ["transfers_from", "transfers_identity", "transfers_to"],
+                "from v{version}"
+            );
+            assert_eq!(
+                identity_columns(&store),
+                ["chain", "block", "tx_hash", "position"]
+            );
+            let t = stored();
+            assert_eq!(
+                store.transfers_of(t.from, None).expect("by from"),
+                vec![t.clone()]
+            );
+            assert_eq!(store.transfers_of(t.to, None).expect("by to"), vec![t.clone()]);
+            // The migrated row still dedupes; a new identity goes in.
+            let mut other = t.clone();
+            other.position = Position::Log(4);
+            let stats = store
+                .write_batch(Batch {
+                    blocks: &[],
+                    transfers: &[t.clone(), other],
+                    logs: &[],
+                    checkpoint: None,
+                })
+                .expect("write after migration");
+            assert_eq!((stats.inserted, stats.duplicates), (1, 1), "from v{version}");
+            assert_eq!(
+                store.transfer_block_span(Chain::Ethereum).expect("span"),
+                Some((7, 7))
+            );
+            drop(store);
+            let ro = Store::open_read_only(tmp.path()).expect("current file read-only");
+            assert_eq!(ro.transfer_count(None).expect("count"), 2);
+        }
+    }
+
+    #[test]
+    fn new_files_get_large_pages_and_old_files_keep_theirs() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(tmp.path()).expect("new file");
+        let size: i64 = store
+            .conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .expect("size");
+        assert_eq!(size, 16 * 1024);
+        let old = tempfile::tempdir().expect("tempdir");
+        old_file(old.path(), 2);
+        let store = Store::open(old.path()).expect("migrates");
+        let size: i64 = store
+            .conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .expect("size");
+        assert_eq!(size, 4096);
+    }
 }

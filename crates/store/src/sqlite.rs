@@ -48,6 +48,7 @@ impl Store {
         })?;
         let path = dir.join(DB_FILE);
         let mut conn = Connection::open(&path).map_err(sql(&path))?;
+        set_page_size_if_new(&conn).map_err(sql(&path))?;
         configure(&conn, true).map_err(sql(&path))?;
         if let VersionCheck::TooNew(found) = schema::check_version(&conn).map_err(sql(&path))? {
             return Err(StoreError::SchemaTooNew {
@@ -153,6 +154,20 @@ fn sql(path: &Path) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
         path: path.display().to_string(),
         source,
     }
+}
+
+/// Page size of new files, in bytes. Larger pages than SQLite's 4 KiB default mean fewer B-tree
+/// levels, fewer page splits and fewer WAL frame headers per row on bulk loads (measured: see
+/// docs/store.md). It only applies to a file that has no page yet; existing files keep theirs.
+const NEW_FILE_PAGE_SIZE: i64 = 16 * 1024;
+
+/// Sets [`NEW_FILE_PAGE_SIZE`] on a file that is still empty (before WAL mode fixes the page size).
+fn set_page_size_if_new(conn: &Connection) -> rusqlite::Result<()> {
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    if pages == 0 {
+        conn.pragma_update(None, "page_size", NEW_FILE_PAGE_SIZE)?;
+    }
+    Ok(())
 }
 
 /// Per-connection settings. WAL lets readers run beside the single writer; `synchronous=FULL` fsyncs
@@ -265,10 +280,11 @@ fn insert_rows(
 ) -> rusqlite::Result<()> {
     use std::fmt::Write;
     let mut ins = conn.prepare_cached(INSERT_TRANSFER)?;
-    // Insert in identity-key order: the unique index then takes each chunk in one ascending sweep
-    // instead of jumping between random pages.
+    // Insert in identity-key order (the key starts with chain, block): the unique index then takes each
+    // chunk in one ascending sweep. Chunks nearly always arrive in block order already, which the
+    // stable sort detects in one pass.
     let mut order: Vec<&Transfer> = transfers.iter().collect();
-    order.sort_unstable_by_key(|t| (t.chain, t.tx_hash));
+    order.sort_by_key(|t| (t.chain, t.block));
     for t in order {
         text.position.clear();
         write!(text.position, "{}", t.position).expect("writing to a String cannot fail");
@@ -928,12 +944,7 @@ mod tests {
             Some(n / 100)
         );
         let names = store.index_names().expect("indexes");
-        for want in [
-            "transfers_block",
-            "transfers_from",
-            "transfers_identity",
-            "transfers_to",
-        ] {
+        for want in ["transfers_from", "transfers_identity", "transfers_to"] {
             assert!(names.iter().any(|x| x == want), "{want} missing: {names:?}");
         }
         // The rebuilt identity index still refuses duplicates.

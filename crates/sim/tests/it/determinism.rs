@@ -121,7 +121,7 @@ fn a_store_gets_the_same_world_through_one_streamed_load() {
         );
     }
     let indexes = store.index_names().expect("index names");
-    for name in ["transfers_from", "transfers_to", "transfers_block"] {
+    for name in ["transfers_from", "transfers_to", "transfers_identity"] {
         assert!(
             indexes.iter().any(|i| i == name),
             "{name} missing after the load: {indexes:?}"

@@ -81,7 +81,7 @@ fn open_creates_dir_and_file_and_reopens() {
     let mut store = Store::open(&dir).expect("open creates");
     assert_eq!(store.path(), dir.join("chaintrace.sqlite"));
     assert!(store.path().is_file());
-    assert_eq!(store.schema_version().expect("version"), 2);
+    assert_eq!(store.schema_version().expect("version"), 3);
     let t = transfer(Chain::Ethereum, 10, 1, Position::Tx, 1, 2, 5);
     write(&mut store, &[], std::slice::from_ref(&t));
     drop(store);
