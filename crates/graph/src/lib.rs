@@ -50,6 +50,7 @@
 mod build;
 mod format;
 mod mmap;
+mod prefetch;
 
 use std::fs::File;
 use std::io::Write;
@@ -61,6 +62,7 @@ use chaintrace_store::{StoreError, TransferReader};
 
 pub use build::GraphBuilder;
 pub use format::SectionSizes;
+pub use prefetch::prefetch;
 
 use format::{
     ADDR_LEN, AMOUNT_OVERFLOW, AMOUNT_WIDE, ASSET_LEN, CHAINS, Layout, OVERFLOW_LEN, rd_u32, rd_u64, rd_u128,
@@ -150,10 +152,10 @@ impl StoreStamp {
     /// Reads the stamp of a store: transfer counts and highest covered block per chain.
     pub fn of_reader(reader: &dyn TransferReader) -> Result<StoreStamp, GraphError> {
         let mut stamp = StoreStamp::default();
-        for cov in reader.coverage()? {
-            let slot = &mut stamp.chains[chain_index(cov.chain)];
-            slot.transfers = cov.transfers;
-            slot.max_block = cov.ranges.iter().map(|r| r.1).max().unwrap_or(0);
+        for (chain, transfers, max_block) in reader.chain_totals()? {
+            let slot = &mut stamp.chains[chain_index(chain)];
+            slot.transfers = transfers;
+            slot.max_block = max_block;
         }
         Ok(stamp)
     }
@@ -628,6 +630,46 @@ impl Graph {
         // Validation guarantees u128::MAX appears only with an overflow entry, except a genuine amount of
         // exactly u128::MAX, which the builder also routes through the table. Unreachable for valid images.
         U256::from(v)
+    }
+
+    /// Whether an edge's amount is zero, from the 8-byte amount slot alone (no wide or overflow table read:
+    /// wide amounts are at least 2^63). Equal to `edge_amount(e).is_zero()` on a verified image.
+    #[inline]
+    pub fn edge_amount_is_zero(&self, e: EdgeId) -> bool {
+        rd_u64(self.b(), self.l.edge_amount, e as usize) == 0
+    }
+
+    /// Whether an edge's amount is below `min`, reading the wide or overflow table only when the 8-byte slot
+    /// cannot decide. Equal to `edge_amount(e) < min` on a verified image.
+    #[inline]
+    pub fn edge_amount_below(&self, e: EdgeId, min: U256) -> bool {
+        let slot = rd_u64(self.b(), self.l.edge_amount, e as usize);
+        if slot & AMOUNT_WIDE == 0 {
+            return U256::from(slot) < min;
+        }
+        if min <= U256::from(AMOUNT_WIDE) {
+            return false; // a wide amount is at least 2^63
+        }
+        self.edge_amount(e) < min
+    }
+
+    /// Hints that the node's out- and in-offset entries will be read soon ([`Graph::out_edges`],
+    /// [`Graph::in_edge_slots`]). Only a cache hint: no effect on any answer.
+    #[inline]
+    pub fn prefetch_node(&self, n: NodeId) {
+        let b = self.b();
+        prefetch::prefetch_byte(b, self.l.out_offsets + n as usize * 4);
+        prefetch::prefetch_byte(b, self.l.in_offsets + n as usize * 4);
+    }
+
+    /// Hints that the edge's seq, asset, amount slot and receiver will be read soon. Only a cache hint.
+    #[inline]
+    pub fn prefetch_edge(&self, e: EdgeId) {
+        let (b, e) = (self.b(), e as usize);
+        prefetch::prefetch_byte(b, self.l.edge_seq + e * 4);
+        prefetch::prefetch_byte(b, self.l.edge_asset + e * 4);
+        prefetch::prefetch_byte(b, self.l.edge_amount + e * 8);
+        prefetch::prefetch_byte(b, self.l.edge_dst + e * 4);
     }
 
     /// Everything about an edge (touches the cold transaction-hash table).

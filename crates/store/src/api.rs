@@ -116,4 +116,17 @@ pub trait TransferReader {
     fn raw_logs(&self, chain: Option<Chain>) -> Result<Vec<RawLog>, StoreError>;
     /// The stored block record, if any (reorg detection compares parent hashes).
     fn block(&self, chain: Chain, number: u64) -> Result<Option<BlockRecord>, StoreError>;
+    /// Per chain with any data: transfers stored and the highest block held (0 if none) — the parts of
+    /// [`TransferReader::coverage`] a staleness check needs, without computing ranges and gaps. Stores
+    /// that keep counts answer this without reading their rows.
+    fn chain_totals(&self) -> Result<Vec<(Chain, u64, u64)>, StoreError> {
+        Ok(self
+            .coverage()?
+            .into_iter()
+            .map(|c| {
+                let max = c.ranges.iter().map(|r| r.1).max().unwrap_or(0);
+                (c.chain, c.transfers, max)
+            })
+            .collect())
+    }
 }

@@ -16,7 +16,7 @@
 use rusqlite::Connection;
 
 /// The schema version this build writes and reads.
-pub(crate) const SCHEMA_VERSION: i64 = 3;
+pub(crate) const SCHEMA_VERSION: i64 = 4;
 
 /// Version 0 (empty file) -> 1.
 const V1: &str = r#"
@@ -144,6 +144,19 @@ DROP INDEX IF EXISTS transfers_block;
 CREATE UNIQUE INDEX IF NOT EXISTS transfers_identity ON transfers (chain, block, tx_hash, position);
 "#;
 
+/// Version 3 -> 4: per-chain transfer counts, kept by the writer in the same transaction as the rows
+/// (inserted rows added, unwound rows subtracted), so the store's stamp (what the graph snapshot and the
+/// conversions cache are checked against) is read without counting millions of rows. Existing rows are
+/// counted once here.
+const V4: &str = r#"
+CREATE TABLE IF NOT EXISTS chain_stats (
+    chain     INTEGER PRIMARY KEY,
+    transfers INTEGER NOT NULL
+);
+DELETE FROM chain_stats;
+INSERT INTO chain_stats (chain, transfers) SELECT chain, COUNT(*) FROM transfers GROUP BY chain;
+"#;
+
 /// The index key of an address: its first 8 bytes as a big-endian signed integer. In the `sqlite3`
 /// shell the same value is the hex literal of the first 16 hex digits (`0x9b22a80d5c7b3374`).
 pub(crate) fn addr_key(addr: &[u8; 20]) -> i64 {
@@ -240,6 +253,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Migration> {
     }
     if from < 3 {
         tx.execute_batch(V3)?;
+    }
+    if from < 4 {
+        tx.execute_batch(V4)?;
     }
     tx.execute_batch(SECONDARY_INDEXES)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;

@@ -283,6 +283,7 @@ fn insert_rows(
     // Insert in identity-key order (the key starts with chain, block): the unique index then takes each
     // chunk in one ascending sweep. Chunks nearly always arrive in block order already, which the
     // stable sort detects in one pass.
+    let mut per_chain = [0i64; Chain::ALL.len()];
     let mut order: Vec<&Transfer> = transfers.iter().collect();
     order.sort_by_key(|t| (t.chain, t.block));
     for t in order {
@@ -312,10 +313,12 @@ fn insert_rows(
         ins.raw_bind_parameter(15, text.gas_price.as_str())?;
         if ins.raw_execute()? == 1 {
             stats.inserted += 1;
+            per_chain[chain_slot(t.chain)] += 1;
         } else {
             stats.duplicates += 1;
         }
     }
+    add_chain_counts(conn, &per_chain)?;
     let mut ins_block = conn.prepare_cached(INSERT_BLOCK)?;
     for b in blocks {
         ins_block.execute(params![
@@ -325,6 +328,28 @@ fn insert_rows(
             &b.parent_hash[..],
             b.timestamp as i64
         ])?;
+    }
+    Ok(())
+}
+
+fn chain_slot(c: Chain) -> usize {
+    Chain::ALL
+        .iter()
+        .position(|x| *x == c)
+        .expect("Chain::ALL lists every chain")
+}
+
+/// Adds `delta[i]` to the stored transfer count of `Chain::ALL[i]` (schema version 4 `chain_stats`), in the
+/// caller's transaction.
+fn add_chain_counts(conn: &Connection, delta: &[i64; Chain::ALL.len()]) -> rusqlite::Result<()> {
+    for (c, d) in Chain::ALL.iter().zip(delta) {
+        if *d != 0 {
+            conn.prepare_cached(
+                "INSERT INTO chain_stats (chain, transfers) VALUES (?1, ?2) \
+                 ON CONFLICT (chain) DO UPDATE SET transfers = transfers + excluded.transfers",
+            )?
+            .execute(params![chain_key(*c), d])?;
+        }
     }
     Ok(())
 }
@@ -482,6 +507,9 @@ impl TransferWriter for Store {
                 params![c, from],
             )
             .map_err(&e)?;
+        let mut delta = [0i64; Chain::ALL.len()];
+        delta[chain_slot(chain)] = -(removed as i64);
+        add_chain_counts(&tx, &delta).map_err(&e)?;
         tx.execute(
             "DELETE FROM blocks WHERE chain = ?1 AND number >= ?2",
             params![c, from],
@@ -721,17 +749,43 @@ impl TransferReader for Store {
 
     fn transfer_count(&self, chain: Option<Chain>) -> Result<u64, StoreError> {
         let n: i64 = match chain {
-            None => self
-                .conn
-                .query_row("SELECT COUNT(*) FROM transfers", [], |r| r.get(0)),
+            None => self.conn.query_row(
+                "SELECT COALESCE(SUM(transfers), 0) FROM chain_stats",
+                [],
+                |r| r.get(0),
+            ),
             Some(c) => self.conn.query_row(
-                "SELECT COUNT(*) FROM transfers WHERE chain = ?1",
+                "SELECT COALESCE((SELECT transfers FROM chain_stats WHERE chain = ?1), 0)",
                 [chain_key(c)],
                 |r| r.get(0),
             ),
         }
         .map_err(self.err())?;
         self.to_u64(n, "transfers")
+    }
+
+    fn chain_totals(&self) -> Result<Vec<(Chain, u64, u64)>, StoreError> {
+        let e = self.err();
+        let mut out = Vec::new();
+        for chain in Chain::ALL {
+            let (n, max): (i64, Option<i64>) = self
+                .conn
+                .query_row(
+                    "SELECT COALESCE((SELECT transfers FROM chain_stats WHERE chain = ?1), 0), \
+                            (SELECT MAX(number) FROM blocks WHERE chain = ?1)",
+                    [chain_key(chain)],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(&e)?;
+            if n != 0 || max.is_some() {
+                out.push((
+                    chain,
+                    self.to_u64(n, "chain_stats")?,
+                    self.to_u64(max.unwrap_or(0), "blocks")?,
+                ));
+            }
+        }
+        Ok(out)
     }
 
     fn coverage(&self) -> Result<Vec<ChainCoverage>, StoreError> {
@@ -742,7 +796,7 @@ impl TransferReader for Store {
                 .conn
                 .prepare(
                     "SELECT DISTINCT chain FROM blocks UNION SELECT DISTINCT chain FROM checkpoints \
-                     UNION SELECT DISTINCT chain FROM transfers",
+                     UNION SELECT chain FROM chain_stats WHERE transfers > 0",
                 )
                 .map_err(&e)?;
             let mut rows = st.query([]).map_err(&e)?;

@@ -81,7 +81,7 @@ fn open_creates_dir_and_file_and_reopens() {
     let mut store = Store::open(&dir).expect("open creates");
     assert_eq!(store.path(), dir.join("chaintrace.sqlite"));
     assert!(store.path().is_file());
-    assert_eq!(store.schema_version().expect("version"), 3);
+    assert_eq!(store.schema_version().expect("version"), 4);
     let t = transfer(Chain::Ethereum, 10, 1, Position::Tx, 1, 2, 5);
     write(&mut store, &[], std::slice::from_ref(&t));
     drop(store);
@@ -454,5 +454,71 @@ proptest! {
         left_transfers.sort();
         prop_assert_eq!(&left_transfers, &expected_left);
         prop_assert_eq!(store.transfer_count(Some(Chain::Arbitrum)).expect("count"), numbers.len() as u64);
+    }
+}
+
+/// The kept per-chain counts (schema version 4) equal the rows actually stored, after any mix of batch
+/// writes with duplicates, streamed loads and unwinds; `chain_totals` equals what `coverage` implies.
+fn assert_counts_match_rows(store: &Store) {
+    let rows = all_transfers(store);
+    let mut total = 0u64;
+    for chain in Chain::ALL {
+        let n = rows.iter().filter(|t| t.chain == chain).count() as u64;
+        assert_eq!(store.transfer_count(Some(chain)).expect("count"), n, "{chain}");
+        total += n;
+    }
+    assert_eq!(store.transfer_count(None).expect("count"), total);
+    let from_coverage: Vec<(Chain, u64, u64)> = store
+        .coverage()
+        .expect("coverage")
+        .into_iter()
+        .map(|c| (c.chain, c.transfers, c.ranges.iter().map(|r| r.1).max().unwrap_or(0)))
+        .filter(|(_, n, max)| *n != 0 || *max != 0)
+        .collect();
+    let totals: Vec<(Chain, u64, u64)> = store
+        .chain_totals()
+        .expect("totals")
+        .into_iter()
+        .filter(|(_, n, max)| *n != 0 || *max != 0)
+        .collect();
+    assert_eq!(totals, from_coverage);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+    #[test]
+    fn kept_counts_follow_writes_loads_and_unwinds(
+        ops in prop::collection::vec((0u8..3, 0u64..40, 0u64..40, any::<bool>()), 1..12),
+    ) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(tmp.path()).expect("open");
+        for (op, a, b, arb) in ops {
+            let chain = if arb { Chain::Arbitrum } else { Chain::Ethereum };
+            let (lo, hi) = (a.min(b), a.max(b));
+            let blocks: Vec<BlockRecord> = (lo..=hi).map(|n| block(chain, n)).collect();
+            let ts: Vec<Transfer> = (lo..=hi)
+                .flat_map(|n| {
+                    [
+                        transfer(chain, n, n as u8, Position::Tx, 1, 2, n),
+                        transfer(chain, n, n as u8, Position::Log(1), 2, 3, n + 1),
+                    ]
+                })
+                .collect();
+            match op {
+                0 => {
+                    write(&mut store, &blocks, &ts);
+                }
+                1 => {
+                    let mut load = store.begin_load(1_000_000).expect("begin");
+                    load.write(&blocks, &ts).expect("load write");
+                    load.write(&blocks, &ts).expect("load write again (duplicates)");
+                    load.commit(None).expect("commit");
+                }
+                _ => {
+                    store.unwind(chain, a).expect("unwind");
+                }
+            }
+            assert_counts_match_rows(&store);
+        }
     }
 }
