@@ -7,7 +7,9 @@
 #
 # Environment: SIZES="1000000 10000000" WORK=/tmp/chaintrace-bench-links IGRAPH_MAX_1000="3 1" (how many
 # 1000x1000 queries igraph answers per size: one igraph 1000-source BFS set on the 10^7 graph takes about a
-# minute).
+# minute). A size may be TRANSFERS:USERS:ZIPF for a world of many addresses with few transfers each, e.g.
+# SIZES="25000000:5000000:0.3" (11.2M addresses, 25M transfers; ~7 GB peak while generating, several
+# minutes). Each line of output carries a digest of the answers (same digest = same links and evidence).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,12 +33,13 @@ out="$root/bench-out/links"
 mkdir -p "$work" "$out"
 
 for i in "${!sizes[@]}"; do
-  n="${sizes[$i]}"
+  IFS=: read -r n users zipf <<<"${sizes[$i]}"
   k="${max1000[$i]:-1}"
-  dir="$work/$n"
-  echo "== $n transfers: chaintrace" >&2
-  "$bin" "$n" - 1 "$dir" | tee "$out/$n.txt"
-  echo "== $n transfers: igraph (same queries)" >&2
-  "$venv/bin/python" scripts/bench/links_peers.py "$dir" --max-1000 "$k" | tee -a "$out/$n.txt"
+  tag="${sizes[$i]//:/-}"
+  dir="$work/$tag"
+  echo "== ${sizes[$i]} (transfers[:users:zipf]): chaintrace" >&2
+  "$bin" "$n" "${users:--}" 1 "$dir" ${zipf:+"$zipf"} | tee "$out/$tag.txt"
+  echo "== ${sizes[$i]}: igraph (same queries)" >&2
+  "$venv/bin/python" scripts/bench/links_peers.py "$dir" --max-1000 "$k" | tee -a "$out/$tag.txt"
   rm -f "$dir/edges.bin"
 done

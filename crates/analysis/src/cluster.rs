@@ -763,6 +763,7 @@ struct Builder<'a> {
     senders: Vec<NodeId>,
     /// Per node: 0 = not yet checked, 1 = not a deposit address, 2 = deposit address.
     deposit_memo: Vec<u8>,
+    clock: BlockClock<'a>,
     merges: Vec<Merge>,
     refused: Vec<Refusal>,
     stats: ClusterStats,
@@ -869,8 +870,15 @@ impl Builder<'_> {
             1 => false,
             2 => true,
             _ => {
-                let senders = &self.senders;
-                let yes = deposit_address_with(self.graph, self.labels, d, rule, |e| senders[e as usize]);
+                let (senders, clock) = (&self.senders, &self.clock);
+                let yes = deposit_address_with(
+                    self.graph,
+                    self.labels,
+                    d,
+                    rule,
+                    |e| senders[e as usize],
+                    |e| clock.time(e),
+                );
                 self.deposit_memo[d as usize] = if yes { 2 } else { 1 };
                 yes
             }
@@ -883,16 +891,18 @@ impl Builder<'_> {
 /// follows an inflow by at most `max_forward_delay_secs`, and per asset it forwarded at least
 /// `min_forwarded_pct` of what it received (exchange top-ups for gas not counted as received).
 pub fn is_deposit_address(g: &Graph, labels: &NodeLabels, d: NodeId, rule: &DepositRule) -> bool {
-    deposit_address_with(g, labels, d, rule, |e| g.edge_src(e))
+    deposit_address_with(g, labels, d, rule, |e| g.edge_src(e), |e| edge_time(g, e))
 }
 
-/// [`is_deposit_address`] with the sender of an edge given by `src` (a table lookup in bulk passes).
+/// [`is_deposit_address`] with the sender of an edge given by `src` and its block time by `time` (table
+/// lookups in bulk passes).
 fn deposit_address_with(
     g: &Graph,
     labels: &NodeLabels,
     d: NodeId,
     rule: &DepositRule,
     src: impl Fn(EdgeId) -> NodeId,
+    time: impl Fn(EdgeId) -> u64,
 ) -> bool {
     if d >= g.node_count() || labels.is_exchange(d) {
         return false;
@@ -902,13 +912,17 @@ fn deposit_address_with(
     if n_out == 0 || g.in_edge_slots(d).is_empty() {
         return false;
     }
-    // Count first: most nodes send nothing to exchanges, and they should cost no allocation.
-    let n_ex = outs
-        .clone()
-        .filter(|&e| labels.is_exchange(g.edge_dst(e)))
-        .count();
-    if n_ex == 0 || n_ex * 100 < n_out * usize::from(rule.min_exchange_out_pct) {
-        return false;
+    // Count first: most nodes send nothing to exchanges, and they should cost no allocation. Stop at the
+    // first transfer that makes the exchange share too low whatever the rest (usually the first one).
+    let need = n_out * usize::from(rule.min_exchange_out_pct);
+    let mut n_other = 0usize;
+    for e in outs.clone() {
+        if !labels.is_exchange(g.edge_dst(e)) {
+            n_other += 1;
+            if (n_out - n_other) * 100 < need || n_other == n_out {
+                return false;
+            }
+        }
     }
     let to_ex: Vec<EdgeId> = outs.filter(|&e| labels.is_exchange(g.edge_dst(e))).collect();
     // Per asset: received (not counting exchange top-ups) vs forwarded to exchanges.
@@ -935,7 +949,7 @@ fn deposit_address_with(
             return false;
         }
         let last_in = in_seqs[k - 1].1;
-        if edge_time(g, e).saturating_sub(edge_time(g, last_in)) > rule.max_forward_delay_secs {
+        if time(e).saturating_sub(time(last_in)) > rule.max_forward_delay_secs {
             return false;
         }
     }
@@ -1009,6 +1023,21 @@ impl Builder<'_> {
         // deposit addresses are the exchange's, never "fresh addresses of the funder" (memoised per node).
         // Current run of gas fundings of one funder: (fresh node, funding edge), in seq order.
         let mut run: Vec<(NodeId, EdgeId)> = Vec::new();
+        // Per node its first incoming edge (one sequential pass), so that "is this transfer the receiver's
+        // first inflow" costs one scattered read instead of two; per asset whether it is the native coin.
+        let first_in: Vec<EdgeId> = (0..g.node_count())
+            .map(|x| {
+                let r = g.in_edge_slots(x);
+                if r.is_empty() {
+                    EdgeId::MAX
+                } else {
+                    g.in_edge_at(r.start)
+                }
+            })
+            .collect();
+        let native: Vec<bool> = (0..g.asset_count())
+            .map(|a| g.asset(a).1 == Asset::Native)
+            .collect();
         for f in 0..g.node_count() {
             if !self.eligible(f) {
                 continue;
@@ -1018,20 +1047,23 @@ impl Builder<'_> {
             let mut funded_total = 0u32;
             let mut bursts: Vec<Vec<(NodeId, EdgeId)>> = Vec::new();
             run.clear();
-            let mut last_time = 0u64;
             for e in g.out_edges(f) {
                 let x = g.edge_dst(e);
-                let first_in = g.in_edge_slots(x).start;
-                let is_gas = g.in_edge_at(first_in) == e
+                // Cheap checks on the edge itself first, the receiver's tables after.
+                let is_gas = native[g.edge_asset(e) as usize]
                     && x != f
-                    && self.eligible(x)
-                    && g.asset(g.edge_asset(e)).1 == Asset::Native
+                    && first_in[x as usize] == e
                     && amount_u128(g, e) <= max_amount
+                    && self.eligible(x)
                     && !self.is_deposit(x, deposit);
-                // Block times are looked up for gas fundings only (two binary searches each).
-                let t = if is_gas { edge_time(g, e) } else { 0 };
-                // Any other outgoing transfer, or a pause longer than the window, ends the run.
-                if !is_gas || (!run.is_empty() && t.saturating_sub(last_time) > rule.burst_window_secs) {
+                // Any other outgoing transfer, or a pause longer than the window, ends the run. Block times
+                // are looked up only to compare two fundings in a row (most funders fund one address).
+                let pause = |run: &[(NodeId, EdgeId)]| {
+                    run.last().is_some_and(|&(_, last)| {
+                        self.clock.time(e).saturating_sub(self.clock.time(last)) > rule.burst_window_secs
+                    })
+                };
+                if !is_gas || pause(&run) {
                     if run.len() >= 2 {
                         bursts.push(std::mem::take(&mut run));
                     }
@@ -1040,7 +1072,6 @@ impl Builder<'_> {
                 if is_gas {
                     funded_total += 1;
                     run.push((x, e));
-                    last_time = t;
                 }
             }
             if run.len() >= 2 {
@@ -1082,6 +1113,94 @@ impl Builder<'_> {
 /// Block time of an edge, unix seconds.
 pub(crate) fn edge_time(g: &Graph, e: EdgeId) -> u64 {
     g.block_time(g.block_index(g.edge_seq(e)))
+}
+
+/// Block times of edges for passes that ask for millions: [`Graph::block_index`] is a binary search over
+/// every block (its last ten or so reads cache misses on a large graph). This keeps the block of every
+/// 256th seq (a table of edge_count / 256 entries, built in one forward sweep), so a lookup searches only
+/// the few blocks between two such marks. Same answers as [`edge_time`].
+pub(crate) struct BlockClock<'g> {
+    graph: &'g Graph,
+    /// `marks[k]` = block index of seq `k << MARK_SHIFT`.
+    marks: Vec<u32>,
+}
+
+const MARK_SHIFT: u32 = 8;
+
+impl<'g> BlockClock<'g> {
+    pub(crate) fn new(graph: &'g Graph) -> BlockClock<'g> {
+        let n = (graph.edge_count() >> MARK_SHIFT) + 1;
+        let mut marks = Vec::with_capacity(n as usize);
+        let mut prev = None;
+        for k in 0..n {
+            let b = seq_index(
+                k << MARK_SHIFT,
+                prev,
+                |i| graph.block_seqs(i).start,
+                || graph.block_index(k << MARK_SHIFT),
+            );
+            marks.push(b);
+            prev = Some(b);
+        }
+        BlockClock { graph, marks }
+    }
+
+    /// Block index of the transfer of rank `seq` (as [`Graph::block_index`]).
+    pub(crate) fn block(&self, seq: Seq) -> u32 {
+        let g = self.graph;
+        let k = (seq >> MARK_SHIFT) as usize;
+        let first = |i: u32| g.block_seqs(i).start;
+        match (self.marks.get(k), self.marks.get(k + 1)) {
+            // The answer lies in marks[k]..=marks[k + 1].
+            (Some(&lo), Some(&hi)) => lo + partition(hi - lo, |i| first(lo + 1 + i) <= seq),
+            (Some(&lo), None) => seq_index(seq, Some(lo), first, || g.block_index(seq)),
+            _ => g.block_index(seq),
+        }
+    }
+
+    /// Block time of an edge, unix seconds (as [`edge_time`]).
+    pub(crate) fn time(&self, e: EdgeId) -> u64 {
+        self.graph.block_time(self.block(self.graph.edge_seq(e)))
+    }
+}
+
+/// First index in `0..len` where `pred` is false (`pred` true on a prefix).
+pub(crate) fn partition(len: u32, mut pred: impl FnMut(u32) -> bool) -> u32 {
+    let (mut lo, mut hi) = (0u32, len);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// The last index `i` with `first(i) <= seq`, as [`Graph::block_index`] and [`Graph::tx_index`] find it
+/// (`first` is non-decreasing and past the end returns the edge count, above every seq), searched forward
+/// from `from`: the answer for a seq not above this one. `full` is the plain binary search, used without
+/// such a start.
+pub(crate) fn seq_index(
+    seq: Seq,
+    from: Option<u32>,
+    first: impl Fn(u32) -> u32,
+    full: impl FnOnce() -> u32,
+) -> u32 {
+    let Some(lo) = from else { return full() };
+    // Gallop: find a bound `hi` with first(hi) > seq, then binary search in between.
+    let mut step = 1u32;
+    let mut ok = lo;
+    let hi = loop {
+        let probe = lo.saturating_add(step);
+        if probe == u32::MAX || first(probe) > seq {
+            break probe;
+        }
+        ok = probe;
+        step = step.saturating_mul(2);
+    };
+    ok + partition(hi - ok - 1, |i| first(ok + 1 + i) <= seq)
 }
 
 fn same_actor(a: Option<&ActorId>, b: Option<&ActorId>) -> bool {
@@ -1204,6 +1323,7 @@ pub fn cluster(
         blocked,
         senders,
         deposit_memo: vec![0; n as usize],
+        clock: BlockClock::new(graph),
         merges: Vec::new(),
         refused: Vec::new(),
         stats,

@@ -22,9 +22,9 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use chaintrace_core::{Address, Category, Chain, TxHash};
 
-use chaintrace_graph::{EdgeId, Graph, NodeId};
+use chaintrace_graph::{EdgeId, EdgeInfo, Graph, NodeId};
 
-use crate::cluster::{Clustering, DepositRule, NodeLabels, is_deposit_address};
+use crate::cluster::{Clustering, DepositRule, NodeLabels, is_deposit_address, partition, seq_index};
 
 /// Multiplicative hasher for u32 keys (node ids, pairs of them): the std SipHash costs more than the
 /// search itself.
@@ -335,6 +335,7 @@ pub fn links(
         cap,
         &mut incoming.1,
     );
+    let mut kept: Vec<(NodeId, NodeId, LinkDirection, Vec<EdgeId>)> = Vec::new();
     for (dir, (found, part)) in [
         (LinkDirection::Outgoing, outgoing),
         (LinkDirection::Incoming, incoming),
@@ -352,8 +353,12 @@ pub fn links(
             if edges.len() == 1 || direct_pairs.contains(&(f, to, dir)) || both_direct {
                 continue;
             }
-            out.push(path_link(graph, f, to, dir, &edges));
+            kept.push((f, to, dir, edges));
         }
+    }
+    let texts = EdgeTexts::new(graph, &mut senders, kept.iter().flat_map(|k| k.3.iter().copied()));
+    for (f, to, dir, edges) in kept {
+        out.push(path_link(&texts, f, to, dir, &edges));
     }
     same_address(graph, &from, &targets, &mut out);
     shared_deposits(graph, labels, &from, &targets, query, &mut out);
@@ -369,7 +374,10 @@ pub fn links(
 }
 
 fn describe_edge(graph: &Graph, e: EdgeId) -> (Chain, TxHash, Address, Address, String) {
-    let info = graph.edge_info(e);
+    describe(&graph.edge_info(e))
+}
+
+fn describe(info: &EdgeInfo) -> (Chain, TxHash, Address, Address, String) {
     let detail = format!(
         "{} -> {}: {} of {} at block {} (time {})",
         info.from.json_for(info.chain),
@@ -446,17 +454,65 @@ fn direct(graph: &Graph, from: &[NodeId], targets: &[NodeId], q: &LinkQuery, out
     }
 }
 
-fn path_link(graph: &Graph, from: NodeId, to: NodeId, dir: LinkDirection, edges: &[EdgeId]) -> Link {
+/// What an edge's evidence says, described once per query: paths share many of their edges, and
+/// describing an edge takes several lookups (sender, block, transaction) and a formatted sentence.
+struct EdgeTexts {
+    index: IdMap<u32>,
+    texts: Vec<(Chain, TxHash, Address, Address, String)>,
+}
+
+impl EdgeTexts {
+    /// Describes each distinct edge of `edges`. The edges are described in seq order, so that the block and
+    /// transaction of each is found by a short search forward from the previous one's instead of a binary
+    /// search over all blocks and transactions (two times twenty scattered reads per edge).
+    fn new(graph: &Graph, senders: &mut Senders<'_>, edges: impl Iterator<Item = EdgeId>) -> EdgeTexts {
+        let mut order: Vec<(u32, EdgeId)> = edges.map(|e| (graph.edge_seq(e), e)).collect();
+        order.sort_unstable();
+        order.dedup();
+        let mut out = EdgeTexts {
+            index: IdMap::default(),
+            texts: Vec::with_capacity(order.len()),
+        };
+        let (mut bi, mut ti) = (None, None);
+        for (seq, e) in order {
+            let b = seq_index(seq, bi, |i| graph.block_seqs(i).start, || graph.block_index(seq));
+            let t = seq_index(seq, ti, |i| graph.tx_seqs(i).start, || graph.tx_index(seq));
+            (bi, ti) = (Some(b), Some(t));
+            let (chain, from) = graph.node_key(senders.of(e));
+            let info = EdgeInfo {
+                chain,
+                from,
+                to: graph.node_key(graph.edge_dst(e)).1,
+                asset: graph.asset(graph.edge_asset(e)).1,
+                amount: graph.edge_amount(e),
+                block: graph.block_number(b),
+                time: graph.block_time(b),
+                tx_hash: graph.tx_hash(t),
+                seq,
+            };
+            debug_assert_eq!(info, graph.edge_info(e));
+            out.index.insert(e, out.texts.len() as u32);
+            out.texts.push(describe(&info));
+        }
+        out
+    }
+
+    fn get(&self, e: EdgeId) -> &(Chain, TxHash, Address, Address, String) {
+        &self.texts[self.index[&e] as usize]
+    }
+}
+
+fn path_link(texts: &EdgeTexts, from: NodeId, to: NodeId, dir: LinkDirection, edges: &[EdgeId]) -> Link {
     let evidence = edges
         .iter()
         .enumerate()
         .map(|(i, &e)| {
-            let (chain, tx, a, b, d) = describe_edge(graph, e);
+            let (chain, tx, a, b, d) = texts.get(e);
             Evidence {
                 kind: LinkKind::Path,
-                chain,
-                tx_hashes: vec![tx],
-                addresses: vec![a, b],
+                chain: *chain,
+                tx_hashes: vec![*tx],
+                addresses: vec![*a, *b],
                 detail: format!("hop {}: {d}", i + 1),
             }
         })
@@ -486,32 +542,33 @@ struct Entry {
 
 const NONE: u32 = u32::MAX;
 
-/// Role bits of a node in one [`paths`] call (dense per-node array).
+/// Role bits of a node in one [`paths`] call.
 const ROLE_SRC: u32 = 1;
 const ROLE_DST: u32 = 2;
 
-/// A u32 per node, 0 by default: a hash map while few nodes are set, a dense array once many are (a small
-/// query on a large graph must not pay for zeroing one slot per node; a large one must not pay for hashing).
-enum NodeMap {
-    Sparse(IdMap<u32>, u32),
-    Dense(Vec<u32>),
+/// A value per node, `T::default()` when unset: a hash map while few nodes are set, a dense array once many
+/// are (a small query on a large graph must not pay for zeroing one slot per node; a large one must not pay
+/// for hashing).
+enum NodeMap<T> {
+    Sparse(IdMap<T>, u32),
+    Dense(Vec<T>),
 }
 
-impl NodeMap {
-    fn new(n: u32) -> NodeMap {
+impl<T: Copy + Default> NodeMap<T> {
+    fn new(n: u32) -> NodeMap<T> {
         NodeMap::Sparse(IdMap::default(), n)
     }
 
     #[inline]
-    fn get(&self, x: NodeId) -> u32 {
+    fn get(&self, x: NodeId) -> T {
         match self {
-            NodeMap::Sparse(m, _) => m.get(&x).copied().unwrap_or(0),
+            NodeMap::Sparse(m, _) => m.get(&x).copied().unwrap_or_default(),
             NodeMap::Dense(v) => v[x as usize],
         }
     }
 
     #[inline]
-    fn set(&mut self, x: NodeId, value: u32) {
+    fn set(&mut self, x: NodeId, value: T) {
         match self {
             NodeMap::Dense(v) => v[x as usize] = value,
             NodeMap::Sparse(m, n) => {
@@ -519,7 +576,7 @@ impl NodeMap {
                 // Dense once the map holds 1/32 of the nodes: then zeroing n slots costs about as much as
                 // the hashing done so far.
                 if m.len() as u64 * 32 > u64::from(*n) {
-                    let mut v = vec![0; *n as usize];
+                    let mut v = vec![T::default(); *n as usize];
                     for (&k, &val) in m.iter() {
                         v[k as usize] = val;
                     }
@@ -530,10 +587,19 @@ impl NodeMap {
     }
 }
 
+/// Per node in a [`Side`]: its newest entry and that entry's label, so that most candidate edges are
+/// rejected with one read.
+#[derive(Debug, Clone, Copy, Default)]
+struct Head {
+    /// 1 + index of the newest entry, 0 when not reached.
+    index: u32,
+    /// `enc` of the newest entry.
+    enc: u32,
+}
+
 /// One direction of the meet-in-the-middle search: per node its label history, newest first.
 struct Side {
-    /// Per node: 1 + index of its newest entry, 0 when not reached.
-    head: NodeMap,
+    head: NodeMap<Head>,
     /// Nodes reached, in order of first reach.
     reached: Vec<NodeId>,
     entries: Vec<Entry>,
@@ -550,7 +616,7 @@ impl Side {
 
     #[inline]
     fn head_of(&self, x: NodeId) -> Option<u32> {
-        match self.head.get(x) {
+        match self.head.get(x).index {
             0 => None,
             h => Some(h - 1),
         }
@@ -598,24 +664,144 @@ impl Side {
         }
         Some((at, hops))
     }
+
+    /// Applies a batch of candidate edges of one level. The outcome does not depend on the order of the
+    /// candidates (nor on how a level is cut into batches): per node, each level keeps the one best label
+    /// among its candidates (edge seqs are unique), if it beats the node's label from earlier levels.
+    fn relax(&mut self, batch: &mut Vec<Candidate>, level: u8, forward: bool, next: &mut Vec<NodeId>) {
+        // Read every head first: independent loads the processor overlaps, so the update pass below, whose
+        // branches depend on them, finds them in cache.
+        if let NodeMap::Dense(v) = &self.head {
+            let mut touch = 0u32;
+            for c in batch.iter() {
+                touch ^= v[c.node as usize].enc;
+            }
+            std::hint::black_box(touch);
+        }
+        for c in batch.drain(..) {
+            if c.node == c.pred {
+                continue;
+            }
+            let cur = self.head.get(c.node);
+            let better = cur.index == 0 || if forward { c.enc < cur.enc } else { c.enc > cur.enc };
+            if !better {
+                continue;
+            }
+            if cur.index != 0 && self.entries[(cur.index - 1) as usize].level == level {
+                let en = &mut self.entries[(cur.index - 1) as usize];
+                en.enc = c.enc;
+                en.edge = c.edge;
+                en.pred = c.pred;
+                self.head.set(
+                    c.node,
+                    Head {
+                        index: cur.index,
+                        enc: c.enc,
+                    },
+                );
+            } else {
+                if cur.index == 0 {
+                    self.reached.push(c.node);
+                }
+                self.entries.push(Entry {
+                    level,
+                    enc: c.enc,
+                    edge: c.edge,
+                    pred: c.pred,
+                    older: cur.index.wrapping_sub(1),
+                });
+                self.head.set(
+                    c.node,
+                    Head {
+                        index: self.entries.len() as u32,
+                        enc: c.enc,
+                    },
+                );
+                next.push(c.node);
+            }
+        }
+    }
 }
 
+/// An edge a search may follow: to `node` (forward: the receiver; backward: the sender) from `pred`.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    node: NodeId,
+    enc: u32,
+    edge: EdgeId,
+    pred: NodeId,
+}
+
+/// Candidates gathered before [`Side::relax`] applies them.
+const BATCH: usize = 1024;
+/// Nodes with at most this many in-edges have all their in-edges' seqs read at once (independent loads)
+/// instead of binary-searched (dependent ones).
+const SMALL_IN: u32 = 48;
+
 /// Senders of edges for the backward search. [`Graph::edge_src`] is a binary search over the out-offsets
-/// (~20 dependent cache misses on a large graph); a search that asks for many senders builds the whole
-/// edge -> sender table once (one sequential pass) and then reads it.
+/// (~20 dependent reads, the last ones cache misses on a large graph). After a few thousand lookups this
+/// keeps the sender of every 256th edge (one short forward sweep), so a lookup searches only the few nodes
+/// between two marks; a search that will ask for many senders builds the whole edge -> sender table (one
+/// sequential pass over every edge, about the cost of a few ten thousand binary searches) and reads it.
 struct Senders<'g> {
     graph: &'g Graph,
     table: Vec<NodeId>,
+    /// `marks[k]` = sender of edge `k << MARK_SHIFT` (empty until built).
+    marks: Vec<NodeId>,
     asked: u64,
 }
+
+/// Edges between two sender marks.
+const MARK_SHIFT: u32 = 8;
+/// Single binary searches done before the marks are built.
+const MARKS_AFTER: u64 = 2048;
 
 impl<'g> Senders<'g> {
     fn new(graph: &'g Graph) -> Senders<'g> {
         Senders {
             graph,
             table: Vec::new(),
+            marks: Vec::new(),
             asked: 0,
         }
+    }
+
+    /// Builds the table if the binary searches done so far plus the `coming` ones would cost more.
+    fn prepare(&mut self, coming: u64) {
+        if !self.table.is_empty() || self.asked + coming <= u64::from(self.graph.edge_count() / 16) {
+            return;
+        }
+        let g = self.graph;
+        let mut table = vec![0; g.edge_count() as usize];
+        for n in 0..g.node_count() {
+            let r = g.out_edges(n);
+            table[r.start as usize..r.end as usize].fill(n);
+        }
+        self.table = table;
+    }
+
+    /// First out-edge id of node `i`, above every edge id past the last node (as `seq_index` needs).
+    #[inline]
+    fn first_out(&self, i: u32) -> u32 {
+        if i < self.graph.node_count() {
+            self.graph.out_edges(i).start
+        } else {
+            u32::MAX
+        }
+    }
+
+    fn build_marks(&mut self) {
+        let g = self.graph;
+        let n = (g.edge_count() >> MARK_SHIFT) + 1;
+        let mut marks = Vec::with_capacity(n as usize);
+        let mut prev = None;
+        for k in 0..n {
+            let e = (k << MARK_SHIFT).min(g.edge_count().saturating_sub(1));
+            let s = seq_index(e, prev, |i| self.first_out(i), || g.edge_src(e));
+            marks.push(s);
+            prev = Some(s);
+        }
+        self.marks = marks;
     }
 
     #[inline]
@@ -623,18 +809,14 @@ impl<'g> Senders<'g> {
         if let Some(&s) = self.table.get(e as usize) {
             return s;
         }
+        let k = (e >> MARK_SHIFT) as usize;
+        if let (Some(&lo), Some(&hi)) = (self.marks.get(k), self.marks.get(k + 1)) {
+            // The sender lies in marks[k]..=marks[k + 1]: the last node whose first out-edge is <= e.
+            return lo + partition(hi - lo, |i| self.first_out(lo + 1 + i) <= e);
+        }
         self.asked += 1;
-        // The table costs about one write per edge; a binary search about 20 reads. Build it once the
-        // binary searches would have cost as much.
-        if self.asked > u64::from(self.graph.edge_count() / 16) {
-            let g = self.graph;
-            let mut table = vec![0; g.edge_count() as usize];
-            for n in 0..g.node_count() {
-                let r = g.out_edges(n);
-                table[r.start as usize..r.end as usize].fill(n);
-            }
-            self.table = table;
-            return self.table[e as usize];
+        if self.asked == MARKS_AFTER && self.marks.is_empty() {
+            self.build_marks();
         }
         self.graph.edge_src(e)
     }
@@ -646,7 +828,7 @@ fn search(
     labels: &NodeLabels,
     senders: &mut Senders<'_>,
     starts: &[NodeId],
-    roles: &NodeMap,
+    roles: &NodeMap<u32>,
     depth: u32,
     forward: bool,
     cap: u32,
@@ -662,14 +844,28 @@ fn search(
             pred: NONE,
             older: NONE,
         });
-        side.head.set(s, side.entries.len() as u32);
+        side.head.set(
+            s,
+            Head {
+                index: side.entries.len() as u32,
+                enc: start_enc,
+            },
+        );
         side.reached.push(s);
     }
     let mut frontier: Vec<NodeId> = starts.to_vec();
     let mut next: Vec<NodeId> = Vec::new();
-    let mut cands: Vec<EdgeId> = Vec::new();
+    let mut batch: Vec<Candidate> = Vec::with_capacity(BATCH + cap.min(1 << 16) as usize);
+    let mut slots: Vec<(EdgeId, u32)> = Vec::with_capacity(SMALL_IN as usize);
     for level in 1..=depth as u8 {
         next.clear();
+        if !forward && senders.table.is_empty() {
+            let coming: u64 = frontier
+                .iter()
+                .map(|&u| u64::from(graph.in_edge_slots(u).len().min(cap as usize) as u32))
+                .sum();
+            senders.prepare(coming);
+        }
         for &u in &frontier {
             if roles.get(u) == 0 && labels.is_exit(u) {
                 report.exits_skipped += 1;
@@ -677,8 +873,6 @@ fn search(
             }
             // The label with at most level - 1 hops (a same-level improvement must not be chained on).
             let enc = side.at_level(u, level - 1).map_or(start_enc, |e| e.enc);
-            // Candidate edges, in the order they are expanded.
-            cands.clear();
             if forward {
                 let r = graph.out_edges(u);
                 let lo = r.start + partition(r.end - r.start, |i| graph.edge_seq(r.start + i) < enc);
@@ -691,72 +885,75 @@ fn search(
                         followed: cap,
                     });
                 }
-                cands.extend(lo..r.end.min(lo.saturating_add(cap)));
+                batch.extend((lo..r.end.min(lo.saturating_add(cap))).map(|e| Candidate {
+                    node: graph.edge_dst(e),
+                    enc: graph.edge_seq(e) + 1,
+                    edge: e,
+                    pred: u,
+                }));
             } else {
                 let r = graph.in_edge_slots(u);
                 // Departure must be strictly earlier than this node's departure (enc - 1).
                 let limit = enc.saturating_sub(1);
-                let hi = r.start
-                    + partition(r.end - r.start, |i| {
-                        graph.edge_seq(graph.in_edge_at(r.start + i)) < limit
-                    });
-                let q = u64::from(hi - r.start);
-                if q > u64::from(cap) {
+                let len = r.end - r.start;
+                // Candidates are the latest qualifying in-edges: closest in time to the departure.
+                let take = |hi: u32| hi.saturating_sub(cap).max(r.start)..hi;
+                let q = if limit >= graph.edge_count() {
+                    // Every seq is below the limit (a target's own search): no search needed.
+                    for s in take(r.end).rev() {
+                        let e = graph.in_edge_at(s);
+                        batch.push(Candidate {
+                            node: senders.of(e),
+                            enc: graph.edge_seq(e) + 1,
+                            edge: e,
+                            pred: u,
+                        });
+                    }
+                    len
+                } else if len <= SMALL_IN {
+                    slots.clear();
+                    slots.extend(r.clone().map(|s| {
+                        let e = graph.in_edge_at(s);
+                        (e, graph.edge_seq(e))
+                    }));
+                    let hi = slots.partition_point(|&(_, seq)| seq < limit) as u32;
+                    for &(e, seq) in slots[hi.saturating_sub(cap) as usize..hi as usize].iter().rev() {
+                        batch.push(Candidate {
+                            node: senders.of(e),
+                            enc: seq + 1,
+                            edge: e,
+                            pred: u,
+                        });
+                    }
+                    hi
+                } else {
+                    let hi =
+                        r.start + partition(len, |i| graph.edge_seq(graph.in_edge_at(r.start + i)) < limit);
+                    for s in take(hi).rev() {
+                        let e = graph.in_edge_at(s);
+                        batch.push(Candidate {
+                            node: senders.of(e),
+                            enc: graph.edge_seq(e) + 1,
+                            edge: e,
+                            pred: u,
+                        });
+                    }
+                    hi - r.start
+                };
+                if u64::from(q) > u64::from(cap) {
                     report.truncated.push(Truncation {
                         node: u,
                         direction: LinkDirection::Incoming,
-                        qualifying: q,
+                        qualifying: u64::from(q),
                         followed: cap,
                     });
                 }
-                // The latest ones: closest in time to the departure.
-                cands.extend(
-                    (hi.saturating_sub(cap).max(r.start)..hi)
-                        .rev()
-                        .map(|s| graph.in_edge_at(s)),
-                );
             }
-            for &e in &cands {
-                let v = if forward { graph.edge_dst(e) } else { senders.of(e) };
-                if v == u {
-                    continue;
-                }
-                let new_enc = graph.edge_seq(e) + 1;
-                let cur = side.head_of(v);
-                let better = match cur {
-                    None => true,
-                    Some(i) => {
-                        let old = side.entries[i as usize].enc;
-                        if forward { new_enc < old } else { new_enc > old }
-                    }
-                };
-                if !better {
-                    continue;
-                }
-                match cur {
-                    Some(i) if side.entries[i as usize].level == level => {
-                        let en = &mut side.entries[i as usize];
-                        en.enc = new_enc;
-                        en.edge = e;
-                        en.pred = u;
-                    }
-                    _ => {
-                        if cur.is_none() {
-                            side.reached.push(v);
-                        }
-                        side.entries.push(Entry {
-                            level,
-                            enc: new_enc,
-                            edge: e,
-                            pred: u,
-                            older: cur.unwrap_or(NONE),
-                        });
-                        side.head.set(v, side.entries.len() as u32);
-                        next.push(v);
-                    }
-                }
+            if batch.len() >= BATCH {
+                side.relax(&mut batch, level, forward, &mut next);
             }
         }
+        side.relax(&mut batch, level, forward, &mut next);
         if next.is_empty() {
             break;
         }
@@ -764,20 +961,6 @@ fn search(
     }
     report.visited += side.reached.len() as u64;
     side
-}
-
-/// First index in `0..len` where `pred` is false.
-fn partition(len: u32, mut pred: impl FnMut(u32) -> bool) -> u32 {
-    let (mut lo, mut hi) = (0u32, len);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if pred(mid) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    lo
 }
 
 /// Time-respecting paths from any of `srcs` to any of `dsts` (edges in order), the fewest hops per pair.
@@ -811,7 +994,7 @@ fn paths(
         .reached
         .iter()
         .copied()
-        .filter(|&m| other.head.get(m) != 0)
+        .filter(|&m| other.head.get(m).index != 0)
         .collect();
     meets.sort_unstable();
     // Per (start, end) pair: the fewest hops and the meeting node giving them (first in node order).

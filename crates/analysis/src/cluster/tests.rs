@@ -451,3 +451,32 @@ proptest! {
         prop_assert_eq!(run(&shuffled), expected);
     }
 }
+
+/// `BlockClock` and the galloping `seq_index` are shortcuts for `Graph::block_index` / `Graph::tx_index`:
+/// they must give the same index for every seq (a multi-chain simulated world: blocks of many sizes,
+/// chain boundaries, several transfers per transaction).
+#[test]
+fn block_clock_and_gallop_match_the_graph_binary_searches() {
+    let cfg = chaintrace_sim::WorldConfig::new(7, 20_000);
+    let (mem, _) = chaintrace_sim::generate_in_memory(&cfg).expect("sim world");
+    let g = Graph::from_transfers(mem.transfers, StoreStamp::default()).expect("graph");
+    assert!(g.edge_count() > 10_000);
+    let clock = BlockClock::new(&g);
+    let (mut bi, mut ti) = (None, None);
+    // Every seq, and every 7th (bigger steps for the gallop).
+    for step in [1u32, 7] {
+        for seq in (0..g.edge_count()).step_by(step as usize) {
+            let want_b = g.block_index(seq);
+            let want_t = g.tx_index(seq);
+            assert_eq!(clock.block(seq), want_b, "block of seq {seq}");
+            let b = seq_index(seq, bi, |i| g.block_seqs(i).start, || g.block_index(seq));
+            let t = seq_index(seq, ti, |i| g.tx_seqs(i).start, || g.tx_index(seq));
+            assert_eq!((b, t), (want_b, want_t), "gallop at seq {seq}");
+            (bi, ti) = (Some(b), Some(t));
+        }
+        (bi, ti) = (None, None);
+    }
+    for e in (0..g.edge_count()).step_by(13) {
+        assert_eq!(clock.time(e), edge_time(&g, e), "time of edge {e}");
+    }
+}

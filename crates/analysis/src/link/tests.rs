@@ -300,3 +300,23 @@ proptest! {
         }
     }
 }
+
+/// The sender marks and the sender table are shortcuts for `Graph::edge_src`: same sender for every edge
+/// (a simulated world: nodes with no out-edges between others, several chains).
+#[test]
+fn sender_marks_and_table_match_edge_src() {
+    let cfg = chaintrace_sim::WorldConfig::new(5, 20_000);
+    let (mem, _) = chaintrace_sim::generate_in_memory(&cfg).expect("sim world");
+    let g = Graph::from_transfers(mem.transfers, chaintrace_graph::StoreStamp::default()).expect("graph");
+    assert!(g.edge_count() > 10_000);
+    let mut marked = Senders::new(&g);
+    marked.build_marks();
+    let mut table = Senders::new(&g);
+    table.prepare(u64::MAX / 2);
+    assert!(!marked.marks.is_empty() && marked.table.is_empty() && !table.table.is_empty());
+    for e in 0..g.edge_count() {
+        let want = g.edge_src(e);
+        assert_eq!(marked.of(e), want, "marks, edge {e}");
+        assert_eq!(table.of(e), want, "table, edge {e}");
+    }
+}
