@@ -639,6 +639,14 @@ impl Graph {
         rd_u64(self.b(), self.l.edge_amount, e as usize) == 0
     }
 
+    /// An edge's amount when it is below 2^63 (read from the 8-byte slot alone), else `None` (then use
+    /// [`Graph::edge_amount`]). Equal to `edge_amount(e)` whenever it is `Some` on a verified image.
+    #[inline]
+    pub fn edge_amount_narrow(&self, e: EdgeId) -> Option<u64> {
+        let slot = rd_u64(self.b(), self.l.edge_amount, e as usize);
+        (slot & AMOUNT_WIDE == 0).then_some(slot)
+    }
+
     /// Whether an edge's amount is below `min`, reading the wide or overflow table only when the 8-byte slot
     /// cannot decide. Equal to `edge_amount(e) < min` on a verified image.
     #[inline]
@@ -653,13 +661,16 @@ impl Graph {
         self.edge_amount(e) < min
     }
 
-    /// Hints that the node's out- and in-offset entries will be read soon ([`Graph::out_edges`],
-    /// [`Graph::in_edge_slots`]). Only a cache hint: no effect on any answer.
+    /// Hints that the node's out-offset entries ([`Graph::out_edges`]; `in_edges`: the in-offsets,
+    /// [`Graph::in_edge_slots`]) will be read soon. Only a cache hint: no effect on any answer.
     #[inline]
-    pub fn prefetch_node(&self, n: NodeId) {
-        let b = self.b();
-        prefetch::prefetch_byte(b, self.l.out_offsets + n as usize * 4);
-        prefetch::prefetch_byte(b, self.l.in_offsets + n as usize * 4);
+    pub fn prefetch_node(&self, n: NodeId, in_edges: bool) {
+        let table = if in_edges {
+            self.l.in_offsets
+        } else {
+            self.l.out_offsets
+        };
+        prefetch::prefetch_byte(self.b(), table + n as usize * 4);
     }
 
     /// Hints that the edge's seq, asset, amount slot and receiver will be read soon. Only a cache hint.

@@ -1,4 +1,4 @@
-//! The only module of the graph crate that uses `unsafe`: mapping a snapshot file read-only.
+//! One of the two modules of the graph crate using `unsafe` (and `prefetch`): mapping a snapshot read-only.
 //!
 //! Why this is sound in practice: the mapping is read-only and everything built on it reads bytes through
 //! safe, bounds-checked slice accesses (`from_le_bytes`, no pointer casts), so any *content* the file holds —

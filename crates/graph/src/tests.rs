@@ -220,6 +220,21 @@ fn amounts_are_exact_across_the_slot_wide_and_overflow_tiers() {
             .map(|s| s & !format::AMOUNT_WIDE)
             .collect();
         assert_eq!(slots, (0..7).collect::<Vec<u64>>());
+        // The slot-only checks agree with the full amount at every tier boundary.
+        for e in 0..g.edge_count() {
+            let a = g.edge_amount(e);
+            assert_eq!(g.edge_amount_is_zero(e), a.is_zero(), "edge {e}");
+            let narrow = g.edge_amount_narrow(e);
+            assert_eq!(narrow.is_some(), a < one << 63, "edge {e}");
+            assert!(narrow.is_none_or(|v| U256::from(v) == a), "edge {e}");
+            for min in amounts.iter().chain([&(one << 64), &U256::from(u128::MAX - 2)]) {
+                assert_eq!(
+                    g.edge_amount_below(e, *min),
+                    a < *min,
+                    "edge {e} amount {a} min {min}"
+                );
+            }
+        }
     }
 }
 

@@ -11,6 +11,13 @@
 //! The hop limit keeps the engine's rule: an address starts passing taint on at its first arrival (in time)
 //! with fewer than `max_hops` hops; arrivals before that are held at the hop limit, later ones all count.
 //!
+//! Memory: at 10^7 transfers the search is bound by cache misses (each arrival lands on an address
+//! scattered over the node and edge tables). A level's arrivals are radix-sorted by key, each carries its
+//! receiver, and the loop prefetches the slot, offsets, state and last out-edge of arrivals 8-16 ahead.
+//! The zero-amount check reads only the 8-byte amount slot, and an arrival after an address's last
+//! out-edge needs no block or transaction lookup. Paths (full results only) are built once per record on
+//! some destination's path, in seq order, so block, transaction and hash tables are read forward.
+//!
 //! Not here: the fan-out cap's cut-offs depend on the time order of a hub's outflows, so when a cap would
 //! bind (some address has more tainted outflows than the cap) [`trace_poison`] answers `None` and the
 //! caller uses the time-ordered engine. Conversions are not handled here either.
@@ -19,8 +26,8 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::ops::Range;
 
-use chaintrace_core::{Chain, U256};
-use chaintrace_graph::{AssetId, EdgeId, Graph, NodeId, Seq};
+use chaintrace_core::{Address, Chain, U256};
+use chaintrace_graph::{AssetId, EdgeId, Graph, NodeId, Seq, prefetch};
 
 use super::engine::Locator;
 use super::{
@@ -30,6 +37,8 @@ use super::{
 
 const NONE: u32 = u32::MAX;
 const FAR: u64 = u64::MAX;
+/// `Run::rec_amount` of a record whose amount is 2^63 or more (never a narrow amount).
+const WIDE: u64 = u64::MAX;
 
 /// Checks a request and splits it into runs: one per asset, each with its chain's sources (sorted), in
 /// asset order (as the engine does).
@@ -85,6 +94,18 @@ fn plan<'g>(graph: &'g Graph, req: &TraceRequest) -> Result<(View<'g>, Runs), Tr
     Ok((view, runs))
 }
 
+/// The node ids of the oracle's exits in `graph`, sorted, when the oracle lists them.
+fn exit_nodes(graph: &Graph, oracle: &dyn ExitOracle) -> Option<Vec<NodeId>> {
+    let mut v: Vec<NodeId> = oracle
+        .exits_listed()?
+        .into_iter()
+        .filter_map(|(c, a)| graph.node(c, a))
+        .collect();
+    v.sort_unstable();
+    v.dedup();
+    Some(v)
+}
+
 /// Traces a poison request without conversions. `None` when the fan-out cap would cut an address off
 /// (the time-ordered engine handles that); otherwise exactly what the time-ordered engine returns.
 pub(crate) fn trace_poison(
@@ -96,6 +117,7 @@ pub(crate) fn trace_poison(
         Ok(p) => p,
         Err(e) => return Some(Err(e)),
     };
+    let exits = exit_nodes(graph, oracle);
     let mut result = TraceResult {
         model: Model::Poison,
         direction: req.direction,
@@ -109,7 +131,7 @@ pub(crate) fn trace_poison(
     for (asset, sources) in &runs {
         let chain = graph.asset(*asset).0;
         let window = graph.seqs_in_time(chain, req.since, req.until);
-        let mut run = Run::new(view, req, oracle, *asset, &window, sources);
+        let mut run = Run::new(view, req, oracle, exits.as_deref(), *asset, &window, sources);
         run.search()?;
         run.append_to(&mut result);
     }
@@ -137,11 +159,12 @@ pub(crate) fn reach_set_poison(
         Ok(p) => p,
         Err(e) => return Some(Err(e)),
     };
+    let exits = exit_nodes(graph, oracle);
     let mut out = Vec::new();
     for (asset, sources) in &runs {
         let chain = graph.asset(*asset).0;
         let window = graph.seqs_in_time(chain, req.since, req.until);
-        let mut run = Run::new(view, req, oracle, *asset, &window, sources);
+        let mut run = Run::new(view, req, oracle, exits.as_deref(), *asset, &window, sources);
         run.amounts = false;
         run.search()?;
         out.extend(run.nodes.iter().filter(|n| n.reached()).map(|n| (n.id, *asset)));
@@ -161,7 +184,14 @@ struct Scratch {
     nodes: Vec<NodeState>,
     recs: Vec<Rec>,
     next: Vec<Arrival>,
+    /// Empty transaction lists with capacity, for `NodeState::txs` (one allocation per list ever, not one
+    /// per address per run).
+    tx_pool: Vec<Vec<TxEntry>>,
 }
+
+/// A transaction of an address's first tainted block: (transaction index, its end key, earliest arrival
+/// key in it).
+type TxEntry = (u32, u64, u64);
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
@@ -252,10 +282,59 @@ struct Rec {
     receiver: NodeId,
 }
 
+/// An arrival of the next level: its key, record and (copied from the record, so the level's loop reads
+/// no record) receiver.
 #[derive(Clone, Copy)]
 struct Arrival {
     key: u32,
     rec: u32,
+    receiver: NodeId,
+}
+
+/// Sorts arrivals by key (unstable order among equal keys is fine: equal keys are one transfer): a
+/// comparison sort for small levels, else an LSD radix sort in three passes of 11 bits through `buf`.
+fn sort_by_key(v: &mut Vec<Arrival>, buf: &mut Vec<Arrival>) {
+    if v.len() < 4096 {
+        v.sort_unstable_by_key(|a| a.key);
+        return;
+    }
+    const BITS: u32 = 11;
+    const BUCKETS: usize = 1 << BITS;
+    buf.clear();
+    buf.resize(
+        v.len(),
+        Arrival {
+            key: 0,
+            rec: 0,
+            receiver: 0,
+        },
+    );
+    let (mut src, mut dst) = (std::mem::take(v), std::mem::take(buf));
+    for pass in 0..3 {
+        let shift = pass * BITS;
+        let digit = |a: &Arrival| ((a.key >> shift) as usize) & (BUCKETS - 1);
+        let mut count = vec![0usize; BUCKETS];
+        for a in &src {
+            count[digit(a)] += 1;
+        }
+        if count.contains(&src.len()) {
+            continue; // every key has the same digit: this pass moves nothing
+        }
+        let mut at = 0;
+        for c in count.iter_mut() {
+            let n = *c;
+            *c = at;
+            at += n;
+        }
+        for a in &src {
+            let d = digit(a);
+            dst[count[d]] = *a;
+            count[d] += 1;
+        }
+        std::mem::swap(&mut src, &mut dst);
+    }
+    *v = src;
+    *buf = dst;
 }
 
 /// What the search knows about one address.
@@ -274,7 +353,7 @@ struct NodeState {
     /// The first tainted block (meaningful when `qual_from != FAR`).
     first_block: u32,
     /// In the first tainted block: (transaction index, its end key, earliest arrival key in it).
-    txs: Vec<(u32, u64, u64)>,
+    txs: Vec<TxEntry>,
     followed: u32,
     emitted_taint: bool,
 }
@@ -292,6 +371,8 @@ struct Capped;
 struct Run<'a> {
     view: View<'a>,
     oracle: &'a dyn ExitOracle,
+    /// The oracle's exits as sorted node ids, when it lists them (else it is asked per new address).
+    exits: Option<&'a [NodeId]>,
     asset: AssetId,
     window: Range<u64>,
     sources: &'a [NodeId],
@@ -302,7 +383,14 @@ struct Run<'a> {
     slot: Vec<u32>,
     nodes: Vec<NodeState>,
     recs: Vec<Rec>,
+    tx_pool: Vec<Vec<TxEntry>>,
+    /// With amounts: each record's amount when below 2^63 (`WIDE`: read it from the graph). Filled while
+    /// the edge's amount slot is in cache (just checked for zero), so an arrival reads 8 bytes here
+    /// instead of the edge's slot (and wide amount) at random.
+    rec_amount: Vec<u64>,
     next: Vec<Arrival>,
+    /// Scratch of the radix sort.
+    sort_buf: Vec<Arrival>,
     level: u32,
     /// Whether amounts are summed (a full result); a reach set needs none.
     amounts: bool,
@@ -318,6 +406,7 @@ impl<'a> Run<'a> {
         view: View<'a>,
         req: &TraceRequest,
         oracle: &'a dyn ExitOracle,
+        exits: Option<&'a [NodeId]>,
         asset: AssetId,
         window: &Range<Seq>,
         sources: &'a [NodeId],
@@ -327,6 +416,7 @@ impl<'a> Run<'a> {
             nodes,
             recs,
             next,
+            tx_pool,
         } = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
         let n = view.g.node_count() as usize;
         if slot.len() < n {
@@ -335,6 +425,7 @@ impl<'a> Run<'a> {
         Run {
             view,
             oracle,
+            exits,
             asset,
             window: view.keys(window.clone()),
             sources,
@@ -345,6 +436,9 @@ impl<'a> Run<'a> {
             nodes,
             recs,
             next,
+            tx_pool,
+            rec_amount: Vec::new(),
+            sort_buf: Vec::new(),
             amounts: true,
             level: 0,
             loc: Locator::default(),
@@ -360,7 +454,7 @@ impl<'a> Run<'a> {
             return s as usize - 1;
         }
         let is_source = self.sources.binary_search(&n).is_ok();
-        let exit = if is_source {
+        let exit = if is_source || self.exits.is_some_and(|x| x.binary_search(&n).is_err()) {
             None
         } else {
             let (chain, address) = self.view.g.node_key(n);
@@ -418,53 +512,93 @@ impl<'a> Run<'a> {
                 if count > self.cap {
                     return Err(Capped);
                 }
-                let amount = view.g.edge_amount(e);
-                self.emitted = self.emitted.saturating_add(amount);
-                if !amount.is_zero() {
-                    self.send(s, e, amount, NONE);
+                if self.amounts {
+                    self.emitted = self.emitted.saturating_add(view.g.edge_amount(e));
+                }
+                if !view.g.edge_amount_is_zero(e) {
+                    self.send(s, e, NONE);
                 }
             }
         }
         while !self.next.is_empty() {
             self.level += 1;
             let mut cur = std::mem::take(&mut self.next);
-            cur.sort_unstable_by_key(|a| a.key);
-            for a in &cur {
-                self.arrive(*a)?;
+            sort_by_key(&mut cur, &mut self.sort_buf);
+            // The arrivals land on addresses scattered over the tables: hint the cache lines of later
+            // arrivals (their slot and offsets, then their state and last out-edge) while this one runs.
+            const AHEAD: usize = 16;
+            for j in 0..cur.len() {
+                if let Some(f) = cur.get(j + AHEAD) {
+                    prefetch(&self.slot, f.receiver as usize);
+                    view.g.prefetch_node(f.receiver, view.dir == Direction::Backward);
+                }
+                if let Some(f) = cur.get(j + AHEAD / 2) {
+                    if self.amounts {
+                        prefetch(&self.rec_amount, f.rec as usize);
+                    }
+                    let s = self.slot[f.receiver as usize];
+                    if s != 0 {
+                        prefetch(&self.nodes, s as usize - 1);
+                    }
+                    if view.dir == Direction::Forward {
+                        let out = view.g.out_edges(f.receiver);
+                        if !out.is_empty() {
+                            view.g.prefetch_edge(out.end - 1);
+                        }
+                    }
+                }
+                self.arrive(cur[j])?;
             }
         }
         Ok(())
     }
 
-    /// A tainted transfer leaves `sender`: dropped below the minimum, else an arrival one level up.
-    fn send(&mut self, sender: NodeId, e: EdgeId, amount: U256, parent: u32) {
-        if amount < self.min_amount {
-            self.dropped = self.dropped.saturating_add(amount);
+    /// A tainted transfer (of a non-zero amount) leaves `sender`: dropped below the minimum, else an
+    /// arrival one level up.
+    fn send(&mut self, sender: NodeId, e: EdgeId, parent: u32) {
+        let g = self.view.g;
+        if !self.min_amount.is_zero() && g.edge_amount_below(e, self.min_amount) {
+            if self.amounts {
+                self.dropped = self.dropped.saturating_add(g.edge_amount(e));
+            }
             return;
+        }
+        let receiver = self.view.receiver(e);
+        if self.amounts {
+            self.rec_amount.push(g.edge_amount_narrow(e).unwrap_or(WIDE));
         }
         self.recs.push(Rec {
             edge: e,
             parent,
             sender,
-            receiver: self.view.receiver(e),
+            receiver,
         });
         self.next.push(Arrival {
             key: self.view.key(e),
             rec: (self.recs.len() - 1) as u32,
+            receiver,
         });
+    }
+
+    /// The amount of record `rec` (with amounts).
+    #[inline]
+    fn rec_amount_of(&self, rec: u32) -> U256 {
+        match self.rec_amount[rec as usize] {
+            WIDE => self.view.g.edge_amount(self.recs[rec as usize].edge),
+            v => U256::from(v),
+        }
     }
 
     /// An arrival of the current level (arrivals of one level come in time order).
     fn arrive(&mut self, a: Arrival) -> Result<(), Capped> {
         let h = self.level;
-        let r = self.recs[a.rec as usize];
         // Without amounts (a reach set), any non-zero stand-in marks the address as reached.
         let amount = if self.amounts {
-            self.view.g.edge_amount(r.edge)
+            self.rec_amount_of(a.rec)
         } else {
             U256::from(1u8)
         };
-        let i = self.node(r.receiver);
+        let i = self.node(a.receiver);
         let n = &mut self.nodes[i];
         if n.kind == Kind::Source {
             self.returned = self.returned.saturating_add(amount);
@@ -496,6 +630,13 @@ impl<'a> Run<'a> {
         if k >= self.nodes[i].qual_from {
             return Ok(()); // everything it could qualify already does
         }
+        // An arrival after the address's last out-edge qualifies nothing and leaves the state as it is
+        // (the state only matters through the out-edges it qualifies): no block or transaction lookup.
+        let id = self.nodes[i].id;
+        let len = view.out_len(id);
+        if len == 0 || u64::from(view.key(view.out_at(id, len - 1))) <= k {
+            return Ok(());
+        }
         let seq = view.seq_of(k);
         let (block, tx) = self.loc.block_tx(view.g, seq);
         let n = &mut self.nodes[i];
@@ -518,31 +659,32 @@ impl<'a> Run<'a> {
         // A new, earlier first block.
         let old_qual = n.qual_from;
         let old_block = n.first_block;
-        let old_txs = std::mem::take(&mut n.txs);
+        let mut fresh = self.tx_pool.pop().unwrap_or_default();
         let new_qual = view.keys(view.g.block_seqs(block)).end;
         let tx_end = view.keys(view.g.tx_seqs(tx)).end;
+        fresh.push((tx, tx_end, k));
+        let n = &mut self.nodes[i];
+        let mut old_txs = std::mem::replace(&mut n.txs, fresh);
         n.qual_from = new_qual;
         n.first_block = block;
-        n.txs.push((tx, tx_end, k));
         self.emit_range(i, k + 1..tx_end, rec, &[])?;
-        if old_qual == FAR {
+        let res = if old_qual == FAR {
             self.emit_range(i, new_qual..FAR, rec, &[])
         } else {
             let old_start = view.keys(view.g.block_seqs(old_block)).start;
-            self.emit_range(i, new_qual..old_start, rec, &[])?;
-            self.emit_range(i, old_start..old_qual, rec, &old_txs)
+            self.emit_range(i, new_qual..old_start, rec, &[])
+                .and_then(|()| self.emit_range(i, old_start..old_qual, rec, &old_txs))
+        };
+        if old_txs.capacity() > 0 {
+            old_txs.clear();
+            self.tx_pool.push(old_txs);
         }
+        res
     }
 
     /// Emits node `i`'s out-edges of the asset with keys in `keys` (within the window), except those
     /// already emitted through one of `done` (transaction entries of an earlier state).
-    fn emit_range(
-        &mut self,
-        i: usize,
-        keys: Range<u64>,
-        rec: u32,
-        done: &[(u32, u64, u64)],
-    ) -> Result<(), Capped> {
+    fn emit_range(&mut self, i: usize, keys: Range<u64>, rec: u32, done: &[TxEntry]) -> Result<(), Capped> {
         let (lo, hi) = (keys.start.max(self.window.start), keys.end.min(self.window.end));
         if lo >= hi {
             return Ok(());
@@ -561,8 +703,8 @@ impl<'a> Run<'a> {
             if view.g.edge_asset(e) != self.asset || done.iter().any(|t| k > t.2 && k < t.1) {
                 continue;
             }
-            let amount = view.g.edge_amount(e);
-            if amount.is_zero() {
+            // The 8-byte slot says whether the amount is zero; no wide-amount read.
+            if view.g.edge_amount_is_zero(e) {
                 continue;
             }
             let st = &mut self.nodes[i];
@@ -571,14 +713,15 @@ impl<'a> Run<'a> {
                 return Err(Capped);
             }
             st.emitted_taint = true;
-            self.send(n, e, amount, rec);
+            self.send(n, e, rec);
         }
         Ok(())
     }
 
-    /// The path of record `rec`, from a start, with each record's step built once.
-    fn path(&self, rec: u32, memo: &mut [u32], built: &mut Vec<PathStep>) -> Vec<PathStep> {
-        let mut chain = Vec::new();
+    /// The path of record `rec`, from a start: clones of the steps `steps_of` built (`memo`: record ->
+    /// index into `built`). `chain` is scratch.
+    fn path(&self, rec: u32, memo: &[u32], built: &[PathStep], chain: &mut Vec<u32>) -> Vec<PathStep> {
+        chain.clear();
         let mut r = rec;
         while r != NONE {
             chain.push(r);
@@ -587,33 +730,68 @@ impl<'a> Run<'a> {
         chain
             .iter()
             .rev()
-            .map(|&r| {
-                if memo[r as usize] == NONE {
-                    built.push(self.step(self.recs[r as usize]));
-                    memo[r as usize] = (built.len() - 1) as u32;
-                }
-                built[memo[r as usize] as usize].clone()
-            })
+            .map(|&r| built[memo[r as usize] as usize].clone())
             .collect()
     }
 
-    fn step(&self, r: Rec) -> PathStep {
+    /// Builds the step of every record on the path of one of `reached`, once each, in seq order (so block,
+    /// transaction and hash lookups walk their tables forward; the hashes are read in file order). Returns
+    /// `(memo, built)`: record -> index into `built` (`NONE` for records on no such path).
+    fn steps_of(&self, reached: &[&NodeState], addr: &[Address]) -> (Vec<u32>, Vec<PathStep>) {
+        const MARKED: u32 = NONE - 1;
         let g = self.view.g;
-        let seq = g.edge_seq(r.edge);
-        let bi = g.block_index(seq);
-        let (from, to) = match self.view.dir {
-            Direction::Forward => (r.sender, r.receiver),
-            Direction::Backward => (r.receiver, r.sender),
-        };
-        PathStep {
-            tx_hash: g.tx_hash(g.tx_index(seq)),
-            from: g.node_key(from).1,
-            to: g.node_key(to).1,
-            amount: g.edge_amount(r.edge),
-            block: g.block_number(bi),
-            time: g.block_time(bi),
-            seq,
+        let mut memo = vec![NONE; self.recs.len()];
+        let mut need: Vec<(Seq, u32)> = Vec::new();
+        for n in reached {
+            let mut r = n.rec;
+            while r != NONE && memo[r as usize] == NONE {
+                memo[r as usize] = MARKED;
+                let rec = &self.recs[r as usize];
+                need.push((g.edge_seq(rec.edge), r));
+                r = rec.parent;
+            }
         }
+        need.sort_unstable();
+        let mut loc = Locator::default();
+        let mut built = Vec::with_capacity(need.len());
+        for &(seq, r) in &need {
+            memo[r as usize] = built.len() as u32;
+            let rec = self.recs[r as usize];
+            let (bi, ti) = loc.block_tx(g, seq);
+            let (from, to) = match self.view.dir {
+                Direction::Forward => (rec.sender, rec.receiver),
+                Direction::Backward => (rec.receiver, rec.sender),
+            };
+            built.push(PathStep {
+                tx_hash: g.tx_hash(ti),
+                from: addr[self.slot[from as usize] as usize - 1],
+                to: addr[self.slot[to as usize] as usize - 1],
+                amount: self.rec_amount_of(r),
+                block: g.block_number(bi),
+                time: g.block_time(bi),
+                seq,
+            });
+        }
+        (memo, built)
+    }
+
+    /// The address of every start and reached node, by index into `nodes` (others: zero), read in node id
+    /// order (the node table forward, not at random).
+    fn addresses(&self) -> Vec<Address> {
+        let g = self.view.g;
+        let mut ids: Vec<(NodeId, u32)> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.kind == Kind::Source || n.reached())
+            .map(|(i, n)| (n.id, i as u32))
+            .collect();
+        ids.sort_unstable();
+        let mut addr = vec![Address([0; 20]); self.nodes.len()];
+        for (id, i) in ids {
+            addr[i as usize] = g.node_key(id).1;
+        }
+        addr
     }
 
     /// Result entries, in the engine's order (by node id, then the caller sorts).
@@ -633,13 +811,17 @@ impl<'a> Run<'a> {
             converted_in: U256::ZERO,
             converted_out: U256::ZERO,
         };
+        // In the caller's final order (hops, then amount descending, then address = node id), so its stable
+        // sort finds the destinations already sorted.
         let mut reached: Vec<&NodeState> = self.nodes.iter().filter(|n| n.reached()).collect();
-        reached.sort_unstable_by_key(|n| n.id);
-        let mut memo = vec![NONE; self.recs.len()];
-        let mut built = Vec::new();
+        reached.sort_unstable_by(|a, b| (a.hops, b.received, a.id).cmp(&(b.hops, a.received, b.id)));
+        let addr = self.addresses();
+        let (memo, built) = self.steps_of(&reached, &addr);
+        let mut chain_scratch = Vec::new();
+        result.destinations.reserve(reached.len());
         for n in reached {
-            let address = g.node_key(n.id).1;
-            let path = self.path(n.rec, &mut memo, &mut built);
+            let address = addr[self.slot[n.id as usize] as usize - 1];
+            let path = self.path(n.rec, &memo, &built, &mut chain_scratch);
             let steps: Vec<TraceStep> = path
                 .iter()
                 .map(|s| TraceStep::Transfer {
@@ -709,8 +891,14 @@ impl Drop for Run<'_> {
     /// Clears the slots this run used and hands the table back for the next run on this thread.
     fn drop(&mut self) {
         let mut slot = std::mem::take(&mut self.slot);
-        for n in &self.nodes {
+        let mut tx_pool = std::mem::take(&mut self.tx_pool);
+        for n in &mut self.nodes {
             slot[n.id as usize] = 0;
+            if n.txs.capacity() > 0 {
+                let mut t = std::mem::take(&mut n.txs);
+                t.clear();
+                tx_pool.push(t);
+            }
         }
         let mut nodes = std::mem::take(&mut self.nodes);
         let mut recs = std::mem::take(&mut self.recs);
@@ -726,6 +914,7 @@ impl Drop for Run<'_> {
                     nodes,
                     recs,
                     next,
+                    tx_pool,
                 };
             }
         });

@@ -361,3 +361,27 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// The radix sort of a level's arrivals (levels of 4096 or more; the random graphs above stay below)
+    /// gives the keys in order and keeps every arrival, for keys spread over all 32 bits or packed in a few.
+    #[test]
+    fn level_sort_orders_large_levels(keys in prop::collection::vec(any::<u32>(), 4000..12000), narrow in any::<bool>()) {
+        use super::{Arrival, sort_by_key};
+        let mut v: Vec<Arrival> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| Arrival { key: if narrow { k % 3000 } else { k }, rec: i as u32, receiver: k ^ 7 })
+            .collect();
+        let mut want: Vec<(u32, u32, u32)> = v.iter().map(|a| (a.key, a.rec, a.receiver)).collect();
+        want.sort_unstable();
+        let mut buf = Vec::new();
+        sort_by_key(&mut v, &mut buf);
+        prop_assert!(v.windows(2).all(|w| w[0].key <= w[1].key));
+        let mut got: Vec<(u32, u32, u32)> = v.iter().map(|a| (a.key, a.rec, a.receiver)).collect();
+        got.sort_unstable();
+        prop_assert_eq!(got, want);
+    }
+}
