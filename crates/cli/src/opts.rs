@@ -1,9 +1,9 @@
 //! Option groups shared by several subcommands.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use chaintrace_store::Store;
+use chaintrace_store::{Store, StoreError};
 
 /// Options every subcommand accepts, before or after the subcommand name.
 #[derive(Debug, clap::Args)]
@@ -28,6 +28,23 @@ impl GlobalOpts {
     pub(crate) fn open_store(&self) -> anyhow::Result<Store> {
         let dir = self.data_dir()?;
         Store::open(&dir).with_context(|| format!("opening store in {}", dir.display()))
+    }
+}
+
+/// Opens the existing store in `dir` for reading. A store written by an older chaintrace is first migrated
+/// (one read-write open, one transaction; a note on stderr), so upgrading chaintrace never strands a data
+/// directory; a read-only directory then fails with the migration's own error.
+pub(crate) fn open_store_read(dir: &Path) -> Result<Store, StoreError> {
+    match Store::open_read_only(dir) {
+        Err(StoreError::SchemaOld { found, supported, .. }) => {
+            eprintln!(
+                "migrating the store in {} from schema version {found} to {supported} (once) ...",
+                dir.display()
+            );
+            drop(Store::open(dir)?);
+            Store::open_read_only(dir)
+        }
+        other => other,
     }
 }
 

@@ -53,7 +53,8 @@ const CHUNK: usize = 64 * 1024;
 pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let dir = global.data_dir()?;
-    let store = Store::open_read_only(&dir).with_context(|| format!("opening store in {}", dir.display()))?;
+    let store =
+        crate::opts::open_store_read(&dir).with_context(|| format!("opening store in {}", dir.display()))?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let name = match args.format {
         ExportFormat::Parquet => "transfers.parquet",

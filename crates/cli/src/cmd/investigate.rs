@@ -186,7 +186,8 @@ pub(crate) fn investigate_store(
     opts: &Options,
     follow_conversions: bool,
 ) -> anyhow::Result<Investigation> {
-    let store = Store::open_read_only(dir).with_context(|| format!("opening store in {}", dir.display()))?;
+    let store =
+        crate::opts::open_store_read(dir).with_context(|| format!("opening store in {}", dir.display()))?;
     let graph = load_graph(&store, dir, false)?;
     let labels = load_labels(&store)?;
     let (conversions, mixers) = load_defi(&store, dir, follow_conversions, true)?;

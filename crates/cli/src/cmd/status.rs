@@ -7,7 +7,7 @@
 use std::io::Write;
 
 use anyhow::Context;
-use chaintrace_store::{DB_FILE, Store, StoreError, TransferReader};
+use chaintrace_store::{DB_FILE, StoreError, TransferReader};
 use serde_json::json;
 
 use crate::opts::{Format, GlobalOpts};
@@ -29,7 +29,7 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
     }
     let dir = global.data_dir()?;
     let path = dir.join(DB_FILE);
-    let store = match Store::open_read_only(&dir) {
+    let store = match crate::opts::open_store_read(&dir) {
         Ok(s) => Some(s),
         Err(StoreError::Missing { .. }) => None,
         Err(e) => return Err(e).with_context(|| format!("opening store in {}", dir.display())),

@@ -34,7 +34,6 @@ use chaintrace_analysis::trace::{
     TraceResult,
 };
 use chaintrace_core::{Address, Asset, Chain, U256};
-use chaintrace_store::Store;
 use serde_json::{Value, json};
 
 use chaintrace_report::json::{conversion_json, step_json};
@@ -159,7 +158,8 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
         .context("--asset")?;
 
     let dir = global.data_dir()?;
-    let store = Store::open_read_only(&dir).with_context(|| format!("opening store in {}", dir.display()))?;
+    let store =
+        crate::opts::open_store_read(&dir).with_context(|| format!("opening store in {}", dir.display()))?;
     let graph = load_graph(&store, &dir, args.rebuild)?;
     if graph.edge_count() == 0 {
         bail!(

@@ -10,7 +10,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use chaintrace_core::{Address, Asset, Chain, Transfer, U256};
-use chaintrace_store::{Store, TransferReader};
+use chaintrace_store::TransferReader;
 use serde_json::json;
 
 use crate::opts::{Format, GlobalOpts};
@@ -32,7 +32,8 @@ pub(crate) struct Args {
 pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
     let address = Address::parse(&args.address)?;
     let dir = global.data_dir()?;
-    let store = Store::open_read_only(&dir).with_context(|| format!("opening store in {}", dir.display()))?;
+    let store =
+        crate::opts::open_store_read(&dir).with_context(|| format!("opening store in {}", dir.display()))?;
     let transfers = store
         .transfers_of(address, args.chain)
         .with_context(|| format!("reading transfers of {}", address.to_hex()))?;

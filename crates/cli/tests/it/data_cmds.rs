@@ -355,3 +355,59 @@ fn status_of_a_fresh_data_dir_says_so() {
         "status must not create the store"
     );
 }
+
+/// A data directory written by an older chaintrace (schema version 3: no kept per-chain counts) is
+/// migrated once by the first reading command, which then answers with the right counts; later commands
+/// open it read-only without migrating again.
+#[test]
+fn reading_commands_migrate_an_older_store_once() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let file = tmp.path().join("flows.csv");
+    let a = "0x1111111111111111111111111111111111111111";
+    let b = "0x2222222222222222222222222222222222222222";
+    let h = "0xabababababababababababababababababababababababababababababababab";
+    std::fs::write(
+        &file,
+        format!(
+            "block,timestamp,tx_hash,from,to,asset,amount\n\
+             100,1700000000,{h},{a},{b},native,15\n\
+             101,1700000012,{h},{b},{a},native,7\n"
+        ),
+    )
+    .expect("write csv");
+    assert_ok(&chaintrace(
+        &data,
+        &[
+            "import",
+            "csv",
+            "--chain",
+            "bsc",
+            file.to_str().expect("utf-8 path"),
+        ],
+    ));
+    {
+        // Turn the file back into a version 3 store.
+        let conn = rusqlite::Connection::open(data.join("chaintrace.sqlite")).expect("open sqlite");
+        conn.execute_batch("DROP TABLE chain_stats; PRAGMA user_version = 3;")
+            .expect("downgrade");
+    }
+    let o = chaintrace(&data, &["status", "--format", "json"]);
+    assert_ok(&o);
+    assert!(
+        stderr(&o).contains("from schema version 3 to 4"),
+        "{}",
+        stderr(&o)
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(v["chains"][0]["chain"], "bsc", "{v}");
+    assert_eq!(v["chains"][0]["transfers"], 2, "{v}");
+        stdout(&o).contains("\"transfers\": 2") || v.to_string().contains("\"transfers\":2"),
+        "{v}"
+    );
+    let o = chaintrace(&data, &["transfers", "--address", a, "--format", "json"]);
+    assert_ok(&o);
+    assert!(!stderr(&o).contains("migrating"), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(v["transfers"].as_array().map(Vec::len), Some(2));
+}
