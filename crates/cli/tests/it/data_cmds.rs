@@ -402,9 +402,6 @@ fn reading_commands_migrate_an_older_store_once() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
     assert_eq!(v["chains"][0]["chain"], "bsc", "{v}");
     assert_eq!(v["chains"][0]["transfers"], 2, "{v}");
-        stdout(&o).contains("\"transfers\": 2") || v.to_string().contains("\"transfers\":2"),
-        "{v}"
-    );
     let o = chaintrace(&data, &["transfers", "--address", a, "--format", "json"]);
     assert_ok(&o);
     assert!(!stderr(&o).contains("migrating"), "{}", stderr(&o));
