@@ -234,9 +234,187 @@ enum Role {
 struct NodeState<M: TaintModel> {
     role: Role,
     out_i: u32,
+    /// First view-in edge not yet applied to `pools` (models that use inflows).
     in_i: u32,
     followed: u32,
     pools: Pools<M>,
+    /// Block and transaction lookups of this node's transfers (they come in time order).
+    loc: Locator,
+    /// Seq of the transfer behind the pending entry whose transaction is not looked up yet (`UNRESOLVED`).
+    unresolved: Seq,
+    /// The first taint, waiting for the history replay (see [`NodeState::replay`]).
+    deferred: Option<Deferred<M>>,
+}
+
+/// An address's first taint, received once its balance is rebuilt.
+struct Deferred<M: TaintModel> {
+    /// The node's view-out and view-in edges before it (the history to replay).
+    out_end: u32,
+    in_end: u32,
+    at: Arrival,
+    flow: M::Flow,
+    route: Route,
+}
+
+/// Transaction of a pending entry not looked up yet: its transfer was alone in its block so far, where the
+/// transaction does not matter. Looked up (see [`NodeState::position`]) only when another transfer of the
+/// address comes in the same block. Never a transaction index (`u32::MAX` is "no transaction").
+const UNRESOLVED: u32 = u32::MAX - 1;
+
+impl<M: TaintModel> NodeState<M> {
+    /// Block and transaction of the node's transfer at `seq` for its pools. The transaction is looked up
+    /// only when the pools hold value pending in that block; otherwise the pools settle everything pending
+    /// first and the transaction only names a new pending entry, so it is left `UNRESOLVED` until needed.
+    fn position(&mut self, g: &Graph, seq: Seq) -> (u32, u32) {
+        let loc = &mut self.loc;
+        if !(loc.block_seqs.0 <= seq && seq < loc.block_seqs.1) {
+            loc.block = g.block_index(seq);
+            let r = g.block_seqs(loc.block);
+            loc.block_seqs = (r.start, r.end);
+        }
+        let block = loc.block;
+        if lazy_inflows() && !self.pools.pending_in(block) {
+            self.unresolved = seq;
+            return (block, UNRESOLVED);
+        }
+        self.resolve(g, block);
+        let loc = &mut self.loc;
+        if !(loc.tx_seqs.0 <= seq && seq < loc.tx_seqs.1) {
+            loc.tx = g.tx_index(seq);
+            let r = g.tx_seqs(loc.tx);
+            loc.tx_seqs = (r.start, r.end);
+        }
+        (block, loc.tx)
+    }
+
+    /// Looks up the transaction of the `UNRESOLVED` pending entry, if one is pending in `block`.
+    fn resolve(&mut self, g: &Graph, block: u32) {
+        if self.pools.pending_in(block) && self.pools.has_tx(UNRESOLVED) {
+            self.pools.rename_tx(UNRESOLVED, g.tx_index(self.unresolved));
+        }
+    }
+
+    /// Rebuilds the pools at the node's first taint from all earlier transfers of the asset, then receives
+    /// the first taint. Deferred until the pools are first used (many reached addresses never send again):
+    /// the sequence of pool operations is the same.
+    fn replay(&mut self, ctx: &Ctx<'_>, n: NodeId) {
+        let Some(d) = self.deferred.take() else { return };
+        if M::USES_INFLOWS {
+            // History replay, merging the two time-sorted lists (edges of other assets skipped).
+            let (out_end, in_end) = (d.out_end, d.in_end);
+            let (mut i, mut j) = (0u32, 0u32);
+            let next_out = |i: &mut u32| {
+                while *i < out_end {
+                    let e = ctx.out_at(n, *i);
+                    *i += 1;
+                    if ctx.g.edge_asset(e) == ctx.asset {
+                        return Some((ctx.key(e), e));
+                    }
+                }
+                None
+            };
+            let next_in = |j: &mut u32| {
+                while *j < in_end {
+                    let e = ctx.in_at(n, *j);
+                    *j += 1;
+                    if ctx.g.edge_asset(e) == ctx.asset {
+                        return Some((ctx.key(e), e));
+                    }
+                }
+                None
+            };
+            let (mut ho, mut hi) = (next_out(&mut i), next_in(&mut j));
+            loop {
+                let (take_out, h) = match (ho, hi) {
+                    (None, None) => break,
+                    (Some((_, e)), None) => (true, e),
+                    (None, Some((_, e))) => (false, e),
+                    (Some((ko, eo)), Some((ki, ei))) => {
+                        if ko < ki {
+                            (true, eo)
+                        } else {
+                            (false, ei)
+                        }
+                    }
+                };
+                let (b, t) = self.position(ctx.g, ctx.g.edge_seq(h));
+                let a = ctx.g.edge_amount(h);
+                if take_out {
+                    ho = next_out(&mut i);
+                    self.pools.prepare_out(b, t);
+                    let _ = self.pools.take(a);
+                } else {
+                    hi = next_in(&mut j);
+                    self.pools.inflow(b, t, M::clean(a), None);
+                }
+            }
+        }
+        let (block, tx) = match d.at {
+            Arrival::Edge(e) => self.position(ctx.g, ctx.g.edge_seq(e)),
+            Arrival::Virtual { block, tx } => {
+                self.resolve(ctx.g, block);
+                (block, tx)
+            }
+        };
+        self.pools.inflow(block, tx, d.flow, Some(d.route));
+    }
+
+    /// Taint the node holds.
+    fn held(&self) -> U256 {
+        match &self.deferred {
+            // Its history is clean: it holds what the first taint alone would give.
+            Some(d) => {
+                let mut pool = M::Pool::default();
+                M::add(&mut pool, d.flow.clone());
+                M::held(&pool)
+            }
+            None => self.pools.held(),
+        }
+    }
+
+    /// Applies the node's inflows of the asset with key below `upto` that no event delivered: they are all
+    /// clean. (A tainted inflow comes from a source or an active sender, whose event at its key ran before
+    /// any event of key `upto`, and was delivered, and so applied, then.) So clean inflows need no events:
+    /// they are folded in, in time order, just before the node's next event that uses its pools.
+    fn fold(&mut self, ctx: &Ctx<'_>, n: NodeId, upto: u32) {
+        self.replay(ctx, n);
+        if !M::USES_INFLOWS || !matches!(self.role, Role::Active) || !lazy_inflows() {
+            return;
+        }
+        let in_len = ctx.in_len(n);
+        while self.in_i < in_len {
+            let h = ctx.in_at(n, self.in_i);
+            if ctx.key(h) >= upto {
+                break;
+            }
+            self.in_i += 1;
+            if ctx.g.edge_asset(h) != ctx.asset {
+                continue;
+            }
+            let (b, t) = self.position(ctx.g, ctx.g.edge_seq(h));
+            self.pools.inflow(b, t, M::clean(ctx.g.edge_amount(h)), None);
+        }
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test switch: schedule every inflow as an event, as the engine did before clean inflows were folded
+    /// lazily (the reference the equality tests compare against).
+    pub(crate) static EAGER_INFLOWS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether clean inflows are folded lazily (always, outside the reference mode of the tests).
+#[inline]
+fn lazy_inflows() -> bool {
+    #[cfg(test)]
+    {
+        !EAGER_INFLOWS.with(|c| c.get())
+    }
+    #[cfg(not(test))]
+    {
+        true
+    }
 }
 
 /// What a run learned about one reached address.
@@ -248,6 +426,15 @@ struct Reach {
     stopped_held: U256,
     exit: Option<ExitInfo>,
     emitted_taint: bool,
+}
+
+/// How the first taint reaches an address.
+#[derive(Clone, Copy)]
+enum Arrival {
+    /// On this in-edge.
+    Edge(EdgeId),
+    /// Virtually (a conversion), in this block and transaction.
+    Virtual { block: u32, tx: u32 },
 }
 
 struct Truncated {
@@ -279,8 +466,8 @@ struct Run<'c, 'a, M: TaintModel> {
     out: RunOutput,
     exit_cache: FxHashMap<NodeId, Option<ExitInfo>>,
     inj_edges: FxHashMap<EdgeId, (U256, Route)>,
-    /// Block and transaction of the last edge `process` looked at (events come in time order).
-    loc: Locator,
+    /// The node whose events the main loop is running: `schedule` leaves it to the loop.
+    current: Option<NodeId>,
 }
 
 pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
@@ -303,7 +490,7 @@ pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
         },
         exit_cache: FxHashMap::default(),
         inj_edges: FxHashMap::default(),
-        loc: Locator::default(),
+        current: None,
     };
     if ctx.window.is_empty() {
         return r.out;
@@ -319,6 +506,9 @@ pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
                 in_i: 0,
                 followed: 0,
                 pools: Pools::default(),
+                loc: Locator::default(),
+                unresolved: 0,
+                deferred: None,
             },
         );
         r.schedule(s);
@@ -355,9 +545,24 @@ pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
         let Some(Reverse((key, n))) = r.heap.pop() else {
             break;
         };
-        match r.next_event(n) {
-            Some((k, e, is_out)) if k == key => r.process(e, is_out.then_some(n)),
-            _ => continue, // stale entry: the node moved on or stopped
+        // A stale entry (the node moved on or stopped) does nothing.
+        let mut ev = r.next_event(n).filter(|ev| ev.0 == key);
+        while let Some((_, e, is_out)) = ev {
+            r.current = Some(n);
+            r.process(e, is_out.then_some(n));
+            r.current = None;
+            ev = r.next_event(n);
+            if let Some((k, _, _)) = ev {
+                // The node's next event comes before everything else waiting: run it without a heap round
+                // trip (keys of live entries are distinct, so the order is the same).
+                let first = lazy_inflows()
+                    && r.heap.peek().is_none_or(|Reverse((t, _))| k < *t)
+                    && queue.get(qi).is_none_or(|q| k < q.0);
+                if !first {
+                    r.heap.push(Reverse((k, n)));
+                    ev = None;
+                }
+            }
         }
     }
     r.finish()
@@ -376,7 +581,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
         let st = self.nodes.get_mut(&n)?;
         let uses_in = match st.role {
             Role::Source => false,
-            Role::Active => M::USES_INFLOWS,
+            Role::Active => M::USES_INFLOWS && !lazy_inflows(),
             Role::Stopped => return None,
         };
         let out_len = ctx.out_len(n);
@@ -405,6 +610,9 @@ impl<M: TaintModel> Run<'_, '_, M> {
     }
 
     fn schedule(&mut self, n: NodeId) {
+        if self.current == Some(n) {
+            return;
+        }
         if let Some((k, _, _)) = self.next_event(n) {
             self.heap.push(Reverse((k, n)));
         }
@@ -439,7 +647,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
         let sender = sender.unwrap_or_else(|| ctx.sender(e));
         let receiver = ctx.receiver(e);
         let amount = ctx.g.edge_amount(e);
-        let (block, tx) = self.loc.block_tx(ctx.g, ctx.g.edge_seq(e));
+        let key = ctx.key(e);
 
         // Sender side: what the transfer carries.
         let mut flow = M::clean(amount);
@@ -461,6 +669,13 @@ impl<M: TaintModel> Run<'_, '_, M> {
                     }
                 }
                 Role::Active => {
+                    st.fold(ctx, sender, key);
+                    // Without pending inflows the outflow's block and transaction do not matter.
+                    let (block, tx) = if st.pools.has_pending() {
+                        st.position(ctx.g, ctx.g.edge_seq(e))
+                    } else {
+                        (0, 0)
+                    };
                     st.pools.prepare_out(block, tx);
                     if !st.pools.peek(amount).is_zero() && st.followed >= ctx.cap {
                         // Cut off: the transfer is delivered clean (unless a conversion feeds it).
@@ -509,7 +724,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
             flow = M::mixed(amount, capped);
             route = better(route, Some(r));
         }
-        self.deliver(e, sender, receiver, amount, block, tx, flow, route);
+        self.deliver(e, sender, receiver, amount, flow, route);
     }
 
     /// Taint arriving from a conversion without a transfer of this asset to carry it.
@@ -548,6 +763,8 @@ impl<M: TaintModel> Run<'_, '_, M> {
             }
             Some(1) => {
                 let st = self.nodes.get_mut(&n).expect("role looked up above");
+                st.fold(ctx, n, v.key);
+                st.resolve(ctx.g, v.block);
                 st.pools.inflow(v.block, v.tx, flow, Some(arrival));
             }
             Some(_) => {
@@ -558,7 +775,16 @@ impl<M: TaintModel> Run<'_, '_, M> {
                 if let Some(info) = self.exit_of(n) {
                     self.reach(n).exit = Some(info);
                 } else if arrival.hops < ctx.max_hops {
-                    self.activate(n, v.key, false, v.block, v.tx, flow, arrival);
+                    self.activate(
+                        n,
+                        v.key,
+                        Arrival::Virtual {
+                            block: v.block,
+                            tx: v.tx,
+                        },
+                        flow,
+                        arrival,
+                    );
                 } else {
                     let rc = self.reach(n);
                     rc.frontier = rc.frontier.saturating_add(v.taint);
@@ -576,8 +802,6 @@ impl<M: TaintModel> Run<'_, '_, M> {
         sender: NodeId,
         receiver: NodeId,
         amount: U256,
-        block: u32,
-        tx: u32,
         mut flow: M::Flow,
         route: Option<Route>,
     ) {
@@ -619,10 +843,17 @@ impl<M: TaintModel> Run<'_, '_, M> {
             }
             Some(1) => {
                 let st = self.nodes.get_mut(&receiver).expect("role looked up above");
+                st.fold(ctx, receiver, ctx.key(e));
                 if M::USES_INFLOWS && st.in_i < ctx.in_len(receiver) && ctx.in_at(receiver, st.in_i) == e {
                     st.in_i += 1;
                 }
+                let (block, tx) = st.position(ctx.g, ctx.g.edge_seq(e));
                 st.pools.inflow(block, tx, flow, arrival);
+                if lazy_inflows() {
+                    // Its next event (an outflow) did not change.
+                    self.schedule(sender);
+                    return;
+                }
             }
             Some(_) => {
                 if !taint.is_zero() {
@@ -638,7 +869,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
                 if let Some(info) = self.exit_of(receiver) {
                     self.reach(receiver).exit = Some(info);
                 } else if a.hops < ctx.max_hops {
-                    self.activate(receiver, ctx.key(e), true, block, tx, flow, a);
+                    self.activate(receiver, ctx.key(e), Arrival::Edge(e), flow, a);
                 } else {
                     let rc = self.reach(receiver);
                     rc.frontier = rc.frontier.saturating_add(taint);
@@ -650,55 +881,18 @@ impl<M: TaintModel> Run<'_, '_, M> {
         }
     }
 
-    /// First taint at `n` at order key `k` (`on_edge`: carried by `n`'s in-edge of key `k`; else a virtual
-    /// inflow ordered before any transfer of key `k`): rebuild its balance from all earlier transfers of
-    /// the asset, then receive the flow.
-    #[allow(clippy::too_many_arguments)]
-    fn activate(
-        &mut self,
-        n: NodeId,
-        k: u32,
-        on_edge: bool,
-        block: u32,
-        tx: u32,
-        flow: M::Flow,
-        arrival: Route,
-    ) {
+    /// First taint at `n` at order key `k` (on `n`'s in-edge of key `k`, or a virtual inflow ordered before
+    /// any transfer of key `k`):
+    /// rebuild its balance from all earlier transfers of the asset, then receive the flow.
+    fn activate(&mut self, n: NodeId, k: u32, at: Arrival, flow: M::Flow, arrival: Route) {
         let ctx = self.ctx;
-        let mut pools = Pools::<M>::default();
+        let on_edge = matches!(at, Arrival::Edge(_));
+        let in_end = if M::USES_INFLOWS {
+            ctx.in_lower_bound(n, k)
+        } else {
+            0
+        };
         let out_end = ctx.out_lower_bound(n, k);
-        let in_end = ctx.in_lower_bound(n, k);
-        if M::USES_INFLOWS {
-            // History replay, merging the two time-sorted lists.
-            let mut loc = Locator::default();
-            let (mut i, mut j) = (0u32, 0u32);
-            while i < out_end || j < in_end {
-                let take_out =
-                    j >= in_end || (i < out_end && ctx.key(ctx.out_at(n, i)) < ctx.key(ctx.in_at(n, j)));
-                let h = if take_out {
-                    ctx.out_at(n, i)
-                } else {
-                    ctx.in_at(n, j)
-                };
-                if take_out {
-                    i += 1;
-                } else {
-                    j += 1;
-                }
-                if ctx.g.edge_asset(h) != ctx.asset {
-                    continue;
-                }
-                let (b, t) = loc.block_tx(ctx.g, ctx.g.edge_seq(h));
-                let a = ctx.g.edge_amount(h);
-                if take_out {
-                    pools.prepare_out(b, t);
-                    let _ = pools.take(a);
-                } else {
-                    pools.inflow(b, t, M::clean(a), None);
-                }
-            }
-        }
-        pools.inflow(block, tx, flow, Some(arrival));
         let in_i = if M::USES_INFLOWS {
             in_end + u32::from(on_edge)
         } else {
@@ -709,22 +903,32 @@ impl<M: TaintModel> Run<'_, '_, M> {
         } else {
             out_end
         };
-        self.nodes.insert(
-            n,
-            NodeState {
-                role: Role::Active,
-                out_i,
-                in_i,
-                followed: 0,
-                pools,
-            },
-        );
+        let mut st = NodeState {
+            role: Role::Active,
+            out_i,
+            in_i,
+            followed: 0,
+            pools: Pools::default(),
+            loc: Locator::default(),
+            unresolved: 0,
+            deferred: Some(Deferred {
+                out_end,
+                in_end,
+                at,
+                flow,
+                route: arrival,
+            }),
+        };
+        if !lazy_inflows() {
+            st.replay(ctx, n);
+        }
+        self.nodes.insert(n, st);
     }
 
     fn stop(&mut self, n: NodeId) {
         let ctx = self.ctx;
         let Some(st) = self.nodes.get_mut(&n) else { return };
-        let held = st.pools.held();
+        let held = st.held();
         let followed = st.followed;
         let mut skipped = 0u64;
         let len = ctx.out_len(n);
@@ -755,7 +959,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
         let mut held = Vec::new();
         for (n, st) in &self.nodes {
             if let Role::Active = st.role {
-                held.push((*n, st.pools.held()));
+                held.push((*n, st.held()));
             }
         }
         held.sort_unstable_by_key(|h| h.0);

@@ -29,7 +29,7 @@ pub(crate) trait TaintModel {
     /// What an address holds.
     type Pool: Default;
     /// What one transfer carries.
-    type Flow;
+    type Flow: Clone;
     /// Whether clean inflows matter (balances); poison ignores them.
     const USES_INFLOWS: bool;
     /// A transfer of `amount`, all tainted.
@@ -374,9 +374,16 @@ impl<M: TaintModel> Default for Pools<M> {
 impl<M: TaintModel> Pools<M> {
     fn settle_block(&mut self, block: u32) {
         if !self.pending.is_empty() && self.pending_block != block {
-            for (_, p, r) in std::mem::take(&mut self.pending) {
-                M::merge(&mut self.avail, p);
-                self.avail_route = better(self.avail_route, r);
+            // Drained, not taken: the vector keeps its capacity for the next pending block.
+            let Pools {
+                avail,
+                avail_route,
+                pending,
+                ..
+            } = self;
+            for (_, p, r) in pending.drain(..) {
+                M::merge(avail, p);
+                *avail_route = better(*avail_route, r);
             }
         }
     }
@@ -396,6 +403,29 @@ impl<M: TaintModel> Pools<M> {
                 M::add(&mut pool, f);
                 self.pending.push((tx, pool, route));
             }
+        }
+    }
+
+    /// Whether value that arrived in the pending block waits apart from what is available (only then do
+    /// the block and transaction of an outflow matter to [`Pools::prepare_out`]).
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Whether value is pending in `block` (then a transfer of that block must name its real transaction).
+    pub(crate) fn pending_in(&self, block: u32) -> bool {
+        !self.pending.is_empty() && self.pending_block == block
+    }
+
+    /// Whether a pending entry is named `tx`.
+    pub(crate) fn has_tx(&self, tx: u32) -> bool {
+        self.pending.iter().any(|p| p.0 == tx)
+    }
+
+    /// Renames the pending entry `from` (the engine names an entry before looking its transaction up).
+    pub(crate) fn rename_tx(&mut self, from: u32, to: u32) {
+        if let Some(p) = self.pending.iter_mut().find(|p| p.0 == from) {
+            p.0 = to;
         }
     }
 
