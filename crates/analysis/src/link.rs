@@ -18,6 +18,7 @@
 //! are counted and cut nodes reported as [`Truncation`]s. Pure: no I/O.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use chaintrace_core::{Address, Category, Chain, TxHash};
@@ -508,12 +509,16 @@ fn path_link(texts: &EdgeTexts, from: NodeId, to: NodeId, dir: LinkDirection, ed
         .enumerate()
         .map(|(i, &e)| {
             let (chain, tx, a, b, d) = texts.get(e);
+            // Same text as `format!("hop {}: {d}", i + 1)`, allocated once at its final size.
+            let mut detail = String::with_capacity(d.len() + 12);
+            let _ = write!(detail, "hop {}: ", i + 1);
+            detail.push_str(d);
             Evidence {
                 kind: LinkKind::Path,
                 chain: *chain,
                 tx_hashes: vec![*tx],
                 addresses: vec![*a, *b],
-                detail: format!("hop {}: {d}", i + 1),
+                detail,
             }
         })
         .collect();
@@ -538,6 +543,11 @@ struct Entry {
     pred: NodeId,
     /// Older entry of the same node, or NONE.
     older: u32,
+    /// Transfers from the start along [`Side::chain_to`] (the walk's length, kept so that it need not be
+    /// walked).
+    hops: u8,
+    /// The start that walk ends at.
+    root: NodeId,
 }
 
 const NONE: u32 = u32::MAX;
@@ -597,12 +607,46 @@ struct Head {
     enc: u32,
 }
 
+/// One bit per node.
+struct Bits(Vec<u64>);
+
+impl Bits {
+    /// Bits of `n` nodes, those of `set` on.
+    fn of(n: u32, set: &[NodeId]) -> Bits {
+        let mut b = Bits(vec![0; (n as usize).div_ceil(64)]);
+        for &x in set {
+            b.insert(x);
+        }
+        b
+    }
+
+    #[inline]
+    fn get(&self, x: NodeId) -> bool {
+        self.0[(x >> 6) as usize] & (1 << (x & 63)) != 0
+    }
+
+    /// Sets the bit; whether it was clear.
+    #[inline]
+    fn insert(&mut self, x: NodeId) -> bool {
+        let w = &mut self.0[(x >> 6) as usize];
+        let was_clear = *w & (1 << (x & 63)) == 0;
+        *w |= 1 << (x & 63);
+        was_clear
+    }
+}
+
 /// One direction of the meet-in-the-middle search: per node its label history, newest first.
 struct Side {
     head: NodeMap<Head>,
-    /// Nodes reached, in order of first reach.
+    /// Nodes reached, in order of first reach (except those only counted in `only_counted`).
     reached: Vec<NodeId>,
     entries: Vec<Entry>,
+    /// Every node reached, `reached` and counted ones alike: kept from the level that counts (only a large
+    /// search has one: see [`paths`]).
+    seen: Option<Bits>,
+    /// Nodes first reached at a last level that the other side never reached: they cannot be meeting
+    /// points, so they are only counted (for [`LinkReport::visited`]), not labeled.
+    only_counted: u64,
 }
 
 impl Side {
@@ -611,6 +655,8 @@ impl Side {
             head: NodeMap::new(n),
             reached: Vec::new(),
             entries: Vec::new(),
+            seen: None,
+            only_counted: 0,
         }
     }
 
@@ -652,23 +698,43 @@ impl Side {
         Some((at, edges))
     }
 
-    /// Hops from the start to `x` along [`Side::chain_to`], without building the chain.
+    /// Start and hops from it to `x` along [`Side::chain_to`], without walking the chain: each entry
+    /// carries them from its predecessor's entry, which is the one `chain_to` steps to. The predecessor
+    /// was in the frontier of the entry's level, and its newest entry with a lower level was final then:
+    /// later levels only add entries of higher levels or change those in place.
     fn hops_to(&self, x: NodeId) -> Option<(NodeId, usize)> {
-        let mut en = *self.best(x)?;
-        let mut at = x;
-        let mut hops = 0;
-        while en.level > 0 {
-            hops += 1;
-            at = en.pred;
-            en = *self.at_level(at, en.level - 1)?;
-        }
-        Some((at, hops))
+        let en = self.best(x)?;
+        let got = (en.root, usize::from(en.hops));
+        debug_assert_eq!(Some(got), self.chain_to(x).map(|(at, edges)| (at, edges.len())));
+        Some(got)
     }
 
     /// Applies a batch of candidate edges of one level. The outcome does not depend on the order of the
     /// candidates (nor on how a level is cut into batches): per node, each level keeps the one best label
     /// among its candidates (edge seqs are unique), if it beats the node's label from earlier levels.
-    fn relax(&mut self, batch: &mut Vec<Candidate>, level: u8, forward: bool, next: &mut Vec<NodeId>) {
+    ///
+    /// With `meet_only` (at the last level, the other side's reached nodes), a candidate to a node outside
+    /// it only counts the node as reached: labels of the last level are read only at meeting points
+    /// (a chain steps from a label to a lower level's), so no answer depends on the others'.
+    fn relax(
+        &mut self,
+        batch: &mut Vec<Candidate>,
+        level: u8,
+        forward: bool,
+        next: &mut Vec<NodeId>,
+        meet_only: Option<&Bits>,
+    ) {
+        if let (Some(other), Some(seen)) = (meet_only, &mut self.seen) {
+            batch.retain(|c| {
+                if c.node == c.pred || other.get(c.node) {
+                    return true;
+                }
+                if seen.insert(c.node) {
+                    self.only_counted += 1;
+                }
+                false
+            });
+        }
         // Read every head first: independent loads the processor overlaps, so the update pass below, whose
         // branches depend on them, finds them in cache.
         if let NodeMap::Dense(v) = &self.head {
@@ -692,6 +758,8 @@ impl Side {
                 en.enc = c.enc;
                 en.edge = c.edge;
                 en.pred = c.pred;
+                en.hops = c.hops;
+                en.root = c.root;
                 self.head.set(
                     c.node,
                     Head {
@@ -702,6 +770,9 @@ impl Side {
             } else {
                 if cur.index == 0 {
                     self.reached.push(c.node);
+                    if let Some(seen) = &mut self.seen {
+                        seen.insert(c.node);
+                    }
                 }
                 self.entries.push(Entry {
                     level,
@@ -709,6 +780,8 @@ impl Side {
                     edge: c.edge,
                     pred: c.pred,
                     older: cur.index.wrapping_sub(1),
+                    hops: c.hops,
+                    root: c.root,
                 });
                 self.head.set(
                     c.node,
@@ -730,6 +803,9 @@ struct Candidate {
     enc: u32,
     edge: EdgeId,
     pred: NodeId,
+    /// The new label's `hops` and `root` (see [`Entry`]).
+    hops: u8,
+    root: NodeId,
 }
 
 /// Candidates gathered before [`Side::relax`] applies them.
@@ -741,11 +817,13 @@ const SMALL_IN: u32 = 48;
 /// Senders of edges for the backward search. [`Graph::edge_src`] is a binary search over the out-offsets
 /// (~20 dependent reads, the last ones cache misses on a large graph). After a few thousand lookups this
 /// keeps the sender of every 256th edge (one short forward sweep), so a lookup searches only the few nodes
-/// between two marks; a search that will ask for many senders builds the whole edge -> sender table (one
-/// sequential pass over every edge, about the cost of a few ten thousand binary searches) and reads it.
+/// between two marks; a search that will ask for many senders builds the whole edge -> (sender, seq) table
+/// (one sequential pass over every edge, about the cost of a few ten thousand binary searches) and reads
+/// it: a backward candidate then costs one scattered read (both halves share a cache line) instead of two.
 struct Senders<'g> {
     graph: &'g Graph,
-    table: Vec<NodeId>,
+    /// Per edge: sender in the low half, seq in the high half (empty until built).
+    table: Vec<u64>,
     /// `marks[k]` = sender of edge `k << MARK_SHIFT` (empty until built).
     marks: Vec<NodeId>,
     asked: u64,
@@ -772,10 +850,19 @@ impl<'g> Senders<'g> {
             return;
         }
         let g = self.graph;
-        let mut table = vec![0; g.edge_count() as usize];
+        let mut table = Vec::with_capacity(g.edge_count() as usize);
         for n in 0..g.node_count() {
             let r = g.out_edges(n);
-            table[r.start as usize..r.end as usize].fill(n);
+            // Out-ranges are contiguous and in node order (`edge_src` relies on it too); the guard keeps a
+            // damaged image from misplacing entries (it then falls back to `edge_src` below).
+            if r.start as usize != table.len() {
+                table.clear();
+                break;
+            }
+            table.extend(r.map(|e| u64::from(n) | (u64::from(g.edge_seq(e)) << 32)));
+        }
+        if table.len() != g.edge_count() as usize {
+            table = Vec::new();
         }
         self.table = table;
     }
@@ -804,9 +891,24 @@ impl<'g> Senders<'g> {
         self.marks = marks;
     }
 
+    /// Sender and seq of `e` from the table, when it is built.
+    #[inline]
+    fn table_entry(&self, e: EdgeId) -> Option<(NodeId, u32)> {
+        self.table.get(e as usize).map(|&v| (v as u32, (v >> 32) as u32))
+    }
+
+    /// Sender and seq of `e`.
+    #[inline]
+    fn with_seq(&mut self, e: EdgeId) -> (NodeId, u32) {
+        match self.table_entry(e) {
+            Some(x) => x,
+            None => (self.of(e), self.graph.edge_seq(e)),
+        }
+    }
+
     #[inline]
     fn of(&mut self, e: EdgeId) -> NodeId {
-        if let Some(&s) = self.table.get(e as usize) {
+        if let Some((s, _)) = self.table_entry(e) {
             return s;
         }
         let k = (e >> MARK_SHIFT) as usize;
@@ -832,6 +934,7 @@ fn search(
     depth: u32,
     forward: bool,
     cap: u32,
+    meet_only: Option<&Bits>,
     report: &mut LinkReport,
 ) -> Side {
     let mut side = Side::new(graph.node_count());
@@ -843,6 +946,8 @@ fn search(
             edge: NONE,
             pred: NONE,
             older: NONE,
+            hops: 0,
+            root: s,
         });
         side.head.set(
             s,
@@ -856,8 +961,16 @@ fn search(
     let mut frontier: Vec<NodeId> = starts.to_vec();
     let mut next: Vec<NodeId> = Vec::new();
     let mut batch: Vec<Candidate> = Vec::with_capacity(BATCH + cap.min(1 << 16) as usize);
-    let mut slots: Vec<(EdgeId, u32)> = Vec::with_capacity(SMALL_IN as usize);
+    let mut slots: Vec<(EdgeId, u32, NodeId)> = Vec::with_capacity(SMALL_IN as usize);
     for level in 1..=depth as u8 {
+        let last = if u32::from(level) == depth {
+            meet_only
+        } else {
+            None
+        };
+        if last.is_some() {
+            side.seen = Some(Bits::of(graph.node_count(), &side.reached));
+        }
         next.clear();
         if !forward && senders.table.is_empty() {
             let coming: u64 = frontier
@@ -872,7 +985,10 @@ fn search(
                 continue;
             }
             // The label with at most level - 1 hops (a same-level improvement must not be chained on).
-            let enc = side.at_level(u, level - 1).map_or(start_enc, |e| e.enc);
+            let base = side.at_level(u, level - 1);
+            let enc = base.map_or(start_enc, |e| e.enc);
+            // Every frontier node has an entry below this level (it was reached at the one before).
+            let (root, hops) = base.map_or((u, 1), |e| (e.root, e.hops + 1));
             if forward {
                 let r = graph.out_edges(u);
                 let lo = r.start + partition(r.end - r.start, |i| graph.edge_seq(r.start + i) < enc);
@@ -890,6 +1006,8 @@ fn search(
                     enc: graph.edge_seq(e) + 1,
                     edge: e,
                     pred: u,
+                    hops,
+                    root,
                 }));
             } else {
                 let r = graph.in_edge_slots(u);
@@ -902,27 +1020,36 @@ fn search(
                     // Every seq is below the limit (a target's own search): no search needed.
                     for s in take(r.end).rev() {
                         let e = graph.in_edge_at(s);
+                        let (node, seq) = senders.with_seq(e);
                         batch.push(Candidate {
-                            node: senders.of(e),
-                            enc: graph.edge_seq(e) + 1,
+                            node,
+                            enc: seq + 1,
                             edge: e,
                             pred: u,
+                            hops,
+                            root,
                         });
                     }
                     len
                 } else if len <= SMALL_IN {
                     slots.clear();
+                    // With the table, the sender comes with the seq (same cache line); without it, only
+                    // the taken edges' senders are looked up.
                     slots.extend(r.clone().map(|s| {
                         let e = graph.in_edge_at(s);
-                        (e, graph.edge_seq(e))
+                        senders
+                            .table_entry(e)
+                            .map_or((e, graph.edge_seq(e), NONE), |(node, seq)| (e, seq, node))
                     }));
-                    let hi = slots.partition_point(|&(_, seq)| seq < limit) as u32;
-                    for &(e, seq) in slots[hi.saturating_sub(cap) as usize..hi as usize].iter().rev() {
+                    let hi = slots.partition_point(|&(_, seq, _)| seq < limit) as u32;
+                    for &(e, seq, node) in slots[hi.saturating_sub(cap) as usize..hi as usize].iter().rev() {
                         batch.push(Candidate {
-                            node: senders.of(e),
+                            node: if node == NONE { senders.of(e) } else { node },
                             enc: seq + 1,
                             edge: e,
                             pred: u,
+                            hops,
+                            root,
                         });
                     }
                     hi
@@ -931,11 +1058,14 @@ fn search(
                         r.start + partition(len, |i| graph.edge_seq(graph.in_edge_at(r.start + i)) < limit);
                     for s in take(hi).rev() {
                         let e = graph.in_edge_at(s);
+                        let (node, seq) = senders.with_seq(e);
                         batch.push(Candidate {
-                            node: senders.of(e),
-                            enc: graph.edge_seq(e) + 1,
+                            node,
+                            enc: seq + 1,
                             edge: e,
                             pred: u,
+                            hops,
+                            root,
                         });
                     }
                     hi - r.start
@@ -950,16 +1080,20 @@ fn search(
                 }
             }
             if batch.len() >= BATCH {
-                side.relax(&mut batch, level, forward, &mut next);
+                side.relax(&mut batch, level, forward, &mut next, last);
             }
         }
-        side.relax(&mut batch, level, forward, &mut next);
+        side.relax(&mut batch, level, forward, &mut next, last);
         if next.is_empty() {
             break;
         }
         std::mem::swap(&mut frontier, &mut next);
+        // In node order, the next level reads the offset tables and edge lists front to back instead of at
+        // random. Nothing else depends on the order: `relax` keeps per node the best candidate of a level
+        // whatever the order, and each node is in a frontier at most once.
+        frontier.sort_unstable();
     }
-    report.visited += side.reached.len() as u64;
+    report.visited += side.reached.len() as u64 + side.only_counted;
     side
 }
 
@@ -983,8 +1117,24 @@ fn paths(
     for &d in dsts {
         roles.set(d, roles.get(d) | ROLE_DST);
     }
-    let fwd = search(graph, labels, senders, srcs, &roles, hf, true, cap, report);
-    let bwd = search(graph, labels, senders, dsts, &roles, hb, false, cap, report);
+    // The backward search runs first, so that the forward one's last level (the widest: its candidates
+    // are cheap to list) labels only nodes the backward one reached. Only worth its two node bitmaps when
+    // the backward search reached many nodes (as for `NodeMap`'s dense switch).
+    let bwd = search(graph, labels, senders, dsts, &roles, hb, false, cap, None, report);
+    let n = graph.node_count();
+    let meet_only = (bwd.reached.len() as u64 * 32 > u64::from(n)).then(|| Bits::of(n, &bwd.reached));
+    let fwd = search(
+        graph,
+        labels,
+        senders,
+        srcs,
+        &roles,
+        hf,
+        true,
+        cap,
+        meet_only.as_ref(),
+        report,
+    );
     let (small, other) = if fwd.reached.len() <= bwd.reached.len() {
         (&fwd, &bwd)
     } else {
