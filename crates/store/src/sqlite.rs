@@ -749,11 +749,11 @@ impl TransferReader for Store {
 
     fn transfer_count(&self, chain: Option<Chain>) -> Result<u64, StoreError> {
         let n: i64 = match chain {
-            None => self.conn.query_row(
-                "SELECT COALESCE(SUM(transfers), 0) FROM chain_stats",
-                [],
-                |r| r.get(0),
-            ),
+            None => self
+                .conn
+                .query_row("SELECT COALESCE(SUM(transfers), 0) FROM chain_stats", [], |r| {
+                    r.get(0)
+                }),
             Some(c) => self.conn.query_row(
                 "SELECT COALESCE((SELECT transfers FROM chain_stats WHERE chain = ?1), 0)",
                 [chain_key(c)],

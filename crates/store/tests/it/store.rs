@@ -472,7 +472,13 @@ fn assert_counts_match_rows(store: &Store) {
         .coverage()
         .expect("coverage")
         .into_iter()
-        .map(|c| (c.chain, c.transfers, c.ranges.iter().map(|r| r.1).max().unwrap_or(0)))
+        .map(|c| {
+            (
+                c.chain,
+                c.transfers,
+                c.ranges.iter().map(|r| r.1).max().unwrap_or(0),
+            )
+        })
         .filter(|(_, n, max)| *n != 0 || *max != 0)
         .collect();
     let totals: Vec<(Chain, u64, u64)> = store
