@@ -112,13 +112,13 @@ pub(crate) fn load_conversions(store: &Store, dir: &Path, graph: &Graph) -> anyh
     // Only cache what was found at the stamp the graph holds: if the store moved on while we read it, the
     // next run recomputes.
     let now = StoreStamp::of_reader(store).context("reading store counts")?;
-    if now == graph.stamp() {
-        if let Err(e) = conv_cache::write(dir, key, &conversions) {
-            eprintln!(
-                "warning: could not write the conversions cache in {}: {e}",
-                dir.display()
-            );
-        }
+    if now == graph.stamp()
+        && let Err(e) = conv_cache::write(dir, key, &conversions)
+    {
+        eprintln!(
+            "warning: could not write the conversions cache in {}: {e}",
+            dir.display()
+        );
     }
     Ok(conversions)
 }
