@@ -508,30 +508,7 @@ pub fn trace_with_conversions(
     {
         return result;
     }
-    if req.starts.is_empty() {
-        return Err(TraceError::NoStart);
-    }
-    if req.max_hops == 0 {
-        return Err(TraceError::ZeroHops);
-    }
-    if req.fan_out_cap == 0 {
-        return Err(TraceError::ZeroFanOut);
-    }
-    if let (Some(since), Some(until)) = (req.since, req.until)
-        && since > until
-    {
-        return Err(TraceError::EmptyWindow { since, until });
-    }
-    let mut by_chain: Vec<(Chain, Vec<u32>)> = Vec::new();
-    for &(chain, address) in &req.starts {
-        let node = graph
-            .node(chain, address)
-            .ok_or(TraceError::UnknownAddress { chain, address })?;
-        match by_chain.iter_mut().find(|(c, _)| *c == chain) {
-            Some((_, v)) => v.push(node),
-            None => by_chain.push((chain, vec![node])),
-        }
-    }
+    let by_chain = check_request(graph, req)?;
     let mut result = TraceResult {
         model: req.model,
         direction: req.direction,
@@ -545,20 +522,8 @@ pub fn trace_with_conversions(
     // Initial runs: every asset the starts moved in the window (or the one asked for), per chain.
     let mut sources_of: HashMap<Chain, Vec<NodeId>> = HashMap::new();
     let mut initial: BTreeSet<AssetId> = BTreeSet::new();
-    for (chain, mut sources) in by_chain {
-        sources.sort_unstable();
-        sources.dedup();
-        let window = graph.seqs_in_time(chain, req.since, req.until);
-        let assets: BTreeSet<u32> = match req.asset {
-            Some(a) => graph.asset_id(chain, a).into_iter().collect(),
-            None => sources
-                .iter()
-                .flat_map(|&s| start_edges(graph, req.direction, s))
-                .filter(|&e| window.contains(&graph.edge_seq(e)))
-                .map(|e| graph.edge_asset(e))
-                .collect(),
-        };
-        initial.extend(assets);
+    for (chain, sources) in by_chain {
+        initial.extend(start_assets(graph, req, chain, &sources));
         sources_of.insert(chain, sources);
     }
 
@@ -900,11 +865,68 @@ fn place_feeds(
     }
 }
 
-fn start_edges(g: &Graph, dir: Direction, n: u32) -> Vec<EdgeId> {
-    match dir {
-        Direction::Forward => g.out_edges(n).collect(),
-        Direction::Backward => g.in_edges(n).collect(),
+/// Checks a request's options and resolves its start addresses: per chain (in first-seen order), the start
+/// nodes sorted and without duplicates. Both engines start here.
+pub(crate) fn check_request(
+    graph: &Graph,
+    req: &TraceRequest,
+) -> Result<Vec<(Chain, Vec<NodeId>)>, TraceError> {
+    if req.starts.is_empty() {
+        return Err(TraceError::NoStart);
     }
+    if req.max_hops == 0 {
+        return Err(TraceError::ZeroHops);
+    }
+    if req.fan_out_cap == 0 {
+        return Err(TraceError::ZeroFanOut);
+    }
+    if let (Some(since), Some(until)) = (req.since, req.until)
+        && since > until
+    {
+        return Err(TraceError::EmptyWindow { since, until });
+    }
+    let mut by_chain: Vec<(Chain, Vec<NodeId>)> = Vec::new();
+    for &(chain, address) in &req.starts {
+        let node = graph
+            .node(chain, address)
+            .ok_or(TraceError::UnknownAddress { chain, address })?;
+        match by_chain.iter_mut().find(|(c, _)| *c == chain) {
+            Some((_, v)) => v.push(node),
+            None => by_chain.push((chain, vec![node])),
+        }
+    }
+    for (_, sources) in &mut by_chain {
+        sources.sort_unstable();
+        sources.dedup();
+    }
+    Ok(by_chain)
+}
+
+/// The assets a trace starts with on `chain`: the one the request names, or every asset `sources` moved in
+/// the request's window and direction (out-edges forward, in-edges backward).
+pub(crate) fn start_assets(
+    graph: &Graph,
+    req: &TraceRequest,
+    chain: Chain,
+    sources: &[NodeId],
+) -> BTreeSet<AssetId> {
+    if let Some(a) = req.asset {
+        return graph.asset_id(chain, a).into_iter().collect();
+    }
+    let window = graph.seqs_in_time(chain, req.since, req.until);
+    let in_window = |e: &EdgeId| window.contains(&graph.edge_seq(*e));
+    let mut assets = BTreeSet::new();
+    for &s in sources {
+        match req.direction {
+            Direction::Forward => {
+                assets.extend(graph.out_edges(s).filter(in_window).map(|e| graph.edge_asset(e)))
+            }
+            Direction::Backward => {
+                assets.extend(graph.in_edges(s).filter(in_window).map(|e| graph.edge_asset(e)))
+            }
+        }
+    }
+    assets
 }
 
 #[cfg(test)]

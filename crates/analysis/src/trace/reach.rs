@@ -23,16 +23,15 @@
 //! caller uses the time-ordered engine. Conversions are not handled here either.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
 use std::ops::Range;
 
-use chaintrace_core::{Address, Chain, U256};
+use chaintrace_core::{Address, U256};
 use chaintrace_graph::{AssetId, EdgeId, Graph, NodeId, Seq, prefetch};
 
 use super::engine::Locator;
 use super::{
     AssetSummary, Destination, Direction, Exit, ExitInfo, ExitOracle, HoldReason, Holding, Model, PathStep,
-    TraceError, TraceRequest, TraceResult, TraceStep,
+    TraceError, TraceRequest, TraceResult, TraceStep, check_request, start_assets,
 };
 
 const NONE: u32 = u32::MAX;
@@ -40,54 +39,20 @@ const FAR: u64 = u64::MAX;
 /// `Run::rec_amount` of a record whose amount is 2^63 or more (never a narrow amount).
 const WIDE: u64 = u64::MAX;
 
-/// Checks a request and splits it into runs: one per asset, each with its chain's sources (sorted), in
-/// asset order (as the engine does).
 /// A request's runs: `(asset, sources)`.
 type Runs = Vec<(AssetId, Vec<NodeId>)>;
 
+/// Checks a request and splits it into runs: one per asset, each with its chain's sources (sorted), in
+/// asset order (as the engine does).
 fn plan<'g>(graph: &'g Graph, req: &TraceRequest) -> Result<(View<'g>, Runs), TraceError> {
-    if req.starts.is_empty() {
-        return Err(TraceError::NoStart);
-    }
-    if req.max_hops == 0 {
-        return Err(TraceError::ZeroHops);
-    }
-    if req.fan_out_cap == 0 {
-        return Err(TraceError::ZeroFanOut);
-    }
-    if let (Some(since), Some(until)) = (req.since, req.until)
-        && since > until
-    {
-        return Err(TraceError::EmptyWindow { since, until });
-    }
-    let mut by_chain: Vec<(Chain, Vec<NodeId>)> = Vec::new();
-    for &(chain, address) in &req.starts {
-        let node = graph
-            .node(chain, address)
-            .ok_or(TraceError::UnknownAddress { chain, address })?;
-        match by_chain.iter_mut().find(|(c, _)| *c == chain) {
-            Some((_, v)) => v.push(node),
-            None => by_chain.push((chain, vec![node])),
-        }
-    }
+    let by_chain = check_request(graph, req)?;
     let view = View {
         g: graph,
         dir: req.direction,
     };
     let mut runs: Runs = Vec::new();
-    for (chain, mut sources) in by_chain {
-        sources.sort_unstable();
-        sources.dedup();
-        let window = graph.seqs_in_time(chain, req.since, req.until);
-        let assets: BTreeSet<AssetId> = match req.asset {
-            Some(a) => graph.asset_id(chain, a).into_iter().collect(),
-            None => sources
-                .iter()
-                .flat_map(|&s| (0..view.out_len(s)).map(move |i| view.out_at(s, i)))
-                .filter(|&e| window.contains(&graph.edge_seq(e)))
-                .map(|e| graph.edge_asset(e))
-                .collect(),
-        };
+    for (chain, sources) in by_chain {
+        let assets = start_assets(graph, req, chain, &sources);
         runs.extend(assets.into_iter().map(|a| (a, sources.clone())));
     }
     runs.sort_unstable_by_key(|r| r.0);
