@@ -18,49 +18,46 @@ use chaintrace_analysis::conversions::{ConversionDetail, ConversionEdge, Convers
 use chaintrace_core::{Address, Asset, Chain, TxHash, U256};
 use chaintrace_defi::bridge::MatchVerdict;
 use chaintrace_defi::swap::ConversionKind;
-use chaintrace_graph::StoreStamp;
+use chaintrace_graph::{StoreStamp, checksum};
 
 /// File name inside the data directory.
 pub(crate) const CONVERSIONS_CACHE: &str = "conversions.cache";
 
-const MAGIC: &[u8; 8] = b"CTCONV\x00\x01";
+const MAGIC: &[u8; 8] = b"CTCONV\x00\x02";
 
 /// The cache key: store stamp, user registry file contents and the running executable.
 pub(crate) fn cache_key(stamp: &StoreStamp, dir: &Path) -> u64 {
-    let mut h = Fnv::new();
+    let mut k: Vec<u8> = Vec::new();
     for c in &stamp.chains {
-        h.u64(c.transfers);
-        h.u64(c.max_block);
+        put_u64(&mut k, c.transfers);
+        put_u64(&mut k, c.max_block);
     }
-    for name in [crate::cmd::bridges::BRIDGES_FILE] {
-        match fs::read(dir.join(name)) {
-            Ok(bytes) => {
-                h.u64(bytes.len() as u64);
-                h.bytes(&bytes);
-            }
-            Err(_) => h.u64(u64::MAX),
+    match fs::read(dir.join(crate::cmd::bridges::BRIDGES_FILE)) {
+        Ok(bytes) => {
+            put_u64(&mut k, bytes.len() as u64);
+            k.extend_from_slice(&bytes);
         }
+        Err(_) => put_u64(&mut k, u64::MAX),
     }
+    let now_nanos = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    };
     match std::env::current_exe().and_then(fs::metadata) {
         Ok(m) => {
-            h.u64(m.len());
+            put_u64(&mut k, m.len());
             let mtime = m
                 .modified()
                 .ok()
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map_or(0, |d| d.as_nanos() as u64);
-            h.u64(mtime);
+            put_u64(&mut k, mtime);
         }
         // Without a known executable identity a cache could outlive a change of rules: never match.
-        Err(_) => h.u64(rand_like()),
+        Err(_) => put_u64(&mut k, now_nanos()),
     }
-    h.finish()
-}
-
-fn rand_like() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64)
+    checksum(&k)
 }
 
 /// Reads the cached set when the file exists and its key matches; `Err` carries why it was not usable
@@ -76,9 +73,7 @@ pub(crate) fn read(dir: &Path, key: u64) -> Result<Option<ConversionSet>, String
         return Err(format!("{} is truncated", path.display()));
     }
     let (body, tail) = bytes.split_at(bytes.len() - 8);
-    let mut sum = Fnv::new();
-    sum.bytes(body);
-    if sum.finish().to_le_bytes() != tail {
+    if checksum(body).to_le_bytes() != tail {
         return Err(format!("{} fails its checksum", path.display()));
     }
     let mut r = Reader { b: body, at: 0 };
@@ -135,9 +130,8 @@ pub(crate) fn write(dir: &Path, key: u64, set: &ConversionSet) -> std::io::Resul
     for e in &set.edges {
         put_edge(&mut w, e);
     }
-    let mut sum = Fnv::new();
-    sum.bytes(&w);
-    put_u64(&mut w, sum.finish());
+    let sum = checksum(&w);
+    put_u64(&mut w, sum);
     let path = dir.join(CONVERSIONS_CACHE);
     let tmp = dir.join(format!("{CONVERSIONS_CACHE}.tmp"));
     {
@@ -373,37 +367,6 @@ impl<'a> Reader<'a> {
             detail,
             is_candidate,
         })
-    }
-}
-
-/// FNV-1a, 64 bit: a fast checksum and key hash (not a defence against tampering; the cache is derived
-/// data and a mismatch only means a rebuild).
-struct Fnv(u64);
-
-impl Fnv {
-    fn new() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-
-    fn bytes(&mut self, b: &[u8]) {
-        // Eight bytes at a time keeps a 300 MB cache under ~0.2 s; still deterministic.
-        let mut chunks = b.chunks_exact(8);
-        for c in &mut chunks {
-            self.0 ^= u64::from_le_bytes(c.try_into().expect("8 bytes"));
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-        for &x in chunks.remainder() {
-            self.0 ^= u64::from(x);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-
-    fn u64(&mut self, v: u64) {
-        self.bytes(&v.to_le_bytes());
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
     }
 }
 

@@ -424,8 +424,9 @@ pub(crate) fn verify_sections(b: &[u8], l: &Layout, what: &str) -> Result<(), Gr
     Ok(())
 }
 
-/// A fast 64-bit checksum (four independent multiply-rotate lanes). Detects corruption, not tampering.
-pub(crate) fn checksum(bytes: &[u8]) -> u64 {
+/// A fast 64-bit checksum (four independent multiply-rotate lanes). Detects corruption, not tampering. Also
+/// used by the CLI's derived-data caches.
+pub fn checksum(bytes: &[u8]) -> u64 {
     const K: [u64; 4] = [
         0x9E37_79B9_7F4A_7C15,
         0xC2B2_AE3D_27D4_EB4F,

@@ -61,7 +61,7 @@ use chaintrace_core::{Address, Asset, Chain, TxHash, U256};
 use chaintrace_store::{StoreError, TransferReader};
 
 pub use build::GraphBuilder;
-pub use format::SectionSizes;
+pub use format::{SectionSizes, checksum};
 pub use prefetch::prefetch;
 
 use format::{
