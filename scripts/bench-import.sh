@@ -5,7 +5,9 @@
 #   (a2) `chaintrace import etl` on all cores (decoding on a second thread)
 #   (b)  plain Python: csv module + sqlite3 executemany (scripts/bench/import_sqlite.py)
 #   (c)  DuckDB from PyPI, read_csv + one INSERT ... SELECT doing the join/filter (scripts/bench/import_duckdb.py)
-# chaintrace runs twice in each setting. Writes bench-out/bench-import.md. Env: BLOCKS, TXS_PER_BLOCK, KEEP=1 keeps the work dir.
+# chaintrace runs twice in each setting. Writes bench-out/bench-import.md. Env: BLOCKS, TXS_PER_BLOCK, KEEP=1 keeps the work dir,
+# EXPORT=DIR reuses an export generated before (with the same BLOCKS/TXS_PER_BLOCK; e.g. from a KEEP=1 run's work dir),
+# BASE_BIN=PATH also runs an older chaintrace binary on one core, interleaved with the new one (A B A B), for A/B figures.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,10 +29,25 @@ mkdir -p "$out"
 work="$(mktemp -d)"
 [[ "${KEEP:-0}" == 1 ]] || trap 'rm -rf "$work"' EXIT
 
-echo "== generating export: $BLOCKS blocks x $TXS_PER_BLOCK txs" >&2
-gen="$("$venv/bin/python" scripts/bench/import_gen.py "$work/export" "$BLOCKS" "$TXS_PER_BLOCK")"
-echo "$gen" >&2
-csv_mb="$(du -sm "$work/export" | cut -f1)"
+export_dir="$work/export"
+if [[ -n "${EXPORT:-}" ]]; then
+  export_dir="$EXPORT"
+  [[ -f "$export_dir/transactions.csv" ]] || { echo "EXPORT=$EXPORT holds no transactions.csv" >&2; exit 1; }
+  # The generator's counts line, saved beside the CSV when it was written (else regenerated: deterministic).
+  if [[ -f "$export_dir/generated.txt" ]]; then
+    gen="$(cat "$export_dir/generated.txt")"
+  else
+    gen="$("$venv/bin/python" scripts/bench/import_gen.py "$work/recount" "$BLOCKS" "$TXS_PER_BLOCK")"
+    rm -rf "$work/recount"
+  fi
+  echo "== reusing export $export_dir ($gen)" >&2
+else
+  echo "== generating export: $BLOCKS blocks x $TXS_PER_BLOCK txs" >&2
+  gen="$("$venv/bin/python" scripts/bench/import_gen.py "$export_dir" "$BLOCKS" "$TXS_PER_BLOCK")"
+  echo "$gen" > "$export_dir/generated.txt"
+  echo "$gen" >&2
+fi
+csv_mb="$(du -sm "$export_dir" | cut -f1)"
 
 # run NAME CMD...: wall seconds, peak RSS (KiB) and stdout of CMD into $work/NAME.*
 run() {
@@ -41,13 +58,19 @@ run() {
   echo "== $name: $(cat "$work/$name.time")" >&2
 }
 # chaintrace twice each (the machine is shared; the second run shows the noise).
-run a1 taskset -c 0 "$bin" --data-dir "$work/a1" import etl --chain ethereum "$work/export"
-run a1r taskset -c 0 "$bin" --data-dir "$work/a1r" import etl --chain ethereum "$work/export"
-run a2 "$bin" --data-dir "$work/a2" import etl --chain ethereum "$work/export"
-run a2r "$bin" --data-dir "$work/a2r" import etl --chain ethereum "$work/export"
-run b "$venv/bin/python" scripts/bench/import_sqlite.py "$work/export" "$work/b.sqlite"
-run c "$venv/bin/python" scripts/bench/import_duckdb.py "$work/export" "$work/c.duckdb" 1
-run c2 "$venv/bin/python" scripts/bench/import_duckdb.py "$work/export" "$work/c2.duckdb" "$(nproc)"
+if [[ -n "${BASE_BIN:-}" ]]; then
+  run z1 taskset -c 0 "$BASE_BIN" --data-dir "$work/z1" import etl --chain ethereum "$export_dir"
+fi
+run a1 taskset -c 0 "$bin" --data-dir "$work/a1" import etl --chain ethereum "$export_dir"
+if [[ -n "${BASE_BIN:-}" ]]; then
+  run z1r taskset -c 0 "$BASE_BIN" --data-dir "$work/z1r" import etl --chain ethereum "$export_dir"
+fi
+run a1r taskset -c 0 "$bin" --data-dir "$work/a1r" import etl --chain ethereum "$export_dir"
+run a2 "$bin" --data-dir "$work/a2" import etl --chain ethereum "$export_dir"
+run a2r "$bin" --data-dir "$work/a2r" import etl --chain ethereum "$export_dir"
+run b "$venv/bin/python" scripts/bench/import_sqlite.py "$export_dir" "$work/b.sqlite"
+run c "$venv/bin/python" scripts/bench/import_duckdb.py "$export_dir" "$work/c.duckdb" 1
+run c2 "$venv/bin/python" scripts/bench/import_duckdb.py "$export_dir" "$work/c2.duckdb" "$(nproc)"
 
 "$venv/bin/python" - "$work" "$gen" "$csv_mb" "$(nproc)" > "$out/bench-import.md" <<'PY'
 import re, sys, platform, pathlib
@@ -60,7 +83,8 @@ m = re.search(r"imported (\d+) transfers", (work / "a1.err").read_text())
 n_a = int(m.group(1))
 n_b = int((work / "b.out").read_text().split()[-1])
 n_c = int((work / "c.out").read_text().split()[-1])
-rows = [("a1", "chaintrace import etl, 1 core (taskset)", n_a), ("a1r", "same, 2nd run", n_a),
+rows = [("z1", "BASE_BIN import etl, 1 core (taskset), before a1", n_a), ("z1r", "BASE_BIN, 2nd run, before a1r", n_a),
+        ("a1", "chaintrace import etl, 1 core (taskset)", n_a), ("a1r", "same, 2nd run", n_a),
         ("a2", f"chaintrace import etl, {cores} cores (pipelined)", n_a), ("a2r", "same, 2nd run", n_a),
         ("b", "Python csv + sqlite3 executemany", n_b), ("c", "DuckDB read_csv + INSERT..SELECT, 1 thread", n_c),
         ("c2", f"DuckDB, {cores} threads", n_c)]
@@ -72,11 +96,14 @@ print(f"- every loader checked to produce the generator's {expected} transfers\n
 print("| loader | transfers | wall s | CPU s | transfers/s | wall vs chaintrace 1 core | peak RSS MB |")
 print("|---|---|---|---|---|---|---|")
 for key, label, n in rows:
+    if not (work / f"{key}.time").exists():
+        continue
     wall, rss, cpu = t(key)
     print(f"| {label} | {n} | {wall:.2f} | {cpu:.2f} | {n / wall:,.0f} | {wall / base:.2f}x | {rss:.0f} |")
 print()
 print("chaintrace's own report (1 core): " + (work / "a1.err").read_text().strip().splitlines()[-1])
 print("\nchaintrace's own report (all cores): " + (work / "a2.err").read_text().strip().splitlines()[-1])
+print(f"\nload average at the end: {open('/proc/loadavg').read().split()[:3]}")
 for n in (n_a, n_b, n_c):
     assert n == expected, (n, expected)
 PY

@@ -13,12 +13,18 @@
 //! written in block order append to it; the two keys dedupe alike because a transaction hash lives in
 //! exactly one canonical block and reorged blocks are unwound ([`TransferWriter::unwind`]) before they
 //! are fetched again.
+//!
+//! Lookups by address (schema version 5): posting lists in `transfer_addrs`, one row per address key and
+//! write listing the ids of that key's transfers. The writer sorts them in memory and writes them in
+//! key order in the same transaction as the rows, instead of SQLite rebuilding two address indexes
+//! after each bulk load (see `docs/store.md`).
 
 #![warn(missing_docs)]
 
 mod api;
 pub mod labels;
 mod load;
+mod postings;
 mod schema;
 mod sqlite;
 

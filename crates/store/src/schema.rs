@@ -5,18 +5,25 @@
 //! `'internal'` or `'token'`; asset = NULL for the native coin, else the token contract's 20-byte BLOB;
 //! position = `'tx'`, `'log:N'` or `'trace:A.B.C'` (the [`chaintrace_core::Position`] text form);
 //! `from_key` / `to_key` (version 2) = the first 8 bytes of `from_addr` / `to_addr` as a big-endian
-//! signed integer ([`addr_key`]), the columns the address indexes are built on.
+//! signed integer ([`addr_key`]), the keys of the address lookups (indexes in versions 2-4, the posting
+//! lists of `transfer_addrs` since version 5).
 //! Identity (version 3): the unique index `transfers_identity (chain, block, tx_hash, position)`. It
 //! starts with the block so that rows arriving in block order (every import and ingest) land at the end
 //! of the index instead of at random places, and it doubles as the by-block index (unwind, spans). A
 //! transaction hash lives in exactly one canonical block and reorged blocks are unwound before they are
 //! fetched again, so this key dedupes exactly like the logical identity `(chain, tx_hash, position)`.
+//! Address index (version 5): `transfer_addrs (key, first_id, ids)`, posting lists keyed by the address
+//! key. Each row lists, as a JSON array of ascending transfer ids, transfers whose `from_key` or
+//! `to_key` is `key` (an id appears once per key even when both sides share it), up to 128 ids, written
+//! by one write (a batch, or a part of a streamed load) in key order; `first_id` is the smallest id of
+//! the row. A key therefore has a few rows per write that touched it, and lookups read them all. See
+//! [`V5`].
 //! The `v_*` views show the same rows with hex text and chain names for the `sqlite3` shell.
 
 use rusqlite::Connection;
 
 /// The schema version this build writes and reads.
-pub(crate) const SCHEMA_VERSION: i64 = 4;
+pub(crate) const SCHEMA_VERSION: i64 = 5;
 
 /// Version 0 (empty file) -> 1.
 const V1: &str = r#"
@@ -157,6 +164,24 @@ DELETE FROM chain_stats;
 INSERT INTO chain_stats (chain, transfers) SELECT chain, COUNT(*) FROM transfers GROUP BY chain;
 "#;
 
+/// Version 4 -> 5: the address indexes `transfers_from (from_key)` / `transfers_to (to_key)` are replaced
+/// by posting lists the store sorts itself (`transfer_addrs`, see the module docs). SQLite rebuilt the
+/// two indexes after every bulk load with its external sorter, which was about a third of the CPU of a
+/// file import; the posting lists are sorted in memory and written in key order, one row per address
+/// key and write instead of two index entries per transfer. The postings of existing rows are written
+/// by [`crate::sqlite::post_existing_rows`].
+const V5: &str = r#"
+DROP INDEX IF EXISTS transfers_from;
+DROP INDEX IF EXISTS transfers_to;
+CREATE TABLE IF NOT EXISTS transfer_addrs (
+    key      INTEGER NOT NULL,
+    first_id INTEGER NOT NULL,
+    ids      TEXT    NOT NULL,
+    PRIMARY KEY (key, first_id)
+) WITHOUT ROWID;
+DELETE FROM transfer_addrs;
+"#;
+
 /// The index key of an address: its first 8 bytes as a big-endian signed integer. In the `sqlite3`
 /// shell the same value is the hex literal of the first 16 hex digits (`0x9b22a80d5c7b3374`).
 pub(crate) fn addr_key(addr: &[u8; 20]) -> i64 {
@@ -187,19 +212,6 @@ fn fill_address_keys(conn: &Connection) -> rusqlite::Result<()> {
     }
     Ok(())
 }
-
-/// Secondary indexes of `transfers` (lookups by address). Dropped and rebuilt around bulk loads (see
-/// `Store::begin_load`); the identity index stays, it is what dedupes.
-pub(crate) const SECONDARY_INDEXES: &str = r#"
-CREATE INDEX IF NOT EXISTS transfers_from ON transfers (from_key);
-CREATE INDEX IF NOT EXISTS transfers_to ON transfers (to_key);
-"#;
-
-/// Drops what [`SECONDARY_INDEXES`] creates.
-pub(crate) const DROP_SECONDARY_INDEXES: &str = r#"
-DROP INDEX IF EXISTS transfers_from;
-DROP INDEX IF EXISTS transfers_to;
-"#;
 
 /// What [`migrate`] found and did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,7 +269,10 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Migration> {
     if from < 4 {
         tx.execute_batch(V4)?;
     }
-    tx.execute_batch(SECONDARY_INDEXES)?;
+    if from < 5 {
+        tx.execute_batch(V5)?;
+        crate::sqlite::post_existing_rows(&tx)?;
+    }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(Migration::From(from))
@@ -288,7 +303,7 @@ mod tests {
         }
     }
 
-    /// A file as schema `version` (1 or 2) wrote it, holding [`stored`] and that version's indexes.
+    /// A file as schema `version` (1 to 4) wrote it, holding [`stored`] and that version's indexes.
     fn old_file(dir: &std::path::Path, version: i64) {
         let conn = Connection::open(dir.join(crate::DB_FILE)).expect("create old file");
         conn.execute_batch(V1).expect("v1 script");
@@ -323,6 +338,12 @@ mod tests {
                  CREATE INDEX transfers_block ON transfers (chain, block);",
             )
             .expect("v2 indexes");
+            if version >= 3 {
+                conn.execute_batch(V3).expect("v3 script");
+            }
+            if version >= 4 {
+                conn.execute_batch(V4).expect("v4 script");
+            }
         }
         conn.pragma_update(None, "user_version", version)
             .expect("version");
@@ -338,8 +359,8 @@ mod tests {
     }
 
     #[test]
-    fn versions_1_and_2_migrate_to_the_block_first_identity() {
-        for version in [1, 2] {
+    fn versions_1_to_4_migrate_to_the_block_first_identity_and_posting_lists() {
+        for version in [1, 2, 3, 4] {
             let tmp = tempfile::tempdir().expect("tempdir");
             old_file(tmp.path(), version);
             let err = Store::open_read_only(tmp.path()).expect_err("old file read-only");
@@ -355,9 +376,10 @@ mod tests {
             );
             assert_eq!(
                 store.index_names().expect("indexes"),
-                ["transfers_from", "transfers_identity", "transfers_to"],
+                ["transfers_identity"],
                 "from v{version}"
             );
+            store.check_address_index().expect("existing row posted");
             assert_eq!(
                 identity_columns(&store),
                 ["chain", "block", "tx_hash", "position"]
@@ -380,6 +402,8 @@ mod tests {
                 })
                 .expect("write after migration");
             assert_eq!((stats.inserted, stats.duplicates), (1, 1), "from v{version}");
+            store.check_address_index().expect("new row posted");
+            assert_eq!(store.transfers_of(t.from, None).expect("by from").len(), 2);
             assert_eq!(
                 store.transfer_block_span(Chain::Ethereum).expect("span"),
                 Some((7, 7))

@@ -6,8 +6,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use chaintrace_core::{
     Address, Asset, BlockRecord, Chain, Position, RawLog, Transfer, TransferKind, TxHash, U256,
 };
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
+use crate::postings::{self, FLUSH_PAIRS, Postings};
 use crate::schema::{self, VersionCheck};
 use crate::{
     Batch, ChainCoverage, Checkpoint, StoreError, TransferLoad, TransferReader, TransferWriter, WriteStats,
@@ -15,11 +17,6 @@ use crate::{
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "chaintrace.sqlite";
-
-/// A batch at least this large, and at least as large as the table it goes into, is loaded with the
-/// secondary indexes dropped and rebuilt afterwards (inside the same transaction): sorting once is
-/// cheaper than millions of random B-tree inserts.
-const BULK_MIN_ROWS: usize = 100_000;
 
 /// Page cache per connection, in KiB (negative `cache_size` means KiB). Large imports keep the
 /// identity and address indexes in memory instead of re-reading pages.
@@ -30,6 +27,8 @@ const CACHE_KIB: i64 = 256 * 1024;
 pub struct Store {
     pub(crate) conn: Connection,
     pub(crate) path: PathBuf,
+    /// Address postings held in memory before a write flushes them ([`FLUSH_PAIRS`]; tests lower it).
+    pub(crate) flush_pairs: usize,
 }
 
 impl std::fmt::Debug for Store {
@@ -58,7 +57,11 @@ impl Store {
             });
         }
         schema::migrate(&mut conn).map_err(sql(&path))?;
-        Ok(Store { conn, path })
+        Ok(Store {
+            conn,
+            path,
+            flush_pairs: FLUSH_PAIRS,
+        })
     }
 
     /// Opens an existing store in `dir` for reading only; fails if there is none or its schema is
@@ -76,7 +79,11 @@ impl Store {
         configure(&conn, false).map_err(sql(&path))?;
         let p = path.display().to_string();
         match schema::check_version(&conn).map_err(sql(&path))? {
-            VersionCheck::Ok => Ok(Store { conn, path }),
+            VersionCheck::Ok => Ok(Store {
+                conn,
+                path,
+                flush_pairs: FLUSH_PAIRS,
+            }),
             VersionCheck::TooNew(found) => Err(StoreError::SchemaTooNew {
                 path: p,
                 found,
@@ -236,49 +243,148 @@ fn validate(blocks: &[BlockRecord], transfers: &[Transfer], logs: &[RawLog]) -> 
     Ok(())
 }
 
-/// Reused text buffers for the TEXT columns of one row (no allocation per row).
+/// Reused text buffers for the TEXT columns of one row (no allocation per row). ASCII, bound as
+/// TEXT without a UTF-8 check.
 #[derive(Default)]
 struct RowText {
-    position: String,
-    amount: String,
-    tx_fee: String,
-    gas_price: String,
+    position: Vec<u8>,
+    amount: Vec<u8>,
+    tx_fee: Vec<u8>,
+    gas_price: Vec<u8>,
+}
+
+/// `text` (ASCII) as a TEXT parameter.
+fn text_param(text: &[u8]) -> ToSqlOutput<'_> {
+    ToSqlOutput::Borrowed(ValueRef::Text(text))
 }
 
 /// Exact decimal text of `v` into `buf`; amounts below 2^128 (nearly all) skip the 256-bit division.
-fn decimal_into(buf: &mut String, v: &U256) {
-    use std::fmt::Write;
+fn decimal_into(buf: &mut Vec<u8>, v: &U256) {
     buf.clear();
-    let r = if v.bit_len() <= 64 {
-        write!(buf, "{}", v.to::<u64>())
-    } else if v.bit_len() <= 128 {
-        write!(buf, "{}", v.to::<u128>())
+    if v.bit_len() <= 128 {
+        postings::push_u128(buf, v.to::<u128>());
     } else {
-        write!(buf, "{v}")
-    };
-    r.expect("writing to a String cannot fail");
+        buf.extend_from_slice(v.to_string().as_bytes());
+    }
 }
 
-/// Whether a load of `incoming` transfers should drop the secondary indexes and rebuild them at the
-/// end: only when it is large and at least as large as what the table already holds (a first import).
-fn wants_bulk(conn: &Connection, incoming: u64) -> rusqlite::Result<bool> {
-    if incoming < BULK_MIN_ROWS as u64 {
-        return Ok(false);
+/// The [`Position`] text form (`tx`, `log:N`, `trace:A.B`) into `buf`, as its `Display` writes it.
+fn position_into(buf: &mut Vec<u8>, p: &Position) {
+    buf.clear();
+    match p {
+        Position::Tx => buf.extend_from_slice(b"tx"),
+        Position::Log(i) => {
+            buf.extend_from_slice(b"log:");
+            postings::push_u64(buf, u64::from(*i));
+        }
+        Position::Trace(path) => {
+            buf.extend_from_slice(b"trace:");
+            for (i, n) in path.iter().enumerate() {
+                if i > 0 {
+                    buf.push(b'.');
+                }
+                postings::push_u64(buf, u64::from(*n));
+            }
+        }
     }
-    let existing: i64 = conn.query_row("SELECT COUNT(*) FROM transfers", [], |r| r.get(0))?;
-    Ok(u64::try_from(existing).is_ok_and(|n| n <= incoming))
+}
+
+const INSERT_POSTING: &str = "INSERT INTO transfer_addrs (key, first_id, ids) VALUES (?1, ?2, ?3)";
+
+/// Writes the held address postings into `transfer_addrs`, one row per key, in key order (the B-tree
+/// takes them in one ascending sweep), in the caller's transaction.
+fn flush_postings(conn: &Connection, postings: &mut Postings) -> rusqlite::Result<()> {
+    if postings.len() == 0 {
+        return Ok(());
+    }
+    let mut ins = conn.prepare_cached(INSERT_POSTING)?;
+    postings.drain_rows(|key, first, ids| {
+        ins.raw_bind_parameter(1, key)?;
+        ins.raw_bind_parameter(2, first)?;
+        ins.raw_bind_parameter(3, text_param(ids))?;
+        ins.raw_execute().map(|_| ())
+    })
+}
+
+/// Posts every stored transfer into the (empty) `transfer_addrs` table: the schema version 5 step for
+/// existing rows. Memory stays bounded by [`FLUSH_PAIRS`].
+pub(crate) fn post_existing_rows(conn: &Connection) -> rusqlite::Result<()> {
+    let mut postings = Postings::default();
+    let mut read = conn.prepare("SELECT id, from_key, to_key FROM transfers ORDER BY id")?;
+    let mut rows = read.query([])?;
+    while let Some(r) = rows.next()? {
+        postings.add(r.get(0)?, r.get(1)?, r.get(2)?);
+        if postings.len() >= FLUSH_PAIRS {
+            flush_postings(conn, &mut postings)?;
+        }
+    }
+    flush_postings(conn, &mut postings)
+}
+
+/// Removes the `(key, id)` pairs of `removed` (transfers about to be deleted) from `transfer_addrs`:
+/// every posting row of an affected key that lists one of the ids is rewritten without it (or deleted
+/// when nothing is left).
+///
+/// The rows of one key hold disjoint id ranges, ascending with `first_id` (ids only grow: a write
+/// posts ids above every stored one, and ids freed by an unwind leave the lists with their rows), so
+/// the rows that can hold ids `lo..=hi` are the last one starting at or below `lo` and those starting
+/// in `lo..=hi`: an unwind reads the recent rows of a busy address, not all of them.
+/// [`Store::check_address_index`] checks the invariant.
+fn unpost(conn: &Connection, removed: &mut [(i64, i64)]) -> rusqlite::Result<()> {
+    removed.sort_unstable();
+    let mut sel = conn.prepare_cached(
+        "SELECT first_id, ids FROM transfer_addrs WHERE key = ?1 AND first_id <= ?3 AND first_id >= \
+         COALESCE((SELECT MAX(first_id) FROM transfer_addrs WHERE key = ?1 AND first_id <= ?2), ?2)",
+    )?;
+    let mut del = conn.prepare_cached("DELETE FROM transfer_addrs WHERE key = ?1 AND first_id = ?2")?;
+    let mut ins = conn.prepare_cached(INSERT_POSTING)?;
+    let mut ids = Vec::new();
+    for group in removed.chunk_by(|a, b| a.0 == b.0) {
+        let key = group[0].0;
+        let gone: Vec<i64> = group.iter().map(|p| p.1).collect();
+        let (lo, hi) = (gone[0], gone[gone.len() - 1]);
+        let stored: Vec<(i64, String)> = sel
+            .query_map(params![key, lo, hi], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (first, text) in stored {
+            ids.clear();
+            postings::parse_ids(&text, &mut ids).ok_or_else(|| bad_posting(key, first))?;
+            let before = ids.len();
+            ids.retain(|id| gone.binary_search(id).is_err());
+            if ids.len() == before {
+                continue;
+            }
+            del.execute(params![key, first])?;
+            if let Some(&new_first) = ids.first() {
+                ins.execute(params![key, new_first, postings::ids_text(&ids)])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The error for a `transfer_addrs` row whose id list does not parse.
+fn bad_posting(key: i64, first: i64) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        2,
+        rusqlite::types::Type::Text,
+        format!("transfer_addrs row (key {key}, first_id {first}): ids is not a JSON array of integers")
+            .into(),
+    )
 }
 
 /// Inserts `transfers` and `blocks` through cached prepared statements, counting inserted and
-/// duplicate transfers into `stats`.
+/// duplicate transfers into `stats` and the inserted rows' address keys into `postings` (flushed into
+/// `transfer_addrs` when [`FLUSH_PAIRS`] are held; the caller flushes the rest before commit).
 fn insert_rows(
     conn: &Connection,
     blocks: &[BlockRecord],
     transfers: &[Transfer],
     text: &mut RowText,
+    postings: &mut Postings,
+    flush_pairs: usize,
     stats: &mut WriteStats,
 ) -> rusqlite::Result<()> {
-    use std::fmt::Write;
     let mut ins = conn.prepare_cached(INSERT_TRANSFER)?;
     // Insert in identity-key order (the key starts with chain, block): the unique index then takes each
     // chunk in one ascending sweep. Chunks nearly always arrive in block order already, which the
@@ -287,8 +393,7 @@ fn insert_rows(
     let mut order: Vec<&Transfer> = transfers.iter().collect();
     order.sort_by_key(|t| (t.chain, t.block));
     for t in order {
-        text.position.clear();
-        write!(text.position, "{}", t.position).expect("writing to a String cannot fail");
+        position_into(&mut text.position, &t.position);
         decimal_into(&mut text.amount, &t.amount);
         decimal_into(&mut text.tx_fee, &t.tx_fee);
         decimal_into(&mut text.gas_price, &t.gas_price);
@@ -300,18 +405,20 @@ fn insert_rows(
         ins.raw_bind_parameter(2, t.block as i64)?;
         ins.raw_bind_parameter(3, t.timestamp as i64)?;
         ins.raw_bind_parameter(4, &t.tx_hash.0[..])?;
-        ins.raw_bind_parameter(5, text.position.as_str())?;
+        ins.raw_bind_parameter(5, text_param(&text.position))?;
         ins.raw_bind_parameter(6, &t.from.0[..])?;
         ins.raw_bind_parameter(7, &t.to.0[..])?;
-        ins.raw_bind_parameter(8, schema::addr_key(&t.from.0))?;
-        ins.raw_bind_parameter(9, schema::addr_key(&t.to.0))?;
+        let (from_key, to_key) = (schema::addr_key(&t.from.0), schema::addr_key(&t.to.0));
+        ins.raw_bind_parameter(8, from_key)?;
+        ins.raw_bind_parameter(9, to_key)?;
         ins.raw_bind_parameter(10, asset)?;
-        ins.raw_bind_parameter(11, text.amount.as_str())?;
+        ins.raw_bind_parameter(11, text_param(&text.amount))?;
         ins.raw_bind_parameter(12, kind_name(t.kind))?;
         ins.raw_bind_parameter(13, &t.tx_from.0[..])?;
-        ins.raw_bind_parameter(14, text.tx_fee.as_str())?;
-        ins.raw_bind_parameter(15, text.gas_price.as_str())?;
+        ins.raw_bind_parameter(14, text_param(&text.tx_fee))?;
+        ins.raw_bind_parameter(15, text_param(&text.gas_price))?;
         if ins.raw_execute()? == 1 {
+            postings.add(conn.last_insert_rowid(), from_key, to_key);
             stats.inserted += 1;
             per_chain[chain_slot(t.chain)] += 1;
         } else {
@@ -319,6 +426,9 @@ fn insert_rows(
         }
     }
     add_chain_counts(conn, &per_chain)?;
+    if postings.len() >= flush_pairs {
+        flush_postings(conn, postings)?;
+    }
     let mut ins_block = conn.prepare_cached(INSERT_BLOCK)?;
     for b in blocks {
         ins_block.execute(params![
@@ -393,20 +503,31 @@ fn upsert_checkpoint(conn: &Connection, c: &Checkpoint) -> rusqlite::Result<()> 
     Ok(())
 }
 
-/// [`Store`]'s streamed load: one `BEGIN IMMEDIATE` transaction held open across chunks. A first large
-/// load runs without the secondary indexes and rebuilds them in the same transaction at commit.
+/// [`Store`]'s streamed load: one `BEGIN IMMEDIATE` transaction held open across chunks. The address
+/// postings of the loaded rows are collected in memory and written, sorted, before the commit (or
+/// earlier in parts, for very large loads), in the same transaction.
 pub(crate) struct StoreLoad<'a> {
     tx: rusqlite::Transaction<'a>,
     path: &'a Path,
-    is_bulk: bool,
     stats: WriteStats,
     text: RowText,
+    postings: Postings,
+    flush_pairs: usize,
 }
 
 impl TransferLoad for StoreLoad<'_> {
     fn write(&mut self, blocks: &[BlockRecord], transfers: &[Transfer]) -> Result<(), StoreError> {
         validate(blocks, transfers, &[])?;
-        insert_rows(&self.tx, blocks, transfers, &mut self.text, &mut self.stats).map_err(sql(self.path))
+        insert_rows(
+            &self.tx,
+            blocks,
+            transfers,
+            &mut self.text,
+            &mut self.postings,
+            self.flush_pairs,
+            &mut self.stats,
+        )
+        .map_err(sql(self.path))
     }
 
     fn write_logs(&mut self, logs: &[RawLog]) -> Result<(), StoreError> {
@@ -420,11 +541,10 @@ impl TransferLoad for StoreLoad<'_> {
             to_i64(c.block, "checkpoint block")?;
             upsert_checkpoint(&self.tx, c).map_err(&e)?;
         }
-        if self.is_bulk {
-            self.tx.execute_batch(schema::SECONDARY_INDEXES).map_err(&e)?;
-        }
-        self.tx.commit().map_err(&e)?;
-        Ok(self.stats)
+        let mut this = *self;
+        flush_postings(&this.tx, &mut this.postings).map_err(&e)?;
+        this.tx.commit().map_err(&e)?;
+        Ok(this.stats)
     }
 }
 
@@ -436,51 +556,48 @@ impl TransferWriter for Store {
         }
         let path = self.path.clone();
         let e = sql(&path);
+        let flush_pairs = self.flush_pairs;
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(&e)?;
-        let is_bulk = wants_bulk(&tx, batch.transfers.len() as u64).map_err(&e)?;
-        if is_bulk {
-            tx.execute_batch(schema::DROP_SECONDARY_INDEXES).map_err(&e)?;
-        }
         let mut stats = WriteStats::default();
+        let mut postings = Postings::default();
         insert_rows(
             &tx,
             batch.blocks,
             batch.transfers,
             &mut RowText::default(),
+            &mut postings,
+            flush_pairs,
             &mut stats,
         )
         .map_err(&e)?;
+        flush_postings(&tx, &mut postings).map_err(&e)?;
         insert_logs(&tx, batch.logs).map_err(&e)?;
         if let Some(c) = batch.checkpoint {
             upsert_checkpoint(&tx, c).map_err(&e)?;
-        }
-        if is_bulk {
-            tx.execute_batch(schema::SECONDARY_INDEXES).map_err(&e)?;
         }
         tx.commit().map_err(&e)?;
         Ok(stats)
     }
 
     fn begin_load(&mut self, expected_transfers: u64) -> Result<Box<dyn TransferLoad + '_>, StoreError> {
+        // Every load takes the same path: rows appended, postings sorted in memory.
+        let _ = expected_transfers;
         let path: &Path = &self.path;
         let e = sql(path);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(&e)?;
-        let is_bulk = wants_bulk(&tx, expected_transfers).map_err(&e)?;
-        if is_bulk {
-            tx.execute_batch(schema::DROP_SECONDARY_INDEXES).map_err(&e)?;
-        }
         Ok(Box::new(StoreLoad {
             tx,
             path,
-            is_bulk,
             stats: WriteStats::default(),
             text: RowText::default(),
+            postings: Postings::default(),
+            flush_pairs: self.flush_pairs,
         }))
     }
 
@@ -501,6 +618,22 @@ impl TransferWriter for Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(&e)?;
+        let mut gone: Vec<(i64, i64)> = Vec::new();
+        {
+            let mut st = tx
+                .prepare("SELECT id, from_key, to_key FROM transfers WHERE chain = ?1 AND block >= ?2")
+                .map_err(&e)?;
+            let mut rows = st.query(params![c, from]).map_err(&e)?;
+            while let Some(r) = rows.next().map_err(&e)? {
+                let id: i64 = r.get(0).map_err(&e)?;
+                let (fk, tk): (i64, i64) = (r.get(1).map_err(&e)?, r.get(2).map_err(&e)?);
+                gone.push((fk, id));
+                if tk != fk {
+                    gone.push((tk, id));
+                }
+            }
+        }
+        unpost(&tx, &mut gone).map_err(&e)?;
         let removed = tx
             .execute(
                 "DELETE FROM transfers WHERE chain = ?1 AND block >= ?2",
@@ -540,6 +673,99 @@ const SELECT_TRANSFER: &str = "SELECT chain, block, timestamp, tx_hash, position
      amount, kind, tx_from, tx_fee, gas_price FROM transfers";
 
 impl Store {
+    /// The ids posted under address key `key` (ascending, each once): candidates for the transfers of
+    /// every address whose first 8 bytes are the key.
+    fn posted_ids(&self, key: i64) -> Result<Vec<i64>, StoreError> {
+        let e = self.err();
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT first_id, ids FROM transfer_addrs WHERE key = ?1")
+            .map_err(&e)?;
+        let mut rows = st.query([key]).map_err(&e)?;
+        let mut ids = Vec::new();
+        while let Some(r) = rows.next().map_err(&e)? {
+            let first: i64 = r.get(0).map_err(&e)?;
+            let text: String = r.get(1).map_err(&e)?;
+            postings::parse_ids(&text, &mut ids).ok_or_else(|| {
+                self.corrupt(
+                    "transfer_addrs",
+                    format!("key {key}, first_id {first}: ids is not a JSON array of integers"),
+                )
+            })?;
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// Checks that `transfer_addrs` posts exactly the stored transfers: every id once under its
+    /// `from_key` and once under its `to_key` (one entry if equal), nothing else; that each row's
+    /// `first_id` is its smallest id; and that the rows of one key hold disjoint, ascending id ranges
+    /// (what `unwind` relies on). Reads the whole store (tests and diagnostics).
+    pub fn check_address_index(&self) -> Result<(), StoreError> {
+        const T: &str = "transfer_addrs";
+        let e = self.err();
+        let mut want: Vec<(i64, i64)> = Vec::new();
+        {
+            let mut st = self
+                .conn
+                .prepare("SELECT id, from_key, to_key FROM transfers")
+                .map_err(&e)?;
+            let mut rows = st.query([]).map_err(&e)?;
+            while let Some(r) = rows.next().map_err(&e)? {
+                let id: i64 = r.get(0).map_err(&e)?;
+                let (fk, tk): (i64, i64) = (r.get(1).map_err(&e)?, r.get(2).map_err(&e)?);
+                want.push((fk, id));
+                if tk != fk {
+                    want.push((tk, id));
+                }
+            }
+        }
+        let mut have: Vec<(i64, i64)> = Vec::new();
+        let mut st = self
+            .conn
+            .prepare("SELECT key, first_id, ids FROM transfer_addrs ORDER BY key, first_id")
+            .map_err(&e)?;
+        let mut rows = st.query([]).map_err(&e)?;
+        let mut ids = Vec::new();
+        while let Some(r) = rows.next().map_err(&e)? {
+            let key: i64 = r.get(0).map_err(&e)?;
+            let first: i64 = r.get(1).map_err(&e)?;
+            let text: String = r.get(2).map_err(&e)?;
+            ids.clear();
+            postings::parse_ids(&text, &mut ids)
+                .ok_or_else(|| self.corrupt(T, format!("key {key}, first_id {first}: ids do not parse")))?;
+            if ids.is_empty() || ids.windows(2).any(|w| w[0] >= w[1]) || ids[0] != first {
+                return Err(self.corrupt(
+                    T,
+                    format!("key {key}, first_id {first}: ids {text} are not ascending from first_id"),
+                ));
+            }
+            if have.last().is_some_and(|&(k, last)| k == key && last >= first) {
+                return Err(self.corrupt(
+                    T,
+                    format!("key {key}, first_id {first}: overlaps the id range of the key's previous row"),
+                ));
+            }
+            have.extend(ids.iter().map(|&id| (key, id)));
+        }
+        want.sort_unstable();
+        have.sort_unstable();
+        if want != have {
+            let missing = want.iter().filter(|p| have.binary_search(p).is_err()).count();
+            let extra = have.iter().filter(|p| want.binary_search(p).is_err()).count();
+            return Err(self.corrupt(
+                T,
+                format!(
+                    "{} postings for {} expected: {missing} missing, {extra} not backed by a row",
+                    have.len(),
+                    want.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn decode_transfer(&self, r: &Row<'_>) -> Result<Transfer, StoreError> {
         const T: &str = "transfers";
         let e = self.err();
@@ -698,23 +924,22 @@ pub(crate) fn gaps_between(ranges: &[(u64, u64)]) -> Vec<(u64, u64)> {
 impl TransferReader for Store {
     fn transfers_of(&self, address: Address, chain: Option<Chain>) -> Result<Vec<Transfer>, StoreError> {
         let e = self.err();
-        let sql = format!(
-            "{SELECT_TRANSFER} WHERE from_key = ?3 AND from_addr = ?1 AND (?2 IS NULL OR chain = ?2) \
-             UNION ALL \
-             {SELECT_TRANSFER} WHERE to_key = ?3 AND to_addr = ?1 AND from_addr <> ?1 \
-             AND (?2 IS NULL OR chain = ?2)"
-        );
-        let mut st = self.conn.prepare(&sql).map_err(&e)?;
-        let mut rows = st
-            .query(params![
-                &address.0[..],
-                chain.map(chain_key),
-                schema::addr_key(&address.0)
-            ])
+        let ids = self.posted_ids(schema::addr_key(&address.0))?;
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "{SELECT_TRANSFER} WHERE id = ?1 AND (from_addr = ?2 OR to_addr = ?2) \
+                 AND (?3 IS NULL OR chain = ?3)"
+            ))
             .map_err(&e)?;
         let mut out = Vec::new();
-        while let Some(r) = rows.next().map_err(&e)? {
-            out.push(self.decode_transfer(r)?);
+        for id in ids {
+            let mut rows = st
+                .query(params![id, &address.0[..], chain.map(chain_key)])
+                .map_err(&e)?;
+            if let Some(r) = rows.next().map_err(&e)? {
+                out.push(self.decode_transfer(r)?);
+            }
         }
         out.sort_by(|a, b| {
             (a.timestamp, a.chain, a.block, a.tx_hash, &a.position).cmp(&(
@@ -939,9 +1164,11 @@ mod tests {
     }
 
     #[test]
-    fn bulk_streamed_load_writes_logs_rebuilds_indexes_and_skips_duplicates() {
+    fn streamed_load_writes_logs_and_postings_in_parts_and_skips_duplicates() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut store = Store::open(tmp.path()).expect("open");
+        // Flush the postings every ~10k rows, so that the load writes them in parts.
+        store.flush_pairs = 20_000;
         let unique = |i: u64| {
             let mut t = sample(i / 100);
             t.tx_hash.0[..8].copy_from_slice(&i.to_be_bytes());
@@ -957,7 +1184,7 @@ mod tests {
             })
             .expect("first row");
         assert_eq!(stats.inserted, 1);
-        let n = BULK_MIN_ROWS as u64;
+        let n = 100_000u64;
         let ts: Vec<Transfer> = (0..n).map(unique).collect();
         let log = RawLog {
             chain: Chain::Ethereum,
@@ -977,9 +1204,13 @@ mod tests {
         };
         let mut load = store.begin_load(n).expect("begin");
         let (a, b) = ts.split_at(n as usize / 2);
-        load.write(&[], a).expect("chunk a");
+        for chunk in a.chunks(5_000) {
+            load.write(&[], chunk).expect("chunk of a");
+        }
         load.write_logs(std::slice::from_ref(&log)).expect("logs");
-        load.write(&[], b).expect("chunk b");
+        for chunk in b.chunks(5_000) {
+            load.write(&[], chunk).expect("chunk of b");
+        }
         load.write(&[], &ts[10..11]).expect("in-load duplicate");
         load.write_logs(std::slice::from_ref(&log))
             .expect("duplicate log");
@@ -997,11 +1228,24 @@ mod tests {
             store.checkpoint("sim", Chain::Ethereum).expect("cp"),
             Some(n / 100)
         );
-        let names = store.index_names().expect("indexes");
-        for want in ["transfers_from", "transfers_identity", "transfers_to"] {
-            assert!(names.iter().any(|x| x == want), "{want} missing: {names:?}");
-        }
-        // The rebuilt identity index still refuses duplicates.
+        store.check_address_index().expect("postings match the rows");
+        let parts: i64 = store
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM transfer_addrs WHERE key = ?1",
+                [schema::addr_key(&[1; 20])],
+                |r| r.get(0),
+            )
+            .expect("rows of the sender's key");
+        assert!(
+            parts >= 5,
+            "the load flushed its postings in parts ({parts} rows)"
+        );
+        assert_eq!(
+            store.transfers_of(Address([2; 20]), None).expect("by to").len(),
+            n as usize
+        );
+        // The identity index still refuses duplicates.
         let stats = store
             .write_batch(Batch {
                 blocks: &[],
@@ -1082,6 +1326,31 @@ mod tests {
                 "3".into()
             )
         );
+    }
+
+    #[test]
+    fn position_and_amount_text_match_display() {
+        let mut buf = Vec::new();
+        for p in [
+            Position::Tx,
+            Position::Log(0),
+            Position::Log(u32::MAX),
+            Position::Trace(vec![]),
+            Position::Trace(vec![0]),
+            Position::Trace(vec![3, 10, 4_000_000_000]),
+        ] {
+            position_into(&mut buf, &p);
+            assert_eq!(buf, p.to_string().as_bytes());
+        }
+        for v in [
+            U256::ZERO,
+            U256::from(u128::MAX),
+            U256::MAX,
+            U256::from(7u8) << 200usize,
+        ] {
+            decimal_into(&mut buf, &v);
+            assert_eq!(buf, v.to_string().as_bytes());
+        }
     }
 
     #[test]

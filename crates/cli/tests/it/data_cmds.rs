@@ -395,7 +395,7 @@ fn reading_commands_migrate_an_older_store_once() {
     let o = chaintrace(&data, &["status", "--format", "json"]);
     assert_ok(&o);
     assert!(
-        stderr(&o).contains("from schema version 3 to 4"),
+        stderr(&o).contains("from schema version 3 to 5"),
         "{}",
         stderr(&o)
     );

@@ -88,6 +88,9 @@ fn check_consistent(dir: &Path) -> u64 {
         return 0;
     };
     let count = store.transfer_count(None).expect("count");
+    store
+        .check_address_index()
+        .expect("address postings match the surviving rows");
     assert_eq!(
         count,
         (cp + 1) * PER_BATCH,
