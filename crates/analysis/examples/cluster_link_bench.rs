@@ -21,6 +21,9 @@
 //! - `CLB_CLUSTER=0`: skip the per-heuristic clustering lines (the full clustering always runs: links use it);
 //! - `CLB_REPEAT=k`: run each query set k times (latency figures cover all runs; the digest the first).
 //!
+//! Each set also prints the querying thread's on-CPU time per query (Linux), which leaves out time spent
+//! waiting for a core: on a shared machine it compares two builds better than the wall-clock latencies do.
+//!
 //! With `export-dir`, it also writes what `scripts/bench/links_peers.py` needs to answer the same queries
 //! with igraph: `edges.bin` (per edge, in edge-id order, three little-endian u32: sender, receiver, seq),
 //! `nodes.txt` (node count) and `queries.tsv` (per query: size, index, our milliseconds, links found,
@@ -199,6 +202,14 @@ fn truth_rows(labels: &[Label]) -> Vec<String> {
         .collect()
 }
 
+/// Time the calling thread has spent on a CPU (Linux `/proc/thread-self/schedstat`; 0 where unavailable).
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|x| x.parse().ok()))
+        .unwrap_or(0)
+}
+
 /// Feeds formatted text into a hasher without building the string.
 struct HashWriter<'h>(&'h mut DefaultHasher);
 
@@ -342,14 +353,16 @@ fn main() -> Result<(), BoxError> {
         .collect();
     for (size, qs) in all.iter().filter(|(size, _)| sets.contains(size)) {
         let mut times = Vec::new();
+        let mut cpu = Vec::new();
         let (mut found, mut truncated, mut visited, mut exits) = (0usize, 0usize, 0u64, 0u64);
         let mut digest = DefaultHasher::new();
         for round in 0..repeat {
             for (i, q) in qs.iter().enumerate() {
-                let t0 = Instant::now();
+                let (t0, c0) = (Instant::now(), thread_cpu_ns());
                 let r = links(&g, &nl, Some(&c), q)?;
                 let secs = t0.elapsed().as_secs_f64();
                 times.push(secs);
+                cpu.push((thread_cpu_ns().saturating_sub(c0)) as f64 / 1e9);
                 if round > 0 {
                     continue;
                 }
@@ -391,6 +404,18 @@ fn main() -> Result<(), BoxError> {
         if *size >= 1000 {
             let each: Vec<String> = times.iter().map(|t| format!("{:.0}", t * 1000.0)).collect();
             println!("  each (ms, query order): {}", each.join(" "));
+        }
+        if cpu.iter().any(|&c| c > 0.0) {
+            // On-CPU time of the querying thread: what a query costs when the machine is shared (waiting for
+            // a core is left out), for comparing builds on a loaded machine.
+            cpu.sort_by(f64::total_cmp);
+            let p = |q: f64| cpu[((cpu.len() as f64 - 1.0) * q).round() as usize] * 1000.0;
+            println!(
+                "  on-cpu: p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+                p(0.5),
+                p(0.95),
+                p(1.0)
+            );
         }
     }
     if let Some(mut w) = queries_out {

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use chaintrace_core::{Address, Category, Chain, TxHash};
+use chaintrace_core::{Address, Asset, Category, Chain, TxHash};
 
 use chaintrace_graph::{EdgeId, EdgeInfo, Graph, NodeId};
 
@@ -306,8 +306,14 @@ pub fn links(
     direct(graph, &from, &targets, query, &mut out);
     let hf = query.max_hops.div_ceil(2);
     let hb = query.max_hops / 2;
-    let direct_pairs: HashSet<(NodeId, NodeId, LinkDirection)> =
-        out.iter().map(|l| (l.from, l.to, l.direction)).collect();
+    // Per (from, to): the directions of its direct link, as bits (see `dir_bit`).
+    let mut direct_pairs: PairMap<u8> = PairMap::default();
+    for l in &out {
+        *direct_pairs.entry((l.from, l.to)).or_default() |= dir_bit(l.direction);
+    }
+    let has_direct = |f: NodeId, t: NodeId, d: LinkDirection| {
+        direct_pairs.get(&(f, t)).is_some_and(|&b| b & dir_bit(d) != 0)
+    };
     // The two directions are independent searches. Running them on two threads was tried and measured
     // slower on the shared 2-core benchmark machine (docs/links.md), so they run one after the other.
     let mut senders = Senders::new(graph);
@@ -350,16 +356,27 @@ pub fn links(
             } else {
                 (t, s)
             };
-            let both_direct = direct_pairs.contains(&(f, to, LinkDirection::Undirected));
-            if edges.len() == 1 || direct_pairs.contains(&(f, to, dir)) || both_direct {
+            let both_direct = has_direct(f, to, LinkDirection::Undirected);
+            if edges.len() == 1 || has_direct(f, to, dir) || both_direct {
                 continue;
             }
             kept.push((f, to, dir, edges));
         }
     }
-    let texts = EdgeTexts::new(graph, &mut senders, kept.iter().flat_map(|k| k.3.iter().copied()));
-    for (f, to, dir, edges) in kept {
-        out.push(path_link(&texts, f, to, dir, &edges));
+    let flat: Vec<EdgeId> = kept.iter().flat_map(|k| k.3.iter().copied()).collect();
+    let hops: Vec<u32> = kept.iter().flat_map(|k| 1..=k.3.len() as u32).collect();
+    let mut evidence = path_evidence(graph, &mut senders, &flat, &hops).into_iter();
+    drop((flat, hops));
+    out.reserve(kept.len());
+    for (f, to, direction, edges) in kept {
+        out.push(Link {
+            kind: LinkKind::Path,
+            from: f,
+            to,
+            direction,
+            hops: edges.len() as u32,
+            evidence: evidence.by_ref().take(edges.len()).collect(),
+        });
     }
     same_address(graph, &from, &targets, &mut out);
     shared_deposits(graph, labels, &from, &targets, query, &mut out);
@@ -372,6 +389,15 @@ pub fn links(
     report.truncated.sort_by_key(|t| (t.node, t.direction));
     report.truncated.dedup();
     Ok(report)
+}
+
+/// One bit per direction.
+fn dir_bit(d: LinkDirection) -> u8 {
+    match d {
+        LinkDirection::Outgoing => 1,
+        LinkDirection::Incoming => 2,
+        LinkDirection::Undirected => 4,
+    }
 }
 
 fn describe_edge(graph: &Graph, e: EdgeId) -> (Chain, TxHash, Address, Address, String) {
@@ -455,36 +481,107 @@ fn direct(graph: &Graph, from: &[NodeId], targets: &[NodeId], q: &LinkQuery, out
     }
 }
 
-/// What an edge's evidence says, described once per query: paths share many of their edges, and
-/// describing an edge takes several lookups (sender, block, transaction) and a formatted sentence.
-struct EdgeTexts {
-    index: IdMap<u32>,
-    texts: Vec<(Chain, TxHash, Address, Address, String)>,
+/// Appends an address as [`Address::json_for`] writes it, without an intermediate string on EVM chains.
+fn push_address(out: &mut String, a: &Address, chain: Chain) {
+    if chain.is_evm() {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut text = [0u8; 42];
+        text[..2].copy_from_slice(b"0x");
+        for (i, b) in a.0.iter().enumerate() {
+            text[2 + 2 * i] = HEX[usize::from(b >> 4)];
+            text[3 + 2 * i] = HEX[usize::from(b & 0xf)];
+        }
+        out.push_str(std::str::from_utf8(&text).expect("hex digits are ascii"));
+    } else {
+        out.push_str(&a.json_for(chain));
+    }
 }
 
-impl EdgeTexts {
-    /// Describes each distinct edge of `edges`. The edges are described in seq order, so that the block and
-    /// transaction of each is found by a short search forward from the previous one's instead of a binary
-    /// search over all blocks and transactions (two times twenty scattered reads per edge).
-    fn new(graph: &Graph, senders: &mut Senders<'_>, edges: impl Iterator<Item = EdgeId>) -> EdgeTexts {
-        let mut order: Vec<(u32, EdgeId)> = edges.map(|e| (graph.edge_seq(e), e)).collect();
-        order.sort_unstable();
-        order.dedup();
-        let mut out = EdgeTexts {
-            index: IdMap::default(),
-            texts: Vec::with_capacity(order.len()),
-        };
-        let (mut bi, mut ti) = (None, None);
-        for (seq, e) in order {
-            let b = seq_index(seq, bi, |i| graph.block_seqs(i).start, || graph.block_index(seq));
-            let t = seq_index(seq, ti, |i| graph.tx_seqs(i).start, || graph.tx_index(seq));
-            (bi, ti) = (Some(b), Some(t));
-            let (chain, from) = graph.node_key(senders.of(e));
+/// Appends `v` in decimal (as `Display` writes it) without the formatting machinery.
+fn push_decimal(out: &mut String, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[i..]).expect("decimal digits are ascii"));
+}
+
+/// Appends the text [`describe`] gives `info`, written in place (no intermediate strings).
+fn describe_into(out: &mut String, info: &EdgeInfo, narrow_amount: Option<u64>) {
+    let chain = info.chain;
+    push_address(out, &info.from, chain);
+    out.push_str(" -> ");
+    push_address(out, &info.to, chain);
+    out.push_str(": ");
+    // A u64 prints as the same digits as the U256 holding it.
+    match narrow_amount {
+        Some(v) => push_decimal(out, v),
+        None => {
+            let _ = write!(out, "{}", info.amount);
+        }
+    }
+    out.push_str(" of ");
+    match info.asset {
+        Asset::Native => out.push_str("native"),
+        Asset::Token(a) => push_address(out, &a, chain),
+    }
+    out.push_str(" at block ");
+    push_decimal(out, info.block);
+    out.push_str(" (time ");
+    push_decimal(out, info.time);
+    out.push(')');
+}
+
+/// The evidence of every path edge: `edges` are the paths' edges one after the other, `hops[i]` the 1-based
+/// position of `edges[i]` on its path; the answer is in the same order. Each distinct edge is described once
+/// (paths share many of their edges, and describing one takes several lookups and a sentence), in seq order,
+/// so that the block and transaction of each is found by a short search forward from the previous one's
+/// instead of a binary search over all blocks and transactions (two times twenty scattered reads per edge).
+fn path_evidence(graph: &Graph, senders: &mut Senders<'_>, edges: &[EdgeId], hops: &[u32]) -> Vec<Evidence> {
+    // Seq in the high half, slot in the low half: sorted by seq, and one edge's slots side by side (seqs
+    // are unique per edge).
+    let mut order: Vec<u64> = edges
+        .iter()
+        .enumerate()
+        .map(|(i, &e)| (u64::from(graph.edge_seq(e)) << 32) | i as u64)
+        .collect();
+    order.sort_unstable();
+    // Distinct edges in seq order.
+    let mut uniq: Vec<(u32, EdgeId)> = Vec::with_capacity(edges.len() / 2);
+    for &key in &order {
+        let seq = (key >> 32) as u32;
+        if uniq.last().map(|u| u.0) != Some(seq) {
+            uniq.push((seq, edges[key as u32 as usize]));
+        }
+    }
+    // The reads go in passes, each over every edge: within a pass one edge's reads do not wait for the
+    // previous edge's, so the processor overlaps their cache misses (a loop doing all the reads and the
+    // writing per edge waits for each miss in turn). First what the edge id alone gives.
+    let mut raw = Vec::with_capacity(uniq.len());
+    let (mut bi, mut ti) = (None, None);
+    for &(seq, e) in &uniq {
+        let b = seq_index(seq, bi, |i| graph.block_seqs(i).start, || graph.block_index(seq));
+        let t = seq_index(seq, ti, |i| graph.tx_seqs(i).start, || graph.tx_index(seq));
+        (bi, ti) = (Some(b), Some(t));
+        raw.push((senders.of(e), graph.edge_dst(e), graph.edge_asset(e), b, t));
+    }
+    // Then what the nodes, blocks and transactions give.
+    let infos: Vec<(EdgeInfo, Option<u64>)> = uniq
+        .iter()
+        .zip(&raw)
+        .map(|(&(seq, e), &(src, dst, asset, b, t))| {
+            let (chain, from) = graph.node_key(src);
             let info = EdgeInfo {
                 chain,
                 from,
-                to: graph.node_key(graph.edge_dst(e)).1,
-                asset: graph.asset(graph.edge_asset(e)).1,
+                to: graph.node_key(dst).1,
+                asset: graph.asset(asset).1,
                 amount: graph.edge_amount(e),
                 block: graph.block_number(b),
                 time: graph.block_time(b),
@@ -492,44 +589,43 @@ impl EdgeTexts {
                 seq,
             };
             debug_assert_eq!(info, graph.edge_info(e));
-            out.index.insert(e, out.texts.len() as u32);
-            out.texts.push(describe(&info));
-        }
-        out
-    }
-
-    fn get(&self, e: EdgeId) -> &(Chain, TxHash, Address, Address, String) {
-        &self.texts[self.index[&e] as usize]
-    }
-}
-
-fn path_link(texts: &EdgeTexts, from: NodeId, to: NodeId, dir: LinkDirection, edges: &[EdgeId]) -> Link {
-    let evidence = edges
-        .iter()
-        .enumerate()
-        .map(|(i, &e)| {
-            let (chain, tx, a, b, d) = texts.get(e);
-            // Same text as `format!("hop {}: {d}", i + 1)`, allocated once at its final size.
-            let mut detail = String::with_capacity(d.len() + 12);
-            let _ = write!(detail, "hop {}: ", i + 1);
-            detail.push_str(d);
-            Evidence {
-                kind: LinkKind::Path,
-                chain: *chain,
-                tx_hashes: vec![*tx],
-                addresses: vec![*a, *b],
-                detail,
-            }
+            (info, graph.edge_amount_narrow(e))
         })
         .collect();
-    Link {
-        kind: LinkKind::Path,
-        from,
-        to,
-        direction: dir,
-        hops: edges.len() as u32,
-        evidence,
+    drop(raw);
+    // Then the sentences, each written once and copied into the evidence of every slot of its edge (the
+    // slots are filled out of order; each is filled exactly once).
+    let mut slots: Vec<Option<Evidence>> = vec![None; edges.len()];
+    let mut sentence = String::with_capacity(256);
+    let mut next = 0;
+    for &key in &order {
+        let (seq, slot) = ((key >> 32) as u32, key as u32 as usize);
+        if next == 0 || infos[next - 1].0.seq != seq {
+            let (info, narrow) = &infos[next];
+            sentence.clear();
+            describe_into(&mut sentence, info, *narrow);
+            debug_assert_eq!(sentence, describe(info).4);
+            next += 1;
+        }
+        let info = &infos[next - 1].0;
+        // Same text as `format!("hop {}: {sentence}", hops[slot])`, allocated once at its final size.
+        let mut detail = String::with_capacity(sentence.len() + 12);
+        detail.push_str("hop ");
+        push_decimal(&mut detail, u64::from(hops[slot]));
+        detail.push_str(": ");
+        detail.push_str(&sentence);
+        slots[slot] = Some(Evidence {
+            kind: LinkKind::Path,
+            chain: info.chain,
+            tx_hashes: vec![info.tx_hash],
+            addresses: vec![info.from, info.to],
+            detail,
+        });
     }
+    slots
+        .into_iter()
+        .map(|x| x.expect("every slot has an edge, and every edge was described"))
+        .collect()
 }
 
 /// One label improvement of a node in a level-synchronous search.
@@ -814,57 +910,37 @@ const BATCH: usize = 1024;
 /// instead of binary-searched (dependent ones).
 const SMALL_IN: u32 = 48;
 
-/// Senders of edges for the backward search. [`Graph::edge_src`] is a binary search over the out-offsets
-/// (~20 dependent reads, the last ones cache misses on a large graph). After a few thousand lookups this
-/// keeps the sender of every 256th edge (one short forward sweep), so a lookup searches only the few nodes
-/// between two marks; a search that will ask for many senders builds the whole edge -> (sender, seq) table
-/// (one sequential pass over every edge, about the cost of a few ten thousand binary searches) and reads
-/// it: a backward candidate then costs one scattered read (both halves share a cache line) instead of two.
+/// Senders of edges for the backward search and the evidence. [`Graph::edge_src`] is a binary search over
+/// the out-offsets (~20 dependent reads, the last ones cache misses on a large graph). After a few thousand
+/// lookups this keeps the sender of every 256th edge (one forward sweep), so a lookup searches only the
+/// nodes between two marks; after many more, of every 32nd edge (one or two nodes between marks). A level
+/// that needs very many senders does not ask here at all: it sweeps the out-edges instead, where every
+/// sender is known (see [`pull_level`]).
 struct Senders<'g> {
     graph: &'g Graph,
-    /// Per edge: sender in the low half, seq in the high half (empty until built).
-    table: Vec<u64>,
-    /// `marks[k]` = sender of edge `k << MARK_SHIFT` (empty until built).
+    /// `marks[k]` = sender of edge `k << shift` (empty until built).
     marks: Vec<NodeId>,
+    shift: u32,
     asked: u64,
 }
 
-/// Edges between two sender marks.
-const MARK_SHIFT: u32 = 8;
-/// Single binary searches done before the marks are built.
+/// Edges between two sender marks: coarse marks first (cheap to build on a graph with many nodes), fine ones
+/// once a query asks for many senders.
+const COARSE_SHIFT: u32 = 8;
+const FINE_SHIFT: u32 = 5;
+/// Single binary searches done before the coarse marks are built.
 const MARKS_AFTER: u64 = 2048;
+/// Lookups (per edge) through coarse marks done before the fine marks are built.
+const FINE_AFTER_DIV: u64 = 64;
 
 impl<'g> Senders<'g> {
     fn new(graph: &'g Graph) -> Senders<'g> {
         Senders {
             graph,
-            table: Vec::new(),
             marks: Vec::new(),
+            shift: COARSE_SHIFT,
             asked: 0,
         }
-    }
-
-    /// Builds the table if the binary searches done so far plus the `coming` ones would cost more.
-    fn prepare(&mut self, coming: u64) {
-        if !self.table.is_empty() || self.asked + coming <= u64::from(self.graph.edge_count() / 16) {
-            return;
-        }
-        let g = self.graph;
-        let mut table = Vec::with_capacity(g.edge_count() as usize);
-        for n in 0..g.node_count() {
-            let r = g.out_edges(n);
-            // Out-ranges are contiguous and in node order (`edge_src` relies on it too); the guard keeps a
-            // damaged image from misplacing entries (it then falls back to `edge_src` below).
-            if r.start as usize != table.len() {
-                table.clear();
-                break;
-            }
-            table.extend(r.map(|e| u64::from(n) | (u64::from(g.edge_seq(e)) << 32)));
-        }
-        if table.len() != g.edge_count() as usize {
-            table = Vec::new();
-        }
-        self.table = table;
     }
 
     /// First out-edge id of node `i`, above every edge id past the last node (as `seq_index` needs).
@@ -877,50 +953,196 @@ impl<'g> Senders<'g> {
         }
     }
 
-    fn build_marks(&mut self) {
+    /// The sender of every `1 << shift`-th edge, each found by a short search forward from the previous
+    /// mark's (out-ranges are contiguous and in node order; `edge_src` relies on it too).
+    fn build_marks(&mut self, shift: u32) {
         let g = self.graph;
-        let n = (g.edge_count() >> MARK_SHIFT) + 1;
-        let mut marks = Vec::with_capacity(n as usize);
+        let count = (g.edge_count() >> shift) + 1;
+        let mut marks = Vec::with_capacity(count as usize);
         let mut prev = None;
-        for k in 0..n {
-            let e = (k << MARK_SHIFT).min(g.edge_count().saturating_sub(1));
+        for k in 0..count {
+            let e = (k << shift).min(g.edge_count().saturating_sub(1));
             let s = seq_index(e, prev, |i| self.first_out(i), || g.edge_src(e));
             marks.push(s);
             prev = Some(s);
         }
         self.marks = marks;
-    }
-
-    /// Sender and seq of `e` from the table, when it is built.
-    #[inline]
-    fn table_entry(&self, e: EdgeId) -> Option<(NodeId, u32)> {
-        self.table.get(e as usize).map(|&v| (v as u32, (v >> 32) as u32))
-    }
-
-    /// Sender and seq of `e`.
-    #[inline]
-    fn with_seq(&mut self, e: EdgeId) -> (NodeId, u32) {
-        match self.table_entry(e) {
-            Some(x) => x,
-            None => (self.of(e), self.graph.edge_seq(e)),
-        }
+        self.shift = shift;
     }
 
     #[inline]
     fn of(&mut self, e: EdgeId) -> NodeId {
-        if let Some((s, _)) = self.table_entry(e) {
+        self.asked += 1;
+        let k = (e >> self.shift) as usize;
+        if let (Some(&lo), Some(&hi)) = (self.marks.get(k), self.marks.get(k + 1)) {
+            if self.shift == COARSE_SHIFT && self.asked * FINE_AFTER_DIV >= u64::from(self.graph.edge_count())
+            {
+                self.build_marks(FINE_SHIFT);
+                return self.of(e);
+            }
+            // The sender lies in marks[k]..=marks[k + 1]: the last node whose first out-edge is <= e.
+            let s = lo + partition(hi - lo, |i| self.first_out(lo + 1 + i) <= e);
+            debug_assert_eq!(s, self.graph.edge_src(e));
             return s;
         }
-        let k = (e >> MARK_SHIFT) as usize;
-        if let (Some(&lo), Some(&hi)) = (self.marks.get(k), self.marks.get(k + 1)) {
-            // The sender lies in marks[k]..=marks[k + 1]: the last node whose first out-edge is <= e.
-            return lo + partition(hi - lo, |i| self.first_out(lo + 1 + i) <= e);
-        }
-        self.asked += 1;
         if self.asked == MARKS_AFTER && self.marks.is_empty() {
-            self.build_marks();
+            self.build_marks(COARSE_SHIFT);
         }
         self.graph.edge_src(e)
+    }
+}
+
+/// A backward level with at least `edge_count / PULL_DIV` candidate edges sweeps every out-edge instead of
+/// listing each frontier node's in-edges (see [`pull_level`]).
+const PULL_DIV: u64 = 8;
+/// Edges a sweep picks from at a time (the picks fit the first-level cache).
+const PULL_CHUNK: u32 = 4096;
+
+#[cfg(test)]
+thread_local! {
+    /// Tests force one way of running backward levels, to check that both give the same report.
+    static FORCE_PULL: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Whether a backward level with `coming` candidate edges is run by [`pull_level`].
+fn use_pull(coming: u64, edges: u32) -> bool {
+    #[cfg(test)]
+    if let Some(forced) = FORCE_PULL.with(std::cell::Cell::get) {
+        return forced;
+    }
+    coming * PULL_DIV >= u64::from(edges)
+}
+
+/// What a frontier node of a swept backward level accepts: in-edges with `lo <= seq < limit`; and the new
+/// labels' `hops` and `root` (see [`Entry`]).
+#[derive(Debug, Clone, Copy)]
+struct Pull {
+    lo: u32,
+    limit: u32,
+    hops: u8,
+    root: NodeId,
+}
+
+/// One backward level by a sweep over every out-edge, for a level whose frontier has so many in-edges that
+/// listing them costs more: a listed in-edge costs scattered reads for its seq and its sender, while the
+/// sweep reads the edge tables front to back and knows each sender for free. The candidates are the same as
+/// the listing's (per frontier node, the latest `cap` in-edges before its departure; a node with more is
+/// reported as truncated, in frontier order as the listing does), only in another order, which
+/// [`Side::relax`] does not depend on.
+#[allow(clippy::too_many_arguments)] // one level of one search
+fn pull_level(
+    graph: &Graph,
+    side: &mut Side,
+    frontier: &[NodeId],
+    skip: impl Fn(NodeId) -> bool,
+    level: u8,
+    cap: u32,
+    batch: &mut Vec<Candidate>,
+    next: &mut Vec<NodeId>,
+    report: &mut LinkReport,
+) {
+    let n = graph.node_count();
+    let mut wanted = Bits(vec![0; (n as usize).div_ceil(64)]);
+    // In frontier (= node) order; found by rank in `wanted`, so that an edge into the frontier reads only
+    // small tables (the bits, the ranks and these), not a per-node one.
+    let mut pulls: Vec<Pull> = Vec::with_capacity(frontier.len());
+    for &u in frontier {
+        if skip(u) {
+            report.exits_skipped += 1;
+            continue;
+        }
+        let base = side.at_level(u, level - 1);
+        let (limit, root, hops) = base.map_or((u32::MAX, u, 1), |e| {
+            (e.enc.saturating_sub(1), e.root, e.hops + 1)
+        });
+        let r = graph.in_edge_slots(u);
+        let mut lo = 0;
+        // Only a node with more than `cap` in-edges can have more than `cap` qualifying ones.
+        if r.end - r.start > cap {
+            let hi = if limit >= graph.edge_count() {
+                r.end
+            } else {
+                r.start
+                    + partition(r.end - r.start, |i| {
+                        graph.edge_seq(graph.in_edge_at(r.start + i)) < limit
+                    })
+            };
+            let q = hi - r.start;
+            if q > cap {
+                report.truncated.push(Truncation {
+                    node: u,
+                    direction: LinkDirection::Incoming,
+                    qualifying: u64::from(q),
+                    followed: cap,
+                });
+                lo = graph.edge_seq(graph.in_edge_at(hi - cap));
+            }
+        }
+        wanted.insert(u);
+        pulls.push(Pull {
+            lo,
+            limit,
+            hops,
+            root,
+        });
+    }
+    let mut ranks = Vec::with_capacity(wanted.0.len());
+    let mut before = 0u32;
+    for w in &wanted.0 {
+        ranks.push(before);
+        before += w.count_ones();
+    }
+    let m = graph.edge_count();
+    let first_out = |i: u32| if i < n { graph.out_edges(i).start } else { u32::MAX };
+    // Edges in chunks: first the edges into the frontier are picked out without a branch (an unpredictable
+    // one per edge costs more than the rest of the sweep), then only those are read further.
+    let mut picked: Vec<(EdgeId, NodeId)> = vec![(0, 0); PULL_CHUNK as usize];
+    let (mut sender, mut sender_end) = (0u32, first_out(1));
+    let mut start = 0u32;
+    while start < m {
+        let end = start.saturating_add(PULL_CHUNK).min(m);
+        let mut k = 0usize;
+        for e in start..end {
+            let d = graph.edge_dst(e);
+            picked[k] = (e, d);
+            k += ((wanted.0[(d >> 6) as usize] >> (d & 63)) & 1) as usize;
+        }
+        for &(e, d) in &picked[..k] {
+            // Edges in id order: each sender is found by a walk forward over the out-offsets.
+            while e >= sender_end {
+                sender += 1;
+                sender_end = first_out(sender + 1);
+            }
+            let seq = graph.edge_seq(e);
+            let word = wanted.0[(d >> 6) as usize];
+            let p =
+                pulls[(ranks[(d >> 6) as usize] + (word & ((1u64 << (d & 63)) - 1)).count_ones()) as usize];
+            if seq < p.limit && seq >= p.lo {
+                batch.push(Candidate {
+                    node: sender,
+                    enc: seq + 1,
+                    edge: e,
+                    pred: d,
+                    hops: p.hops,
+                    root: p.root,
+                });
+            }
+        }
+        if batch.len() >= BATCH {
+            side.relax(batch, level, false, next, None);
+        }
+        start = end;
+    }
+    side.relax(batch, level, false, next, None);
+}
+
+/// Fills in the senders of a listed backward batch, in one pass: each lookup is a few dependent reads, and
+/// in a loop doing only lookups the processor overlaps those of several edges.
+fn resolve_senders(senders: &mut Senders<'_>, batch: &mut [Candidate], forward: bool) {
+    if !forward {
+        for c in batch {
+            c.node = senders.of(c.edge);
+        }
     }
 }
 
@@ -961,7 +1183,7 @@ fn search(
     let mut frontier: Vec<NodeId> = starts.to_vec();
     let mut next: Vec<NodeId> = Vec::new();
     let mut batch: Vec<Candidate> = Vec::with_capacity(BATCH + cap.min(1 << 16) as usize);
-    let mut slots: Vec<(EdgeId, u32, NodeId)> = Vec::with_capacity(SMALL_IN as usize);
+    let mut slots: Vec<(EdgeId, u32)> = Vec::with_capacity(SMALL_IN as usize);
     for level in 1..=depth as u8 {
         let last = if u32::from(level) == depth {
             meet_only
@@ -972,12 +1194,23 @@ fn search(
             side.seen = Some(Bits::of(graph.node_count(), &side.reached));
         }
         next.clear();
-        if !forward && senders.table.is_empty() {
+        if !forward && last.is_none() {
             let coming: u64 = frontier
                 .iter()
                 .map(|&u| u64::from(graph.in_edge_slots(u).len().min(cap as usize) as u32))
                 .sum();
-            senders.prepare(coming);
+            if use_pull(coming, graph.edge_count()) {
+                let skip = |u: NodeId| roles.get(u) == 0 && labels.is_exit(u);
+                pull_level(
+                    graph, &mut side, &frontier, skip, level, cap, &mut batch, &mut next, report,
+                );
+                if next.is_empty() {
+                    break;
+                }
+                std::mem::swap(&mut frontier, &mut next);
+                frontier.sort_unstable();
+                continue;
+            }
         }
         for &u in &frontier {
             if roles.get(u) == 0 && labels.is_exit(u) {
@@ -1020,10 +1253,9 @@ fn search(
                     // Every seq is below the limit (a target's own search): no search needed.
                     for s in take(r.end).rev() {
                         let e = graph.in_edge_at(s);
-                        let (node, seq) = senders.with_seq(e);
                         batch.push(Candidate {
-                            node,
-                            enc: seq + 1,
+                            node: NONE,
+                            enc: graph.edge_seq(e) + 1,
                             edge: e,
                             pred: u,
                             hops,
@@ -1033,18 +1265,15 @@ fn search(
                     len
                 } else if len <= SMALL_IN {
                     slots.clear();
-                    // With the table, the sender comes with the seq (same cache line); without it, only
-                    // the taken edges' senders are looked up.
+                    // Every seq at once (independent reads); only the taken edges' senders are looked up.
                     slots.extend(r.clone().map(|s| {
                         let e = graph.in_edge_at(s);
-                        senders
-                            .table_entry(e)
-                            .map_or((e, graph.edge_seq(e), NONE), |(node, seq)| (e, seq, node))
+                        (e, graph.edge_seq(e))
                     }));
-                    let hi = slots.partition_point(|&(_, seq, _)| seq < limit) as u32;
-                    for &(e, seq, node) in slots[hi.saturating_sub(cap) as usize..hi as usize].iter().rev() {
+                    let hi = slots.partition_point(|&(_, seq)| seq < limit) as u32;
+                    for &(e, seq) in slots[hi.saturating_sub(cap) as usize..hi as usize].iter().rev() {
                         batch.push(Candidate {
-                            node: if node == NONE { senders.of(e) } else { node },
+                            node: NONE,
                             enc: seq + 1,
                             edge: e,
                             pred: u,
@@ -1058,10 +1287,9 @@ fn search(
                         r.start + partition(len, |i| graph.edge_seq(graph.in_edge_at(r.start + i)) < limit);
                     for s in take(hi).rev() {
                         let e = graph.in_edge_at(s);
-                        let (node, seq) = senders.with_seq(e);
                         batch.push(Candidate {
-                            node,
-                            enc: seq + 1,
+                            node: NONE,
+                            enc: graph.edge_seq(e) + 1,
                             edge: e,
                             pred: u,
                             hops,
@@ -1080,9 +1308,11 @@ fn search(
                 }
             }
             if batch.len() >= BATCH {
+                resolve_senders(senders, &mut batch, forward);
                 side.relax(&mut batch, level, forward, &mut next, last);
             }
         }
+        resolve_senders(senders, &mut batch, forward);
         side.relax(&mut batch, level, forward, &mut next, last);
         if next.is_empty() {
             break;
@@ -1242,6 +1472,7 @@ fn deposits_of(
     nodes: &[NodeId],
     q: &LinkQuery,
     memo: &mut IdMap<bool>,
+    only: Option<&IdMap<Vec<(NodeId, EdgeId)>>>,
 ) -> IdMap<Vec<(NodeId, EdgeId)>> {
     let mut out: IdMap<Vec<(NodeId, EdgeId)>> = IdMap::default();
     for &x in nodes {
@@ -1250,7 +1481,10 @@ fn deposits_of(
         }
         for e in graph.out_edges(x) {
             let d = graph.edge_dst(e);
-            if d == x || degree(graph, d) > u64::from(q.hub_degree) {
+            if d == x
+                || only.is_some_and(|o| !o.contains_key(&d))
+                || degree(graph, d) > u64::from(q.hub_degree)
+            {
                 continue;
             }
             let is_dep = *memo
@@ -1277,11 +1511,12 @@ fn shared_deposits(
     out: &mut Vec<Link>,
 ) {
     let mut memo = IdMap::default();
-    let fd = deposits_of(graph, labels, from, q, &mut memo);
+    let fd = deposits_of(graph, labels, from, q, &mut memo, None);
     if fd.is_empty() {
         return;
     }
-    let td = deposits_of(graph, labels, targets, q, &mut memo);
+    // Only deposits a `from` node paid into can be shared: the targets' other payments need no check.
+    let td = deposits_of(graph, labels, targets, q, &mut memo, Some(&fd));
     for (d, fs) in &fd {
         let Some(ts) = td.get(d) else { continue };
         let (cd, da) = graph.node_key(*d);

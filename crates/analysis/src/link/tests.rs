@@ -301,22 +301,121 @@ proptest! {
     }
 }
 
-/// The sender marks and the sender table are shortcuts for `Graph::edge_src`: same sender for every edge
-/// (a simulated world: nodes with no out-edges between others, several chains).
+/// The sender marks are a shortcut for `Graph::edge_src`: same sender for every edge (a simulated world:
+/// nodes with no out-edges between others, several chains).
 #[test]
-fn sender_marks_and_table_match_edge_src() {
+fn sender_marks_match_edge_src() {
     let cfg = chaintrace_sim::WorldConfig::new(5, 20_000);
     let (mem, _) = chaintrace_sim::generate_in_memory(&cfg).expect("sim world");
     let g = Graph::from_transfers(mem.transfers, chaintrace_graph::StoreStamp::default()).expect("graph");
     assert!(g.edge_count() > 10_000);
-    let mut marked = Senders::new(&g);
-    marked.build_marks();
-    let mut table = Senders::new(&g);
-    table.prepare(u64::MAX / 2);
-    assert!(!marked.marks.is_empty() && marked.table.is_empty() && !table.table.is_empty());
-    for e in 0..g.edge_count() {
-        let want = g.edge_src(e);
-        assert_eq!(marked.of(e), want, "marks, edge {e}");
-        assert_eq!(table.of(e), want, "table, edge {e}");
+    for shift in [COARSE_SHIFT, FINE_SHIFT] {
+        let mut marked = Senders::new(&g);
+        marked.build_marks(shift);
+        assert!(!marked.marks.is_empty());
+        // Not enough lookups to switch to fine marks.
+        for e in 0..g.edge_count() / 128 {
+            assert_eq!(
+                marked.of(e),
+                g.edge_src(e),
+                "marks every {} edges, edge {e}",
+                1 << shift
+            );
+        }
+        assert_eq!(marked.shift, shift);
+    }
+    // From none through coarse to fine marks, the same senders all the way.
+    let mut senders = Senders::new(&g);
+    for e in (0..g.edge_count()).chain(0..g.edge_count()) {
+        assert_eq!(senders.of(e), g.edge_src(e), "edge {e}");
+    }
+    assert_eq!(senders.shift, FINE_SHIFT);
+}
+
+/// Runs `q` with every backward level listed, then with every one swept; both reports must be equal.
+fn listed_and_swept(g: &Graph, l: &NodeLabels, q: &LinkQuery) -> (LinkReport, LinkReport) {
+    let run = |pull| {
+        FORCE_PULL.with(|f| f.set(Some(pull)));
+        let r = links(g, l, None, q).expect("search runs");
+        FORCE_PULL.with(|f| f.set(None));
+        r
+    };
+    (run(false), run(true))
+}
+
+/// A swept backward level (`pull_level`) finds the same candidates as a listed one: same links, evidence,
+/// truncations (a small cap cuts many nodes), exits and visited counts, on a simulated world.
+#[test]
+fn swept_and_listed_backward_levels_give_the_same_report() {
+    let cfg = chaintrace_sim::WorldConfig::new(7, 20_000);
+    let (mem, _) = chaintrace_sim::generate_in_memory(&cfg).expect("sim world");
+    let g = Graph::from_transfers(mem.transfers, chaintrace_graph::StoreStamp::default()).expect("graph");
+    let n = g.node_count();
+    // The busiest receivers are exits: never crossed, counted when reached.
+    let mut busiest: Vec<NodeId> = (0..n).collect();
+    busiest.sort_by_key(|&x| std::cmp::Reverse(g.in_edge_slots(x).len()));
+    let labels: Vec<chaintrace_core::Label> = busiest[..20]
+        .iter()
+        .map(|&x| {
+            let (chain, address) = g.node_key(x);
+            chaintrace_core::Label {
+                chain: Some(chain),
+                address,
+                text: "exchange".to_string(),
+                category: Category::Exchange,
+                category_raw: None,
+                abuse: None,
+                actor: None,
+                source: "test".to_string(),
+                confidence: chaintrace_core::Confidence::new(90).expect("<= 100"),
+            }
+        })
+        .collect();
+    let l = NodeLabels::new(&g, &labels);
+    let pick =
+        |k: u32, salt: u32| -> Vec<NodeId> { (0..k).map(|i| (i * 7919 + salt * 104_729) % n).collect() };
+    let (mut compared, mut exits) = (0, 0);
+    for (size, cap) in [(5, 200), (40, 3), (200, 20)] {
+        let q = LinkQuery {
+            max_hops: 6,
+            fan_out_cap: cap,
+            ..LinkQuery::new(pick(size, 1), Target::Nodes(pick(size, 2)))
+        };
+        let (listed, swept) = listed_and_swept(&g, &l, &q);
+        assert_eq!(listed, swept, "{size}x{size}, cap {cap}");
+        compared += listed.links.len() + listed.truncated.len();
+        exits += listed.exits_skipped;
+    }
+    assert!(
+        compared > 100 && exits > 0,
+        "the queries found too little to compare: {compared}, {exits}"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// The same on random small graphs, with caps of 1..4 (so that `lo` bounds matter).
+    #[test]
+    fn swept_and_listed_agree_on_random_graphs(
+        raw in proptest::collection::vec((1u8..9, 1u8..9), 1..40),
+        h in 2u32..7,
+        cap in 1u32..4,
+    ) {
+        let mut w = World::default();
+        for &(x, y) in &raw {
+            w.at(E, w.transfers.len() as u64 + 1, x, y, Asset::Native, 1);
+        }
+        w.label(Some(E), 4, Category::Exchange, None);
+        let (g, l) = w.graph();
+        let present: Vec<NodeId> = (1u8..9).filter_map(|b| g.node(E, crate::cluster::tests::a(b))).collect();
+        let (from, to) = present.split_at(present.len() / 2);
+        prop_assume!(!from.is_empty() && !to.is_empty());
+        let q = LinkQuery {
+            max_hops: h,
+            fan_out_cap: cap,
+            ..LinkQuery::new(from.to_vec(), Target::Nodes(to.to_vec()))
+        };
+        let (listed, swept) = listed_and_swept(&g, &l, &q);
+        prop_assert_eq!(listed, swept);
     }
 }
