@@ -131,9 +131,6 @@ impl Ctx<'_> {
     fn out_lower_bound(&self, n: NodeId, key: u32) -> u32 {
         partition_point(self.out_len(n), |i| self.key(self.out_at(n, i)) < key)
     }
-    fn in_lower_bound(&self, n: NodeId, key: u32) -> u32 {
-        partition_point(self.in_len(n), |i| self.key(self.in_at(n, i)) < key)
-    }
     fn window_start_key(&self) -> u32 {
         match self.dir {
             Direction::Forward => self.window.start,
@@ -242,18 +239,78 @@ struct NodeState<M: TaintModel> {
     loc: Locator,
     /// Seq of the transfer behind the pending entry whose transaction is not looked up yet (`UNRESOLVED`).
     unresolved: Seq,
+    /// Seq of a transfer in the block `loc.block` names when blocks are run-length ids (see
+    /// [`NodeState::block_of`]); `None` before the first.
+    anchor: Option<Seq>,
     /// The first taint, waiting for the history replay (see [`NodeState::replay`]).
     deferred: Option<Deferred<M>>,
 }
 
 /// An address's first taint, received once its balance is rebuilt.
 struct Deferred<M: TaintModel> {
-    /// The node's view-out and view-in edges before it (the history to replay).
+    /// The node's view-out edges before it (the history to replay, with its view-in edges of smaller key).
     out_end: u32,
-    in_end: u32,
+    /// Order key of the first taint.
+    key: u32,
     at: Arrival,
     flow: M::Flow,
     route: Route,
+}
+
+/// How many view-in edges ahead the in-edge loops ask for an edge's data (in-edges are scattered in memory).
+const PREFETCH: u32 = 8;
+/// The in-edge loops read the key of every this-many-th edge of another asset they skip (to stop near the
+/// end of their key range without reading every key).
+const KEY_CHECK: u32 = 4;
+
+/// A node's view-in list, located once (for the loops over it).
+#[derive(Clone, Copy)]
+struct InList {
+    forward: bool,
+    /// Forward: first in-permutation slot; backward: one past the last out-edge.
+    base: u32,
+    len: u32,
+}
+
+impl InList {
+    fn of(ctx: &Ctx<'_>, n: NodeId) -> InList {
+        match ctx.dir {
+            Direction::Forward => {
+                let r = ctx.g.in_edge_slots(n);
+                InList {
+                    forward: true,
+                    base: r.start,
+                    len: r.len() as u32,
+                }
+            }
+            Direction::Backward => {
+                let r = ctx.g.out_edges(n);
+                InList {
+                    forward: false,
+                    base: r.end,
+                    len: r.len() as u32,
+                }
+            }
+        }
+    }
+
+    /// Same as [`Ctx::in_at`].
+    #[inline]
+    fn at(self, g: &Graph, i: u32) -> EdgeId {
+        if self.forward {
+            g.in_edge_at(self.base + i)
+        } else {
+            self.base - 1 - i
+        }
+    }
+
+    /// Cache hint for the edge `PREFETCH` places after `i` (no effect on any answer).
+    #[inline]
+    fn prefetch(self, g: &Graph, i: u32) {
+        if i + PREFETCH < self.len {
+            g.prefetch_edge(self.at(g, i + PREFETCH));
+        }
+    }
 }
 
 /// Transaction of a pending entry not looked up yet: its transfer was alone in its block so far, where the
@@ -265,14 +322,9 @@ impl<M: TaintModel> NodeState<M> {
     /// Block and transaction of the node's transfer at `seq` for its pools. The transaction is looked up
     /// only when the pools hold value pending in that block; otherwise the pools settle everything pending
     /// first and the transaction only names a new pending entry, so it is left `UNRESOLVED` until needed.
-    fn position(&mut self, g: &Graph, seq: Seq) -> (u32, u32) {
-        let loc = &mut self.loc;
-        if !(loc.block_seqs.0 <= seq && seq < loc.block_seqs.1) {
-            loc.block = g.block_index(seq);
-            let r = g.block_seqs(loc.block);
-            loc.block_seqs = (r.start, r.end);
-        }
-        let block = loc.block;
+    fn position(&mut self, ctx: &Ctx<'_>, seq: Seq) -> (u32, u32) {
+        let g = ctx.g;
+        let block = self.block_of(ctx, seq);
         if lazy_inflows() && !self.pools.pending_in(block) {
             self.unresolved = seq;
             return (block, UNRESOLVED);
@@ -285,6 +337,42 @@ impl<M: TaintModel> NodeState<M> {
             loc.tx_seqs = (r.start, r.end);
         }
         (block, loc.tx)
+    }
+
+    /// The block of the node's transfer at `seq`, as the pools see it. Without virtual inflows (which name
+    /// real block indices) the pools only compare the blocks of this node's transfers, which come in time
+    /// order: then the block is a run-length id (equal for consecutive transfers of one block, one more at
+    /// each new block), and [`blocks_differ_by_hint`] mostly tells blocks apart without searching the block
+    /// table. Otherwise the block index.
+    fn block_of(&mut self, ctx: &Ctx<'_>, seq: Seq) -> u32 {
+        let (g, loc) = (ctx.g, &mut self.loc);
+        if loc.block_seqs.0 <= seq && seq < loc.block_seqs.1 {
+            return loc.block;
+        }
+        if lazy_inflows() && ctx.conv.virt_inj.is_empty() {
+            let same = match self.anchor {
+                Some(a) if !blocks_differ_by_hint(g, a, seq) => {
+                    // Look the block up, and keep its range for the next transfers.
+                    let r = g.block_seqs(g.block_index(seq));
+                    loc.block_seqs = (r.start, r.end);
+                    r.contains(&a)
+                }
+                Some(_) => {
+                    loc.block_seqs = (0, 0);
+                    false
+                }
+                None => false,
+            };
+            if !same {
+                self.anchor = Some(seq);
+                loc.block = loc.block.wrapping_add(1);
+            }
+            return loc.block;
+        }
+        loc.block = g.block_index(seq);
+        let r = g.block_seqs(loc.block);
+        loc.block_seqs = (r.start, r.end);
+        loc.block
     }
 
     /// Looks up the transaction of the `UNRESOLVED` pending entry, if one is pending in `block`.
@@ -300,26 +388,43 @@ impl<M: TaintModel> NodeState<M> {
     fn replay(&mut self, ctx: &Ctx<'_>, n: NodeId) {
         let Some(d) = self.deferred.take() else { return };
         if M::USES_INFLOWS {
-            // History replay, merging the two time-sorted lists (edges of other assets skipped).
-            let (out_end, in_end) = (d.out_end, d.in_end);
+            // History replay, merging the two time-sorted lists (edges of other assets skipped). The view-in
+            // list is read up to its first edge of the asset with key `d.key` or more, or a little past the
+            // last edge (any asset) before it, which gives `in_i` (edges of other assets skipped are skipped
+            // for good: only the asset's edges are ever used).
+            let g = ctx.g;
+            let (out_end, upto) = (d.out_end, d.key);
+            let il = InList::of(ctx, n);
             let (mut i, mut j) = (0u32, 0u32);
             let next_out = |i: &mut u32| {
                 while *i < out_end {
                     let e = ctx.out_at(n, *i);
                     *i += 1;
-                    if ctx.g.edge_asset(e) == ctx.asset {
+                    if g.edge_asset(e) == ctx.asset {
                         return Some((ctx.key(e), e));
                     }
                 }
                 None
             };
-            let next_in = |j: &mut u32| {
-                while *j < in_end {
-                    let e = ctx.in_at(n, *j);
-                    *j += 1;
-                    if ctx.g.edge_asset(e) == ctx.asset {
-                        return Some((ctx.key(e), e));
+            let mut skipped = 0u32;
+            let mut next_in = |j: &mut u32| {
+                while *j < il.len {
+                    il.prefetch(g, *j);
+                    let e = il.at(g, *j);
+                    if g.edge_asset(e) != ctx.asset {
+                        skipped += 1;
+                        if skipped.is_multiple_of(KEY_CHECK) && ctx.key(e) >= upto {
+                            break;
+                        }
+                        *j += 1;
+                        continue;
                     }
+                    let k = ctx.key(e);
+                    if k >= upto {
+                        break;
+                    }
+                    *j += 1;
+                    return Some((k, e));
                 }
                 None
             };
@@ -337,20 +442,28 @@ impl<M: TaintModel> NodeState<M> {
                         }
                     }
                 };
-                let (b, t) = self.position(ctx.g, ctx.g.edge_seq(h));
-                let a = ctx.g.edge_amount(h);
+                let a = g.edge_amount(h);
                 if take_out {
                     ho = next_out(&mut i);
+                    // Without pending inflows the outflow's block and transaction do not matter.
+                    let (b, t) = if self.pools.has_pending() {
+                        self.position(ctx, g.edge_seq(h))
+                    } else {
+                        (0, 0)
+                    };
                     self.pools.prepare_out(b, t);
                     let _ = self.pools.take(a);
                 } else {
                     hi = next_in(&mut j);
+                    let (b, t) = self.position(ctx, g.edge_seq(h));
                     self.pools.inflow(b, t, M::clean(a), None);
                 }
             }
+            // Past the edge of the first taint, if it came on one.
+            self.in_i = j + u32::from(matches!(d.at, Arrival::Edge(_)));
         }
         let (block, tx) = match d.at {
-            Arrival::Edge(e) => self.position(ctx.g, ctx.g.edge_seq(e)),
+            Arrival::Edge(e) => self.position(ctx, ctx.g.edge_seq(e)),
             Arrival::Virtual { block, tx } => {
                 self.resolve(ctx.g, block);
                 (block, tx)
@@ -381,17 +494,26 @@ impl<M: TaintModel> NodeState<M> {
         if !M::USES_INFLOWS || !matches!(self.role, Role::Active) || !lazy_inflows() {
             return;
         }
-        let in_len = ctx.in_len(n);
-        while self.in_i < in_len {
-            let h = ctx.in_at(n, self.in_i);
+        let il = InList::of(ctx, n);
+        let mut skipped = 0u32;
+        while self.in_i < il.len {
+            il.prefetch(ctx.g, self.in_i);
+            let h = il.at(ctx.g, self.in_i);
+            // Edges of other assets are never used: skipped whatever their key, which is read only now and
+            // then, to stop soon after `upto`.
+            if ctx.g.edge_asset(h) != ctx.asset {
+                skipped += 1;
+                if skipped.is_multiple_of(KEY_CHECK) && ctx.key(h) >= upto {
+                    break;
+                }
+                self.in_i += 1;
+                continue;
+            }
             if ctx.key(h) >= upto {
                 break;
             }
             self.in_i += 1;
-            if ctx.g.edge_asset(h) != ctx.asset {
-                continue;
-            }
-            let (b, t) = self.position(ctx.g, ctx.g.edge_seq(h));
+            let (b, t) = self.position(ctx, ctx.g.edge_seq(h));
             self.pools.inflow(b, t, M::clean(ctx.g.edge_amount(h)), None);
         }
     }
@@ -415,6 +537,179 @@ fn lazy_inflows() -> bool {
     {
         true
     }
+}
+
+thread_local! {
+    /// Node id -> indexes into a run's node states and reached entries (`FREE`: none); all `FREE` between
+    /// runs, kept for the next run on the thread (no table of the graph's size per run).
+    static SLOTS: std::cell::RefCell<Vec<[u32; 2]>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+const FREE: u32 = u32::MAX;
+
+/// A run's node states and reached entries: dense vectors, found through the thread's slot table (a hash
+/// map costs more here).
+struct Nodes<M: TaintModel> {
+    slot: Vec<[u32; 2]>,
+    states: Vec<(NodeId, NodeState<M>)>,
+    reach: Vec<(NodeId, Reach)>,
+}
+
+impl<M: TaintModel> Nodes<M> {
+    fn new(node_count: u32) -> Self {
+        let mut slot = SLOTS.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        if slot.len() < node_count as usize {
+            slot.resize(node_count as usize, [FREE; 2]);
+        }
+        Nodes {
+            slot,
+            states: Vec::new(),
+            reach: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn get(&self, n: &NodeId) -> Option<&NodeState<M>> {
+        let i = self.slot.get(*n as usize)?[0];
+        self.states.get(i as usize).map(|s| &s.1)
+    }
+
+    #[inline]
+    fn get_mut(&mut self, n: &NodeId) -> Option<&mut NodeState<M>> {
+        let i = self.slot.get(*n as usize)?[0];
+        self.states.get_mut(i as usize).map(|s| &mut s.1)
+    }
+
+    fn grow(&mut self, n: NodeId) {
+        if self.slot.len() <= n as usize {
+            self.slot.resize(n as usize + 1, [FREE; 2]);
+        }
+    }
+
+    fn insert(&mut self, n: NodeId, st: NodeState<M>) {
+        self.grow(n);
+        match self.slot[n as usize][0] {
+            FREE => {
+                self.slot[n as usize][0] = self.states.len() as u32;
+                self.states.push((n, st));
+            }
+            i => self.states[i as usize].1 = st,
+        }
+    }
+
+    /// The reached entry of `n`, created empty if it has none.
+    fn reach(&mut self, n: NodeId) -> &mut Reach {
+        self.grow(n);
+        let i = match self.slot[n as usize][1] {
+            FREE => {
+                let i = self.reach.len();
+                self.slot[n as usize][1] = i as u32;
+                self.reach.push((
+                    n,
+                    Reach {
+                        received: U256::ZERO,
+                        hops: u32::MAX,
+                        rec: NO_REC,
+                        frontier: U256::ZERO,
+                        stopped_held: U256::ZERO,
+                        exit: None,
+                        emitted_taint: false,
+                    },
+                ));
+                i
+            }
+            i => i as usize,
+        };
+        &mut self.reach[i].1
+    }
+
+    /// Removes the reached entry of `n`, if any.
+    fn remove_reach(&mut self, n: NodeId) {
+        let Some(&[_, i]) = self.slot.get(n as usize) else {
+            return;
+        };
+        if i == FREE {
+            return;
+        }
+        self.slot[n as usize][1] = FREE;
+        self.reach.swap_remove(i as usize);
+        if let Some(&(moved, _)) = self.reach.get(i as usize) {
+            self.slot[moved as usize][1] = i;
+        }
+    }
+
+    /// Hands the reached entries over (their slots freed).
+    fn take_reach(&mut self) -> Vec<(NodeId, Reach)> {
+        for &(n, _) in &self.reach {
+            self.slot[n as usize][1] = FREE;
+        }
+        std::mem::take(&mut self.reach)
+    }
+}
+
+impl<M: TaintModel> Drop for Nodes<M> {
+    /// Frees the slots this run used and hands the table back for the next run on this thread.
+    fn drop(&mut self) {
+        for &(n, _) in &self.states {
+            self.slot[n as usize][0] = FREE;
+        }
+        for &(n, _) in &self.reach {
+            self.slot[n as usize][1] = FREE;
+        }
+        let slot = std::mem::take(&mut self.slot);
+        SLOTS.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() < slot.len() {
+                *s = slot;
+            }
+        });
+    }
+}
+
+thread_local! {
+    /// The run's block hints: entry `k` is the block of seq `k << HINT_SHIFT`, looked up on first use
+    /// (`FREE`: not yet). Reset at the start of each run (see [`reset_block_hints`]).
+    static BLOCK_HINTS: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Seqs per block hint (as a shift).
+const HINT_SHIFT: u32 = 10;
+
+pub(crate) fn reset_block_hints(g: &Graph) {
+    let len = (g.edge_count() >> HINT_SHIFT) as usize + 2;
+    BLOCK_HINTS.with(|h| {
+        let mut h = h.borrow_mut();
+        h.clear();
+        h.resize(len, FREE);
+    });
+}
+
+/// Whether the transfers of rank `a` and `b` are surely in different blocks, judged from the blocks of two
+/// hint seqs between them (each looked up once per run): `block(lo) <= block(hint after lo)` and
+/// `block(hi) >= block(hint at or before hi)`. `false` means "not known". Most of one address's transfers
+/// are far enough apart to be told apart here, without a search of the block table.
+pub(crate) fn blocks_differ_by_hint(g: &Graph, a: Seq, b: Seq) -> bool {
+    let (lo, hi) = (a.min(b), a.max(b));
+    let (ka, kb) = ((lo >> HINT_SHIFT) as usize, (hi >> HINT_SHIFT) as usize);
+    if kb <= ka + 1 {
+        return false;
+    }
+    BLOCK_HINTS.with(|h| {
+        let mut h = h.borrow_mut();
+        let mut block_at = |k: usize| -> Option<u32> {
+            let v = *h.get(k)?;
+            if v != FREE {
+                return Some(v);
+            }
+            let v = g.block_index((k as u32) << HINT_SHIFT);
+            h[k] = v;
+            Some(v)
+        };
+        match (block_at(kb), block_at(ka + 1)) {
+            (Some(x), Some(y)) => x > y,
+            _ => false,
+        }
+    })
 }
 
 /// What a run learned about one reached address.
@@ -445,7 +740,8 @@ struct Truncated {
 }
 
 pub(crate) struct RunOutput {
-    reach: FxHashMap<NodeId, Reach>,
+    /// Reached addresses (in no particular order).
+    reach: Vec<(NodeId, Reach)>,
     held: Vec<(NodeId, U256)>,
     truncated: Vec<Truncated>,
     records: Vec<(EdgeId, u32)>,
@@ -461,8 +757,9 @@ pub(crate) struct RunOutput {
 
 struct Run<'c, 'a, M: TaintModel> {
     ctx: &'c Ctx<'a>,
-    nodes: FxHashMap<NodeId, NodeState<M>>,
-    heap: BinaryHeap<Reverse<(u32, NodeId)>>,
+    nodes: Nodes<M>,
+    /// Waiting events, `(key << 32) | node` (the order of `(key, node)`; one compare).
+    heap: BinaryHeap<Reverse<u64>>,
     out: RunOutput,
     exit_cache: FxHashMap<NodeId, Option<ExitInfo>>,
     inj_edges: FxHashMap<EdgeId, (U256, Route)>,
@@ -470,13 +767,18 @@ struct Run<'c, 'a, M: TaintModel> {
     current: Option<NodeId>,
 }
 
+/// A heap entry: the order of `(key, node)` as one integer.
+fn event(key: u32, n: NodeId) -> u64 {
+    (u64::from(key) << 32) | u64::from(n)
+}
+
 pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
     let mut r = Run::<M> {
         ctx,
-        nodes: FxHashMap::default(),
+        nodes: Nodes::new(ctx.g.node_count()),
         heap: BinaryHeap::new(),
         out: RunOutput {
-            reach: FxHashMap::default(),
+            reach: Vec::new(),
             held: Vec::new(),
             truncated: Vec::new(),
             records: Vec::new(),
@@ -495,6 +797,7 @@ pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
     if ctx.window.is_empty() {
         return r.out;
     }
+    reset_block_hints(ctx.g);
     let start = ctx.window_start_key();
     for &s in ctx.sources {
         let out_i = ctx.out_lower_bound(s, start);
@@ -508,6 +811,7 @@ pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
                 pools: Pools::default(),
                 loc: Locator::default(),
                 unresolved: 0,
+                anchor: None,
                 deferred: None,
             },
         );
@@ -530,7 +834,7 @@ pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
     queue.sort_unstable();
     let mut qi = 0;
     loop {
-        let top = r.heap.peek().map(|Reverse((k, _))| *k);
+        let top = r.heap.peek().map(|&Reverse(x)| (x >> 32) as u32);
         if let Some(&(k, is_virtual, id)) = queue.get(qi)
             && top.is_none_or(|t| k <= t)
         {
@@ -542,9 +846,10 @@ pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
             }
             continue;
         }
-        let Some(Reverse((key, n))) = r.heap.pop() else {
+        let Some(Reverse(x)) = r.heap.pop() else {
             break;
         };
+        let (key, n) = ((x >> 32) as u32, x as u32);
         // A stale entry (the node moved on or stopped) does nothing.
         let mut ev = r.next_event(n).filter(|ev| ev.0 == key);
         while let Some((_, e, is_out)) = ev {
@@ -556,10 +861,10 @@ pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
                 // The node's next event comes before everything else waiting: run it without a heap round
                 // trip (keys of live entries are distinct, so the order is the same).
                 let first = lazy_inflows()
-                    && r.heap.peek().is_none_or(|Reverse((t, _))| k < *t)
+                    && r.heap.peek().is_none_or(|&Reverse(t)| k < (t >> 32) as u32)
                     && queue.get(qi).is_none_or(|q| k < q.0);
                 if !first {
-                    r.heap.push(Reverse((k, n)));
+                    r.heap.push(Reverse(event(k, n)));
                     ev = None;
                 }
             }
@@ -614,7 +919,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
             return;
         }
         if let Some((k, _, _)) = self.next_event(n) {
-            self.heap.push(Reverse((k, n)));
+            self.heap.push(Reverse(event(k, n)));
         }
     }
 
@@ -630,15 +935,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
     }
 
     fn reach(&mut self, n: NodeId) -> &mut Reach {
-        self.out.reach.entry(n).or_insert(Reach {
-            received: U256::ZERO,
-            hops: u32::MAX,
-            rec: NO_REC,
-            frontier: U256::ZERO,
-            stopped_held: U256::ZERO,
-            exit: None,
-            emitted_taint: false,
-        })
+        self.nodes.reach(n)
     }
 
     /// Processes one edge for both endpoints (`sender`: its view sender, when the caller knows it).
@@ -672,12 +969,12 @@ impl<M: TaintModel> Run<'_, '_, M> {
                     st.fold(ctx, sender, key);
                     // Without pending inflows the outflow's block and transaction do not matter.
                     let (block, tx) = if st.pools.has_pending() {
-                        st.position(ctx.g, ctx.g.edge_seq(e))
+                        st.position(ctx, ctx.g.edge_seq(e))
                     } else {
                         (0, 0)
                     };
                     st.pools.prepare_out(block, tx);
-                    if !st.pools.peek(amount).is_zero() && st.followed >= ctx.cap {
+                    if st.followed >= ctx.cap && !st.pools.peek(amount).is_zero() {
                         // Cut off: the transfer is delivered clean (unless a conversion feeds it).
                         self.stop(sender);
                     } else {
@@ -759,7 +1056,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
         match role {
             Some(0) => {
                 self.out.returned = self.out.returned.saturating_add(v.taint);
-                self.out.reach.remove(&n);
+                self.nodes.remove_reach(n);
             }
             Some(1) => {
                 let st = self.nodes.get_mut(&n).expect("role looked up above");
@@ -839,7 +1136,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
             Some(0) => {
                 self.out.returned = self.out.returned.saturating_add(taint);
                 // Sources count everything as tainted already; nothing to record.
-                self.out.reach.remove(&receiver);
+                self.nodes.remove_reach(receiver);
             }
             Some(1) => {
                 let st = self.nodes.get_mut(&receiver).expect("role looked up above");
@@ -847,7 +1144,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
                 if M::USES_INFLOWS && st.in_i < ctx.in_len(receiver) && ctx.in_at(receiver, st.in_i) == e {
                     st.in_i += 1;
                 }
-                let (block, tx) = st.position(ctx.g, ctx.g.edge_seq(e));
+                let (block, tx) = st.position(ctx, ctx.g.edge_seq(e));
                 st.pools.inflow(block, tx, flow, arrival);
                 if lazy_inflows() {
                     // Its next event (an outflow) did not change.
@@ -886,34 +1183,35 @@ impl<M: TaintModel> Run<'_, '_, M> {
     /// rebuild its balance from all earlier transfers of the asset, then receive the flow.
     fn activate(&mut self, n: NodeId, k: u32, at: Arrival, flow: M::Flow, arrival: Route) {
         let ctx = self.ctx;
-        let on_edge = matches!(at, Arrival::Edge(_));
-        let in_end = if M::USES_INFLOWS {
-            ctx.in_lower_bound(n, k)
-        } else {
-            0
-        };
-        let out_end = ctx.out_lower_bound(n, k);
-        let in_i = if M::USES_INFLOWS {
-            in_end + u32::from(on_edge)
-        } else {
-            0
-        };
-        let out_i = if on_edge {
-            ctx.out_lower_bound(n, k.saturating_add(1))
-        } else {
-            out_end
+        // Out-edges of key below `k`, and those after the arrival (a self-transfer is both in and out).
+        let (out_end, out_i) = match at {
+            Arrival::Edge(_) => {
+                let out_i = ctx.out_lower_bound(n, k.saturating_add(1));
+                let out_end = if out_i > 0 && ctx.key(ctx.out_at(n, out_i - 1)) >= k {
+                    out_i - 1
+                } else {
+                    out_i
+                };
+                (out_end, out_i)
+            }
+            Arrival::Virtual { .. } => {
+                let out_end = ctx.out_lower_bound(n, k);
+                (out_end, out_end)
+            }
         };
         let mut st = NodeState {
             role: Role::Active,
             out_i,
-            in_i,
+            // Set by the replay (the view-in edges before the first taint are history).
+            in_i: 0,
             followed: 0,
             pools: Pools::default(),
             loc: Locator::default(),
             unresolved: 0,
+            anchor: None,
             deferred: Some(Deferred {
                 out_end,
-                in_end,
+                key: k,
                 at,
                 flow,
                 route: arrival,
@@ -957,12 +1255,13 @@ impl<M: TaintModel> Run<'_, '_, M> {
 
     fn finish(mut self) -> RunOutput {
         let mut held = Vec::new();
-        for (n, st) in &self.nodes {
+        for (n, st) in &self.nodes.states {
             if let Role::Active = st.role {
                 held.push((*n, st.held()));
             }
         }
         held.sort_unstable_by_key(|h| h.0);
+        self.out.reach = self.nodes.take_reach();
         self.out.held = held;
         self.out
     }
@@ -1029,23 +1328,41 @@ impl RunOutput {
         out
     }
 
-    /// The path step of run record `r` (a transfer of the run's asset), built once per record.
-    fn local_step<'m>(&self, ctx: &Ctx<'_>, memo: &'m mut [Option<PathStep>], r: u32) -> &'m PathStep {
-        let (e, _) = self.records[r as usize];
+    /// Builds the path step of every run record on the path of one of `reached`, once each, in seq order
+    /// (block and transaction lookups then walk their tables forward). Returns `(memo, built)`: run record ->
+    /// index into `built` (`NO_REC` for records on no such path).
+    fn steps_of(&self, ctx: &Ctx<'_>, reached: &[(NodeId, &Reach)]) -> (Vec<u32>, Vec<PathStep>) {
+        const MARKED: u32 = NO_REC - 1;
         let g = ctx.g;
-        memo[r as usize].get_or_insert_with(|| {
-            let seq = g.edge_seq(e);
-            let bi = g.block_index(seq);
-            PathStep {
-                tx_hash: g.tx_hash(g.tx_index(seq)),
+        let mut memo = vec![NO_REC; self.records.len()];
+        let mut need: Vec<(Seq, u32)> = Vec::new();
+        for (_, rc) in reached {
+            let mut r = rc.rec;
+            while r != NO_REC && r & EXT == 0 && memo[r as usize] == NO_REC {
+                memo[r as usize] = MARKED;
+                let (e, parent) = self.records[r as usize];
+                need.push((g.edge_seq(e), r));
+                r = parent;
+            }
+        }
+        need.sort_unstable();
+        let mut loc = Locator::default();
+        let mut built = Vec::with_capacity(need.len());
+        for &(seq, r) in &need {
+            memo[r as usize] = built.len() as u32;
+            let (e, _) = self.records[r as usize];
+            let (bi, ti) = loc.block_tx(g, seq);
+            built.push(PathStep {
+                tx_hash: g.tx_hash(ti),
                 from: g.node_key(self.rec_from[r as usize]).1,
                 to: g.node_key(g.edge_dst(e)).1,
                 amount: g.edge_amount(e),
                 block: g.block_number(bi),
                 time: g.block_time(bi),
                 seq,
-            }
-        })
+            });
+        }
+        (memo, built)
     }
 
     /// Path (transfers only, the original contract) and steps (transfers and conversions) to `rec`.
@@ -1055,7 +1372,7 @@ impl RunOutput {
         arena: &Arena,
         convs: &[ConversionEdge],
         rec: u32,
-        memo: &mut [Option<PathStep>],
+        (memo, built): (&[u32], &[PathStep]),
     ) -> (Vec<PathStep>, Vec<TraceStep>) {
         let (run_chain, run_asset) = ctx.g.asset(ctx.asset);
         let mut path = Vec::new();
@@ -1063,7 +1380,7 @@ impl RunOutput {
         for (s, id) in self.chain(arena, rec) {
             match s {
                 GStep::Edge(_) if id != NO_REC => {
-                    let step = self.local_step(ctx, memo, id).clone();
+                    let step = built[memo[id as usize] as usize].clone();
                     path.push(step.clone());
                     steps.push(TraceStep::Transfer {
                         chain: run_chain,
@@ -1139,15 +1456,20 @@ impl RunOutput {
         };
         let cut: FxHashSet<NodeId> = self.truncated.iter().map(|t| t.node).collect();
         let held_at: FxHashMap<NodeId, U256> = self.held.iter().copied().collect();
-        let mut memo: Vec<Option<PathStep>> = vec![None; self.records.len()];
-        let mut reached: Vec<_> = self.reach.iter().collect();
-        reached.sort_unstable_by_key(|(n, _)| **n);
-        for (&n, rc) in reached {
-            if rc.rec == NO_REC || rc.received.is_zero() {
-                continue;
-            }
+        // In the caller's final order within the run (hops, then amount descending, then node id), so that its
+        // stable sort finds the destinations already sorted (ties keep node id order, as before).
+        let mut reached: Vec<(NodeId, &Reach)> = self
+            .reach
+            .iter()
+            .filter(|(_, rc)| rc.rec != NO_REC && !rc.received.is_zero())
+            .map(|(n, rc)| (*n, rc))
+            .collect();
+        reached.sort_unstable_by(|a, b| (a.1.hops, b.1.received, a.0).cmp(&(b.1.hops, a.1.received, b.0)));
+        let (memo, built) = self.steps_of(ctx, &reached);
+        result.destinations.reserve(reached.len());
+        for &(n, rc) in &reached {
             let address = ctx.g.node_key(n).1;
-            let (path, steps) = self.path(ctx, arena, convs, rc.rec, &mut memo);
+            let (path, steps) = self.path(ctx, arena, convs, rc.rec, (&memo, &built));
             if let Some(info) = &rc.exit {
                 summary.exits = summary.exits.saturating_add(rc.received);
                 result.exits.push(Exit {

@@ -116,6 +116,12 @@ pub(crate) struct Mix {
 
 /// `a * b / c` rounded down, exact for all 256-bit inputs (`c > 0`, result must fit: here `a <= c`).
 pub(crate) fn mul_div_floor(a: U256, b: U256, c: U256) -> U256 {
+    // Fast exact path: both factors below 2^64 and the divisor below 2^128 (amounts of real transfers).
+    if let (Some(x), Some(y), Some(z)) = (narrow64(a), narrow64(b), narrow128(c))
+        && z != 0
+    {
+        return U256::from((u128::from(x) * u128::from(y)) / z);
+    }
     if let Some(p) = a.checked_mul(b) {
         return p / c;
     }
@@ -137,6 +143,20 @@ impl Haircut {
             taint: a.taint.saturating_add(b.taint),
         }
     }
+}
+
+/// `v` as a `u64`, when it fits.
+#[inline]
+fn narrow64(v: U256) -> Option<u64> {
+    let l = v.as_limbs();
+    (l[1] | l[2] | l[3] == 0).then_some(l[0])
+}
+
+/// `v` as a `u128`, when it fits.
+#[inline]
+fn narrow128(v: U256) -> Option<u128> {
+    let l = v.as_limbs();
+    (l[2] | l[3] == 0).then_some(u128::from(l[0]) | (u128::from(l[1]) << 64))
 }
 
 impl TaintModel for Haircut {
@@ -166,7 +186,13 @@ impl TaintModel for Haircut {
     }
     fn add(pool: &mut Mix, f: Mix) {
         pool.balance = pool.balance.saturating_add(f.balance);
-        pool.taint = pool.taint.saturating_add(f.taint).min(pool.balance);
+        if !f.taint.is_zero() {
+            pool.taint = pool.taint.saturating_add(f.taint);
+        }
+        // `min`: a no-op unless the balance saturated (`taint <= balance` holds before).
+        if pool.taint > pool.balance {
+            pool.taint = pool.balance;
+        }
     }
     fn merge(into: &mut Mix, from: Mix) {
         Self::add(into, from);

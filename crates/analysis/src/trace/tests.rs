@@ -541,3 +541,106 @@ proptest! {
         }
     }
 }
+
+/// A deterministic world larger than the property test's: `n` transfers over 12 addresses and three assets
+/// (amounts up to 2^70, so some need the wide and 256-bit paths), blocks of 1-8 transfers, transactions of
+/// 1-3 transfers. Spans many block hint entries, so `Graph::blocks_differ_by_hint` tells blocks apart, and
+/// addresses have long in-lists mixing assets.
+fn big_world(seed: u64, n: usize) -> Graph {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    let mut ts = Vec::with_capacity(n);
+    let (mut block, mut left_in_block, mut tx, mut left_in_tx, mut pos) = (1u64, 0u64, 0u32, 0u64, 0u32);
+    for _ in 0..n {
+        if left_in_block == 0 {
+            block += 1 + next(3);
+            left_in_block = 1 + next(8);
+            left_in_tx = 0;
+        }
+        if left_in_tx == 0 {
+            tx += 1;
+            left_in_tx = 1 + next(3);
+            pos = 0;
+        }
+        left_in_block -= 1;
+        left_in_tx -= 1;
+        let from = next(12) as u8;
+        let to = next(12) as u8;
+        let asset = match next(3) {
+            0 => Asset::Native,
+            1 => Asset::Token(a(200)),
+            _ => Asset::Token(a(201)),
+        };
+        let amount = match next(4) {
+            0 => U256::from(1 + next(1000)),
+            1 => U256::from(next(u64::MAX)),
+            _ => U256::from(next(1 << 20)) << 50,
+        };
+        let mut hash = [0u8; 32];
+        hash[..4].copy_from_slice(&tx.to_be_bytes());
+        let mut t = transfer_of(&(0, block, pos, from, to, 0), asset);
+        t.tx_hash = TxHash(hash);
+        t.amount = amount;
+        ts.push(t);
+        pos += 1;
+    }
+    Graph::from_transfers(ts, StoreStamp::default()).expect("build")
+}
+
+/// The hint test never calls two transfers of one block apart, and does tell most far-apart ones apart.
+#[test]
+fn blocks_differ_by_hint_agrees_with_block_index() {
+    let g = big_world(7, 6000);
+    engine::reset_block_hints(&g);
+    let e = g.edge_count();
+    let (mut told, mut apart) = (0u32, 0u32);
+    for a in (0..e).step_by(7) {
+        for b in (a..e).step_by(131) {
+            let differ = g.block_index(a) != g.block_index(b);
+            apart += u32::from(differ);
+            if engine::blocks_differ_by_hint(&g, a, b) {
+                assert!(differ, "seqs {a} and {b} are in one block");
+                told += 1;
+            }
+        }
+    }
+    assert!(told > apart / 2, "the hint told {told} of {apart} pairs apart");
+}
+
+/// The lazy engine (clean inflows folded, run-length block ids, edges of other assets skipped in bulk) gives
+/// exactly the reference engine's result on larger worlds than the property test's.
+#[test]
+fn lazy_engine_matches_the_eager_one_on_larger_worlds() {
+    for seed in 1..=4u64 {
+        let g = big_world(seed, 5000);
+        let mut labels = HashMap::new();
+        labels.insert(
+            (Chain::Ethereum, a(11)),
+            ExitInfo {
+                category: ExitCategory::Exchange,
+                name: "x".into(),
+            },
+        );
+        for model in [Model::Haircut, Model::Fifo] {
+            for backward in [false, true] {
+                let mut r = req(&[(seed % 5) as u8], model);
+                r.direction = if backward {
+                    Direction::Backward
+                } else {
+                    Direction::Forward
+                };
+                r.max_hops = 4;
+                r.fan_out_cap = if seed == 4 { 40 } else { u32::MAX };
+                let lazy = trace(&g, &r, &labels).expect("trace");
+                let reference = eager(|| trace(&g, &r, &labels).expect("trace"));
+                assert!(!lazy.destinations.is_empty(), "seed {seed} {model}");
+                assert_eq!(lazy, reference, "seed {seed} {model} backward {backward}");
+            }
+        }
+    }
+}
