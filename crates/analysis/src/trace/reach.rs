@@ -18,6 +18,9 @@
 //! out-edge needs no block or transaction lookup. Paths (full results only) are built once per record on
 //! some destination's path, in seq order, so block, transaction and hash tables are read forward.
 //!
+//! The reach set alone ([`reach_set_poison`], the benchmark's "same question") has its own engine laid out
+//! for reachability only, in `reach_set.rs` (module `set`).
+//!
 //! Not here: the fan-out cap's cut-offs depend on the time order of a hub's outflows, so when a cap would
 //! bind (some address has more tainted outflows than the cap) [`trace_poison`] answers `None` and the
 //! caller uses the time-ordered engine. Conversions are not handled here either.
@@ -36,8 +39,9 @@ use super::{
 
 const NONE: u32 = u32::MAX;
 const FAR: u64 = u64::MAX;
-/// `Run::rec_amount` of a record whose amount is 2^63 or more (never a narrow amount).
-const WIDE: u64 = u64::MAX;
+/// Tag of a `Run::rec_amount` entry whose amount is 2^63 or more (never a narrow amount): the low bits
+/// index `Run::wide_amounts`.
+const WIDE: u64 = 1 << 63;
 
 /// A request's runs: `(asset, sources)`.
 type Runs = Vec<(AssetId, Vec<NodeId>)>;
@@ -127,12 +131,7 @@ pub(crate) fn reach_set_poison(
     let exits = exit_nodes(graph, oracle);
     let mut out = Vec::new();
     for (asset, sources) in &runs {
-        let chain = graph.asset(*asset).0;
-        let window = graph.seqs_in_time(chain, req.since, req.until);
-        let mut run = Run::new(view, req, oracle, exits.as_deref(), *asset, &window, sources);
-        run.amounts = false;
-        run.search()?;
-        out.extend(run.nodes.iter().filter(|n| n.reached()).map(|n| (n.id, *asset)));
+        set::run(view.g, req, oracle, exits.as_deref(), *asset, sources, &mut out)?;
     }
     out.sort_unstable();
     out.dedup();
@@ -349,16 +348,17 @@ struct Run<'a> {
     nodes: Vec<NodeState>,
     recs: Vec<Rec>,
     tx_pool: Vec<Vec<TxEntry>>,
-    /// With amounts: each record's amount when below 2^63 (`WIDE`: read it from the graph). Filled while
-    /// the edge's amount slot is in cache (just checked for zero), so an arrival reads 8 bytes here
-    /// instead of the edge's slot (and wide amount) at random.
+    /// Each record's amount when below 2^63, else `WIDE` | index into `wide_amounts`. Filled
+    /// while the edge's amount slot is in cache (just checked for zero), so an arrival reads 8 bytes here
+    /// (and a wide amount from `wide_amounts`) instead of the edge's slot and the graph's wide table at
+    /// random.
     rec_amount: Vec<u64>,
+    /// The amounts of 2^63 and more of records (read once, when the record is made), by `rec_amount`'s index.
+    wide_amounts: Vec<U256>,
     next: Vec<Arrival>,
     /// Scratch of the radix sort.
     sort_buf: Vec<Arrival>,
     level: u32,
-    /// Whether amounts are summed (a full result); a reach set needs none.
-    amounts: bool,
     /// Block and transaction of the last arrival looked at (arrivals of a level come in time order).
     loc: Locator,
     emitted: U256,
@@ -403,8 +403,8 @@ impl<'a> Run<'a> {
             next,
             tx_pool,
             rec_amount: Vec::new(),
+            wide_amounts: Vec::new(),
             sort_buf: Vec::new(),
-            amounts: true,
             level: 0,
             loc: Locator::default(),
             emitted: U256::ZERO,
@@ -477,9 +477,7 @@ impl<'a> Run<'a> {
                 if count > self.cap {
                     return Err(Capped);
                 }
-                if self.amounts {
-                    self.emitted = self.emitted.saturating_add(view.g.edge_amount(e));
-                }
+                self.emitted = self.emitted.saturating_add(view.g.edge_amount(e));
                 if !view.g.edge_amount_is_zero(e) {
                     self.send(s, e, NONE);
                 }
@@ -498,9 +496,7 @@ impl<'a> Run<'a> {
                     view.g.prefetch_node(f.receiver, view.dir == Direction::Backward);
                 }
                 if let Some(f) = cur.get(j + AHEAD / 2) {
-                    if self.amounts {
-                        prefetch(&self.rec_amount, f.rec as usize);
-                    }
+                    prefetch(&self.rec_amount, f.rec as usize);
                     let s = self.slot[f.receiver as usize];
                     if s != 0 {
                         prefetch(&self.nodes, s as usize - 1);
@@ -523,15 +519,18 @@ impl<'a> Run<'a> {
     fn send(&mut self, sender: NodeId, e: EdgeId, parent: u32) {
         let g = self.view.g;
         if !self.min_amount.is_zero() && g.edge_amount_below(e, self.min_amount) {
-            if self.amounts {
-                self.dropped = self.dropped.saturating_add(g.edge_amount(e));
-            }
+            self.dropped = self.dropped.saturating_add(g.edge_amount(e));
             return;
         }
         let receiver = self.view.receiver(e);
-        if self.amounts {
-            self.rec_amount.push(g.edge_amount_narrow(e).unwrap_or(WIDE));
-        }
+        let slot = match g.edge_amount_narrow(e) {
+            Some(v) => v,
+            None => {
+                self.wide_amounts.push(g.edge_amount(e));
+                WIDE | (self.wide_amounts.len() - 1) as u64
+            }
+        };
+        self.rec_amount.push(slot);
         self.recs.push(Rec {
             edge: e,
             parent,
@@ -545,11 +544,11 @@ impl<'a> Run<'a> {
         });
     }
 
-    /// The amount of record `rec` (with amounts).
+    /// The amount of record `rec`.
     #[inline]
     fn rec_amount_of(&self, rec: u32) -> U256 {
         match self.rec_amount[rec as usize] {
-            WIDE => self.view.g.edge_amount(self.recs[rec as usize].edge),
+            v if v & WIDE != 0 => self.wide_amounts[(v & !WIDE) as usize],
             v => U256::from(v),
         }
     }
@@ -557,12 +556,7 @@ impl<'a> Run<'a> {
     /// An arrival of the current level (arrivals of one level come in time order).
     fn arrive(&mut self, a: Arrival) -> Result<(), Capped> {
         let h = self.level;
-        // Without amounts (a reach set), any non-zero stand-in marks the address as reached.
-        let amount = if self.amounts {
-            self.rec_amount_of(a.rec)
-        } else {
-            U256::from(1u8)
-        };
+        let amount = self.rec_amount_of(a.rec);
         let i = self.node(a.receiver);
         let n = &mut self.nodes[i];
         if n.kind == Kind::Source {
@@ -885,6 +879,9 @@ impl Drop for Run<'_> {
         });
     }
 }
+
+#[path = "reach_set.rs"]
+mod set;
 
 #[cfg(test)]
 #[path = "reach_tests.rs"]

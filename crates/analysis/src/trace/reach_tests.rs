@@ -385,3 +385,118 @@ proptest! {
         prop_assert_eq!(got, want);
     }
 }
+
+/// A larger random graph than the property tests build (hundreds of addresses, many blocks with several
+/// transactions of several transfers, two assets, some zero amounts): the reach set equals the set of
+/// trace() destinations for many starts, both directions, several hop limits, exits listed and asked per
+/// address. Deep enough for many levels and the two-halves path with real work in both halves.
+#[test]
+fn reach_set_equals_trace_destinations_on_a_larger_graph() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let addr = |i: u32| {
+        let mut b = [0u8; 20];
+        b[..4].copy_from_slice(&i.to_be_bytes());
+        Address(b)
+    };
+    let mut ts = Vec::new();
+    for block in 0..400u64 {
+        for tx in 0..rng.random_range(1..5u32) {
+            let mut h = [0u8; 32];
+            h[..8].copy_from_slice(&block.to_be_bytes());
+            h[8..12].copy_from_slice(&tx.to_be_bytes());
+            for pos in 0..rng.random_range(1..4u32) {
+                let from = rng.random_range(0..300u32);
+                ts.push(Transfer {
+                    chain: Chain::Ethereum,
+                    block,
+                    timestamp: 1_700_000_000 + block * 12,
+                    tx_hash: TxHash(h),
+                    position: if pos == 0 {
+                        Position::Tx
+                    } else {
+                        Position::Trace(vec![pos - 1])
+                    },
+                    from: addr(from),
+                    to: addr(if rng.random_bool(0.3) {
+                        from ^ 1
+                    } else {
+                        rng.random_range(0..300u32)
+                    }),
+                    asset: if rng.random_bool(0.2) {
+                        Asset::Token(a(200))
+                    } else {
+                        Asset::Native
+                    },
+                    amount: U256::from(if rng.random_bool(0.05) {
+                        0u64
+                    } else {
+                        rng.random_range(1..1000u64)
+                    }),
+                    kind: TransferKind::Native,
+                    tx_from: addr(from),
+                    tx_fee: U256::ZERO,
+                    gas_price: U256::ZERO,
+                });
+            }
+        }
+    }
+    let g = Graph::from_transfers(ts, StoreStamp::default()).expect("build");
+    let labels: HashMap<(Chain, Address), ExitInfo> = [3u32, 77, 150]
+        .into_iter()
+        .map(|i| {
+            let info = ExitInfo {
+                category: ExitCategory::Exchange,
+                name: "x".into(),
+            };
+            ((Chain::Ethereum, addr(i)), info)
+        })
+        .collect();
+    /// The same labels, without the list (asked per address: the single-thread path).
+    struct Unlisted<'a>(&'a HashMap<(Chain, Address), ExitInfo>);
+    impl ExitOracle for Unlisted<'_> {
+        fn exit(&self, chain: Chain, address: Address) -> Option<ExitInfo> {
+            self.0.exit(chain, address)
+        }
+    }
+    let mut checked = 0;
+    for i in 0..60u32 {
+        let start = (Chain::Ethereum, addr(i * 5 % 300));
+        if g.node(start.0, start.1).is_none() {
+            continue;
+        }
+        let mut r = TraceRequest::new(vec![start]);
+        r.direction = if i % 2 == 0 {
+            Direction::Forward
+        } else {
+            Direction::Backward
+        };
+        r.max_hops = 1 + i % 6;
+        r.fan_out_cap = u32::MAX;
+        let full = trace(&g, &r, &labels).expect("trace");
+        let want: Vec<_> = full
+            .destinations
+            .iter()
+            .map(|d| {
+                (
+                    g.node(d.chain, d.address).expect("node"),
+                    g.asset_id(d.chain, d.asset).expect("asset"),
+                )
+            })
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(
+            reach_set(&g, &r, &labels).expect("reach set"),
+            want,
+            "start {i} listed"
+        );
+        assert_eq!(
+            reach_set(&g, &r, &Unlisted(&labels)).expect("reach set"),
+            want,
+            "start {i} unlisted"
+        );
+        checked += usize::from(!want.is_empty());
+    }
+    assert!(checked > 20, "too few starts reached anything: {checked}");
+}
