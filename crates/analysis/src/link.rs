@@ -1247,23 +1247,19 @@ fn search(
                 // Departure must be strictly earlier than this node's departure (enc - 1).
                 let limit = enc.saturating_sub(1);
                 let len = r.end - r.start;
-                // Candidates are the latest qualifying in-edges: closest in time to the departure.
-                let take = |hi: u32| hi.saturating_sub(cap).max(r.start)..hi;
-                let q = if limit >= graph.edge_count() {
-                    // Every seq is below the limit (a target's own search): no search needed.
-                    for s in take(r.end).rev() {
-                        let e = graph.in_edge_at(s);
-                        batch.push(Candidate {
-                            node: NONE,
-                            enc: graph.edge_seq(e) + 1,
-                            edge: e,
-                            pred: u,
-                            hops,
-                            root,
-                        });
-                    }
-                    len
-                } else if len <= SMALL_IN {
+                // Candidates are the latest qualifying in-edges (closest in time to the departure), latest
+                // first.
+                let mut push = |e: EdgeId, seq: u32| {
+                    batch.push(Candidate {
+                        node: NONE,
+                        enc: seq + 1,
+                        edge: e,
+                        pred: u,
+                        hops,
+                        root,
+                    })
+                };
+                let q = if limit < graph.edge_count() && len <= SMALL_IN {
                     slots.clear();
                     // Every seq at once (independent reads); only the taken edges' senders are looked up.
                     slots.extend(r.clone().map(|s| {
@@ -1272,29 +1268,19 @@ fn search(
                     }));
                     let hi = slots.partition_point(|&(_, seq)| seq < limit) as u32;
                     for &(e, seq) in slots[hi.saturating_sub(cap) as usize..hi as usize].iter().rev() {
-                        batch.push(Candidate {
-                            node: NONE,
-                            enc: seq + 1,
-                            edge: e,
-                            pred: u,
-                            hops,
-                            root,
-                        });
+                        push(e, seq);
                     }
                     hi
                 } else {
-                    let hi =
-                        r.start + partition(len, |i| graph.edge_seq(graph.in_edge_at(r.start + i)) < limit);
-                    for s in take(hi).rev() {
+                    let hi = if limit >= graph.edge_count() {
+                        // Every seq is below the limit (a target's own search): no search needed.
+                        r.end
+                    } else {
+                        r.start + partition(len, |i| graph.edge_seq(graph.in_edge_at(r.start + i)) < limit)
+                    };
+                    for s in (hi.saturating_sub(cap).max(r.start)..hi).rev() {
                         let e = graph.in_edge_at(s);
-                        batch.push(Candidate {
-                            node: NONE,
-                            enc: graph.edge_seq(e) + 1,
-                            edge: e,
-                            pred: u,
-                            hops,
-                            root,
-                        });
+                        push(e, graph.edge_seq(e));
                     }
                     hi - r.start
                 };

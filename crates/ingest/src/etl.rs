@@ -1680,12 +1680,14 @@ mod tests {
     }
 
     fn receipts() -> Option<CsvInput<&'static [u8]>> {
+        receipts_with(&format!("{H1},21000,,1,8\n{H2},50000,{C},1,\n{H3},30000,,0,8\n"))
+    }
+
+    /// receipts.csv with its header and these rows.
+    fn receipts_with(rows: &str) -> Option<CsvInput<&'static [u8]>> {
         input(
             "receipts.csv",
-            &format!(
-                "transaction_hash,gas_used,contract_address,status,effective_gas_price\n\
-                 {H1},21000,,1,8\n{H2},50000,{C},1,\n{H3},30000,,0,8\n"
-            ),
+            &format!("transaction_hash,gas_used,contract_address,status,effective_gas_price\n{rows}"),
         )
     }
 
@@ -1764,13 +1766,7 @@ mod tests {
         let inputs = EtlInputs {
             blocks: blocks(),
             transactions: txs(),
-            receipts: input(
-                "receipts.csv",
-                &format!(
-                    "transaction_hash,gas_used,contract_address,status,effective_gas_price\n\
-                     {H1},21000,,,8\n{H2},50000,{C},,\n{H3},30000,,,8\n"
-                ),
-            ),
+            receipts: receipts_with(&format!("{H1},21000,,,8\n{H2},50000,{C},,\n{H3},30000,,,8\n")),
             token_transfers: None,
             traces: input(
                 "traces.csv",
@@ -2108,13 +2104,7 @@ mod tests {
         let reversed = EtlInputs {
             blocks: blocks(),
             transactions: txs(),
-            receipts: input(
-                "receipts.csv",
-                &format!(
-                    "transaction_hash,gas_used,contract_address,status,effective_gas_price\n\
-                     {H3},30000,,0,8\n{H2},50000,{C},1,\n{H1},21000,,1,8\n"
-                ),
-            ),
+            receipts: receipts_with(&format!("{H3},30000,,0,8\n{H2},50000,{C},1,\n{H1},21000,,1,8\n")),
             ..EtlInputs::default()
         };
         assert_eq!(parse(Chain::Ethereum, reversed).expect("reversed receipts"), want);
@@ -2122,13 +2112,9 @@ mod tests {
         let trailing_bad = EtlInputs {
             blocks: blocks(),
             transactions: txs(),
-            receipts: input(
-                "receipts.csv",
-                &format!(
-                    "transaction_hash,gas_used,contract_address,status,effective_gas_price\n\
-                     {H1},21000,,1,8\n{H2},50000,{C},1,\n{H3},30000,,0,8\n0x12,1,,1,1\n"
-                ),
-            ),
+            receipts: receipts_with(&format!(
+                "{H1},21000,,1,8\n{H2},50000,{C},1,\n{H3},30000,,0,8\n0x12,1,,1,1\n"
+            )),
             ..EtlInputs::default()
         };
         let err = parse(Chain::Ethereum, trailing_bad).expect_err("bad trailing receipt");
@@ -2137,13 +2123,7 @@ mod tests {
         let missing = EtlInputs {
             blocks: blocks(),
             transactions: txs(),
-            receipts: input(
-                "receipts.csv",
-                &format!(
-                    "transaction_hash,gas_used,contract_address,status,effective_gas_price\n\
-                     {H1},21000,,1,8\n{H3},30000,,0,8\n"
-                ),
-            ),
+            receipts: receipts_with(&format!("{H1},21000,,1,8\n{H3},30000,,0,8\n")),
             ..EtlInputs::default()
         };
         let err = parse(Chain::Ethereum, missing).expect_err("missing receipt");

@@ -51,14 +51,7 @@ impl Postings {
         'keys: for group in self.pairs.chunk_by(|a, b| a.0 == b.0) {
             for row in group.chunks(MAX_IDS_PER_ROW) {
                 text.clear();
-                text.push(b'[');
-                for (i, p) in row.iter().enumerate() {
-                    if i > 0 {
-                        text.push(b',');
-                    }
-                    push_int(&mut text, p.1);
-                }
-                text.push(b']');
+                push_ids(&mut text, row.iter().map(|p| p.1));
                 result = f(row[0].0, row[0].1, &text);
                 if result.is_err() {
                     break 'keys;
@@ -130,15 +123,20 @@ pub(crate) fn parse_ids(text: &str, out: &mut Vec<i64>) -> Option<()> {
 /// The JSON array text of `ids` (ascending).
 pub(crate) fn ids_text(ids: &[i64]) -> String {
     let mut s = Vec::with_capacity(ids.len() * 8 + 2);
+    push_ids(&mut s, ids.iter().copied());
+    String::from_utf8(s).expect("ascii digits, commas and brackets")
+}
+
+/// Appends the JSON array text of `ids` (`[12,40,41]`).
+fn push_ids(s: &mut Vec<u8>, ids: impl Iterator<Item = i64>) {
     s.push(b'[');
-    for (i, id) in ids.iter().enumerate() {
+    for (i, id) in ids.enumerate() {
         if i > 0 {
             s.push(b',');
         }
-        push_int(&mut s, *id);
+        push_int(s, id);
     }
     s.push(b']');
-    String::from_utf8(s).expect("ascii digits, commas and brackets")
 }
 
 #[cfg(test)]

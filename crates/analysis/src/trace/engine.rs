@@ -129,7 +129,7 @@ impl Ctx<'_> {
     }
     /// First view-out index whose key is `>= key`.
     fn out_lower_bound(&self, n: NodeId, key: u32) -> u32 {
-        partition_point(self.out_len(n), |i| self.key(self.out_at(n, i)) < key)
+        crate::cluster::partition(self.out_len(n), |i| self.key(self.out_at(n, i)) < key)
     }
     fn window_start_key(&self) -> u32 {
         match self.dir {
@@ -201,19 +201,6 @@ fn gallop(start_of: impl Fn(u32) -> Seq, hint: u32, s: Seq) -> u32 {
         let mid = lo + (hi - lo) / 2;
         if start_of(mid) <= s {
             lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    lo
-}
-
-fn partition_point(len: u32, mut pred: impl FnMut(u32) -> bool) -> u32 {
-    let (mut lo, mut hi) = (0u32, len);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if pred(mid) {
-            lo = mid + 1;
         } else {
             hi = mid;
         }
