@@ -3,13 +3,11 @@
 use std::fmt::Write;
 
 use chaintrace_analysis::investigate::Investigation;
-use chaintrace_analysis::investigate::mixers::CANDIDATE_NOTE;
 use chaintrace_analysis::investigate::prices::rfc3339_of_unix;
 
-use crate::fmt::{amount, conversion_steps, esc, pct, usd};
-use crate::json::{membership, total_usd};
-
-const MAX_ROWS: usize = 50;
+use crate::fmt::{esc, pct, usd};
+use crate::json::total_usd;
+use crate::tables::{self, Frag, Table};
 
 const STYLE: &str = r#"
 body { font-family: Helvetica, Arial, sans-serif; margin: 24px 32px; color: #212121; background: #fafafa; }
@@ -105,24 +103,10 @@ pub fn render(inv: &Investigation) -> String {
             pct(a.confidence),
             a.confidence * 200.0
         );
+        table(&mut s, &tables::evidence(a));
         let _ = writeln!(
             s,
-            "<table><tr><th>kind</th><th>chain</th><th>tx</th><th>address</th><th>detail</th></tr>"
-        );
-        for e in a.evidence() {
-            let _ = writeln!(
-                s,
-                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
-                e.kind.name(),
-                e.chain,
-                e.tx_hash.map(|h| h.to_hex()).unwrap_or_default(),
-                esc(&e.address.display_for(e.chain)),
-                esc(&e.detail)
-            );
-        }
-        let _ = writeln!(
-            s,
-            "</table><p class=\"sub\">Findings (strength = product of factors):</p><ul>"
+            "<p class=\"sub\">Findings (strength = product of factors):</p><ul>"
         );
         for f in &a.findings {
             let factors: Vec<String> = f
@@ -142,45 +126,9 @@ pub fn render(inv: &Investigation) -> String {
         let _ = writeln!(s, "</ul></div>");
     }
 
-    let _ = writeln!(
-        s,
-        "<h2>Losses</h2><table><tr><th>chain</th><th>asset</th><th>amount</th><th>raw amount</th><th>USD</th><th>transfers</th></tr>"
-    );
-    for l in &inv.losses {
-        let _ = writeln!(
-            s,
-            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\"><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            l.value.chain,
-            esc(&crate::fmt::symbol(&l.value)),
-            esc(&amount(&l.value)),
-            l.value.raw,
-            usd(l.value.usd),
-            l.transfers.len()
-        );
-    }
-    let _ = writeln!(
-        s,
-        "</table><table><tr><th>time</th><th>chain</th><th>tx</th><th>victim</th><th>to</th><th>amount</th><th>USD</th></tr>"
-    );
-    let transfers: Vec<_> = inv
-        .losses
-        .iter()
-        .flat_map(|l| l.transfers.iter().map(move |t| (l.value.chain, t)))
-        .collect();
-    for (chain, t) in transfers.iter().take(MAX_ROWS) {
-        let _ = writeln!(
-            s,
-            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            rfc3339_of_unix(t.time),
-            chain,
-            t.tx_hash.to_hex(),
-            t.from.display_for(*chain),
-            t.to.display_for(*chain),
-            esc(&amount(&t.value)),
-            usd(t.value.usd)
-        );
-    }
-    let _ = writeln!(s, "</table>{}", more(transfers.len()));
+    let _ = writeln!(s, "<h2>Losses</h2>");
+    table(&mut s, &tables::losses(inv));
+    table(&mut s, &tables::loss_transfers(inv));
 
     let _ = writeln!(s, "<h2>Exits by entity</h2>");
     if inv.exits.is_empty() {
@@ -189,161 +137,38 @@ pub fn render(inv: &Investigation) -> String {
             "<p>No labeled exit (exchange, mixer, bridge, ...) was reached.</p>"
         );
     } else {
-        let _ = writeln!(
-            s,
-            "<table><tr><th>entity</th><th>category</th><th>received</th><th>USD</th><th>addresses</th></tr>"
-        );
-        for g in &inv.exits {
-            let parts: Vec<String> = g
-                .totals
-                .iter()
-                .map(|t| format!("{} ({})", amount(t), t.chain))
-                .collect();
-            let _ = writeln!(
-                s,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-                esc(&g.entity),
-                esc(&g.category),
-                esc(&parts.join(", ")),
-                usd(g.usd),
-                g.addresses.len()
-            );
-        }
-        let _ = writeln!(
-            s,
-            "</table><table><tr><th>entity</th><th>chain</th><th>address</th><th>label</th><th>amount</th><th>USD</th><th>hops</th><th>first tx</th><th>via swaps / bridges</th></tr>"
-        );
-        let rows: Vec<_> = inv
-            .exits
-            .iter()
-            .flat_map(|g| g.addresses.iter().map(move |x| (g, x)))
-            .collect();
-        for (g, x) in rows.iter().take(MAX_ROWS) {
-            let _ = writeln!(
-                s,
-                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td><code>{}</code></td><td>{}</td></tr>",
-                esc(&g.entity),
-                x.value.chain,
-                x.address.display_for(x.value.chain),
-                esc(&x.label),
-                esc(&amount(&x.value)),
-                usd(x.value.usd),
-                x.hops,
-                x.path.first().map(|h| h.to_hex()).unwrap_or_default(),
-                esc(&conversion_steps(&x.steps))
-            );
-        }
-        let _ = writeln!(s, "</table>{}", more(rows.len()));
+        table(&mut s, &tables::exit_entities(inv));
+        table(&mut s, &tables::exit_addresses(inv));
     }
 
     let _ = writeln!(s, "<h2>Where the funds rest</h2>");
     if inv.destinations.is_empty() {
         let _ = writeln!(s, "<p>Nothing rests outside the labeled exits.</p>");
     } else {
-        let _ = writeln!(
-            s,
-            "<table><tr><th>chain</th><th>address</th><th>label</th><th>amount</th><th>USD</th><th>hops</th><th>why</th><th>via swaps / bridges</th></tr>"
-        );
-        for d in inv.destinations.iter().take(MAX_ROWS) {
-            let _ = writeln!(
-                s,
-                "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
-                d.value.chain,
-                d.address.display_for(d.value.chain),
-                esc(d.label.as_deref().unwrap_or("")),
-                esc(&amount(&d.value)),
-                usd(d.value.usd),
-                d.hops,
-                d.reason.name(),
-                esc(&conversion_steps(&d.steps))
-            );
-        }
-        let _ = writeln!(s, "</table>{}", more(inv.destinations.len()));
+        table(&mut s, &tables::destinations(inv));
     }
 
-    let _ = writeln!(
-        s,
-        "<h2>Exploiter side</h2><table><tr><th>chain</th><th>address</th><th>membership</th><th>why</th></tr>"
-    );
-    for m in inv.incident_addresses.iter().take(MAX_ROWS) {
-        let (kind, detail) = membership(&m.membership);
-        let _ = writeln!(
-            s,
-            "<tr><td>{}</td><td><code>{}</code></td><td>{kind}</td><td>{}</td></tr>",
-            m.chain,
-            m.address.display_for(m.chain),
-            esc(&detail)
-        );
-    }
-    let _ = writeln!(s, "</table>{}", more(inv.incident_addresses.len()));
+    let _ = writeln!(s, "<h2>Exploiter side</h2>");
+    table(&mut s, &tables::exploiter_side(inv));
     if !inv.cross_chain_entities.is_empty() {
         let _ = writeln!(
             s,
-            "<h2>Cross-chain identity</h2><p class=\"sub\">The same address (20 bytes) on several chains of the incident: one key likely controls all of them.</p><table><tr><th>address</th><th>chain</th><th>as written there</th><th>evidence</th><th>tx</th></tr>"
+            "<h2>Cross-chain identity</h2><p class=\"sub\">The same address (20 bytes) on several chains of the incident: one key likely controls all of them.</p>"
         );
-        for x in &inv.cross_chain_entities {
-            for e in &x.evidence {
-                let _ = writeln!(
-                    s,
-                    "<tr><td><code>{}</code></td><td>{}</td><td><code>{}</code></td><td>{}: {}</td><td><code>{}</code></td></tr>",
-                    x.address,
-                    e.chain,
-                    x.address.display_for(e.chain),
-                    esc(&e.kind),
-                    esc(&e.detail),
-                    e.tx_hash.map(|h| h.to_hex()).unwrap_or_default()
-                );
-            }
-        }
-        let _ = writeln!(s, "</table>");
+        table(&mut s, &tables::cross_chain(inv));
     }
     if !inv.mixer_deposits.is_empty() {
         let _ = writeln!(
             s,
-            "<h2>Mixer deposits</h2><p class=\"sub\">Deposits into mixer pools made from the traced funds: the trail ends there (an exit, not an actor).</p><table><tr><th>time</th><th>chain</th><th>pool</th><th>denomination</th><th>deposit tx</th><th>depositor</th><th>candidates</th></tr>"
+            "<h2>Mixer deposits</h2><p class=\"sub\">Deposits into mixer pools made from the traced funds: the trail ends there (an exit, not an actor).</p>"
         );
-        for d in inv.mixer_deposits.iter().take(MAX_ROWS) {
-            let _ = writeln!(
-                s,
-                "<tr><td>{}</td><td>{}</td><td><code>{}</code> {}</td><td class=\"n\">{}</td><td><code>{}</code></td><td><code>{}</code></td><td class=\"n\">{}</td></tr>",
-                rfc3339_of_unix(d.timestamp),
-                d.chain,
-                d.pool.display_for(d.chain),
-                esc(&d.pool_name),
-                esc(&amount(&d.denomination)),
-                d.tx_hash.to_hex(),
-                d.depositor.display_for(d.chain),
-                d.candidates.len()
-            );
-        }
-        let _ = writeln!(s, "</table>{}", more(inv.mixer_deposits.len()));
+        table(&mut s, &tables::mixer_deposits(inv));
         if inv.mixer_deposits.iter().any(|d| !d.candidates.is_empty()) {
             let _ = writeln!(
                 s,
-                "<p class=\"none\">Candidate withdrawals (possible continuation of the funds). Each is a candidate, not a certainty: public linking heuristics with known false positives (docs/mixers.md); none counts in losses, destinations or attribution.</p><table><tr><th>deposit tx</th><th>withdrawal tx</th><th>recipient</th><th>time</th><th>heuristics</th><th>confidence</th><th>note</th></tr>"
+                "<p class=\"none\">Candidate withdrawals (possible continuation of the funds). Each is a candidate, not a certainty: public linking heuristics with known false positives (docs/mixers.md); none counts in losses, destinations or attribution.</p>"
             );
-            let mut rows = 0usize;
-            for d in &inv.mixer_deposits {
-                for c in &d.candidates {
-                    rows += 1;
-                    if rows > MAX_ROWS {
-                        continue;
-                    }
-                    let conf = format!("{:.2}", c.confidence);
-                    let _ = writeln!(
-                        s,
-                        "<tr><td><code>{}</code></td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-                        d.tx_hash.to_hex(),
-                        c.tx_hash.to_hex(),
-                        c.recipient.display_for(d.chain),
-                        rfc3339_of_unix(c.timestamp),
-                        esc(&c.heuristics.join(", ")),
-                        conf,
-                        CANDIDATE_NOTE
-                    );
-                }
-            }
-            let _ = writeln!(s, "</table>{}", more(rows));
+            table(&mut s, &tables::mixer_candidates(inv));
         }
     }
     if !inv.notes.is_empty() {
@@ -360,13 +185,38 @@ pub fn render(inv: &Investigation) -> String {
     s
 }
 
-fn more(total: usize) -> String {
-    if total > MAX_ROWS {
-        format!(
+/// Writes a table (numeric columns right-aligned) and says how many rows were left out.
+fn table(s: &mut String, t: &Table) {
+    s.push_str("<table><tr>");
+    for c in &t.cols {
+        let _ = write!(s, "<th>{}</th>", esc(c.name));
+    }
+    s.push_str("</tr>\n");
+    for row in &t.rows {
+        s.push_str("<tr>");
+        for (c, col) in row.iter().zip(&t.cols) {
+            s.push_str(if col.numeric { "<td class=\"n\">" } else { "<td>" });
+            for (i, f) in c.0.iter().enumerate() {
+                if i > 0 {
+                    s.push(' ');
+                }
+                match f {
+                    Frag::Text(x) => s.push_str(&esc(x)),
+                    Frag::Code(x) => {
+                        let _ = write!(s, "<code>{}</code>", esc(x));
+                    }
+                }
+            }
+            s.push_str("</td>");
+        }
+        s.push_str("</tr>\n");
+    }
+    s.push_str("</table>\n");
+    if t.omitted() > 0 {
+        let _ = writeln!(
+            s,
             "<p class=\"sub\">... and {} more (see the JSON report).</p>",
-            total - MAX_ROWS
-        )
-    } else {
-        String::new()
+            t.omitted()
+        );
     }
 }

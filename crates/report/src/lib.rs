@@ -18,5 +18,6 @@ pub mod summary;
 pub mod svg;
 
 mod fmt;
+mod tables;
 
 pub use incident::{IncidentError, parse_incident};
