@@ -260,23 +260,34 @@ pub fn import_dir_with<S: TransferWriter + TransferReader>(
     let (summary, parse_time) = if options.pipeline {
         std::thread::scope(|scope| {
             let (send, receive) = std::sync::mpsc::sync_channel::<(Vec<BlockRecord>, Vec<Transfer>)>(2);
+            // Written chunks' vectors go back to the decoder for reuse.
+            let (give_back, take_back) = std::sync::mpsc::sync_channel::<Vec<Transfer>>(2);
             let decoder = scope.spawn(move || {
                 let started = Instant::now();
-                let summary = parse_stream(chain, inputs, chunk, &mut |blocks, transfers| {
-                    // The writer hung up: it failed, and its error is the one reported.
-                    send.send((blocks, transfers))
-                        .map_err(|_| ImportError::WriterStopped)
-                });
+                let summary = parse_stream_recycling(
+                    chain,
+                    inputs,
+                    chunk,
+                    &mut |blocks, transfers| {
+                        // The writer hung up: it failed, and its error is the one reported.
+                        send.send((blocks, transfers))
+                            .map_err(|_| ImportError::WriterStopped)
+                    },
+                    &mut || take_back.try_recv().ok(),
+                );
                 (summary, started.elapsed())
             });
             let mut written: Result<(), ImportError> = Ok(());
-            for (blocks, transfers) in receive.iter() {
+            for (blocks, mut transfers) in receive.iter() {
                 let started = Instant::now();
                 written = load.write(&blocks, &transfers).map_err(ImportError::from);
                 write_time += started.elapsed();
                 if written.is_err() {
                     break;
                 }
+                transfers.clear();
+                // Full (the decoder has spares) or gone (it finished): the vector is just dropped.
+                let _ = give_back.try_send(transfers);
             }
             drop(receive);
             let (summary, parse_time) = decoder.join().map_err(|_| ImportError::DecoderPanicked)?;
@@ -606,6 +617,8 @@ struct Chunker<'a> {
     transfers: Vec<Transfer>,
     summary: StreamSummary,
     sink: &'a mut dyn FnMut(Vec<BlockRecord>, Vec<Transfer>) -> Result<(), ImportError>,
+    /// An emptied transfer vector handed back by the consumer, if any (see [`parse_stream_recycling`]).
+    spare: &'a mut dyn FnMut() -> Option<Vec<Transfer>>,
 }
 
 impl Chunker<'_> {
@@ -634,7 +647,16 @@ impl Chunker<'_> {
             return Ok(());
         }
         let blocks = std::mem::replace(&mut self.blocks, Vec::with_capacity(self.chunk.min(1 << 16)));
-        let transfers = std::mem::replace(&mut self.transfers, Vec::with_capacity(self.chunk));
+        // A chunk is ~10 MB: reusing a vector the writer emptied spares the page faults of a fresh one.
+        let next = match (self.spare)() {
+            Some(mut v) => {
+                v.clear();
+                v.reserve(self.chunk);
+                v
+            }
+            None => Vec::with_capacity(self.chunk),
+        };
+        let transfers = std::mem::replace(&mut self.transfers, next);
         (self.sink)(blocks, transfers)
     }
 }
@@ -669,12 +691,25 @@ pub fn parse_stream<R: Read>(
     chunk: usize,
     sink: &mut dyn FnMut(Vec<BlockRecord>, Vec<Transfer>) -> Result<(), ImportError>,
 ) -> Result<StreamSummary, ImportError> {
+    parse_stream_recycling(chain, inputs, chunk, sink, &mut || None)
+}
+
+/// [`parse_stream`] that takes each new transfer vector from `spare` when it has one (a vector the
+/// consumer of an earlier chunk handed back; its contents are cleared here), else allocates one.
+fn parse_stream_recycling<R: Read>(
+    chain: Chain,
+    inputs: EtlInputs<R>,
+    chunk: usize,
+    sink: &mut dyn FnMut(Vec<BlockRecord>, Vec<Transfer>) -> Result<(), ImportError>,
+    spare: &mut dyn FnMut() -> Option<Vec<Transfer>>,
+) -> Result<StreamSummary, ImportError> {
     let mut out = Chunker {
         chunk: chunk.max(1),
         blocks: Vec::new(),
         transfers: Vec::new(),
         summary: StreamSummary::default(),
         sink,
+        spare,
     };
     let mut timestamps: FastMap<u64, u64> = FastMap::default();
 
@@ -1108,8 +1143,9 @@ const READ_SIZE: usize = 1 << 20;
 /// A CSV file with named columns, read row by row (shared with [`crate::csv_transfers`]).
 ///
 /// Its own RFC 4180 reader rather than the `csv` crate's: ethereum-etl rows almost never hold quotes,
-/// so a row is found with one `memchr` for the newline and split with `memchr` for commas (SIMD), and
-/// only a row holding a `"` goes through the quote-aware path (which may span lines). Same rules as
+/// so a row is found and split in one pass over bit masks of its commas, quotes and newline (SIMD, 64
+/// bytes at a time), and only a row holding a `"` goes through the quote-aware path (which may span
+/// lines). Same rules as
 /// before: blank lines skipped, `\r\n` accepted, every row must have the header's number of fields.
 pub(crate) struct Table<R> {
     pub(crate) name: String,
@@ -1234,24 +1270,53 @@ impl<R: Read> Table<R> {
     /// Reads the next non-blank record into `bounds`; returns its line number, `None` at the end.
     fn read_record(&mut self) -> Result<Option<u64>, ImportError> {
         loop {
-            let unread = &self.buf[self.start..self.end];
-            let newline = memchr::memchr(b'\n', unread);
-            let Some(len) = newline.or(if self.is_eof && !unread.is_empty() {
-                Some(unread.len())
-            } else {
-                None
-            }) else {
-                // At the end of the file, a last line without a newline is still a record.
+            // One pass over the line: the positions of `,` `"` `\n` come 64 bytes at a time as a bit
+            // mask (see `specials`), so a field costs a few instructions rather than a `memchr` call,
+            // and the line is not read again for its newline and quotes.
+            self.bounds.clear();
+            let line_start = self.start;
+            let unread = &self.buf[line_start..self.end];
+            let mut from = 0usize;
+            let mut newline = None;
+            let mut at = 0usize;
+            'scan: while at < unread.len() {
+                let (mut commas, stops) = match unread.get(at..at + 64) {
+                    Some(block) => scan::specials(block.try_into().expect("64 bytes")),
+                    None => {
+                        let mut block = [0u8; 64];
+                        block[..unread.len() - at].copy_from_slice(&unread[at..]);
+                        scan::specials(&block)
+                    }
+                };
+                // Only the commas before the first quote or newline belong to this (unquoted) line.
+                let stop = stops.trailing_zeros();
+                if stop < 64 {
+                    commas &= (1u64 << stop) - 1;
+                }
+                while commas != 0 {
+                    let i = at + commas.trailing_zeros() as usize;
+                    commas &= commas - 1;
+                    self.bounds.push((line_start + from, line_start + i));
+                    from = i + 1;
+                }
+                if stop < 64 {
+                    let i = at + stop as usize;
+                    if unread[i] != b'\n' {
+                        return self.read_quoted().map(Some);
+                    }
+                    newline = Some(i);
+                    break 'scan;
+                }
+                at += 64;
+            }
+            // At the end of the file, a last line without a newline is still a record.
+            let Some(len) = newline.or((self.is_eof && !unread.is_empty()).then_some(unread.len())) else {
                 if !self.refill()? && self.start >= self.end {
                     return Ok(None);
                 }
                 continue;
             };
-            let line_start = self.start;
             let mut line_end = line_start + len;
-            if memchr::memchr(b'"', &self.buf[line_start..line_end]).is_some() {
-                return self.read_quoted().map(Some);
-            }
             let line = self.next_line;
             self.next_line += 1;
             self.start = (line_end + 1).min(self.end);
@@ -1261,13 +1326,7 @@ impl<R: Read> Table<R> {
             if line_end == line_start {
                 continue;
             }
-            self.bounds.clear();
-            let mut from = line_start;
-            for comma in memchr::memchr_iter(b',', &self.buf[line_start..line_end]) {
-                self.bounds.push((from, line_start + comma));
-                from = line_start + comma + 1;
-            }
-            self.bounds.push((from, line_end));
+            self.bounds.push((line_start + from, line_end));
             self.current = Current::Buf;
             return Ok(Some(line));
         }
@@ -1519,44 +1578,127 @@ impl RowRef<'_> {
     }
 }
 
-/// Value of each ASCII hex digit; `0xff` for any other byte. `UPPER` also accepts `A`-`F`.
-const fn hex_table(upper: bool) -> [u8; 256] {
-    let mut t = [0xffu8; 256];
-    let mut i = 0;
-    while i < 10 {
-        t[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        t[b'a' as usize + i] = 10 + i as u8;
-        if upper {
-            t[b'A' as usize + i] = 10 + i as u8;
+/// The one place of this crate with `unsafe`: SIMD compares for the CSV splitter.
+mod scan {
+    #![allow(unsafe_code)]
+
+    /// Bit `i` of the first mask is set where `block[i]` is `,`, of the second where it is `"` or
+    /// `\n`: 16 bytes per SSE2 compare.
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    #[inline]
+    pub(super) fn specials(block: &[u8; 64]) -> (u64, u64) {
+        use std::arch::x86_64::{
+            _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        };
+        // SAFETY: the `cfg` above guarantees SSE2 at compile time, and every load reads 16 bytes at
+        // offsets 0, 16, 32, 48 of the 64-byte `block` (unaligned loads allowed).
+        unsafe {
+            let comma = _mm_set1_epi8(b',' as i8);
+            let quote = _mm_set1_epi8(b'"' as i8);
+            let newline = _mm_set1_epi8(b'\n' as i8);
+            let (mut commas, mut stops) = (0u64, 0u64);
+            for k in 0..4 {
+                let v = _mm_loadu_si128(block.as_ptr().add(16 * k).cast());
+                let stop = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, newline));
+                commas |= u64::from(_mm_movemask_epi8(_mm_cmpeq_epi8(v, comma)) as u16) << (16 * k);
+                stops |= u64::from(_mm_movemask_epi8(stop) as u16) << (16 * k);
+            }
+            (commas, stops)
         }
-        i += 1;
     }
-    t
+
+    /// Bit `i` of the first mask is set where `block[i]` is `,`, of the second where it is `"` or
+    /// `\n` (portable form).
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    #[inline]
+    pub(super) fn specials(block: &[u8; 64]) -> (u64, u64) {
+        block
+            .iter()
+            .enumerate()
+            .fold((0u64, 0u64), |(commas, stops), (i, &b)| {
+                (
+                    commas | (u64::from(b == b',') << i),
+                    stops | (u64::from(b == b'"' || b == b'\n') << i),
+                )
+            })
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn specials_marks_commas_quotes_and_newlines_only() {
+            let mut block = [b'a'; 64];
+            let marks = [
+                (0, b','),
+                (5, b'"'),
+                (15, b'\n'),
+                (16, b','),
+                (31, b'\r'),
+                (47, b'"'),
+                (63, b','),
+            ];
+            let (mut commas, mut stops) = (0u64, 0u64);
+            for (i, c) in marks {
+                block[i] = c;
+                match c {
+                    b',' => commas |= 1 << i,
+                    b'"' | b'\n' => stops |= 1 << i,
+                    _ => {}
+                }
+            }
+            block[20] = 0xac; // a byte of a UTF-8 sequence, not a comma (0x2c) with the high bit set
+            assert_eq!(super::specials(&block), (commas, stops));
+        }
+    }
 }
 
-const HEX_LOWER: [u8; 256] = hex_table(false);
-const HEX_ANY: [u8; 256] = hex_table(true);
-
-/// `0x` followed by exactly `2 * N` hex digits (lowercase only unless `UPPER`), decoded without
-/// branches per digit; `None` for anything else (the caller then takes the general parser).
+/// `0x` followed by exactly `2 * N` hex digits (lowercase only unless `UPPER`), decoded 8 digits at a
+/// time in a `u64` (no branch or table per digit); `None` for anything else (the caller then takes the
+/// general parser). `N` is a multiple of 4 (addresses, hashes).
 fn hex_fixed<const N: usize, const UPPER: bool>(s: &[u8]) -> Option<[u8; N]> {
     let digits = s.strip_prefix(b"0x")?;
+    const { assert!(N.is_multiple_of(4), "decoded 4 bytes at a time") };
     if digits.len() != 2 * N {
         return None;
     }
-    let table = if UPPER { &HEX_ANY } else { &HEX_LOWER };
     let mut out = [0u8; N];
-    let mut bad = 0u8;
-    for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
-        let (hi, lo) = (table[usize::from(pair[0])], table[usize::from(pair[1])]);
-        bad |= hi | lo;
-        *o = (hi << 4) | (lo & 0x0f);
+    let mut bad = 0u64;
+    for (o, eight) in out.chunks_exact_mut(4).zip(digits.chunks_exact(8)) {
+        let (bytes, is_bad) = hex8::<UPPER>(u64::from_le_bytes(eight.try_into().expect("8 digits")));
+        o.copy_from_slice(&bytes);
+        bad |= is_bad;
     }
-    (bad & 0xf0 == 0).then_some(out)
+    (bad == 0).then_some(out)
+}
+
+/// Bytes of a `u64` each holding `b`.
+const fn lanes(b: u8) -> u64 {
+    u64::from_le_bytes([b; 8])
+}
+
+/// Decodes 8 ASCII hex digits (first digit in the lowest byte) into 4 bytes; the second value is
+/// non-zero if any byte is not a hex digit (`a`-`f` only, unless `UPPER` also allows `A`-`F`).
+fn hex8<const UPPER: bool>(v: u64) -> ([u8; 4], u64) {
+    const HIGH: u64 = lanes(0x80);
+    // `A`-`F` | 0x20 = `a`-`f`; digits already have 0x20 set.
+    let x = if UPPER { v | lanes(0x20) } else { v };
+    // Per byte below 0x80 (no carry between bytes): `x + (0x80 - lo)` has the high bit iff x >= lo,
+    // `x + (0x7f - hi)` has it iff x > hi.
+    let in_range = |x: u64, lo: u8, hi: u8| {
+        let ascii = x & !HIGH;
+        (ascii + lanes(0x80 - lo)) & !(ascii + lanes(0x7f - hi)) & HIGH
+    };
+    // Digits are checked on `v`: `| 0x20` would turn 0x10-0x19 into digits.
+    let digit = in_range(v, b'0', b'9');
+    let letter = in_range(x, b'a', b'f');
+    let is_bad = (v & HIGH) | ((digit | letter) ^ HIGH);
+    // Nibble: low 4 bits, plus 9 for letters (`a` = 0x61 -> 1 + 9).
+    let nibbles = (x & lanes(0x0f)) + (letter >> 7) * 9;
+    // Byte 2k becomes (nibble 2k << 4) | nibble 2k+1; then the even bytes are gathered.
+    let pairs = ((nibbles << 4) | (nibbles >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let pairs = (pairs | (pairs >> 8)) & 0x0000_ffff_0000_ffff;
+    let pairs = (pairs | (pairs >> 16)) & 0xffff_ffff;
+    ((pairs as u32).to_le_bytes(), is_bad)
 }
 
 /// A plain decimal of at most 19 digits (always fits u64); `None` for anything else.
@@ -2134,6 +2276,82 @@ mod tests {
         );
     }
 
+    /// Value of each ASCII hex digit; `0xff` for any other byte. `upper` also accepts `A`-`F`.
+    const fn hex_table(upper: bool) -> [u8; 256] {
+        let mut t = [0xffu8; 256];
+        let mut i = 0;
+        while i < 10 {
+            t[b'0' as usize + i] = i as u8;
+            i += 1;
+        }
+        let mut i = 0;
+        while i < 6 {
+            t[b'a' as usize + i] = 10 + i as u8;
+            if upper {
+                t[b'A' as usize + i] = 10 + i as u8;
+            }
+            i += 1;
+        }
+        t
+    }
+
+    /// The table decoder `hex_fixed` replaced, as the reference.
+    fn hex_fixed_by_table<const N: usize, const UPPER: bool>(s: &[u8]) -> Option<[u8; N]> {
+        let digits = s.strip_prefix(b"0x")?;
+        if digits.len() != 2 * N {
+            return None;
+        }
+        let table = hex_table(UPPER);
+        let mut out = [0u8; N];
+        let mut bad = 0u8;
+        for (o, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+            let (hi, lo) = (table[usize::from(pair[0])], table[usize::from(pair[1])]);
+            bad |= hi | lo;
+            *o = (hi << 4) | (lo & 0x0f);
+        }
+        (bad & 0xf0 == 0).then_some(out)
+    }
+
+    #[test]
+    fn hex_decoding_agrees_with_a_table_for_every_byte_at_every_place() {
+        let base = b"0x0123456789abcdefABCDEF00ffeeddccbbaa9988";
+        assert_eq!(base.len(), 42);
+        assert_eq!(hex_fixed::<20, true>(base), hex_fixed_by_table::<20, true>(base));
+        assert!(hex_fixed::<20, true>(base).is_some());
+        assert_eq!(hex_fixed::<20, false>(base), None);
+        for place in 2..base.len() {
+            for byte in 0..=255u8 {
+                let mut s = *base;
+                s[place] = byte;
+                assert_eq!(
+                    hex_fixed::<20, true>(&s),
+                    hex_fixed_by_table::<20, true>(&s),
+                    "{place} {byte}"
+                );
+                let mut lower = s.to_ascii_lowercase();
+                lower[place] = byte;
+                assert_eq!(
+                    hex_fixed::<20, false>(&lower),
+                    hex_fixed_by_table::<20, false>(&lower),
+                    "{place} {byte}"
+                );
+            }
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..2000 {
+            let mut h = [0u8; 66];
+            h[..2].copy_from_slice(b"0x");
+            for d in &mut h[2..] {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *d = b"0123456789abcdefABCDEF"[(x % 22) as usize];
+            }
+            assert_eq!(hex_fixed::<32, true>(&h), hex_fixed_by_table::<32, true>(&h));
+            assert_eq!(hex_fixed::<32, false>(&h), hex_fixed_by_table::<32, false>(&h));
+        }
+    }
+
     #[test]
     fn fast_parsers_agree_with_the_general_ones() {
         for s in [
@@ -2244,5 +2462,119 @@ mod tests {
         assert_eq!(parse_u256("-1"), None);
         assert_eq!(parse_u256(""), None);
         assert_eq!(parse_u256("0x10"), Some(U256::from(16u8)));
+    }
+
+    /// A reader that hands out at most `step` bytes per call, so refills land everywhere in a row.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(out.len()).min(self.data.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn table_splits_rows_like_the_csv_crate() {
+        // Pseudo-random well-formed CSV (fields as the csv crate reads them, line numbers counted
+        // here): plain fields of 0-150 bytes (so rows cross the 64-byte scan
+        // blocks at every offset), quoted fields holding commas, doubled quotes and newlines, `\r\n`
+        // and `\n` endings, blank lines, with and without a final newline.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for case in 0..40 {
+            let width = 1 + next(20) as usize;
+            let mut text = String::new();
+            // The line each record starts on (blank lines are counted, as in error messages).
+            let mut lines = Vec::new();
+            for _ in 0..(1 + next(60)) {
+                if next(10) == 0 {
+                    text.push_str(if next(2) == 0 { "\n" } else { "\r\n" });
+                }
+                lines.push(1 + text.bytes().filter(|&b| b == b'\n').count() as u64);
+                for f in 0..width {
+                    if f > 0 {
+                        text.push(',');
+                    }
+                    match next(12) {
+                        0 => text.push_str("\"a,b \"\"q\"\"\nnext line\""),
+                        1 => text.push_str("\"\""),
+                        _ => {
+                            // (A lone empty field would be a blank line, which is skipped.)
+                            let len = next(150) as usize + usize::from(width == 1);
+                            text.extend((0..len).map(|i| char::from(b'a' + ((i * 7 + f) % 26) as u8)));
+                        }
+                    }
+                }
+                text.push_str(if next(3) == 0 { "\r\n" } else { "\n" });
+            }
+            if case % 2 == 1 {
+                text.pop();
+                if text.ends_with('\r') {
+                    text.pop();
+                }
+            }
+            let mut want = Vec::new();
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(text.as_bytes());
+            for (record, &line) in reader.byte_records().zip(&lines) {
+                let record = record.expect("well-formed csv");
+                want.push((line, record.iter().map(<[u8]>::to_vec).collect::<Vec<_>>()));
+            }
+            assert_eq!(want.len(), lines.len());
+            for step in [1, 7, 64, 1 << 20] {
+                let mut t = Table {
+                    name: "t.csv".into(),
+                    reader: Trickle {
+                        data: text.as_bytes(),
+                        step,
+                    },
+                    buf: vec![0; 256],
+                    start: 0,
+                    end: 0,
+                    is_eof: false,
+                    next_line: 1,
+                    columns: FastMap::default(),
+                    width: 0,
+                    bounds: Vec::new(),
+                    scratch: Vec::new(),
+                    current: Current::Scratch,
+                };
+                let mut got = Vec::new();
+                while let Some(line) = t.read_record().expect("well-formed csv") {
+                    got.push((
+                        line,
+                        (0..t.bounds.len())
+                            .map(|i| t.field(i).to_vec())
+                            .collect::<Vec<_>>(),
+                    ));
+                }
+                let show = |r: Option<&(u64, Vec<Vec<u8>>)>| {
+                    r.map(|(line, fields)| {
+                        let fields: Vec<_> = fields.iter().map(|f| String::from_utf8_lossy(f)).collect();
+                        format!("line {line}: {fields:?}")
+                    })
+                };
+                if let Some(i) = (0..got.len().max(want.len())).find(|&i| got.get(i) != want.get(i)) {
+                    panic!(
+                        "case {case}, reads of {step} bytes, record {i}:\n got {:?}\nwant {:?}",
+                        show(got.get(i)),
+                        show(want.get(i))
+                    );
+                }
+            }
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! The narrow reader/writer traits every other crate uses. Their shape is a contract between crates:
 //! extend, do not break.
 
-use chaintrace_core::{Address, BlockRecord, Chain, RawLog, Transfer};
+use std::collections::HashSet;
+
+use chaintrace_core::{Address, BlockRecord, Chain, RawLog, Transfer, TxHash};
 
 use crate::load::BufferedLoad;
 
@@ -106,6 +108,52 @@ pub trait TransferReader {
         chain: Option<Chain>,
         f: &mut dyn FnMut(Transfer) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+    /// The transfer with the largest id, with that id (the store's high-water mark); `None` when the store
+    /// holds no transfer or does not number its transfers (the default). A transfer written gets an id above
+    /// the largest one present at that moment, so ids at or below a high-water mark are reused only after the
+    /// transfer holding it was removed (an unwind): a caller that finds the same row under the same id later
+    /// knows that every transfer written since has a larger id.
+    fn last_transfer(&self) -> Result<Option<(u64, Transfer)>, StoreError> {
+        Ok(None)
+    }
+    /// Calls `f` with the id and the row of every transfer whose id is above `after_id`, in ascending id
+    /// order (reads only those rows). Stops at `f`'s first error. Stores that do not number their transfers
+    /// (whose [`TransferReader::last_transfer`] is `None`) return an error (the default).
+    fn for_each_transfer_after(
+        &self,
+        after_id: u64,
+        f: &mut dyn FnMut(u64, Transfer) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let _ = (after_id, f);
+        Err(StoreError::Callback(
+            "this store does not number its transfers (no incremental reads)".to_string(),
+        ))
+    }
+    /// Calls `f` for every transfer that lies in one of the transactions `txs` (keyed by chain, block and
+    /// tx hash) or whose sender or recipient is one of `addresses` on the transfer's chain. Each matching
+    /// transfer is passed once, in the order [`TransferReader::for_each_transfer`] gives for all chains
+    /// (store order); keys may repeat, come in any order, or match nothing. Stops at `f`'s first error.
+    ///
+    /// The default scans every transfer; `Store` reads only the matching rows, through its identity index
+    /// (which starts with chain and block) and its address postings.
+    fn for_each_transfer_in(
+        &self,
+        txs: &[(Chain, u64, TxHash)],
+        addresses: &[(Chain, Address)],
+        f: &mut dyn FnMut(Transfer) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let txs: HashSet<(Chain, u64, TxHash)> = txs.iter().copied().collect();
+        let addresses: HashSet<(Chain, Address)> = addresses.iter().copied().collect();
+        self.for_each_transfer(None, &mut |t| {
+            if txs.contains(&(t.chain, t.block, t.tx_hash))
+                || addresses.contains(&(t.chain, t.from))
+                || addresses.contains(&(t.chain, t.to))
+            {
+                f(t)?;
+            }
+            Ok(())
+        })
+    }
     /// Number of transfers stored (on `chain`, or all).
     fn transfer_count(&self, chain: Option<Chain>) -> Result<u64, StoreError>;
     /// Per-chain coverage, gaps, counts and checkpoints, for chains with any data.

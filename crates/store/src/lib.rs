@@ -27,6 +27,7 @@ mod load;
 mod postings;
 mod schema;
 mod sqlite;
+mod tx_lookup;
 
 pub use chaintrace_core::BlockRecord;
 

@@ -75,15 +75,27 @@ fn push_int(s: &mut Vec<u8>, v: i64) {
 /// Appends the decimal digits of `v`, without the formatting machinery (this runs several times per
 /// stored row).
 pub(crate) fn push_u64(s: &mut Vec<u8>, mut v: u64) {
+    // Two digits per division, from a table (as the `itoa` crate does): half the dependent steps.
+    const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+        2021222324252627282930313233343536373839\
+        4041424344454647484950515253545556575859\
+        6061626364656667686970717273747576777879\
+        8081828384858687888990919293949596979899";
     let mut buf = [0u8; 20];
     let mut i = buf.len();
-    loop {
+    while v >= 100 {
+        let pair = 2 * (v % 100) as usize;
+        v /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    }
+    if v >= 10 {
+        let pair = 2 * v as usize;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+    } else {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
+        buf[i] = b'0' + v as u8;
     }
     s.extend_from_slice(&buf[i..]);
 }
@@ -198,6 +210,7 @@ mod tests {
         let mut cases = vec![0u128, 9, 10, u64::MAX as u128, u64::MAX as u128 + 1, u128::MAX];
         cases.extend((0..38).map(|e| 10u128.pow(e)));
         cases.extend((1..38).map(|e| 10u128.pow(e) - 1));
+        cases.extend(0..1000);
         for _ in 0..1000 {
             x = x.wrapping_mul(0x2545_f491_4f6c_dd1d).wrapping_add(0x9e37_79b9);
             cases.push(x >> (x % 128));
