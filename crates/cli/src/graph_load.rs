@@ -2,7 +2,8 @@
 //! `cluster`, `link`): the transfer graph snapshot, the labels, the conversion edges and the mixer pool events.
 //!
 //! The graph lives in `graph.snapshot` in the data directory and is memory-mapped when its stamp matches the
-//! store; otherwise it is rebuilt in full (one sort plus linear passes) and saved for the next run.
+//! store; when the store only grew since, the new transfers are merged into it (reading only them); otherwise
+//! it is rebuilt in full (one sort plus linear passes). Either way the new graph is saved for the next run.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -12,9 +13,9 @@ use anyhow::Context;
 use chaintrace_analysis::conversions::{
     ConversionConfig, ConversionInputs, ConversionSet, build_conversions,
 };
-use chaintrace_core::{Chain, Label, RawLog, TxHash};
+use chaintrace_core::{Address, Chain, Label, RawLog, TxHash};
 use chaintrace_defi::mixer::{MixerDeposit, MixerRegistry, MixerWithdrawal, decode_mixer_events};
-use chaintrace_graph::{Graph, StoreStamp};
+use chaintrace_graph::{Graph, StoreStamp, Update};
 use chaintrace_store::{Store, TransferReader};
 
 use crate::conv_cache;
@@ -22,42 +23,55 @@ use crate::conv_cache;
 /// File name of the graph snapshot inside the data directory.
 pub(crate) const SNAPSHOT: &str = "graph.snapshot";
 
-/// Opens the snapshot in `dir` if it matches the store (unless `force`); otherwise rebuilds it from the
-/// store and saves it. A snapshot that cannot be saved (read-only directory) is a warning, not an error.
+/// Opens the snapshot in `dir` if it matches the store (unless `force`). If the store only grew since the
+/// snapshot was written (new transfers appended, nothing removed: [`Graph::updated`]), merges the new
+/// transfers into it, which gives the same graph as a full rebuild while reading only the new rows, and saves
+/// it. Otherwise (no snapshot, an unwind, a damaged or older-format file) rebuilds it in full from the store and
+/// saves it. A snapshot that cannot be saved (read-only directory) is a warning, not an error.
 pub(crate) fn load_graph(store: &Store, dir: &Path, force: bool) -> anyhow::Result<Graph> {
     let path = dir.join(SNAPSHOT);
-    let stamp = StoreStamp::of_reader(store).context("reading store counts")?;
     if !force && path.exists() {
         let t0 = Instant::now();
         match Graph::open(&path) {
-            Ok(g) if g.stamp() == stamp => {
-                eprintln!(
-                    "opened graph snapshot {} in {:.3}s",
-                    path.display(),
-                    t0.elapsed().as_secs_f64()
-                );
-                return Ok(g);
-            }
-            Ok(_) => eprintln!(
-                "graph snapshot {} is older than the store; rebuilding",
-                path.display()
-            ),
+            Ok(g) => match g.updated(store) {
+                Ok(Update::Current) => {
+                    eprintln!(
+                        "opened graph snapshot {} in {:.3}s",
+                        path.display(),
+                        t0.elapsed().as_secs_f64()
+                    );
+                    return Ok(g);
+                }
+                Ok(Update::Appended { graph, added }) => {
+                    drop(g);
+                    let merged = t0.elapsed().as_secs_f64();
+                    let saved = save_snapshot(&graph, &path);
+                    eprintln!(
+                        "updated graph snapshot {}: merged {added} new transfers ({} in all) in {merged:.2}s{}",
+                        path.display(),
+                        graph.edge_count(),
+                        if saved {
+                            format!("; saved in {:.2}s", t0.elapsed().as_secs_f64() - merged)
+                        } else {
+                            String::new()
+                        }
+                    );
+                    return Ok(*graph);
+                }
+                Ok(Update::Rebuild { reason }) => eprintln!(
+                    "graph snapshot {} cannot be updated in place ({reason}); rebuilding",
+                    path.display()
+                ),
+                Err(e) => eprintln!("warning: updating the graph snapshot: {e}; rebuilding"),
+            },
             Err(e) => eprintln!("warning: {e}; rebuilding"),
         }
     }
+    let stamp = StoreStamp::of_reader(store).context("reading store counts")?;
     let t0 = Instant::now();
     eprintln!("building graph from {} transfers ...", stamp.total_transfers());
     let g = Graph::from_reader(store).context("building the transfer graph")?;
-    let mut saved = false;
-    if g.edge_count() > 0 {
-        match g.save(&path) {
-            Ok(()) => saved = true,
-            Err(e) => eprintln!(
-                "warning: could not save the graph snapshot {}: {e}",
-                path.display()
-            ),
-        }
-    }
+    let saved = g.edge_count() > 0 && save_snapshot(&g, &path);
     let sz = g.section_sizes();
     eprintln!(
         "built graph: {} nodes, {} transfers, {:.1} bytes/transfer, in {:.2}s{}",
@@ -72,6 +86,20 @@ pub(crate) fn load_graph(store: &Store, dir: &Path, force: bool) -> anyhow::Resu
         }
     );
     Ok(g)
+}
+
+/// Saves the snapshot (atomically: temporary file, verify, rename); a failure is a warning.
+fn save_snapshot(g: &Graph, path: &Path) -> bool {
+    match g.save(path) {
+        Ok(()) => true,
+        Err(e) => {
+            eprintln!(
+                "warning: could not save the graph snapshot {}: {e}",
+                path.display()
+            );
+            false
+        }
+    }
 }
 
 /// Every stored label.
@@ -138,7 +166,8 @@ pub(crate) struct MixerEvents {
 }
 
 /// Conversion edges (when `conversions`) and mixer pool events (when `mixers`): the raw logs are read once and
-/// the transfer table is scanned once for the transactions either of them needs.
+/// the transfers either of them needs are read once, by transaction and bridge address
+/// ([`TransferReader::for_each_transfer_in`]), without scanning the transfer table.
 pub(crate) fn load_defi(
     store: &Store,
     dir: &Path,
@@ -156,6 +185,7 @@ pub(crate) fn load_defi(
     };
     let registry = if mixers { Some(mixer_registry(dir)?) } else { None };
     let logs = store.raw_logs(None).context("reading raw logs")?;
+    let logs_read = t0.elapsed().as_secs_f64();
     let wanted = cfg.as_ref().map(|c| ConversionInputs::new(&logs, &c.bridges));
     let mixer_logs: Vec<RawLog> = match &registry {
         Some(r) => logs
@@ -166,10 +196,22 @@ pub(crate) fn load_defi(
         None => Vec::new(),
     };
     let mixer_txs: HashSet<(Chain, TxHash)> = mixer_logs.iter().map(|l| (l.chain, l.tx_hash)).collect();
+    // Read only the transfers either side can want: those in a transaction with a log (looked up in the
+    // log's block, where the store keeps the transaction's transfers) and, for conversions, those of the
+    // registered bridge addresses. The filters below are the exact ones; the lookup passes a superset of
+    // what they keep, in store order, so the result is what a scan of every transfer would give.
+    let tx_keys: Vec<(Chain, u64, TxHash)> = match &cfg {
+        Some(_) => logs.iter().map(|l| (l.chain, l.block, l.tx_hash)).collect(),
+        None => mixer_logs.iter().map(|l| (l.chain, l.block, l.tx_hash)).collect(),
+    };
+    let bridge_addresses: Vec<(Chain, Address)> = cfg
+        .as_ref()
+        .map(|c| c.bridges.entries().map(|e| (e.chain, e.address)).collect())
+        .unwrap_or_default();
     let (mut conv_transfers, mut mixer_transfers) = (Vec::new(), Vec::new());
     if wanted.is_some() || !mixer_txs.is_empty() {
         store
-            .for_each_transfer(None, &mut |t| {
+            .for_each_transfer_in(&tx_keys, &bridge_addresses, &mut |t| {
                 if mixer_txs.contains(&(t.chain, t.tx_hash)) {
                     mixer_transfers.push(t.clone());
                 }
@@ -180,6 +222,16 @@ pub(crate) fn load_defi(
             })
             .context("reading transfers for conversions and mixers")?;
     }
+    eprintln!(
+        "defi inputs: {} raw logs in {logs_read:.3}s; {} + {} transfers (conversions + mixers) in the transactions of {} \
+         logs and of {} bridge addresses in {:.3}s",
+        logs.len(),
+        conv_transfers.len(),
+        mixer_transfers.len(),
+        tx_keys.len(),
+        bridge_addresses.len(),
+        t0.elapsed().as_secs_f64() - logs_read
+    );
     let set = match &cfg {
         Some(cfg) => {
             let set = build_conversions(&logs, &conv_transfers, cfg);
@@ -228,4 +280,95 @@ fn mixer_registry(dir: &Path) -> anyhow::Result<MixerRegistry> {
         eprintln!("mixers: {n} pool(s) from {}", path.display());
     }
     Ok(registry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    use crate::cmd::bridges::BRIDGES_FILE;
+    use crate::opts::GlobalOpts;
+
+    #[derive(Parser)]
+    struct SimCli {
+        #[command(flatten)]
+        global: GlobalOpts,
+        #[command(flatten)]
+        sim: crate::cmd::sim::Args,
+    }
+
+    /// What `load_defi` computed before the index lookups: one scan of every transfer, filtered by
+    /// [`ConversionInputs::wants`] and the mixer transactions.
+    fn load_defi_by_scan(
+        store: &Store,
+        dir: &Path,
+    ) -> (ConversionSet, Vec<MixerDeposit>, Vec<MixerWithdrawal>) {
+        let cfg = ConversionConfig {
+            bridges: crate::cmd::bridges::registry(dir).expect("bridge registry"),
+            ..ConversionConfig::default()
+        };
+        let registry = mixer_registry(dir).expect("mixer registry");
+        let logs = store.raw_logs(None).expect("logs");
+        let wanted = ConversionInputs::new(&logs, &cfg.bridges);
+        let mixer_logs: Vec<RawLog> = logs
+            .iter()
+            .filter(|l| registry.pool(l.chain, l.address).is_some())
+            .cloned()
+            .collect();
+        let mixer_txs: HashSet<(Chain, TxHash)> = mixer_logs.iter().map(|l| (l.chain, l.tx_hash)).collect();
+        let (mut conv, mut mix) = (Vec::new(), Vec::new());
+        store
+            .for_each_transfer(None, &mut |t| {
+                if mixer_txs.contains(&(t.chain, t.tx_hash)) {
+                    mix.push(t.clone());
+                }
+                if wanted.wants(&t) {
+                    conv.push(t);
+                }
+                Ok(())
+            })
+            .expect("scan");
+        let (deposits, withdrawals) = decode_mixer_events(&mixer_logs, &mix, &registry);
+        (build_conversions(&logs, &conv, &cfg), deposits, withdrawals)
+    }
+
+    /// On a simulated world with swaps, bridges (registry installed) and mixers, the lookups give exactly
+    /// the conversion set and mixer events of a full scan, with conversions and mixers on and each alone.
+    #[test]
+    fn index_lookups_give_the_conversions_and_mixer_events_of_a_full_scan() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path();
+        let d = dir.to_str().expect("utf-8 temp path");
+        let cli = SimCli::try_parse_from(["sim", "--data-dir", d, "--seed", "11", "--transfers", "30000"])
+            .expect("sim arguments");
+        crate::cmd::sim::run(&cli.global, cli.sim).expect("sim");
+        std::fs::copy(dir.join("sim-bridges.csv"), dir.join(BRIDGES_FILE)).expect("install bridges");
+        std::fs::copy(dir.join("sim-mixers.csv"), dir.join(MIXERS_FILE)).expect("install mixers");
+        let store = Store::open(dir).expect("store");
+
+        let (want_set, want_dep, want_wd) = load_defi_by_scan(&store, dir);
+        let s = want_set.stats;
+        assert!(
+            s.swaps > 0 && s.bridge_matched > 0 && !want_dep.is_empty() && !want_wd.is_empty(),
+            "the world exercises swaps, bridges and mixers: {s:?}, {} deposits, {} withdrawals",
+            want_dep.len(),
+            want_wd.len()
+        );
+
+        let (set, mixers) = load_defi(&store, dir, true, true).expect("load_defi");
+        let mixers = mixers.expect("mixers asked");
+        assert_eq!(set, want_set);
+        assert_eq!(mixers.deposits, want_dep);
+        assert_eq!(mixers.withdrawals, want_wd);
+
+        let (set, mixers) = load_defi(&store, dir, true, false).expect("conversions only");
+        assert!(mixers.is_none());
+        assert_eq!(set, want_set);
+        let (set, mixers) = load_defi(&store, dir, false, true).expect("mixers only");
+        assert_eq!(set, ConversionSet::default());
+        let mixers = mixers.expect("mixers asked");
+        assert_eq!(mixers.deposits, want_dep);
+        assert_eq!(mixers.withdrawals, want_wd);
+    }
 }

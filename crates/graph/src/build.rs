@@ -172,161 +172,303 @@ impl GraphBuilder {
         }
 
         // Block and transaction tables, per-chain seq ranges.
-        let mut block_first = Vec::new();
-        let mut block_num = Vec::new();
-        let mut block_time = Vec::new();
-        let mut tx_first = Vec::new();
-        let mut chain_seq = [0u32; CHAINS + 1];
-        let mut chain_block = [0u32; CHAINS + 1];
+        let mut tables = Tables::default();
         for (seq, k) in keys.iter().enumerate() {
             let new_block = seq == 0 || keys[seq - 1].0 != k.0;
             let new_tx = new_block || tx[keys[seq - 1].3 as usize] != tx[k.3 as usize];
-            if new_block {
-                block_first.push(seq as u32);
-                block_num.push(k.0 & ((1 << 58) - 1));
-                block_time.push(time[k.3 as usize]);
-                chain_block[(k.0 >> 58) as usize + 1] += 1;
-            }
-            if new_tx {
-                tx_first.push(seq as u32);
-            }
-            chain_seq[(k.0 >> 58) as usize + 1] += 1;
-        }
-        for c in 0..CHAINS {
-            chain_seq[c + 1] += chain_seq[c];
-            chain_block[c + 1] += chain_block[c];
+            tables.push(seq, k.0, new_block, new_tx, || time[k.3 as usize]);
         }
         let order: Vec<u32> = keys.iter().map(|k| k.3).collect();
         drop(keys);
-
-        let counts = Counts {
-            nodes: node_list.len() as u64,
-            edges: n_edges as u64,
-            assets: asset_list.len() as u64,
-            blocks: block_first.len() as u64,
-            txs: tx_first.len() as u64,
-            overflow: big.len() as u64,
-            wide: amount.iter().filter(|&&v| v >= u128::from(AMOUNT_WIDE)).count() as u64,
+        let node_keys: Vec<(u8, [u8; ADDR_LEN])> = node_list.into_iter().map(|(k, _)| k).collect();
+        let asset_keys: Vec<[u8; ASSET_LEN]> = asset_list.into_iter().map(|(k, _)| k).collect();
+        let wide = amount.iter().filter(|&&v| v >= u128::from(AMOUNT_WIDE)).count() as u64;
+        let rows = Staged {
+            order: &order,
+            node_final: &node_final,
+            asset_final: &asset_final,
+            src: &src,
+            dst: &dst,
+            asset: &asset,
+            amount: &amount,
+            big: &big,
+            tx: &tx,
         };
-        let l = Layout::new(counts).ok_or(GraphError::TooLarge {
-            what: "transfers",
-            limit: MAX_ITEMS,
-        })?;
-        let mut img = vec![0u8; l.total];
-        let b = &mut img[..];
-
-        let mut chain_node = [0u32; CHAINS + 1];
-        for ((c, _), _) in &node_list {
-            chain_node[*c as usize + 1] += 1;
-        }
-        for c in 0..CHAINS {
-            chain_node[c + 1] += chain_node[c];
-        }
-        for c in 0..=CHAINS {
-            wr_u32(b, l.chain_node_start, c, chain_node[c]);
-            wr_u32(b, l.chain_seq_start, c, chain_seq[c]);
-            wr_u32(b, l.chain_block_start, c, chain_block[c]);
-        }
-        for (c, s) in stamp.chains.iter().enumerate() {
-            wr_u64(b, l.stamp, 3 * c, s.transfers);
-            wr_u64(b, l.stamp, 3 * c + 1, s.max_block);
-        }
-        for (rank, ((_, addr), _)) in node_list.iter().enumerate() {
-            b[l.node_addr + rank * ADDR_LEN..l.node_addr + (rank + 1) * ADDR_LEN].copy_from_slice(addr);
-        }
-        drop(node_list);
-        for (rank, (rec, _)) in asset_list.iter().enumerate() {
-            b[l.assets + rank * ASSET_LEN..l.assets + (rank + 1) * ASSET_LEN].copy_from_slice(rec);
-        }
-
-        // Out-edges: counting sort by source; visiting seqs in ascending order keeps each list sorted.
-        let n_nodes = node_final.len();
-        let mut cursor = vec![0u32; n_nodes + 1];
-        for &s in &src {
-            cursor[node_final[s as usize] as usize + 1] += 1;
-        }
-        for v in 0..n_nodes {
-            cursor[v + 1] += cursor[v];
-        }
-        for (v, off) in cursor.iter().enumerate() {
-            wr_u32(b, l.out_offsets, v, *off);
-        }
-        let mut edge_of_seq = vec![0u32; n_edges];
-        let mut overflow: Vec<(u32, U256)> = Vec::with_capacity(big.len());
-        let mut wide: Vec<(u32, u128)> = Vec::with_capacity(l.counts.wide as usize);
-        for (seq, &idx) in order.iter().enumerate() {
-            let i = idx as usize;
-            let s = node_final[src[i] as usize] as usize;
-            let e = cursor[s];
-            cursor[s] += 1;
-            let eu = e as usize;
-            wr_u32(b, l.edge_dst, eu, node_final[dst[i] as usize]);
-            wr_u32(b, l.edge_seq, eu, seq as u32);
-            wr_u32(b, l.edge_asset, eu, asset_final[asset[i] as usize]);
-            if amount[i] < u128::from(AMOUNT_WIDE) {
-                wr_u64(b, l.edge_amount, eu, amount[i] as u64);
-            } else {
-                wide.push((e, amount[i]));
-            }
-            if let Some(v) = big.get(&idx) {
-                overflow.push((e, *v));
-            }
-            edge_of_seq[seq] = e;
-        }
-        // Wide amounts in edge order: a node's out-edges (contiguous) find theirs side by side.
-        wide.sort_unstable_by_key(|w| w.0);
-        for (k, (e, v)) in wide.iter().enumerate() {
-            wr_u64(b, l.edge_amount, *e as usize, AMOUNT_WIDE | k as u64);
-            wr_u128(b, l.wide, k, *v);
-        }
-        drop(wide);
-        overflow.sort_unstable_by_key(|o| o.0);
-        for (k, (e, v)) in overflow.iter().enumerate() {
-            let p = l.overflow + k * OVERFLOW_LEN;
-            wr_u32(b, p, 0, *e);
-            b[p + 4..p + OVERFLOW_LEN].copy_from_slice(&v.to_be_bytes::<32>());
-        }
-
-        // In-permutation: counting sort by receiver, seqs ascending.
-        cursor.iter_mut().for_each(|c| *c = 0);
-        for &d in &dst {
-            cursor[node_final[d as usize] as usize + 1] += 1;
-        }
-        for v in 0..n_nodes {
-            cursor[v + 1] += cursor[v];
-        }
-        for (v, off) in cursor.iter().enumerate() {
-            wr_u32(b, l.in_offsets, v, *off);
-        }
-        for (seq, &idx) in order.iter().enumerate() {
-            let d = node_final[dst[idx as usize] as usize] as usize;
-            wr_u32(b, l.in_perm, cursor[d] as usize, edge_of_seq[seq]);
-            cursor[d] += 1;
-        }
-
-        for (k, ((f, n), t)) in block_first.iter().zip(&block_num).zip(&block_time).enumerate() {
-            wr_u32(b, l.block_first_seq, k, *f);
-            wr_u64(b, l.block_number, k, *n);
-            wr_u64(b, l.block_time, k, *t);
-        }
-        let hints = [
-            (l.block_hint, &block_first, format::BLOCK_HINT_SHIFT),
-            (l.tx_hint, &tx_first, format::TX_HINT_SHIFT),
-        ];
-        for (off, first, shift) in hints {
-            for (k, h) in format::hint_values(first.len(), |i| first[i], counts.edges, shift)
-                .into_iter()
-                .enumerate()
-            {
-                wr_u32(b, off, k, h);
-            }
-        }
-        for (k, f) in tx_first.iter().enumerate() {
-            wr_u32(b, l.tx_first_seq, k, *f);
-            let h = &tx[order[*f as usize] as usize];
-            b[l.tx_hash + 32 * k..l.tx_hash + 32 * (k + 1)].copy_from_slice(h);
-        }
-        format::write_header(b, &l);
-        Graph::from_image(img)
+        let overflow = big.len() as u64;
+        layout(
+            &rows,
+            n_edges,
+            &node_keys,
+            &asset_keys,
+            tables,
+            overflow,
+            wide,
+            stamp,
+        )
     }
+}
+
+/// The block and transaction tables and the per-chain ranges, filled seq by seq in order.
+#[derive(Default)]
+pub(crate) struct Tables {
+    block_first: Vec<u32>,
+    block_num: Vec<u64>,
+    block_time: Vec<u64>,
+    tx_first: Vec<u32>,
+    chain_seq: [u32; CHAINS + 1],
+    chain_block: [u32; CHAINS + 1],
+}
+
+impl Tables {
+    /// Records the transfer of rank `seq` (called for every seq, ascending): `block_key` is
+    /// `chain << 58 | block`; `time` is asked for only at the first transfer of a block.
+    #[inline]
+    pub(crate) fn push(
+        &mut self,
+        seq: usize,
+        block_key: u64,
+        new_block: bool,
+        new_tx: bool,
+        time: impl FnOnce() -> u64,
+    ) {
+        if new_block {
+            self.block_first.push(seq as u32);
+            self.block_num.push(block_key & ((1 << 58) - 1));
+            self.block_time.push(time());
+            self.chain_block[(block_key >> 58) as usize + 1] += 1;
+        }
+        if new_tx {
+            self.tx_first.push(seq as u32);
+        }
+        self.chain_seq[(block_key >> 58) as usize + 1] += 1;
+    }
+}
+
+/// The transfers in seq order, as the layout reads them: final node and asset ids, amounts and hashes.
+pub(crate) trait SeqRows {
+    /// Sender's node id.
+    fn src(&self, seq: usize) -> u32;
+    /// Receiver's node id.
+    fn dst(&self, seq: usize) -> u32;
+    /// Asset id.
+    fn asset(&self, seq: usize) -> u32;
+    /// Amount, [`AMOUNT_OVERFLOW`] for 2^128 - 1 and more.
+    fn amount(&self, seq: usize) -> u128;
+    /// The full amount when [`SeqRows::amount`] is [`AMOUNT_OVERFLOW`].
+    fn big(&self, seq: usize) -> U256;
+    /// Transaction hash (asked for at the first transfer of each transaction).
+    fn tx(&self, seq: usize) -> [u8; 32];
+}
+
+/// The builder's staging columns seen through the sort order.
+struct Staged<'a> {
+    order: &'a [u32],
+    node_final: &'a [u32],
+    asset_final: &'a [u32],
+    src: &'a [u32],
+    dst: &'a [u32],
+    asset: &'a [u32],
+    amount: &'a [u128],
+    big: &'a HashMap<u32, U256>,
+    tx: &'a [[u8; 32]],
+}
+
+impl SeqRows for Staged<'_> {
+    #[inline]
+    fn src(&self, seq: usize) -> u32 {
+        self.node_final[self.src[self.order[seq] as usize] as usize]
+    }
+    #[inline]
+    fn dst(&self, seq: usize) -> u32 {
+        self.node_final[self.dst[self.order[seq] as usize] as usize]
+    }
+    #[inline]
+    fn asset(&self, seq: usize) -> u32 {
+        self.asset_final[self.asset[self.order[seq] as usize] as usize]
+    }
+    #[inline]
+    fn amount(&self, seq: usize) -> u128 {
+        self.amount[self.order[seq] as usize]
+    }
+    fn big(&self, seq: usize) -> U256 {
+        let idx = self.order[seq];
+        *self
+            .big
+            .get(&idx)
+            .expect("every overflow amount of the staging columns has its full value")
+    }
+    fn tx(&self, seq: usize) -> [u8; 32] {
+        self.tx[self.order[seq] as usize]
+    }
+}
+
+/// Lays out the image of `n_edges` transfers given in seq order, over sorted node keys `(chain, address)`
+/// and sorted asset records. `overflow` and `wide` count the amounts of 2^128 - 1 and more and of 2^63 and
+/// more. The one layout code path of full builds and incremental updates: equal inputs give equal bytes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn layout<R: SeqRows>(
+    rows: &R,
+    n_edges: usize,
+    node_list: &[(u8, [u8; ADDR_LEN])],
+    asset_list: &[[u8; ASSET_LEN]],
+    tables: Tables,
+    overflow: u64,
+    wide: u64,
+    stamp: StoreStamp,
+) -> Result<Graph, GraphError> {
+    let Tables {
+        block_first,
+        block_num,
+        block_time,
+        tx_first,
+        mut chain_seq,
+        mut chain_block,
+    } = tables;
+    for c in 0..CHAINS {
+        chain_seq[c + 1] += chain_seq[c];
+        chain_block[c + 1] += chain_block[c];
+    }
+    let counts = Counts {
+        nodes: node_list.len() as u64,
+        edges: n_edges as u64,
+        assets: asset_list.len() as u64,
+        blocks: block_first.len() as u64,
+        txs: tx_first.len() as u64,
+        overflow,
+        wide,
+    };
+    let l = Layout::new(counts).ok_or(GraphError::TooLarge {
+        what: "transfers",
+        limit: MAX_ITEMS,
+    })?;
+    let mut img = vec![0u8; l.total];
+    let b = &mut img[..];
+
+    let mut chain_node = [0u32; CHAINS + 1];
+    for (c, _) in node_list {
+        chain_node[*c as usize + 1] += 1;
+    }
+    for c in 0..CHAINS {
+        chain_node[c + 1] += chain_node[c];
+    }
+    for c in 0..=CHAINS {
+        wr_u32(b, l.chain_node_start, c, chain_node[c]);
+        wr_u32(b, l.chain_seq_start, c, chain_seq[c]);
+        wr_u32(b, l.chain_block_start, c, chain_block[c]);
+    }
+    format::write_stamp(b, &l, &stamp);
+    for (rank, (_, addr)) in node_list.iter().enumerate() {
+        b[l.node_addr + rank * ADDR_LEN..l.node_addr + (rank + 1) * ADDR_LEN].copy_from_slice(addr);
+    }
+    for (rank, rec) in asset_list.iter().enumerate() {
+        b[l.assets + rank * ASSET_LEN..l.assets + (rank + 1) * ASSET_LEN].copy_from_slice(rec);
+    }
+
+    // Out-edges: counting sort by source; visiting seqs in ascending order keeps each list sorted.
+    let n_nodes = node_list.len();
+    let mut cursor = vec![0u32; n_nodes + 1];
+    let mut srcs = vec![0u32; n_edges];
+    for (seq, s) in srcs.iter_mut().enumerate() {
+        *s = rows.src(seq);
+        cursor[*s as usize + 1] += 1;
+    }
+    for v in 0..n_nodes {
+        cursor[v + 1] += cursor[v];
+    }
+    for (v, off) in cursor.iter().enumerate() {
+        wr_u32(b, l.out_offsets, v, *off);
+    }
+    let mut edge_of_seq = vec![0u32; n_edges];
+    let mut overflow: Vec<(u32, U256)> = Vec::with_capacity(overflow as usize);
+    let mut wide: Vec<(u32, u128)> = Vec::with_capacity(l.counts.wide as usize);
+    let mut dsts = vec![0u32; n_edges];
+    for (seq, eos) in edge_of_seq.iter_mut().enumerate() {
+        let s = srcs[seq] as usize;
+        let e = cursor[s];
+        cursor[s] += 1;
+        let eu = e as usize;
+        let d = rows.dst(seq);
+        dsts[seq] = d;
+        wr_u32(b, l.edge_dst, eu, d);
+        wr_u32(b, l.edge_seq, eu, seq as u32);
+        wr_u32(b, l.edge_asset, eu, rows.asset(seq));
+        let amount = rows.amount(seq);
+        if amount < u128::from(AMOUNT_WIDE) {
+            wr_u64(b, l.edge_amount, eu, amount as u64);
+        } else {
+            wide.push((e, amount));
+            if amount == AMOUNT_OVERFLOW {
+                overflow.push((e, rows.big(seq)));
+            }
+        }
+        *eos = e;
+    }
+    drop(srcs);
+    if wide.len() as u64 != l.counts.wide || overflow.len() as u64 != l.counts.overflow {
+        return Err(GraphError::CorruptSnapshot {
+            path: "memory".to_string(),
+            detail: format!(
+                "builder counted {} wide and {} overflow amounts, found {} and {}",
+                l.counts.wide,
+                l.counts.overflow,
+                wide.len(),
+                overflow.len()
+            ),
+        });
+    }
+    // Wide amounts in edge order: a node's out-edges (contiguous) find theirs side by side.
+    wide.sort_unstable_by_key(|w| w.0);
+    for (k, (e, v)) in wide.iter().enumerate() {
+        wr_u64(b, l.edge_amount, *e as usize, AMOUNT_WIDE | k as u64);
+        wr_u128(b, l.wide, k, *v);
+    }
+    drop(wide);
+    overflow.sort_unstable_by_key(|o| o.0);
+    for (k, (e, v)) in overflow.iter().enumerate() {
+        let p = l.overflow + k * OVERFLOW_LEN;
+        wr_u32(b, p, 0, *e);
+        b[p + 4..p + OVERFLOW_LEN].copy_from_slice(&v.to_be_bytes::<32>());
+    }
+
+    // In-permutation: counting sort by receiver, seqs ascending.
+    cursor.iter_mut().for_each(|c| *c = 0);
+    for &d in &dsts {
+        cursor[d as usize + 1] += 1;
+    }
+    for v in 0..n_nodes {
+        cursor[v + 1] += cursor[v];
+    }
+    for (v, off) in cursor.iter().enumerate() {
+        wr_u32(b, l.in_offsets, v, *off);
+    }
+    for (seq, &d) in dsts.iter().enumerate() {
+        let d = d as usize;
+        wr_u32(b, l.in_perm, cursor[d] as usize, edge_of_seq[seq]);
+        cursor[d] += 1;
+    }
+    drop(dsts);
+
+    for (k, ((f, n), t)) in block_first.iter().zip(&block_num).zip(&block_time).enumerate() {
+        wr_u32(b, l.block_first_seq, k, *f);
+        wr_u64(b, l.block_number, k, *n);
+        wr_u64(b, l.block_time, k, *t);
+    }
+    let hints = [
+        (l.block_hint, &block_first, format::BLOCK_HINT_SHIFT),
+        (l.tx_hint, &tx_first, format::TX_HINT_SHIFT),
+    ];
+    for (off, first, shift) in hints {
+        for (k, h) in format::hint_values(first.len(), |i| first[i], counts.edges, shift)
+            .into_iter()
+            .enumerate()
+        {
+            wr_u32(b, off, k, h);
+        }
+    }
+    for (k, f) in tx_first.iter().enumerate() {
+        wr_u32(b, l.tx_first_seq, k, *f);
+        b[l.tx_hash + 32 * k..l.tx_hash + 32 * (k + 1)].copy_from_slice(&rows.tx(*f as usize));
+    }
+    format::write_header(b, &l);
+    Graph::from_image(img)
 }

@@ -10,7 +10,10 @@ use crate::GraphError;
 /// Magic at offset 0.
 pub(crate) const MAGIC: [u8; 8] = *b"CTGRAPH\0";
 /// Layout version; bump on any change.
-pub(crate) const VERSION: u32 = 3;
+pub(crate) const VERSION: u32 = 4;
+/// Bytes of the store stamp: per chain slot transfers, max block and a reserved word (3 x u64), then the
+/// transfer high-water mark and its row digest (2 x u64, since version 4).
+pub(crate) const STAMP_LEN: usize = CHAINS * 24 + 16;
 /// Header size in bytes.
 pub(crate) const HEADER_LEN: usize = 128;
 /// Number of chain slots (`Chain::ALL.len()`).
@@ -148,7 +151,7 @@ impl Layout {
         let chain_node_start = take(Some((CHAINS + 1) * 4))?;
         let chain_seq_start = take(Some((CHAINS + 1) * 4))?;
         let chain_block_start = take(Some((CHAINS + 1) * 4))?;
-        let stamp = take(Some(CHAINS * 24))?;
+        let stamp = take(Some(STAMP_LEN))?;
         let node_addr = take(mul(n, ADDR_LEN))?;
         let out_offsets = take(mul(n1, 4))?;
         let in_offsets = take(mul(n1, 4))?;
@@ -256,6 +259,30 @@ pub(crate) fn wr_u64(b: &mut [u8], off: usize, i: usize, v: u64) {
 pub(crate) fn wr_u128(b: &mut [u8], off: usize, i: usize, v: u128) {
     let p = off + 16 * i;
     b[p..p + 16].copy_from_slice(&v.to_le_bytes());
+}
+
+// ---- store stamp ----
+
+/// Writes the store stamp into its section.
+pub(crate) fn write_stamp(b: &mut [u8], l: &Layout, stamp: &crate::StoreStamp) {
+    for (c, s) in stamp.chains.iter().enumerate() {
+        wr_u64(b, l.stamp, 3 * c, s.transfers);
+        wr_u64(b, l.stamp, 3 * c + 1, s.max_block);
+    }
+    wr_u64(b, l.stamp, 3 * CHAINS, stamp.high_water);
+    wr_u64(b, l.stamp, 3 * CHAINS + 1, stamp.high_water_digest);
+}
+
+/// Reads the store stamp from its section.
+pub(crate) fn read_stamp(b: &[u8], l: &Layout) -> crate::StoreStamp {
+    let mut s = crate::StoreStamp::default();
+    for (i, c) in s.chains.iter_mut().enumerate() {
+        c.transfers = rd_u64(b, l.stamp, 3 * i);
+        c.max_block = rd_u64(b, l.stamp, 3 * i + 1);
+    }
+    s.high_water = rd_u64(b, l.stamp, 3 * CHAINS);
+    s.high_water_digest = rd_u64(b, l.stamp, 3 * CHAINS + 1);
+    s
 }
 
 // ---- header ----

@@ -42,8 +42,15 @@
 //! the ids it got, panics. Orderings (edges sorted by seq, sorted addresses) are guaranteed only for verified
 //! images. The clamps cost one `min` per read; on a verified image they never change a value.
 //!
-//! Not here: any analysis (see `chaintrace-analysis`), any printing, any store writes, incremental updates
-//! (a stale snapshot, detected through [`StoreStamp`], is rebuilt in full by the caller).
+//! # Following a growing store
+//!
+//! A stale snapshot (its [`StoreStamp`] differs from the store's) is brought up to date by
+//! [`Graph::updated`] when the store provably only grew: only the new transfers are read and merged in
+//! ([`Graph::with_transfers`]), through the same layout code as a full build, so the image is byte-identical
+//! to [`Graph::from_reader`] on the store. Anything else (an unwind, an older snapshot) asks the caller to
+//! rebuild in full.
+//!
+//! Not here: any analysis (see `chaintrace-analysis`), any printing, any store writes.
 
 #![warn(missing_docs)]
 
@@ -51,6 +58,7 @@ mod build;
 mod format;
 mod mmap;
 mod prefetch;
+mod update;
 
 use std::fs::File;
 use std::io::Write;
@@ -63,6 +71,7 @@ use chaintrace_store::{StoreError, TransferReader};
 pub use build::GraphBuilder;
 pub use format::{SectionSizes, checksum};
 pub use prefetch::prefetch;
+pub use update::{Update, UpdateOutcome};
 
 use format::{
     ADDR_LEN, AMOUNT_OVERFLOW, AMOUNT_WIDE, ASSET_LEN, CHAINS, Layout, OVERFLOW_LEN, rd_u32, rd_u64, rd_u128,
@@ -132,11 +141,16 @@ pub enum GraphError {
 }
 
 /// What the store held when the graph was built, per chain; compared against the store to decide whether a
-/// snapshot is stale.
+/// snapshot is stale, and (the high-water mark) whether the store only grew since (see [`Graph::updated`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StoreStamp {
     /// Per chain slot (order of `Chain::ALL`): transfers stored and highest covered block.
     pub chains: [ChainStamp; CHAINS],
+    /// Largest transfer id of the store ([`TransferReader::last_transfer`]); 0 when the store held no
+    /// transfer or does not number them.
+    pub high_water: u64,
+    /// [`transfer_digest`] of the transfer holding `high_water` (0 when `high_water` is 0).
+    pub high_water_digest: u64,
 }
 
 /// One chain's part of a [`StoreStamp`].
@@ -149,13 +163,18 @@ pub struct ChainStamp {
 }
 
 impl StoreStamp {
-    /// Reads the stamp of a store: transfer counts and highest covered block per chain.
+    /// Reads the stamp of a store: transfer counts and highest covered block per chain, and the high-water
+    /// mark (largest transfer id and a digest of that transfer).
     pub fn of_reader(reader: &dyn TransferReader) -> Result<StoreStamp, GraphError> {
         let mut stamp = StoreStamp::default();
         for (chain, transfers, max_block) in reader.chain_totals()? {
             let slot = &mut stamp.chains[chain_index(chain)];
             slot.transfers = transfers;
             slot.max_block = max_block;
+        }
+        if let Some((id, t)) = reader.last_transfer()? {
+            stamp.high_water = id;
+            stamp.high_water_digest = transfer_digest(&t);
         }
         Ok(stamp)
     }
@@ -164,6 +183,27 @@ impl StoreStamp {
     pub fn total_transfers(&self) -> u64 {
         self.chains.iter().map(|c| c.transfers).sum()
     }
+}
+
+/// A 64-bit digest of every field of a transfer (identifies the row at a store's high-water mark).
+pub fn transfer_digest(t: &chaintrace_core::Transfer) -> u64 {
+    let mut k: Vec<u8> = Vec::with_capacity(256);
+    k.extend_from_slice(&t.chain.chain_id().to_le_bytes());
+    k.extend_from_slice(&t.block.to_le_bytes());
+    k.extend_from_slice(&t.timestamp.to_le_bytes());
+    k.extend_from_slice(&t.tx_hash.0);
+    let pos = t.position.to_string();
+    k.extend_from_slice(&(pos.len() as u64).to_le_bytes());
+    k.extend_from_slice(pos.as_bytes());
+    k.extend_from_slice(&t.from.0);
+    k.extend_from_slice(&t.to.0);
+    k.extend_from_slice(&format::asset_record(chain_index(t.chain), t.asset));
+    k.extend_from_slice(&t.amount.to_be_bytes::<32>());
+    k.extend_from_slice(t.kind.to_string().as_bytes());
+    k.extend_from_slice(&t.tx_from.0);
+    k.extend_from_slice(&t.tx_fee.to_be_bytes::<32>());
+    k.extend_from_slice(&t.gas_price.to_be_bytes::<32>());
+    checksum(&k)
 }
 
 pub(crate) fn chain_index(c: Chain) -> usize {
@@ -481,12 +521,7 @@ impl Graph {
     }
     /// What the store held when this graph was built.
     pub fn stamp(&self) -> StoreStamp {
-        let mut s = StoreStamp::default();
-        for (i, c) in s.chains.iter_mut().enumerate() {
-            c.transfers = rd_u64(self.b(), self.l.stamp, 3 * i);
-            c.max_block = rd_u64(self.b(), self.l.stamp, 3 * i + 1);
-        }
-        s
+        format::read_stamp(self.b(), &self.l)
     }
 
     // ---- nodes ----
@@ -875,3 +910,5 @@ pub(crate) fn partition_point(len: u32, mut pred: impl FnMut(u32) -> bool) -> u3
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod update_tests;

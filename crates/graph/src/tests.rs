@@ -281,6 +281,8 @@ fn snapshot_round_trips_through_mmap() {
             Default::default(),
             Default::default(),
         ],
+        high_water: 7,
+        high_water_digest: 0xdead_beef,
     };
     let g = Graph::from_transfers(sample(), stamp).expect("build");
     g.save(&path).expect("save");

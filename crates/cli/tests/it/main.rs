@@ -4,6 +4,7 @@
 mod bridges_cmd;
 mod cluster_link_cmd;
 mod data_cmds;
+mod graph_update_cmd;
 mod ingest_rpc;
 mod investigate_cmd;
 mod labels_cmd;
