@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release -p chaintrace-analysis --example trace_digest -- DIR HOPS MODEL OUT`
 //! (MODEL: poison, haircut or fifo; same requests and exits as `trace-bench run`). Compare two outputs with
-//! `diff`.
+//! `diff`. Also prints the total trace time and the process CPU time (user+sys) of the traces. A sixth argument `index` (or `index:SPACING`) builds a `BalanceIndex` first and traces with it.
 
 use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
@@ -13,7 +13,10 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use chaintrace_analysis::trace::{ExitCategory, ExitInfo, Model, TraceRequest, trace};
+use chaintrace_analysis::trace::{
+    BalanceIndex, ConversionOptions, DEFAULT_SPACING, ExitCategory, ExitInfo, Model, TraceRequest,
+    trace_indexed,
+};
 use chaintrace_graph::{Graph, NodeId};
 
 fn ids(path: &Path) -> Vec<NodeId> {
@@ -24,11 +27,25 @@ fn ids(path: &Path) -> Vec<NodeId> {
         .collect()
 }
 
+/// User + system CPU time of this process so far (from /proc; 0 where it cannot be read).
+fn cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses): utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
+    let f: Vec<u64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0)).collect();
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    ticks as f64 / 100.0
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, dir, hops, model, out] = args.as_slice() else {
-        eprintln!("usage: trace_digest DIR HOPS MODEL OUT");
-        std::process::exit(2);
+    let (dir, hops, model, out, index) = match args.as_slice() {
+        [_, dir, hops, model, out] => (dir, hops, model, out, None),
+        [_, dir, hops, model, out, ix] if ix.starts_with("index") => (dir, hops, model, out, Some(ix)),
+        _ => {
+            eprintln!("usage: trace_digest DIR HOPS MODEL OUT [index[:SPACING]]");
+            std::process::exit(2);
+        }
     };
     let dir = Path::new(dir);
     let hops: u32 = hops.parse().expect("HOPS is a number");
@@ -47,15 +64,39 @@ fn main() {
         .into_iter()
         .map(|n| (g.node_key(n), info.clone()))
         .collect();
+    let index = index.map(|ix| {
+        let spacing = ix
+            .strip_prefix("index:")
+            .map_or(DEFAULT_SPACING, |s| s.parse().expect("SPACING is a number"));
+        let t = Instant::now();
+        let ix = BalanceIndex::build_with_spacing(&g, spacing);
+        eprintln!(
+            "balance index: spacing {spacing}, {} pairs, {} checkpoints, {} bytes, built in {:.3} s",
+            ix.pair_count(),
+            ix.checkpoint_count(),
+            ix.bytes(),
+            t.elapsed().as_secs_f64()
+        );
+        ix
+    });
     let mut f = std::io::BufWriter::new(std::fs::File::create(out).expect("creating OUT"));
     let mut total = 0.0;
+    let cpu0 = cpu_s();
     for s in ids(&dir.join("starts.txt")) {
         let mut req = TraceRequest::new(vec![g.node_key(s)]);
         req.model = model;
         req.max_hops = hops;
         req.fan_out_cap = u32::MAX;
         let t = Instant::now();
-        let r = trace(&g, &req, &oracle).expect("trace");
+        let r = trace_indexed(
+            &g,
+            &req,
+            &oracle,
+            &[],
+            ConversionOptions::default(),
+            index.as_ref(),
+        )
+        .expect("trace");
         total += t.elapsed().as_secs_f64();
         let mut h = DefaultHasher::new();
         format!("{r:?}").hash(&mut h);
@@ -70,5 +111,8 @@ fn main() {
         )
         .expect("writing OUT");
     }
-    eprintln!("total trace time {total:.3} s");
+    eprintln!(
+        "total trace time {total:.3} s, process cpu (user+sys) {:.2} s",
+        cpu_s() - cpu0
+    );
 }

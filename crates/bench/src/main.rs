@@ -8,12 +8,16 @@
 //! - `run DIR HOPS MODELS [BUDGET_S [REPEATS]]`: opens the snapshot and traces forward from the starts with each model
 //!   (comma list), in file order until BUDGET_S seconds of tracing per model are spent, timing each trace;
 //!   writes the poison reachable sets to `DIR/ours_poison.bin` (+ `.idx`). Models: `poison`, `haircut`,
-//!   `fifo` (the whole `trace()` call, result with amounts and a path for every destination included),
+//!   `fifo` (the whole `trace()` call, result with amounts and a path for every destination included;
+//!   these two with the graph's `BalanceIndex`, built once on first use and reported as `balance_index`;
+//!   `haircut-plain` / `fifo-plain`: without it),
 //!   `poison-set` (`trace::reach_set`: only the reachable (address, asset) set, the question the peers
 //!   answer; sets written to `DIR/ours_poison_set.bin`) and `poison-heap` (the time-ordered engine).
 //!   REPEATS (default 1): `poison-set` answers each start that many times and keeps the fastest (A/B
-//!   comparisons on a busy machine; the budget counts the kept times), and reports the process CPU time of
-//!   each kept answer too (`cpu_s`).
+//!   comparisons on a busy machine; the budget counts the kept times), and reports the CPU time of each
+//!   kept answer too (`cpu_s`: the threads alive when it is read, so it misses the engine's helper
+//!   threads, which have exited by then; for the CPU of a two-thread engine use `perf stat` on the
+//!   process).
 //! - `cold DIR HOPS`: in a fresh process, opens the snapshot and answers one poison trace (cold start).
 //! - `verify DIR`: opens the snapshot and runs the full integrity check (`Graph::verify`), timing both.
 //!
@@ -31,7 +35,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use chaintrace_analysis::conversions::{ConversionDetail, ConversionEdge};
 use chaintrace_analysis::trace::{
-    ConversionOptions, ExitCategory, ExitInfo, Model, TraceRequest, reach_set, trace, trace_with_conversions,
+    BalanceIndex, ConversionOptions, ExitCategory, ExitInfo, Model, TraceRequest, reach_set, trace,
+    trace_indexed, trace_with_conversions,
 };
 use chaintrace_core::{Address, Chain};
 use chaintrace_graph::{Graph, GraphBuilder, NodeId, StoreStamp};
@@ -271,8 +276,8 @@ fn inert_conversion() -> ConversionEdge {
 fn parse_model(s: &str) -> anyhow::Result<Model> {
     Ok(match s {
         "poison" | "poison-heap" | "poison-set" => Model::Poison,
-        "haircut" => Model::Haircut,
-        "fifo" => Model::Fifo,
+        "haircut" | "haircut-plain" => Model::Haircut,
+        "fifo" | "fifo-plain" => Model::Fifo,
         other => bail!("unknown model {other:?}"),
     })
 }
@@ -284,6 +289,10 @@ fn run(dir: &Path, hops: u32, models: &str, budget_s: f64, repeats: u32) -> anyh
     let oracle = oracle(&g, dir)?;
     let starts = read_ids(&dir.join("starts.txt"))?;
     let mut per_model = serde_json::Map::new();
+    // Haircut and fifo trace with the graph's balance index (built once, on first use; its build time and
+    // size are reported); `haircut-plain` / `fifo-plain` trace without it (A/B comparisons).
+    let mut index: Option<BalanceIndex> = None;
+    let mut index_info = serde_json::Value::Null;
     for m in models.split(',') {
         let model = parse_model(m)?;
         let mut times = Vec::with_capacity(starts.len());
@@ -317,8 +326,25 @@ fn run(dir: &Path, hops: u32, models: &str, budget_s: f64, repeats: u32) -> anyh
                 );
                 continue;
             }
+            if (m == "haircut" || m == "fifo") && index.is_none() {
+                let t = Instant::now();
+                let ix = BalanceIndex::build(&g);
+                index_info = json!({"build_s": t.elapsed().as_secs_f64(), "bytes": ix.bytes(),
+                    "pairs": ix.pair_count(), "checkpoints": ix.checkpoint_count(), "spacing": ix.spacing()});
+                eprintln!("balance index: {index_info}");
+                index = Some(ix);
+            }
             let t = Instant::now();
-            let r = if m == "poison-heap" {
+            let r = if m == "haircut" || m == "fifo" {
+                trace_indexed(
+                    &g,
+                    &req,
+                    &oracle,
+                    &[],
+                    ConversionOptions::default(),
+                    index.as_ref(),
+                )
+            } else if m == "poison-heap" {
                 // The time-ordered engine for poison (before/after comparisons): a conversion list that is
                 // not empty keeps `trace` off the hop-layered poison engine; this one places nowhere.
                 trace_with_conversions(
@@ -365,15 +391,15 @@ fn run(dir: &Path, hops: u32, models: &str, budget_s: f64, repeats: u32) -> anyh
         }
         let mut entry = json!({"times_s": times, "reached": sizes});
         if m == "poison-set" {
-            // CPU time of the whole process (all threads) per answer: on a busy machine, what the answer
-            // cost rather than how long it waited for a core.
+            // CPU time per answer: on a busy machine, what the answer cost rather than how long it waited
+            // for a core. Only the threads still alive count (see the crate docs).
             entry["cpu_s"] = json!(cpu);
         }
         per_model.insert(m.to_string(), entry);
     }
     println!(
         "{}",
-        json!({"open_s": open_s, "models": per_model, "vm_hwm_kib": vm_hwm_kib()})
+        json!({"open_s": open_s, "models": per_model, "vm_hwm_kib": vm_hwm_kib(), "balance_index": index_info})
     );
     Ok(())
 }
@@ -431,8 +457,8 @@ fn verify(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// CPU time this process's threads have run so far, in nanoseconds (sum of /proc/self/task/*/schedstat;
-/// 0 where that is not available).
+/// CPU time this process's live threads have run so far, in nanoseconds (sum of
+/// /proc/self/task/*/schedstat; threads that have exited are not counted; 0 where that is not available).
 fn cpu_ns() -> u64 {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return 0;

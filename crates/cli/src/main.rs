@@ -3,6 +3,7 @@
 //! stdout carries only results; progress, logs and errors go to stderr.
 //! Exit codes: 0 success, 1 error (bad input, unreachable node, store failure), 2 usage error (clap).
 
+mod balance_cache;
 mod cmd;
 mod conv_cache;
 mod graph_load;

@@ -12,6 +12,7 @@ use std::ops::Range;
 use chaintrace_core::U256;
 use chaintrace_graph::{AssetId, EdgeId, Graph, NodeId, Seq};
 
+use super::balance_index::{BalanceIndex, PairView};
 use super::fx::{FxHashMap, FxHashSet};
 use super::models::{Pools, Route, TaintModel, better};
 use super::{
@@ -80,6 +81,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) oracle: &'a dyn ExitOracle,
     pub(crate) sources: &'a [NodeId],
     pub(crate) conv: &'a RunConv,
+    /// Clean-balance checkpoints (forward balance models only; see [`BalanceIndex`]).
+    pub(crate) index: Option<&'a BalanceIndex>,
 }
 
 impl Ctx<'_> {
@@ -231,6 +234,8 @@ struct NodeState<M: TaintModel> {
     anchor: Option<Seq>,
     /// The first taint, waiting for the history replay (see [`NodeState::replay`]).
     deferred: Option<Deferred<M>>,
+    /// What `ctx.index` holds for the node and this run's asset (checkpoints, in-edge group).
+    ix: PairView,
 }
 
 /// An address's first taint, received once its balance is rebuilt.
@@ -252,15 +257,27 @@ const KEY_CHECK: u32 = 4;
 
 /// A node's view-in list, located once (for the loops over it).
 #[derive(Clone, Copy)]
-struct InList {
+struct InList<'x> {
     forward: bool,
     /// Forward: first in-permutation slot; backward: one past the last out-edge.
     base: u32,
     len: u32,
+    /// The in-edges of the run's asset alone, `(seq, edge)` in time order (forward, from the balance
+    /// index): then positions are positions in this group.
+    group: Option<&'x [(u32, u32)]>,
 }
 
-impl InList {
-    fn of(ctx: &Ctx<'_>, n: NodeId) -> InList {
+impl<'x> InList<'x> {
+    fn of(ctx: &Ctx<'x>, n: NodeId, pv: PairView) -> InList<'x> {
+        if let (Some(ix), Some((start, len))) = (ctx.index, pv.group) {
+            let group = &ix.in_list[start as usize..(start + len) as usize];
+            return InList {
+                forward: true,
+                base: 0,
+                len,
+                group: Some(group),
+            };
+        }
         match ctx.dir {
             Direction::Forward => {
                 let r = ctx.g.in_edge_slots(n);
@@ -268,6 +285,7 @@ impl InList {
                     forward: true,
                     base: r.start,
                     len: r.len() as u32,
+                    group: None,
                 }
             }
             Direction::Backward => {
@@ -276,14 +294,18 @@ impl InList {
                     forward: false,
                     base: r.end,
                     len: r.len() as u32,
+                    group: None,
                 }
             }
         }
     }
 
-    /// Same as [`Ctx::in_at`].
+    /// Same as [`Ctx::in_at`] (in the group, when there is one).
     #[inline]
     fn at(self, g: &Graph, i: u32) -> EdgeId {
+        if let Some(gr) = self.group {
+            return gr[i as usize].1;
+        }
         if self.forward {
             g.in_edge_at(self.base + i)
         } else {
@@ -381,8 +403,24 @@ impl<M: TaintModel> NodeState<M> {
             // for good: only the asset's edges are ever used).
             let g = ctx.g;
             let (out_end, upto) = (d.out_end, d.key);
-            let il = InList::of(ctx, n);
+            let il = InList::of(ctx, n, self.ix);
             let (mut i, mut j) = (0u32, 0u32);
+            // Start at the last checkpoint before the first taint: the history before it is its balance.
+            if let Some(ix) = ctx.index
+                && self.ix.cps.0 < self.ix.cps.1
+            {
+                let (lo, hi) = self.ix.cps;
+                let c = lo + crate::cluster::partition(hi - lo, |x| ix.key[(lo + x) as usize] < upto);
+                if c > lo {
+                    let c = (c - 1) as usize;
+                    let balance = match ctx.model {
+                        super::Model::Fifo => ix.balance_fifo[c],
+                        _ => ix.balance[c],
+                    };
+                    self.pools = Pools::restored(balance);
+                    (i, j) = (ix.out_cur[c], ix.in_cur[c]);
+                }
+            }
             let next_out = |i: &mut u32| {
                 while *i < out_end {
                     let e = ctx.out_at(n, *i);
@@ -395,6 +433,15 @@ impl<M: TaintModel> NodeState<M> {
             };
             let mut skipped = 0u32;
             let mut next_in = |j: &mut u32| {
+                if let Some(gr) = il.group {
+                    // One asset, time order (forward: key = seq).
+                    let &(k, e) = gr.get(*j as usize)?;
+                    if k >= upto {
+                        return None;
+                    }
+                    *j += 1;
+                    return Some((k, e));
+                }
                 while *j < il.len {
                     il.prefetch(g, *j);
                     let e = il.at(g, *j);
@@ -481,7 +528,23 @@ impl<M: TaintModel> NodeState<M> {
         if !M::USES_INFLOWS || !matches!(self.role, Role::Active) || !lazy_inflows() {
             return;
         }
-        let il = InList::of(ctx, n);
+        let il = InList::of(ctx, n, self.ix);
+        if let Some(gr) = il.group {
+            // One asset, time order (forward: key = seq).
+            while self.in_i < il.len {
+                let (seq, h) = gr[self.in_i as usize];
+                if seq >= upto {
+                    break;
+                }
+                if let Some(&(_, ahead)) = gr.get((self.in_i + PREFETCH) as usize) {
+                    ctx.g.prefetch_edge(ahead);
+                }
+                self.in_i += 1;
+                let (b, t) = self.position(ctx, seq);
+                self.pools.inflow(b, t, M::clean(ctx.g.edge_amount(h)), None);
+            }
+            return;
+        }
         let mut skipped = 0u32;
         while self.in_i < il.len {
             il.prefetch(ctx.g, self.in_i);
@@ -800,6 +863,7 @@ pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
                 unresolved: 0,
                 anchor: None,
                 deferred: None,
+                ix: PairView::default(),
             },
         );
         r.schedule(s);
@@ -1128,8 +1192,11 @@ impl<M: TaintModel> Run<'_, '_, M> {
             Some(1) => {
                 let st = self.nodes.get_mut(&receiver).expect("role looked up above");
                 st.fold(ctx, receiver, ctx.key(e));
-                if M::USES_INFLOWS && st.in_i < ctx.in_len(receiver) && ctx.in_at(receiver, st.in_i) == e {
-                    st.in_i += 1;
+                if M::USES_INFLOWS {
+                    let il = InList::of(ctx, receiver, st.ix);
+                    if st.in_i < il.len && il.at(ctx.g, st.in_i) == e {
+                        st.in_i += 1;
+                    }
                 }
                 let (block, tx) = st.position(ctx, ctx.g.edge_seq(e));
                 st.pools.inflow(block, tx, flow, arrival);
@@ -1186,6 +1253,13 @@ impl<M: TaintModel> Run<'_, '_, M> {
                 (out_end, out_end)
             }
         };
+        // (The eager reference mode of the tests schedules inflows from the graph's in-list.)
+        let ix = match ctx.index {
+            Some(ix) if M::USES_INFLOWS && ctx.dir == Direction::Forward && lazy_inflows() => {
+                ix.pair(n, ctx.asset)
+            }
+            _ => PairView::default(),
+        };
         let mut st = NodeState {
             role: Role::Active,
             out_i,
@@ -1203,6 +1277,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
                 flow,
                 route: arrival,
             }),
+            ix,
         };
         if !lazy_inflows() {
             st.replay(ctx, n);

@@ -482,10 +482,37 @@ impl<M: TaintModel> Pools<M> {
         }
     }
 
+    /// The pools of an address whose history so far is clean and settled: `balance` available, nothing
+    /// pending (a [`crate::trace::BalanceIndex`] checkpoint).
+    pub(crate) fn restored(balance: U256) -> Self {
+        let mut p = Self::default();
+        M::add(&mut p.avail, M::clean(balance));
+        p
+    }
+
     /// All taint held, available or pending.
     pub(crate) fn held(&self) -> U256 {
         self.pending
             .iter()
             .fold(M::held(&self.avail), |s, p| s.saturating_add(M::held(&p.1)))
+    }
+}
+
+impl Pools<Haircut> {
+    /// The balance once what is pending settles (the state a [`crate::trace::BalanceIndex`] checkpoint
+    /// keeps; taint is zero in a clean history).
+    pub(crate) fn settled_balance(&self) -> U256 {
+        self.pending
+            .iter()
+            .fold(self.avail.balance, |s, p| s.saturating_add(p.1.balance))
+    }
+}
+
+impl Pools<Fifo> {
+    /// The balance once what is pending settles (a clean history's lots are all clean).
+    pub(crate) fn settled_balance(&self) -> U256 {
+        self.pending
+            .iter()
+            .fold(lots_total(&self.avail), |s, p| s.saturating_add(lots_total(&p.1)))
     }
 }

@@ -18,11 +18,25 @@
 //!   the first block, so the others mostly fall past the limit and are skipped); the blocks of a level's
 //!   surviving arrivals are found in one pass in time order (neighbouring entries of the block table), and
 //!   a transaction is looked up only when the address has an out-edge in that block.
-//! - Node ids are split in two halves with their own flags, cold records and buffers; a level's arrivals go
-//!   to their receiver's half. Within a level the halves are independent (an address's state changes only
-//!   through its own arrivals; the limits both read only go down), so on a machine with two cores a large
-//!   level runs its halves on two threads (only when the oracle lists its exits: the oracle itself is not
-//!   shared across threads).
+//! - Cache hints: the receivers' flags, limits, out-offsets and last out-edge a little ahead in the sorted
+//!   arrivals, and the cold records and first out-edges of the candidates ahead.
+//! - The common emit (the rest of an out-list, no cap, no minimum amount) checks the asset first (one read
+//!   for another asset's transfer; 56% of the transfers scanned at 10^7) and the receiver's coarse limit
+//!   before the amount.
+//! - The reached nodes are radix-sorted and merged into the caller's list, so the caller's final sort finds
+//!   it in order (its comparison sort of the whole set cost ~7% of an answer).
+//! - Node ids are split in two halves, alternate chunks of 256 ids each, with their own flags, cold records
+//!   and buffers; a level's arrivals go to their receiver's half. Within a level the halves are independent
+//!   (an address's state changes only through its own arrivals; the limits both read only go down), so on
+//!   a machine with two cores a large level runs its halves on two threads (only when the oracle lists its
+//!   exits: the oracle itself is not shared across threads). The second half goes to whichever thread
+//!   claims it first, and after a level where the helper got no core in time the next few runs stay on
+//!   one thread (on a busy machine each level would otherwise end waiting for the helper to be scheduled).
+//!   A split by id range left nearly all the work in the first half (ids follow first appearance, so the
+//!   active addresses come first: at 10^7 the helper did 5 ms of a 4.9 s run, and 95% of the arrivals
+//!   stayed in one half even with the range split where the out-lists hold half the transfers); a split by
+//!   parity balanced it (54/46) but cost ~15% more CPU on one thread (neighbouring ids in different
+//!   halves: the node and edge tables swept twice); chunks keep the neighbours together.
 //! - Keys are `u32`: seq forward, `edge_count - 1 - seq` backward, so every key and exclusive end fits and
 //!   `u32::MAX` is free as "none".
 //!
@@ -33,9 +47,10 @@
 use std::cell::RefCell;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU16, AtomicU32, Ordering::Relaxed};
+use std::sync::{Mutex, PoisonError};
 
 use chaintrace_core::U256;
-use chaintrace_graph::{AssetId, EdgeId, Graph, NodeId, Seq};
+use chaintrace_graph::{AssetId, EdgeId, Graph, NodeId, Seq, prefetch};
 
 use super::super::{Direction, ExitOracle, TraceRequest};
 use super::Capped;
@@ -192,45 +207,61 @@ impl View<'_> {
 }
 
 /// Sorts `v` by bits `lo..lo + bits` (LSD radix, 11 bits a pass); the order among equal digits is kept.
-/// Short vectors are sorted whole (the order among equal digits then follows the other bits).
+/// Short vectors are sorted whole (the order among equal digits then follows the other bits). `buf` is
+/// scratch (grown, never cleared: every pass writes what it reads).
 fn radix_sort(v: &mut Vec<u64>, buf: &mut Vec<u64>, lo: u32, bits: u32) {
     if v.len() < RADIX_MIN {
         v.sort_unstable();
         return;
     }
-    const BITS: u32 = 11;
-    const BUCKETS: usize = 1 << BITS;
-    buf.clear();
-    buf.resize(v.len(), 0);
-    let (mut src, mut dst) = (std::mem::take(v), std::mem::take(buf));
-    let mut count = [0usize; BUCKETS];
+    let n = v.len();
+    if buf.len() < n {
+        buf.resize(n, 0);
+    }
+    let mut in_v = true;
     let mut shift = lo;
     while shift < lo + bits {
-        let sh = shift;
-        let digit = move |a: u64| ((a >> sh) as usize) & (BUCKETS - 1);
-        count.fill(0);
-        for &a in &src {
-            count[digit(a)] += 1;
-        }
-        shift += BITS;
-        if count.contains(&src.len()) {
-            continue; // every item has the same digit: this pass moves nothing
-        }
-        let mut at = 0;
-        for c in count.iter_mut() {
-            let n = *c;
-            *c = at;
-            at += n;
-        }
-        for &a in &src {
-            let d = digit(a);
-            dst[count[d]] = a;
-            count[d] += 1;
-        }
-        std::mem::swap(&mut src, &mut dst);
+        let moved = if in_v {
+            radix_pass(v, &mut buf[..n], shift)
+        } else {
+            radix_pass(&buf[..n], v, shift)
+        };
+        in_v ^= moved;
+        shift += RADIX_BITS;
     }
-    *v = src;
-    *buf = dst;
+    if !in_v {
+        std::mem::swap(v, buf);
+        v.truncate(n);
+    }
+}
+
+/// Digit width of [`radix_sort`].
+const RADIX_BITS: u32 = 11;
+
+/// One pass of [`radix_sort`]: `src` into `dst` by the digit at `shift`; `false` (nothing written) when every
+/// item has the same digit.
+fn radix_pass(src: &[u64], dst: &mut [u64], shift: u32) -> bool {
+    const BUCKETS: usize = 1 << RADIX_BITS;
+    let digit = |a: u64| ((a >> shift) as usize) & (BUCKETS - 1);
+    let mut count = [0usize; BUCKETS];
+    for &a in src {
+        count[digit(a)] += 1;
+    }
+    if count.contains(&src.len()) {
+        return false;
+    }
+    let mut at = 0;
+    for c in count.iter_mut() {
+        let n = *c;
+        *c = at;
+        at += n;
+    }
+    for &a in src {
+        let d = digit(a);
+        dst[count[d]] = a;
+        count[d] += 1;
+    }
+    true
 }
 
 /// Moves `(idx, range)` (an entry of a block or transaction table and its seq range) to the entry holding
@@ -286,8 +317,6 @@ struct Shared<'a> {
     /// the limit; the few in the same bucket are kept (harmless).
     coarse: &'a [AtomicU16],
     shift: u32,
-    /// First node id of the second half.
-    mid: NodeId,
     node_bits: u32,
 }
 
@@ -300,11 +329,31 @@ impl Shared<'_> {
     }
 }
 
-/// One half of the node ids of a run: its nodes' flags and cold records, and its buffers.
+/// Node ids go to the halves in alternating chunks of `2^CHUNK_BITS` ids. Chunks of 2 in tests, so the small
+/// random graphs use both halves.
+const CHUNK_BITS: u32 = if cfg!(test) { 1 } else { 8 };
+
+/// The half of a node id (its chunk's parity).
+#[inline]
+fn half_of(n: NodeId) -> usize {
+    ((n >> CHUNK_BITS) & 1) as usize
+}
+
+/// A node's index in its half's `flags` and `cold`.
+#[inline]
+fn local(n: NodeId) -> usize {
+    (((n >> (CHUNK_BITS + 1)) << CHUNK_BITS) | (n & ((1 << CHUNK_BITS) - 1))) as usize
+}
+
+/// Entries per half for `nodes` node ids (every id's [`local`] index is below it).
+fn half_len(nodes: u32) -> usize {
+    (((nodes >> (CHUNK_BITS + 1)) + 1) << CHUNK_BITS) as usize
+}
+
+/// One half of the node ids of a run (alternate chunks of ids): its nodes' flags and cold records
+/// (indexed by [`local`]), and its buffers.
 struct Half<'s, 'a> {
     sh: &'s Shared<'a>,
-    /// First node id of the half (index 0 of `flags` and `cold`).
-    base: NodeId,
     flags: &'s mut [u8],
     cold: &'s mut [Cold],
     p: &'s mut Part,
@@ -337,14 +386,14 @@ pub(super) fn run(
         return Some(());
     }
     let mut s = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
-    let n = g.node_count() as usize;
+    let split = half_len(g.node_count());
+    let n = 2 * split;
     if s.flags.len() < n {
         s.flags.resize(n, 0);
         s.lim.resize_with(n, || AtomicU32::new(FAR));
         s.coarse.resize_with(n, || AtomicU16::new(u16::MAX));
         s.cold.resize(n, Cold::default());
     }
-    let mid = g.node_count() / 2;
     let sh = Shared {
         view,
         exits,
@@ -357,15 +406,13 @@ pub(super) fn run(
         lim: &s.lim,
         coarse: &s.coarse,
         shift: (32 - g.edge_count().leading_zeros()).saturating_sub(16),
-        mid,
         node_bits: 32 - g.node_count().leading_zeros(),
     };
-    let (f0, f1) = s.flags.split_at_mut(mid as usize);
-    let (c0, c1) = s.cold.split_at_mut(mid as usize);
+    let (f0, f1) = s.flags.split_at_mut(split);
+    let (c0, c1) = s.cold.split_at_mut(split);
     let [p0, p1] = &mut s.parts;
     let mut a = Half {
         sh: &sh,
-        base: 0,
         flags: f0,
         cold: c0,
         p: p0,
@@ -373,25 +420,33 @@ pub(super) fn run(
     };
     let mut b = Half {
         sh: &sh,
-        base: mid,
         flags: f1,
         cold: c1,
         p: p1,
         level: 0,
     };
     let res = search(&mut a, &mut b, oracle);
-    for h in [&mut a, &mut b] {
-        if res.is_ok() {
-            out.extend(
+    if res.is_ok() {
+        // The reached nodes in id order (a radix sort), merged into `out` (sorted by the earlier runs): the
+        // caller's sort then finds the result in order.
+        let mut found = std::mem::take(&mut a.p.order);
+        found.clear();
+        for h in [&a, &b] {
+            found.extend(
                 h.p.touched
                     .iter()
-                    .filter(|&&n| h.flags[(n - h.base) as usize] & REACHED != 0)
-                    .map(|&n| (n, asset)),
+                    .filter(|&&n| h.flags[local(n)] & REACHED != 0)
+                    .map(|&n| u64::from(n)),
             );
         }
+        radix_sort(&mut found, &mut a.p.buf, 0, sh.node_bits);
+        merge_into(out, &found, asset);
+        a.p.order = found;
+    }
+    for h in [&mut a, &mut b] {
         // Clear what this run set, for the next run on this thread.
         for &n in &h.p.touched {
-            h.flags[(n - h.base) as usize] = 0;
+            h.flags[local(n)] = 0;
             sh.lim[n as usize].store(FAR, Relaxed);
             sh.coarse[n as usize].store(u16::MAX, Relaxed);
         }
@@ -409,18 +464,46 @@ pub(super) fn run(
     res.ok()
 }
 
+/// Merges the pairs `(n, asset)` of the sorted node ids `nodes` into `out` (sorted, or the merge only keeps
+/// `out`'s own order).
+fn merge_into(out: &mut Vec<(NodeId, AssetId)>, nodes: &[u64], asset: AssetId) {
+    let pair = |n: u64| (n as NodeId, asset);
+    match (out.last(), nodes.first()) {
+        (_, None) => return,
+        (Some(&last), Some(&first)) if last >= pair(first) => {}
+        _ => {
+            out.extend(nodes.iter().map(|&n| pair(n)));
+            return;
+        }
+    }
+    let old = std::mem::take(out);
+    out.reserve(old.len() + nodes.len());
+    let (mut i, mut j) = (0, 0);
+    while i < old.len() && j < nodes.len() {
+        if old[i] <= pair(nodes[j]) {
+            out.push(old[i]);
+            i += 1;
+        } else {
+            out.push(pair(nodes[j]));
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&old[i..]);
+    out.extend(nodes[j..].iter().map(|&n| pair(n)));
+}
+
 /// The level-by-level search over both halves: each level's arrivals go to their receiver's half; the
 /// halves of a large level run on two threads (when the exits are listed: the oracle is not shared).
 fn search(a: &mut Half<'_, '_>, b: &mut Half<'_, '_>, oracle: &dyn ExitOracle) -> Result<(), Capped> {
     // Level 0: a start's outflows in the window are all tainted.
     for &src in a.sh.sources {
-        if src < a.sh.mid {
+        if half_of(src) == 0 {
             a.source(src, Some(oracle))?;
         } else {
             b.source(src, Some(oracle))?;
         }
     }
-    let parallel = a.sh.exits.is_some() && two_cores();
+    let mut parallel = a.sh.exits.is_some() && two_cores() && !serial_for_now();
     let mut level = 0;
     loop {
         std::mem::swap(&mut a.p.cur, &mut a.p.out[0]);
@@ -434,14 +517,33 @@ fn search(a: &mut Half<'_, '_>, b: &mut Half<'_, '_>, oracle: &dyn ExitOracle) -
         a.level = level;
         b.level = level;
         if parallel && a.p.cur.len() >= PARALLEL_MIN && b.p.cur.len() >= PARALLEL_MIN {
-            let (ra, rb) = std::thread::scope(|sc| {
-                let helper = sc.spawn(|| b.step(None));
+            // The second half goes to whichever thread claims it first: the helper when it gets a core
+            // while this thread does the first half, else this thread afterwards (on a busy machine the
+            // level then costs what it costs on one thread, not a wait for the helper).
+            let claim = Mutex::new(Some(&mut *b));
+            let claimed = |wait: bool| {
+                let guard = if wait {
+                    Some(claim.lock().unwrap_or_else(PoisonError::into_inner))
+                } else {
+                    claim.try_lock().ok()
+                };
+                guard.and_then(|mut g| g.take().map(|h| h.step(None)))
+            };
+            let (ra, rb, rh) = std::thread::scope(|sc| {
+                let helper = sc.spawn(|| claimed(false));
                 let ra = a.step(Some(oracle));
-                (ra, helper.join())
+                let rb = claimed(true);
+                (ra, rb, helper.join())
             });
+            if rb.is_some() {
+                // The helper got no core in time (and the scope still waited for it to start): this run
+                // and the next few stay on one thread.
+                parallel = false;
+                SERIAL_RUNS.store(SERIAL_AFTER_MISS, Relaxed);
+            }
             ra?;
-            match rb {
-                Ok(r) => r?,
+            match rh {
+                Ok(rh) => rb.or(rh).unwrap_or(Ok(()))?,
                 Err(panic) => std::panic::resume_unwind(panic),
             }
         } else {
@@ -449,6 +551,20 @@ fn search(a: &mut Half<'_, '_>, b: &mut Half<'_, '_>, oracle: &dyn ExitOracle) -
             b.step(Some(oracle))?;
         }
     }
+}
+
+/// Runs to keep on one thread after the helper missed a level (see [`serial_for_now`]).
+const SERIAL_AFTER_MISS: u32 = 8;
+
+/// Runs left on one thread (process-wide).
+static SERIAL_RUNS: AtomicU32 = AtomicU32::new(0);
+
+/// Whether this run stays on one thread because the helper recently got no core in time (a busy machine:
+/// there each two-thread level would end waiting for the helper to be scheduled). Counts the run down.
+fn serial_for_now() -> bool {
+    SERIAL_RUNS
+        .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
+        .is_ok()
 }
 
 /// Whether this machine runs two threads at once (asked once per process).
@@ -500,7 +616,7 @@ impl Half<'_, '_> {
     /// from the sorted list when the oracle lists them, else from `oracle` (always given then).
     #[inline]
     fn touch(&mut self, n: NodeId, oracle: Option<&dyn ExitOracle>) -> u8 {
-        let i = (n - self.base) as usize;
+        let i = local(n);
         let f = self.flags[i];
         if f & SEEN != 0 {
             return f;
@@ -533,6 +649,29 @@ impl Half<'_, '_> {
         f
     }
 
+    /// Cache hints for the receivers of the arrivals a little after `cur[i]`: their flags, limits and
+    /// out-offsets further ahead; nearer, the last out-edge of those not seen yet (which `touch` reads).
+    #[inline]
+    fn prefetch_arrivals(&self, cur: &[u64], i: usize) {
+        const AHEAD: usize = 32;
+        let view = self.sh.view;
+        if let Some(&a) = cur.get(i + AHEAD) {
+            let r = (a >> 32) as NodeId;
+            prefetch(self.flags, local(r));
+            prefetch(self.sh.lim, r as usize);
+            view.g.prefetch_node(r, !view.fwd);
+        }
+        if let Some(&a) = cur.get(i + AHEAD / 2) {
+            let r = (a >> 32) as NodeId;
+            if self.flags[local(r)] & SEEN == 0 {
+                let outs = view.outs(r);
+                if !outs.is_empty() {
+                    view.g.prefetch_edge(view.at(&outs, outs.end - outs.start - 1));
+                }
+            }
+        }
+    }
+
     /// Processes one level's arrivals, sorted by receiver: keeps those that can still qualify something
     /// (node order), finds their blocks and transactions (time order), then absorbs them (node order).
     fn level_step(&mut self, cur: &[u64], oracle: Option<&dyn ExitOracle>) -> Result<(), Capped> {
@@ -541,6 +680,7 @@ impl Half<'_, '_> {
         let late = self.level >= self.sh.max_hops;
         let mut i = 0;
         while i < cur.len() {
+            self.prefetch_arrivals(cur, i);
             let r = (cur[i] >> 32) as NodeId;
             let mut j = i + 1;
             while j < cur.len() && (cur[j] >> 32) as NodeId == r {
@@ -557,7 +697,7 @@ impl Half<'_, '_> {
             // At the hop limit only arrivals at or after `act` count (earlier ones rest there).
             let floor = match (late, f & COLD != 0) {
                 (false, _) => 0,
-                (true, true) => self.cold[(r - self.base) as usize].act,
+                (true, true) => self.cold[local(r)].act,
                 (true, false) => FAR,
             };
             let useful = |a: &u64| (floor..lim).contains(&(*a as u32));
@@ -596,7 +736,21 @@ impl Half<'_, '_> {
         self.resolve();
         let cand = std::mem::take(&mut self.p.cand);
         let mut res = Ok(());
+        // Cache hints: the cold records and out-offsets further ahead, the first out-edges nearer.
+        const AHEAD: usize = 8;
+        let view = self.sh.view;
         for (idx, &c) in cand.iter().enumerate() {
+            if let Some(&a) = cand.get(idx + AHEAD) {
+                let r = (a >> 32) as NodeId;
+                prefetch(self.cold, local(r));
+                view.g.prefetch_node(r, !view.fwd);
+            }
+            if let Some(&a) = cand.get(idx + AHEAD / 2) {
+                let outs = view.outs((a >> 32) as NodeId);
+                if !outs.is_empty() {
+                    view.g.prefetch_edge(view.at(&outs, 0));
+                }
+            }
             let (r, k) = ((c >> 32) as NodeId, c as u32);
             if k < self.sh.lim[r as usize].load(Relaxed) {
                 res = self.arrive(r, k, self.p.info[idx]);
@@ -652,7 +806,7 @@ impl Half<'_, '_> {
 
     /// An arrival at `k`, below the receiver's limit (`w`: where `k` lies).
     fn arrive(&mut self, r: NodeId, k: u32, w: Where) -> Result<(), Capped> {
-        let ri = (r - self.base) as usize;
+        let ri = local(r);
         if self.flags[ri] & COLD == 0 {
             self.flags[ri] |= COLD;
             self.cold[ri] = Cold {
@@ -679,7 +833,7 @@ impl Half<'_, '_> {
     /// (`txs == FAR` otherwise: arrivals in it then qualify nothing more), so most arrivals need no
     /// transaction lookup.
     fn absorb(&mut self, r: NodeId, k: u32, w: Where) -> Result<(), Capped> {
-        let ri = (r - self.base) as usize;
+        let ri = local(r);
         let c = self.cold[ri];
         let view = self.sh.view;
         let outs = view.outs(r);
@@ -798,6 +952,29 @@ impl Half<'_, '_> {
         let sh = self.sh;
         let (view, g) = (sh.view, sh.view.g);
         let len = outs.end - outs.start;
+        if j < len
+            && !skip_done
+            && sh.cap == u32::MAX
+            && sh.min_amount.is_zero()
+            && view.key(view.at(outs, len - 1)) < hi
+        {
+            // The common case (the rest of the list, no cap, no minimum): no key check per edge, and an
+            // edge of another asset costs one read. The cheap drop (past the receiver's limit) before the
+            // amount read.
+            for j in j..len {
+                let e = view.at(outs, j);
+                if g.edge_asset(e) != sh.asset {
+                    continue;
+                }
+                let (to, k) = (view.receiver(e), view.key(e));
+                if k >> sh.shift > u32::from(sh.coarse[to as usize].load(Relaxed)) || g.edge_amount_is_zero(e)
+                {
+                    continue;
+                }
+                self.p.out[half_of(to)].push((u64::from(to) << 32) | u64::from(k));
+            }
+            return Ok(());
+        }
         while j < len {
             let e = view.at(outs, j);
             j += 1;
@@ -812,7 +989,7 @@ impl Half<'_, '_> {
                 continue;
             }
             if sh.cap != u32::MAX {
-                let c = &mut self.cold[(r - self.base) as usize];
+                let c = &mut self.cold[local(r)];
                 c.followed += 1;
                 if c.followed > sh.cap {
                     return Err(Capped);
@@ -835,6 +1012,6 @@ impl Half<'_, '_> {
         if k >> sh.shift > u32::from(sh.coarse[to as usize].load(Relaxed)) {
             return;
         }
-        self.p.out[usize::from(to >= sh.mid)].push((u64::from(to) << 32) | u64::from(k));
+        self.p.out[half_of(to)].push((u64::from(to) << 32) | u64::from(k));
     }
 }

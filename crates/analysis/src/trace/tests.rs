@@ -644,3 +644,158 @@ fn lazy_engine_matches_the_eager_one_on_larger_worlds() {
         }
     }
 }
+
+// ---- the balance index ----
+
+/// A world with two hubs (addresses 0 and 1) that receive about half of all transfers and seldom send: long
+/// in-lists of three assets (grouped by the index) and long histories before their first taint (the replay
+/// starts at a checkpoint).
+fn hub_world(seed: u64, n: usize) -> Graph {
+    let mut x = seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1;
+    let mut next = move |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    let mut ts = Vec::with_capacity(n);
+    let (mut block, mut left_in_block, mut tx, mut left_in_tx, mut pos) = (1u64, 0u64, 0u32, 0u64, 0u32);
+    for _ in 0..n {
+        if left_in_block == 0 {
+            block += 1 + next(3);
+            left_in_block = 1 + next(6);
+            left_in_tx = 0;
+        }
+        if left_in_tx == 0 {
+            tx += 1;
+            left_in_tx = 1 + next(3);
+            pos = 0;
+        }
+        left_in_block -= 1;
+        left_in_tx -= 1;
+        let mut from = next(12) as u8;
+        if from < 2 && next(10) != 0 {
+            from = 2 + next(10) as u8;
+        }
+        let to = if next(2) == 0 {
+            next(2) as u8
+        } else {
+            next(12) as u8
+        };
+        let asset = match next(3) {
+            0 => Asset::Native,
+            1 => Asset::Token(a(200)),
+            _ => Asset::Token(a(201)),
+        };
+        let amount = match next(4) {
+            0 => U256::from(1 + next(1000)),
+            1 => U256::from(next(u64::MAX)),
+            _ => U256::from(next(1 << 20)) << 50,
+        };
+        let mut hash = [0u8; 32];
+        hash[..4].copy_from_slice(&tx.to_be_bytes());
+        let mut t = transfer_of(&(0, block, pos, from, to, 0), asset);
+        t.tx_hash = TxHash(hash);
+        t.amount = amount;
+        ts.push(t);
+        pos += 1;
+    }
+    Graph::from_transfers(ts, StoreStamp::default()).expect("build")
+}
+
+/// Traces with a balance index (several spacings, so checkpoints and replays from them happen, and grouped
+/// in-lists) equal traces without one: haircut and fifo, forward and backward (backward ignores the index),
+/// with and without a time window, an exit and a binding fan-out cap.
+#[test]
+fn balance_index_gives_the_same_traces_on_larger_worlds() {
+    let mut labels = HashMap::new();
+    labels.insert(
+        (Chain::Ethereum, a(11)),
+        ExitInfo {
+            category: ExitCategory::Exchange,
+            name: "x".into(),
+        },
+    );
+    let mut checked = 0;
+    for seed in 1..=4u64 {
+        for (world, g) in [("hub", hub_world(seed, 6000)), ("big", big_world(seed, 5000))] {
+            for spacing in [1, 3, 8, DEFAULT_SPACING] {
+                let ix = BalanceIndex::build_with_spacing(&g, spacing);
+                assert!(
+                    ix.checkpoint_count() > 0 && ix.grouped_in_edges() > 0,
+                    "{world} {seed}"
+                );
+                assert_eq!(BalanceIndex::from_bytes(&ix.to_bytes()).as_ref(), Some(&ix));
+                for model in [Model::Haircut, Model::Fifo] {
+                    for (start, backward, since) in
+                        [(2u8, false, None), (3, false, Some(40)), (1, true, None)]
+                    {
+                        let mut r = req(&[start + (seed % 3) as u8], model);
+                        r.direction = if backward {
+                            Direction::Backward
+                        } else {
+                            Direction::Forward
+                        };
+                        r.max_hops = 4;
+                        r.since = since.map(|b| 1_700_000_000 + b * 12);
+                        r.fan_out_cap = if seed == 4 { 40 } else { u32::MAX };
+                        let plain = trace(&g, &r, &labels).expect("trace");
+                        let opts = ConversionOptions::default();
+                        let indexed = trace_indexed(&g, &r, &labels, &[], opts, Some(&ix)).expect("trace");
+                        assert!(!plain.destinations.is_empty(), "{world} {seed} {model}");
+                        assert_eq!(
+                            indexed, plain,
+                            "{world} seed {seed} spacing {spacing} {model} {r:?}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 4 * 2 * 4 * 2 * 3);
+}
+
+/// The index's cache form is refused when cut short or altered in its sizes.
+#[test]
+fn balance_index_bytes_are_checked() {
+    let g = hub_world(5, 3000);
+    let bytes = BalanceIndex::build_with_spacing(&g, 4).to_bytes();
+    assert!(BalanceIndex::from_bytes(&bytes).is_some());
+    assert!(BalanceIndex::from_bytes(&bytes[..bytes.len() - 1]).is_none());
+    assert!(BalanceIndex::from_bytes(&bytes[..20]).is_none());
+    let mut bad = bytes.clone();
+    bad[20] ^= 1; // the pair count
+    assert!(BalanceIndex::from_bytes(&bad).is_none());
+    let mut bad = bytes;
+    bad[0] = b'X';
+    assert!(BalanceIndex::from_bytes(&bad).is_none());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(600))]
+
+    /// On small random graphs, an index with a checkpoint every transfer or two gives the unindexed result.
+    #[test]
+    fn balance_index_gives_the_same_result_on_random_graphs(
+        v in arb_graph(),
+        starts in prop::collection::vec(0u8..6, 1..3),
+        max_hops in 1u32..6,
+        cap in 1u32..6,
+        spacing in 1u32..3,
+        since in prop::option::of(0u64..4),
+    ) {
+        let g = build_random(&v);
+        prop_assume!(starts.iter().all(|&s| g.node(Chain::Ethereum, a(s)).is_some()));
+        let ix = BalanceIndex::build_with_spacing(&g, spacing);
+        for model in [Model::Haircut, Model::Fifo] {
+            let mut r = req(&starts, model);
+            r.max_hops = max_hops;
+            r.fan_out_cap = cap;
+            r.since = since.map(|b| 1_700_000_000 + b * 12);
+            let plain = trace(&g, &r, &NoExits);
+            let indexed = trace_indexed(&g, &r, &NoExits, &[], ConversionOptions::default(), Some(&ix));
+            prop_assert_eq!(indexed, plain, "{}", model);
+        }
+    }
+}

@@ -198,8 +198,12 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
     // `investigate`; a conversion's input still continues through a labeled pool or bridge.
     let labels = store.label_index().context("reading labels")?;
     let oracle = LabelExits { labels: &labels };
+    // Haircut and fifo forward traces start each address's history replay near its first taint (the
+    // graph's balance index, built once and cached next to the snapshot; same result without it).
+    let index = (req.model != Model::Poison && req.direction == Direction::Forward)
+        .then(|| crate::balance_cache::load_or_build(&dir, &graph));
     let t0 = Instant::now();
-    let result = trace::trace_with_conversions(
+    let result = trace::trace_indexed(
         &graph,
         &req,
         &oracle,
@@ -207,6 +211,7 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
         ConversionOptions {
             follow_candidates: args.follow_ambiguous_bridges,
         },
+        index.as_ref(),
     )?;
     eprintln!(
         "traced {} {} in {:.3}s: {} destinations, {} holding, {} exits, {} truncated",

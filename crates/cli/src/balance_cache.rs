@@ -1,0 +1,116 @@
+//! A cache of the graph's balance index (`chaintrace_analysis::trace::BalanceIndex`) next to the snapshot.
+//!
+//! Haircut and fifo traces read an address's whole history before its first taint; the index (checkpoints
+//! of clean balances, in-lists grouped by asset) lets them start near the first taint instead. It is derived
+//! from the graph alone, so it is built once per graph (seconds at 10^7 transfers) and kept in the data
+//! directory under a key of the graph's store stamp and shape (the stamp the snapshot is checked against).
+//! A file that does not match, fails its checksum or does not parse is ignored with a warning and rebuilt;
+//! the file is written to a temp file and renamed into place. Without a usable index the trace is the same,
+//! only slower.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use chaintrace_analysis::trace::BalanceIndex;
+use chaintrace_graph::{Graph, checksum};
+
+/// File name inside the data directory.
+pub(crate) const BALANCE_INDEX_CACHE: &str = "balance.index";
+
+const MAGIC: &[u8; 8] = b"CTBALC\x00\x01";
+
+/// The cache key: the graph's store stamp and its node and edge counts.
+fn cache_key(graph: &Graph) -> u64 {
+    let mut k: Vec<u8> = Vec::new();
+    for c in &graph.stamp().chains {
+        k.extend_from_slice(&c.transfers.to_le_bytes());
+        k.extend_from_slice(&c.max_block.to_le_bytes());
+    }
+    k.extend_from_slice(&graph.node_count().to_le_bytes());
+    k.extend_from_slice(&graph.edge_count().to_le_bytes());
+    checksum(&k)
+}
+
+/// The index of `graph`: read from the cache when it matches, else built (and cached; a cache that cannot be
+/// written is only a warning).
+pub(crate) fn load_or_build(dir: &Path, graph: &Graph) -> BalanceIndex {
+    let t0 = Instant::now();
+    let key = cache_key(graph);
+    let path = dir.join(BALANCE_INDEX_CACHE);
+    match read(&path, key) {
+        Ok(Some(ix)) if ix.fits(graph) => {
+            eprintln!(
+                "balance index: {} checkpoints from the cache {} in {:.3}s",
+                ix.checkpoint_count(),
+                path.display(),
+                t0.elapsed().as_secs_f64()
+            );
+            return ix;
+        }
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: ignoring the balance index cache: {e}; rebuilding"),
+    }
+    let ix = BalanceIndex::build(graph);
+    eprintln!(
+        "balance index: built in {:.3}s ({} checkpoints, {} grouped in-edges, {} bytes; once per graph)",
+        t0.elapsed().as_secs_f64(),
+        ix.checkpoint_count(),
+        ix.grouped_in_edges(),
+        ix.bytes()
+    );
+    if let Err(e) = write(dir, key, &ix) {
+        eprintln!(
+            "warning: could not write the balance index cache in {}: {e}",
+            dir.display()
+        );
+    }
+    ix
+}
+
+/// The cached index when the file exists and its key matches (`Ok(None)`: missing or another key).
+fn read(path: &Path, key: u64) -> Result<Option<BalanceIndex>, String> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    if bytes.len() < 8 + 8 + 8 {
+        return Err(format!("{} is truncated", path.display()));
+    }
+    let (body, tail) = bytes.split_at(bytes.len() - 8);
+    if checksum(body).to_le_bytes() != tail {
+        return Err(format!("{} fails its checksum", path.display()));
+    }
+    if &body[..8] != MAGIC {
+        return Err(format!(
+            "{} is not a balance index cache of this version",
+            path.display()
+        ));
+    }
+    if body[8..16] != key.to_le_bytes() {
+        return Ok(None);
+    }
+    BalanceIndex::from_bytes(&body[16..])
+        .map(Some)
+        .ok_or_else(|| format!("{} does not parse", path.display()))
+}
+
+/// Writes the index under `key` (temp file + rename).
+fn write(dir: &Path, key: u64, ix: &BalanceIndex) -> std::io::Result<()> {
+    let mut w = Vec::with_capacity(ix.bytes() + 64);
+    w.extend_from_slice(MAGIC);
+    w.extend_from_slice(&key.to_le_bytes());
+    w.extend_from_slice(&ix.to_bytes());
+    let sum = checksum(&w);
+    w.extend_from_slice(&sum.to_le_bytes());
+    let path = dir.join(BALANCE_INDEX_CACHE);
+    let tmp = dir.join(format!("{BALANCE_INDEX_CACHE}.tmp"));
+    {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(&w)?;
+        f.sync_all()?;
+    }
+    fs::rename(&tmp, &path)
+}
