@@ -84,7 +84,7 @@ def build(results, env):
     w(f"Command: `scripts/bench.sh` (release build; peers in `.tools/bench-venv`: python-igraph {env['igraph']}, "
       f"networkx {env['networkx']}, duckdb {env['duckdb']}). Machine: {env['cores']} cores, {env['mem_gib']} GiB, "
       f"Python {env['python']}; whole run {env['total_s'] / 60:.1f} min; load average at the end "
-      f"{env['load_avg_end'][0]:.1f} (other engineers were building).")
+      f"{env['load_avg_end'][0]:.1f}.")
     w("")
     w(f"**Workload.** Simulated worlds (`chaintrace-sim`, seed {env['seed']}: users with Zipf activity, exchanges "
       "with deposit sweeps, stablecoins, DEX, bridge, mixer, incidents) built straight into the graph. "
