@@ -88,8 +88,12 @@ pub(crate) fn load_graph(store: &Store, dir: &Path, force: bool) -> anyhow::Resu
     Ok(g)
 }
 
-/// Saves the snapshot (atomically: temporary file, verify, rename); a failure is a warning.
+/// Saves the snapshot (atomically: temporary file, verify, rename); a failure is a warning. First removes
+/// the temporary files of earlier saves whose process died before its rename.
 fn save_snapshot(g: &Graph, path: &Path) -> bool {
+    if let Some(dir) = path.parent() {
+        remove_stale_temporaries(dir);
+    }
     match g.save(path) {
         Ok(()) => true,
         Err(e) => {
@@ -98,6 +102,40 @@ fn save_snapshot(g: &Graph, path: &Path) -> bool {
                 path.display()
             );
             false
+        }
+    }
+}
+
+/// Removes `graph.snapshot.tmp<pid>` files (a save's temporary file, named after its process) whose process
+/// is gone: what a save killed before its rename leaves behind, as large as a snapshot. Only where process
+/// liveness can be checked (`/proc`, Linux); elsewhere they stay. A file of a live process, of this process,
+/// or with any other name is left alone.
+fn remove_stale_temporaries(dir: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!("{SNAPSHOT}.tmp");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix.as_str()))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        match std::fs::remove_file(entry.path()) {
+            Ok(()) => eprintln!(
+                "removed {} (left by a process that died while saving the snapshot)",
+                entry.path().display()
+            ),
+            Err(e) => eprintln!("warning: could not remove {}: {e}", entry.path().display()),
         }
     }
 }

@@ -131,6 +131,32 @@ fn appended_transfers_are_merged_into_the_snapshot_identically_to_a_rebuild() {
 }
 
 #[test]
+fn temporaries_of_dead_saves_are_removed_at_the_next_save() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let eth = Chain::Ethereum;
+    write(dir.path(), &[(eth, 1, 10, 1, 2, 100)]);
+    // No process has this id (above Linux's largest pid); a name that is not `tmp<pid>` is not ours.
+    let stale = dir.path().join("graph.snapshot.tmp4000000000");
+    let other = dir.path().join("graph.snapshot.tmpnotes");
+    std::fs::write(&stale, b"half a snapshot").expect("write stale");
+    std::fs::write(&other, b"keep").expect("write other");
+    let out = trace(dir.path(), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    if Path::new("/proc/self").exists() {
+        assert!(!stale.exists(), "stale temporary removed: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("left by a process that died"),
+            "{}",
+            stderr(&out)
+        );
+    } else {
+        eprintln!("skip: no /proc here, so stale temporaries are kept by design");
+    }
+    assert!(other.exists(), "other files are left alone");
+    Graph::open_verified(&dir.path().join("graph.snapshot")).expect("the new snapshot is valid");
+}
+
+#[test]
 fn an_unwind_rebuilds_the_snapshot_in_full() {
     let dir = tempfile::tempdir().expect("temp dir");
     let eth = Chain::Ethereum;
