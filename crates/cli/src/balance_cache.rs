@@ -8,13 +8,13 @@
 //! the file is written to a temp file and renamed into place. Without a usable index the trace is the same,
 //! only slower.
 
-use std::fs;
-use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
 use chaintrace_analysis::trace::BalanceIndex;
 use chaintrace_graph::{Graph, checksum};
+
+use crate::cache_file;
 
 /// File name inside the data directory.
 pub(crate) const BALANCE_INDEX_CACHE: &str = "balance.index";
@@ -71,46 +71,14 @@ pub(crate) fn load_or_build(dir: &Path, graph: &Graph) -> BalanceIndex {
 
 /// The cached index when the file exists and its key matches (`Ok(None)`: missing or another key).
 fn read(path: &Path, key: u64) -> Result<Option<BalanceIndex>, String> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-    };
-    if bytes.len() < 8 + 8 + 8 {
-        return Err(format!("{} is truncated", path.display()));
-    }
-    let (body, tail) = bytes.split_at(bytes.len() - 8);
-    if checksum(body).to_le_bytes() != tail {
-        return Err(format!("{} fails its checksum", path.display()));
-    }
-    if &body[..8] != MAGIC {
-        return Err(format!(
-            "{} is not a balance index cache of this version",
-            path.display()
-        ));
-    }
-    if body[8..16] != key.to_le_bytes() {
-        return Ok(None);
-    }
-    BalanceIndex::from_bytes(&body[16..])
-        .map(Some)
-        .ok_or_else(|| format!("{} does not parse", path.display()))
+    cache_file::read(path, MAGIC, "balance index cache", key, |payload| {
+        BalanceIndex::from_bytes(payload).ok_or_else(|| "does not parse".to_string())
+    })
 }
 
 /// Writes the index under `key` (temp file + rename).
 fn write(dir: &Path, key: u64, ix: &BalanceIndex) -> std::io::Result<()> {
-    let mut w = Vec::with_capacity(ix.bytes() + 64);
-    w.extend_from_slice(MAGIC);
-    w.extend_from_slice(&key.to_le_bytes());
-    w.extend_from_slice(&ix.to_bytes());
-    let sum = checksum(&w);
-    w.extend_from_slice(&sum.to_le_bytes());
-    let path = dir.join(BALANCE_INDEX_CACHE);
-    let tmp = dir.join(format!("{BALANCE_INDEX_CACHE}.tmp"));
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(&w)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, &path)
+    cache_file::write(&dir.join(BALANCE_INDEX_CACHE), MAGIC, key, ix.bytes(), |w| {
+        w.extend_from_slice(&ix.to_bytes())
+    })
 }

@@ -11,7 +11,6 @@
 //! file and renamed into place.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use chaintrace_analysis::conversions::{ConversionDetail, ConversionEdge, ConversionSet, ConversionStats};
@@ -19,6 +18,8 @@ use chaintrace_core::{Address, Asset, Chain, TxHash, U256};
 use chaintrace_defi::bridge::MatchVerdict;
 use chaintrace_defi::swap::ConversionKind;
 use chaintrace_graph::{StoreStamp, checksum};
+
+use crate::cache_file;
 
 /// File name inside the data directory.
 pub(crate) const CONVERSIONS_CACHE: &str = "conversions.cache";
@@ -63,83 +64,59 @@ pub(crate) fn cache_key(stamp: &StoreStamp, dir: &Path) -> u64 {
 /// Reads the cached set when the file exists and its key matches; `Err` carries why it was not usable
 /// (missing file is `Ok(None)`).
 pub(crate) fn read(dir: &Path, key: u64) -> Result<Option<ConversionSet>, String> {
-    let path = dir.join(CONVERSIONS_CACHE);
-    let bytes = match fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-    };
-    if bytes.len() < 8 + 8 + 8 {
-        return Err(format!("{} is truncated", path.display()));
-    }
-    let (body, tail) = bytes.split_at(bytes.len() - 8);
-    if checksum(body).to_le_bytes() != tail {
-        return Err(format!("{} fails its checksum", path.display()));
-    }
-    let mut r = Reader { b: body, at: 0 };
-    let parsed = (|| {
-        if r.take(8)? != MAGIC {
-            return Err("not a conversions cache of this version".to_string());
-        }
-        if r.u64()? != key {
-            return Ok(None);
-        }
-        let stats = ConversionStats {
-            swaps: r.usize()?,
-            bridge_deposits: r.usize()?,
-            bridge_releases: r.usize()?,
-            bridge_matched: r.usize()?,
-            bridge_ambiguous: r.usize()?,
-            bridge_candidate_edges: r.usize()?,
-            bridge_unmatched: r.usize()?,
-            bridge_unusable: r.usize()?,
-        };
-        let n = r.usize()?;
-        let mut edges = Vec::with_capacity(n.min(body.len() / 100));
-        for _ in 0..n {
-            edges.push(r.edge()?);
-        }
-        if r.at != body.len() {
-            return Err("trailing bytes".to_string());
-        }
-        Ok(Some(ConversionSet { edges, stats }))
-    })();
-    parsed.map_err(|e| format!("{}: {e}", path.display()))
+    cache_file::read(
+        &dir.join(CONVERSIONS_CACHE),
+        MAGIC,
+        "conversions cache",
+        key,
+        |payload| {
+            let mut r = Reader { b: payload, at: 0 };
+            let stats = ConversionStats {
+                swaps: r.usize()?,
+                bridge_deposits: r.usize()?,
+                bridge_releases: r.usize()?,
+                bridge_matched: r.usize()?,
+                bridge_ambiguous: r.usize()?,
+                bridge_candidate_edges: r.usize()?,
+                bridge_unmatched: r.usize()?,
+                bridge_unusable: r.usize()?,
+            };
+            let n = r.usize()?;
+            let mut edges = Vec::with_capacity(n.min(payload.len() / 100));
+            for _ in 0..n {
+                edges.push(r.edge()?);
+            }
+            if r.at != payload.len() {
+                return Err("trailing bytes".to_string());
+            }
+            Ok(ConversionSet { edges, stats })
+        },
+    )
 }
 
 /// Writes the set under `key` (temp file + rename). Errors are returned for the caller to report as a
 /// warning: a cache that cannot be written only costs time.
 pub(crate) fn write(dir: &Path, key: u64, set: &ConversionSet) -> std::io::Result<()> {
-    let mut w = Vec::with_capacity(64 + set.edges.len() * 256);
-    w.extend_from_slice(MAGIC);
-    put_u64(&mut w, key);
-    let s = &set.stats;
-    for v in [
-        s.swaps,
-        s.bridge_deposits,
-        s.bridge_releases,
-        s.bridge_matched,
-        s.bridge_ambiguous,
-        s.bridge_candidate_edges,
-        s.bridge_unmatched,
-        s.bridge_unusable,
-        set.edges.len(),
-    ] {
-        put_u64(&mut w, v as u64);
-    }
-    for e in &set.edges {
-        put_edge(&mut w, e);
-    }
-    let sum = checksum(&w);
-    put_u64(&mut w, sum);
     let path = dir.join(CONVERSIONS_CACHE);
-    let tmp = dir.join(format!("{CONVERSIONS_CACHE}.tmp"));
-    {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(&w)?;
-        f.sync_all()?;
-    }
-    fs::rename(&tmp, &path)
+    cache_file::write(&path, MAGIC, key, 64 + set.edges.len() * 256, |w| {
+        let s = &set.stats;
+        for v in [
+            s.swaps,
+            s.bridge_deposits,
+            s.bridge_releases,
+            s.bridge_matched,
+            s.bridge_ambiguous,
+            s.bridge_candidate_edges,
+            s.bridge_unmatched,
+            s.bridge_unusable,
+            set.edges.len(),
+        ] {
+            put_u64(w, v as u64);
+        }
+        for e in &set.edges {
+            put_edge(w, e);
+        }
+    })
 }
 
 fn put_u64(w: &mut Vec<u8>, v: u64) {

@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 error (bad input, unreachable node, store failure), 2 usage error (clap).
 
 mod balance_cache;
+mod cache_file;
 mod cmd;
 mod conv_cache;
 mod graph_load;

@@ -35,6 +35,20 @@ pub struct GraphBuilder {
     time: Vec<u64>,
 }
 
+/// `chain << 58 | block`: a transfer's block in the order of the sort key (chain slot, then block number);
+/// refuses blocks that do not fit.
+pub(crate) fn block_key(t: &Transfer) -> Result<u64, GraphError> {
+    if t.block >= 1 << 58 {
+        return Err(GraphError::BadTransfer {
+            chain: t.chain,
+            tx_hash: t.tx_hash,
+            block: t.block,
+            reason: "block number above 2^58",
+        });
+    }
+    Ok(((chain_index(t.chain) as u64) << 58) | t.block)
+}
+
 /// Orders positions inside one transaction: the transaction's own value first, then token events by log
 /// index, then internal calls by trace address (pre-order = execution order). Trace addresses deeper than six
 /// levels or with child indices above 1022 saturate (their relative order is then approximate).
@@ -88,14 +102,7 @@ impl GraphBuilder {
                 limit: MAX_ITEMS,
             });
         }
-        if t.block >= 1 << 58 {
-            return Err(GraphError::BadTransfer {
-                chain: t.chain,
-                tx_hash: t.tx_hash,
-                block: t.block,
-                reason: "block number above 2^58",
-            });
-        }
+        let block_key = block_key(t)?;
         let ci = chain_index(t.chain);
         let s = self.intern_node(ci as u8, t.from.0)?;
         let d = self.intern_node(ci as u8, t.to.0)?;
@@ -115,7 +122,7 @@ impl GraphBuilder {
         let mut prefix = [0u8; 8];
         prefix.copy_from_slice(&t.tx_hash.0[..8]);
         self.keys.push((
-            ((ci as u64) << 58) | t.block,
+            block_key,
             u64::from_be_bytes(prefix),
             position_key(&t.position),
             idx,

@@ -280,16 +280,8 @@ impl Graph {
         // sorting).
         let mut keys: Vec<(u64, [u8; 32], u64, u32)> = Vec::with_capacity(new.len());
         for (j, t) in new.iter().enumerate() {
-            if t.block >= 1 << 58 {
-                return Err(GraphError::BadTransfer {
-                    chain: t.chain,
-                    tx_hash: t.tx_hash,
-                    block: t.block,
-                    reason: "block number above 2^58",
-                });
-            }
             keys.push((
-                ((chain_index(t.chain) as u64) << 58) | t.block,
+                build::block_key(t)?,
                 t.tx_hash.0,
                 position_key(&t.position),
                 j as u32,
