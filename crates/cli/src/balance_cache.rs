@@ -21,13 +21,10 @@ pub(crate) const BALANCE_INDEX_CACHE: &str = "balance.index";
 
 const MAGIC: &[u8; 8] = b"CTBALC\x00\x01";
 
-/// The cache key: the graph's store stamp and its node and edge counts.
+/// The cache key: the graph's store stamp (with its high-water mark) and its node and edge counts.
 fn cache_key(graph: &Graph) -> u64 {
     let mut k: Vec<u8> = Vec::new();
-    for c in &graph.stamp().chains {
-        k.extend_from_slice(&c.transfers.to_le_bytes());
-        k.extend_from_slice(&c.max_block.to_le_bytes());
-    }
+    k.extend_from_slice(&graph.stamp().digest().to_le_bytes());
     k.extend_from_slice(&graph.node_count().to_le_bytes());
     k.extend_from_slice(&graph.edge_count().to_le_bytes());
     checksum(&k)

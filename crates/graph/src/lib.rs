@@ -179,6 +179,19 @@ impl StoreStamp {
         Ok(stamp)
     }
 
+    /// A 64-bit digest of every field (per-chain counts and blocks, and the high-water mark): the key of
+    /// data derived from the store, so a store unwound and regrown to the same counts gets another key.
+    pub fn digest(&self) -> u64 {
+        let mut k: Vec<u8> = Vec::with_capacity(CHAINS * 16 + 16);
+        for c in &self.chains {
+            k.extend_from_slice(&c.transfers.to_le_bytes());
+            k.extend_from_slice(&c.max_block.to_le_bytes());
+        }
+        k.extend_from_slice(&self.high_water.to_le_bytes());
+        k.extend_from_slice(&self.high_water_digest.to_le_bytes());
+        checksum(&k)
+    }
+
     /// Total transfers over all chains.
     pub fn total_transfers(&self) -> u64 {
         self.chains.iter().map(|c| c.transfers).sum()
