@@ -1175,12 +1175,12 @@ enum Current {
 }
 
 impl<R: Read> Table<R> {
-    /// Opens `input` and checks that every `required` column is in the header.
-    pub(crate) fn open(input: CsvInput<R>, required: &[&'static str]) -> Result<Table<R>, ImportError> {
-        let mut t = Table {
-            name: input.name,
-            reader: input.reader,
-            buf: vec![0; READ_SIZE],
+    /// A table over `reader` reading `buf_len` bytes at a time, before its header is read.
+    fn new(name: String, reader: R, buf_len: usize) -> Table<R> {
+        Table {
+            name,
+            reader,
+            buf: vec![0; buf_len],
             start: 0,
             end: 0,
             is_eof: false,
@@ -1190,7 +1190,12 @@ impl<R: Read> Table<R> {
             bounds: Vec::new(),
             scratch: Vec::new(),
             current: Current::Scratch,
-        };
+        }
+    }
+
+    /// Opens `input` and checks that every `required` column is in the header.
+    pub(crate) fn open(input: CsvInput<R>, required: &[&'static str]) -> Result<Table<R>, ImportError> {
+        let mut t = Table::new(input.name, input.reader, READ_SIZE);
         if t.read_record()?.is_some() {
             let mut columns = FastMap::default();
             for i in 0..t.bounds.len() {
@@ -2535,23 +2540,11 @@ mod tests {
             }
             assert_eq!(want.len(), lines.len());
             for step in [1, 7, 64, 1 << 20] {
-                let mut t = Table {
-                    name: "t.csv".into(),
-                    reader: Trickle {
-                        data: text.as_bytes(),
-                        step,
-                    },
-                    buf: vec![0; 256],
-                    start: 0,
-                    end: 0,
-                    is_eof: false,
-                    next_line: 1,
-                    columns: FastMap::default(),
-                    width: 0,
-                    bounds: Vec::new(),
-                    scratch: Vec::new(),
-                    current: Current::Scratch,
+                let reader = Trickle {
+                    data: text.as_bytes(),
+                    step,
                 };
+                let mut t = Table::new("t.csv".into(), reader, 256);
                 let mut got = Vec::new();
                 while let Some(line) = t.read_record().expect("well-formed csv") {
                     got.push((
