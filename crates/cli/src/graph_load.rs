@@ -33,37 +33,41 @@ pub(crate) fn load_graph(store: &Store, dir: &Path, force: bool) -> anyhow::Resu
     if !force && path.exists() {
         let t0 = Instant::now();
         match Graph::open(&path) {
-            Ok(g) => match g.updated(store) {
-                Ok(Update::Current) => {
-                    eprintln!(
-                        "opened graph snapshot {} in {:.3}s",
-                        path.display(),
-                        t0.elapsed().as_secs_f64()
-                    );
-                    return Ok(g);
+            Ok(g) => {
+                // Read-ahead of the snapshot starts now, while the store is checked (see the method).
+                g.prefetch_in_background();
+                match g.updated(store) {
+                    Ok(Update::Current) => {
+                        eprintln!(
+                            "opened graph snapshot {} in {:.3}s",
+                            path.display(),
+                            t0.elapsed().as_secs_f64()
+                        );
+                        return Ok(g);
+                    }
+                    Ok(Update::Appended { graph, added }) => {
+                        drop(g);
+                        let merged = t0.elapsed().as_secs_f64();
+                        let saved = save_snapshot(&graph, &path);
+                        eprintln!(
+                            "updated graph snapshot {}: merged {added} new transfers ({} in all) in {merged:.2}s{}",
+                            path.display(),
+                            graph.edge_count(),
+                            if saved {
+                                format!("; saved in {:.2}s", t0.elapsed().as_secs_f64() - merged)
+                            } else {
+                                String::new()
+                            }
+                        );
+                        return Ok(*graph);
+                    }
+                    Ok(Update::Rebuild { reason }) => eprintln!(
+                        "graph snapshot {} cannot be updated in place ({reason}); rebuilding",
+                        path.display()
+                    ),
+                    Err(e) => eprintln!("warning: updating the graph snapshot: {e}; rebuilding"),
                 }
-                Ok(Update::Appended { graph, added }) => {
-                    drop(g);
-                    let merged = t0.elapsed().as_secs_f64();
-                    let saved = save_snapshot(&graph, &path);
-                    eprintln!(
-                        "updated graph snapshot {}: merged {added} new transfers ({} in all) in {merged:.2}s{}",
-                        path.display(),
-                        graph.edge_count(),
-                        if saved {
-                            format!("; saved in {:.2}s", t0.elapsed().as_secs_f64() - merged)
-                        } else {
-                            String::new()
-                        }
-                    );
-                    return Ok(*graph);
-                }
-                Ok(Update::Rebuild { reason }) => eprintln!(
-                    "graph snapshot {} cannot be updated in place ({reason}); rebuilding",
-                    path.display()
-                ),
-                Err(e) => eprintln!("warning: updating the graph snapshot: {e}; rebuilding"),
-            },
+            }
             Err(e) => eprintln!("warning: {e}; rebuilding"),
         }
     }

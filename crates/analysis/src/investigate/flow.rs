@@ -15,7 +15,7 @@ use chaintrace_graph::{Graph, NodeId};
 
 use super::{Destination, ExitGroup, Loss, Value, Valuer, best_label};
 use crate::conversions::{ConversionDetail, ConversionEdge};
-use crate::trace::{TraceResult, TraceStep};
+use crate::trace::{self, TraceResult, TraceStep};
 
 /// What a node is in the story.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -197,22 +197,22 @@ pub(crate) fn build(g: &Graph, inp: &FlowInputs<'_>, traced: &TraceResult, value
     terminals.sort_by(|a, b| super::by_value_desc(a.0, b.0).then(a.2.cmp(&b.2)));
     let total_terminals = terminals.len();
     terminals.truncate(inp.max_terminals);
-    let exit_paths: HashMap<(Chain, Address, Asset), &[TraceStep]> = traced
+    let exit_paths: HashMap<(Chain, Address, Asset), &trace::Exit> = traced
         .exits
         .iter()
-        .map(|x| ((x.chain, x.address, x.asset), x.steps.as_slice()))
+        .map(|x| ((x.chain, x.address, x.asset), x))
         .collect();
-    let dest_paths: HashMap<(Chain, Address, Asset), &[TraceStep]> = traced
+    let dest_paths: HashMap<(Chain, Address, Asset), &trace::Destination> = traced
         .destinations
         .iter()
-        .map(|d| ((d.chain, d.address, d.asset), d.steps.as_slice()))
+        .map(|d| ((d.chain, d.address, d.asset), d))
         .collect();
     let mut terminal_nodes = HashSet::new();
     for &(_, chain, address, asset, is_exit) in &terminals {
         let path = if is_exit {
-            exit_paths.get(&(chain, address, asset))
+            exit_paths.get(&(chain, address, asset)).map(|x| x.steps())
         } else {
-            dest_paths.get(&(chain, address, asset))
+            dest_paths.get(&(chain, address, asset)).map(|d| d.steps())
         };
         let Some(path) = path else { continue };
         let end_role = if is_exit {

@@ -549,7 +549,7 @@ pub fn investigate_with_mixers(
             Some(d) => (
                 d.path.last().map(|s| s.time).unwrap_or(incident.started),
                 d.path.iter().map(|s| s.tx_hash).collect(),
-                d.steps.clone(),
+                d.steps(),
             ),
             None => (incident.started, Vec::new(), Vec::new()),
         }
@@ -921,7 +921,7 @@ fn group_exits(exits: &[trace::Exit], index: &LabelIndex, valuer: &Valuer<'_>) -
             value,
             hops: x.hops,
             path: x.path.iter().map(|s| s.tx_hash).collect(),
-            steps: x.steps.clone(),
+            steps: x.steps(),
         });
     }
     let mut out: Vec<ExitGroup> = groups.into_values().collect();

@@ -256,7 +256,7 @@ fn haircut_follows_token_a_through_a_swap_and_a_bridge_to_an_exchange_on_another
         (Chain::Arbitrum, a(E), U256::from(24))
     );
     let kinds: Vec<&str> = x
-        .steps
+        .steps()
         .iter()
         .map(|s| match s {
             TraceStep::Transfer { .. } => "transfer",
@@ -269,6 +269,22 @@ fn haircut_follows_token_a_through_a_swap_and_a_bridge_to_an_exchange_on_another
             "transfer", "transfer", "swap", "transfer", "transfer", "bridge", "transfer", "transfer"
         ]
     );
+    // Each transfer step carries its own chain and asset (stored once per stretch between conversions).
+    let on: Vec<(Chain, Asset)> = x
+        .steps()
+        .iter()
+        .filter_map(|s| match s {
+            TraceStep::Transfer { chain, asset, .. } => Some((*chain, *asset)),
+            TraceStep::Conversion(_) => None,
+        })
+        .collect();
+    let (ta, tb, tb2) = (
+        (Chain::Ethereum, Asset::Token(a(TOKEN_A))),
+        (Chain::Ethereum, Asset::Token(a(TOKEN_B))),
+        (Chain::Arbitrum, Asset::Token(a(TOKEN_B2))),
+    );
+    assert_eq!(on, [ta, ta, tb, tb, tb2, tb2]);
+    assert_eq!(x.segments.len(), 3, "{:#?}", x.segments);
     let txs: Vec<u8> = x.path.iter().map(|p| p.tx_hash.0[0]).collect();
     assert_eq!(
         txs,
@@ -318,7 +334,11 @@ fn without_conversions_the_trace_stops_in_the_pool_as_before() {
     assert!(r.exits.is_empty());
     assert!(r.destinations.iter().any(|d| d.address == a(P)));
     assert!(r.conversions.is_empty());
-    assert!(r.destinations.iter().all(|d| d.steps.len() == d.path.len()));
+    assert!(
+        r.destinations
+            .iter()
+            .all(|d| d.segments.is_empty() && d.steps().len() == d.path.len())
+    );
 }
 
 #[test]
@@ -378,4 +398,54 @@ proptest! {
             prop_assert!(exit <= U256::from(released));
         }
     }
+}
+
+#[test]
+fn segments_store_only_what_the_path_cannot_say() {
+    let (eth, arb) = (Chain::Ethereum, Chain::Arbitrum);
+    let (ta, tb) = (Asset::Token(a(TOKEN_A)), Asset::Token(a(TOKEN_B)));
+    // All transfers of the destination's own chain and asset: nothing stored.
+    let mut b = SegmentBuilder::default();
+    b.transfer(eth, ta);
+    b.transfer(eth, ta);
+    assert!(b.finish(eth, ta).is_empty());
+    // Another asset without a conversion (never produced by the engines, but representable).
+    let mut b = SegmentBuilder::default();
+    b.transfer(eth, ta);
+    b.transfer(arb, tb);
+    let segs = b.finish(arb, tb);
+    assert_eq!(
+        segs.iter()
+            .map(|s| (s.transfers, s.chain, s.asset, s.conversion.is_some()))
+            .collect::<Vec<_>>(),
+        [(1, eth, ta, false), (1, arb, tb, false)]
+    );
+    // A conversion before any transfer: a stretch of no transfers carries it.
+    let w = world(100, 100, 200, 50, 50, 49, true, false);
+    let (_, set) = build(&w);
+    let edge = set.edges.first().expect("the scenario has conversions").clone();
+    let mut b = SegmentBuilder::default();
+    b.conversion(&edge);
+    b.transfer(edge.to_chain, edge.asset_out);
+    let segs = b.finish(edge.to_chain, edge.asset_out);
+    assert_eq!(segs.len(), 2, "{segs:#?}");
+    assert_eq!(
+        (segs[0].transfers, segs[0].chain, segs[0].asset),
+        (0, edge.from_chain, edge.asset_in)
+    );
+    let path = vec![PathStep {
+        tx_hash: TxHash([7; 32]),
+        from: a(1),
+        to: a(2),
+        amount: U256::from(5),
+        block: 1,
+        time: 2,
+        seq: 3,
+    }];
+    let steps = path_steps(&path, &segs, edge.to_chain, edge.asset_out);
+    assert!(matches!(&steps[0], TraceStep::Conversion(c) if **c == edge));
+    assert!(
+        matches!(&steps[1], TraceStep::Transfer { chain, asset, step } if (*chain, *asset) == (edge.to_chain, edge.asset_out) && *step == path[0])
+    );
+    assert_eq!(steps.len(), 2);
 }

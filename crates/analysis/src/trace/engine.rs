@@ -16,8 +16,8 @@ use super::balance_index::{BalanceIndex, PairView};
 use super::fx::{FxHashMap, FxHashSet};
 use super::models::{Pools, Route, TaintModel, better};
 use super::{
-    AssetSummary, Destination, Direction, Exit, ExitInfo, ExitOracle, HoldReason, Holding, Model, PathStep,
-    TraceResult, TraceStep, Truncation,
+    AssetSummary, Destination, Direction, Exit, ExitInfo, ExitOracle, HoldReason, Holding, Model,
+    PathSegment, PathStep, SegmentBuilder, TraceResult, Truncation,
 };
 use crate::conversions::ConversionEdge;
 
@@ -1427,7 +1427,7 @@ impl RunOutput {
         (memo, built)
     }
 
-    /// Path (transfers only, the original contract) and steps (transfers and conversions) to `rec`.
+    /// Path (transfers) and its segments (where conversions happened; see [`PathSegment`]) to `rec`.
     fn path(
         &self,
         ctx: &Ctx<'_>,
@@ -1435,24 +1435,19 @@ impl RunOutput {
         convs: &[ConversionEdge],
         rec: u32,
         (memo, built): (&[u32], &[PathStep]),
-    ) -> (Vec<PathStep>, Vec<TraceStep>) {
+    ) -> (Vec<PathStep>, Vec<PathSegment>) {
         let (run_chain, run_asset) = ctx.g.asset(ctx.asset);
         let mut path = Vec::new();
-        let mut steps = Vec::new();
+        let mut segments = SegmentBuilder::default();
         for (s, id) in self.chain(arena, rec) {
             match s {
                 GStep::Edge(_) if id != NO_REC => {
-                    let step = built[memo[id as usize] as usize].clone();
-                    path.push(step.clone());
-                    steps.push(TraceStep::Transfer {
-                        chain: run_chain,
-                        asset: run_asset,
-                        step,
-                    });
+                    path.push(built[memo[id as usize] as usize].clone());
+                    segments.transfer(run_chain, run_asset);
                 }
                 GStep::Edge(e) => {
                     let i = ctx.g.edge_info(e);
-                    let step = PathStep {
+                    path.push(PathStep {
                         tx_hash: i.tx_hash,
                         from: i.from,
                         to: i.to,
@@ -1460,22 +1455,17 @@ impl RunOutput {
                         block: i.block,
                         time: i.time,
                         seq: i.seq,
-                    };
-                    path.push(step.clone());
-                    steps.push(TraceStep::Transfer {
-                        chain: i.chain,
-                        asset: i.asset,
-                        step,
                     });
+                    segments.transfer(i.chain, i.asset);
                 }
                 GStep::Conv(c) => {
                     if let Some(edge) = convs.get(c as usize) {
-                        steps.push(TraceStep::Conversion(Box::new(edge.clone())));
+                        segments.conversion(edge);
                     }
                 }
             }
         }
-        (path, steps)
+        (path, segments.finish(run_chain, run_asset))
     }
 
     /// Turns a run's raw findings into result entries.
@@ -1531,7 +1521,7 @@ impl RunOutput {
         result.destinations.reserve(reached.len());
         for &(n, rc) in &reached {
             let address = ctx.g.node_key(n).1;
-            let (path, steps) = self.path(ctx, arena, convs, rc.rec, (&memo, &built));
+            let (path, segments) = self.path(ctx, arena, convs, rc.rec, (&memo, &built));
             if let Some(info) = &rc.exit {
                 summary.exits = summary.exits.saturating_add(rc.received);
                 result.exits.push(Exit {
@@ -1543,7 +1533,7 @@ impl RunOutput {
                     info: info.clone(),
                     hops: rc.hops,
                     path: path.clone(),
-                    steps: steps.clone(),
+                    segments: segments.clone(),
                 });
             } else {
                 let not_moved = if poison {
@@ -1575,7 +1565,7 @@ impl RunOutput {
                 amount: rc.received,
                 hops: rc.hops,
                 path,
-                steps,
+                segments,
                 is_exit: rc.exit.is_some(),
             });
         }

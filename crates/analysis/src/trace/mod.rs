@@ -277,10 +277,127 @@ pub struct Destination {
     pub hops: u32,
     /// Transfers from a start to here (backward: from the start back to here), in trace order.
     pub path: Vec<PathStep>,
-    /// The same path with the conversions it went through (equal to `path` as transfers when none).
-    pub steps: Vec<TraceStep>,
+    /// The conversions on `path` (see [`PathSegment`]); empty when the path is all transfers of this
+    /// destination's chain and asset. [`Destination::steps`] gives the path with its conversions.
+    pub segments: Vec<PathSegment>,
     /// Whether the address is a labeled exit.
     pub is_exit: bool,
+}
+
+impl Destination {
+    /// The path with the conversions it went through, in trace order (the transfers of `path` when there
+    /// were none).
+    pub fn steps(&self) -> Vec<TraceStep> {
+        path_steps(&self.path, &self.segments, self.chain, self.asset)
+    }
+}
+
+/// A stretch of a path: some of its transfers, all of one chain and asset, then the conversion (if any)
+/// that moved the taint to the next stretch's asset or chain. A path with conversions is a list of these
+/// covering its transfers in order; one without is stored as no segments at all (every result has
+/// thousands of paths and few conversions, so the transfers are not stored twice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathSegment {
+    /// Number of the path's transfers in this stretch.
+    pub transfers: u32,
+    /// Chain of those transfers.
+    pub chain: Chain,
+    /// Asset of those transfers.
+    pub asset: Asset,
+    /// The conversion after them (none: the path ends here, or the next stretch simply continues).
+    pub conversion: Option<Box<ConversionEdge>>,
+}
+
+/// The steps of a path stored as transfers plus segments (see [`PathSegment`]).
+fn path_steps(path: &[PathStep], segments: &[PathSegment], chain: Chain, asset: Asset) -> Vec<TraceStep> {
+    if segments.is_empty() {
+        return path
+            .iter()
+            .map(|s| TraceStep::Transfer {
+                chain,
+                asset,
+                step: s.clone(),
+            })
+            .collect();
+    }
+    let mut out = Vec::with_capacity(path.len() + segments.len());
+    let mut rest = path.iter();
+    for seg in segments {
+        for s in rest.by_ref().take(seg.transfers as usize) {
+            out.push(TraceStep::Transfer {
+                chain: seg.chain,
+                asset: seg.asset,
+                step: s.clone(),
+            });
+        }
+        if let Some(c) = &seg.conversion {
+            out.push(TraceStep::Conversion(c.clone()));
+        }
+    }
+    // Segments always cover the whole path; transfers past them (none) would be the destination's own.
+    out.extend(rest.map(|s| TraceStep::Transfer {
+        chain,
+        asset,
+        step: s.clone(),
+    }));
+    out
+}
+
+/// Builds a path's segments step by step (the result-building side of [`PathSegment`]).
+#[derive(Debug, Default)]
+pub(crate) struct SegmentBuilder {
+    segments: Vec<PathSegment>,
+    open: Option<(u32, Chain, Asset)>,
+    converted: bool,
+}
+
+impl SegmentBuilder {
+    /// A transfer of `chain` and `asset`.
+    pub(crate) fn transfer(&mut self, chain: Chain, asset: Asset) {
+        match &mut self.open {
+            Some((n, c, a)) if *c == chain && *a == asset => *n += 1,
+            _ => {
+                self.close(None);
+                self.open = Some((1, chain, asset));
+            }
+        }
+    }
+
+    /// A conversion after the transfers so far.
+    pub(crate) fn conversion(&mut self, edge: &ConversionEdge) {
+        self.converted = true;
+        self.close(Some(Box::new(edge.clone())));
+    }
+
+    fn close(&mut self, conversion: Option<Box<ConversionEdge>>) {
+        let (transfers, chain, asset) = match self.open.take() {
+            Some(o) => o,
+            // A conversion before any transfer: a segment of no transfers (of its input side) carries it.
+            None => match &conversion {
+                Some(c) => (0, c.from_chain, c.asset_in),
+                None => return,
+            },
+        };
+        self.segments.push(PathSegment {
+            transfers,
+            chain,
+            asset,
+            conversion,
+        });
+    }
+
+    /// The segments of a path ending at a destination of `chain` and `asset` (none when the whole path is
+    /// transfers of that chain and asset).
+    pub(crate) fn finish(mut self, chain: Chain, asset: Asset) -> Vec<PathSegment> {
+        if !self.converted
+            && self.segments.is_empty()
+            && self.open.is_none_or(|o| (o.1, o.2) == (chain, asset))
+        {
+            return Vec::new();
+        }
+        self.close(None);
+        self.segments
+    }
 }
 
 /// Why tainted value rests at an address.
@@ -343,8 +460,15 @@ pub struct Exit {
     pub hops: u32,
     /// Transfers from a start to the exit.
     pub path: Vec<PathStep>,
-    /// The same path with the conversions it went through.
-    pub steps: Vec<TraceStep>,
+    /// The conversions on `path` (see [`PathSegment`]); [`Exit::steps`] gives the path with them.
+    pub segments: Vec<PathSegment>,
+}
+
+impl Exit {
+    /// The path with the conversions it went through, in trace order.
+    pub fn steps(&self) -> Vec<TraceStep> {
+        path_steps(&self.path, &self.segments, self.chain, self.asset)
+    }
 }
 
 /// An address whose outflows were not all followed (never silent).

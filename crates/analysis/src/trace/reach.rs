@@ -34,7 +34,7 @@ use chaintrace_graph::{AssetId, EdgeId, Graph, NodeId, Seq, prefetch};
 use super::engine::Locator;
 use super::{
     AssetSummary, Destination, Direction, Exit, ExitInfo, ExitOracle, HoldReason, Holding, Model, PathStep,
-    TraceError, TraceRequest, TraceResult, TraceStep, check_request, start_assets,
+    TraceError, TraceRequest, TraceResult, check_request, start_assets,
 };
 
 const NONE: u32 = u32::MAX;
@@ -781,14 +781,6 @@ impl<'a> Run<'a> {
         for n in reached {
             let address = addr[self.slot[n.id as usize] as usize - 1];
             let path = self.path(n.rec, &memo, &built, &mut chain_scratch);
-            let steps: Vec<TraceStep> = path
-                .iter()
-                .map(|s| TraceStep::Transfer {
-                    chain,
-                    asset,
-                    step: s.clone(),
-                })
-                .collect();
             if let Some(info) = &n.exit {
                 summary.exits = summary.exits.saturating_add(n.received);
                 result.exits.push(Exit {
@@ -800,7 +792,7 @@ impl<'a> Run<'a> {
                     info: info.clone(),
                     hops: n.hops,
                     path: path.clone(),
-                    steps: steps.clone(),
+                    segments: Vec::new(),
                 });
             } else {
                 // Poison has no balance: an address that never passed taint on holds what it received
@@ -838,7 +830,7 @@ impl<'a> Run<'a> {
                 amount: n.received,
                 hops: n.hops,
                 path,
-                steps,
+                segments: Vec::new(),
                 is_exit: n.exit.is_some(),
             });
         }

@@ -335,7 +335,7 @@ fn result_json(req: &TraceRequest, r: &TraceResult) -> Value {
             "hops": d.hops,
             "is_exit": d.is_exit,
             "path": path(&d.path),
-            "steps": d.steps.iter().map(step_json).collect::<Vec<_>>(),
+            "steps": d.steps().iter().map(step_json).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "holding": r.holding.iter().map(|h| json!({
             "model": h.model.name(),
@@ -356,7 +356,7 @@ fn result_json(req: &TraceRequest, r: &TraceResult) -> Value {
             "category": x.info.category.name(),
             "name": x.info.name,
             "path": path(&x.path),
-            "steps": x.steps.iter().map(step_json).collect::<Vec<_>>(),
+            "steps": x.steps().iter().map(step_json).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "truncated": r.truncated.iter().map(|t| json!({
             "chain": t.chain.name(),
