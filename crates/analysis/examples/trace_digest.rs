@@ -99,7 +99,7 @@ fn main() {
         .expect("trace");
         total += t.elapsed().as_secs_f64();
         let mut h = DefaultHasher::new();
-        format!("{r:?}").hash(&mut h);
+        format!("{:?}", v1::TraceResult::of(&r)).hash(&mut h);
         writeln!(
             f,
             "{s} {} {} {} {} {:016x}",
@@ -115,4 +115,93 @@ fn main() {
         "total trace time {total:.3} s, process cpu (user+sys) {:.2} s",
         cpu_s() - cpu0
     );
+}
+
+/// The result in the shape it had when the first digests were written (session 4: every destination and exit
+/// with a `steps` list): the same `Debug` text, so digests stay comparable across the change to
+/// `PathSegment`s. Field names and order are those of the old types.
+#[allow(dead_code)] // the fields are read through `Debug` only
+mod v1 {
+    use chaintrace_analysis::trace as t;
+
+    #[derive(Debug)]
+    pub(super) struct TraceResult<'a> {
+        model: t::Model,
+        direction: t::Direction,
+        destinations: Vec<Destination<'a>>,
+        holding: &'a [t::Holding],
+        exits: Vec<Exit<'a>>,
+        truncated: &'a [t::Truncation],
+        summary: &'a [t::AssetSummary],
+        conversions: &'a [t::ConversionUse],
+    }
+
+    #[derive(Debug)]
+    struct Destination<'a> {
+        model: t::Model,
+        chain: chaintrace_core::Chain,
+        address: chaintrace_core::Address,
+        asset: chaintrace_core::Asset,
+        amount: chaintrace_core::U256,
+        hops: u32,
+        path: &'a [t::PathStep],
+        steps: Vec<t::TraceStep>,
+        is_exit: bool,
+    }
+
+    #[derive(Debug)]
+    struct Exit<'a> {
+        model: t::Model,
+        chain: chaintrace_core::Chain,
+        address: chaintrace_core::Address,
+        asset: chaintrace_core::Asset,
+        amount: chaintrace_core::U256,
+        info: &'a t::ExitInfo,
+        hops: u32,
+        path: &'a [t::PathStep],
+        steps: Vec<t::TraceStep>,
+    }
+
+    impl<'a> TraceResult<'a> {
+        pub(super) fn of(r: &'a t::TraceResult) -> Self {
+            TraceResult {
+                model: r.model,
+                direction: r.direction,
+                destinations: r
+                    .destinations
+                    .iter()
+                    .map(|d| Destination {
+                        model: d.model,
+                        chain: d.chain,
+                        address: d.address,
+                        asset: d.asset,
+                        amount: d.amount,
+                        hops: d.hops,
+                        path: &d.path,
+                        steps: d.steps(),
+                        is_exit: d.is_exit,
+                    })
+                    .collect(),
+                holding: &r.holding,
+                exits: r
+                    .exits
+                    .iter()
+                    .map(|x| Exit {
+                        model: x.model,
+                        chain: x.chain,
+                        address: x.address,
+                        asset: x.asset,
+                        amount: x.amount,
+                        info: &x.info,
+                        hops: x.hops,
+                        path: &x.path,
+                        steps: x.steps(),
+                    })
+                    .collect(),
+                truncated: &r.truncated,
+                summary: &r.summary,
+                conversions: &r.conversions,
+            }
+        }
+    }
 }

@@ -290,7 +290,9 @@ fn snapshot_round_trips_through_mmap() {
     assert!(m.is_mapped());
     // Read-ahead runs on a mapped snapshot only, and is done with it while the graph stays usable.
     assert!(g.prefetch_in_background().is_none());
-    let prefetch = m.prefetch_in_background().expect("a mapped snapshot gets read-ahead");
+    let prefetch = m
+        .prefetch_in_background()
+        .expect("a mapped snapshot gets read-ahead");
     prefetch.join().expect("read-ahead thread");
     assert_eq!(m.stamp(), stamp);
     assert_eq!(edge_set(&m), edge_set(&g));

@@ -15,6 +15,7 @@ mod balance_index;
 mod engine;
 mod fx;
 mod models;
+mod par;
 mod reach;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -114,7 +115,7 @@ pub struct ExitInfo {
 }
 
 /// Answers "does tracing stop at this address, and why". Labels come from elsewhere; this is the seam.
-pub trait ExitOracle {
+pub trait ExitOracle: Sync {
     /// The exit label of `address` on `chain`, if tracing should stop there.
     fn exit(&self, chain: Chain, address: Address) -> Option<ExitInfo>;
 
@@ -560,6 +561,32 @@ pub struct TraceResult {
     pub conversions: Vec<ConversionUse>,
 }
 
+impl TraceResult {
+    /// A result with nothing in it yet.
+    pub(crate) fn empty(model: Model, direction: Direction) -> TraceResult {
+        TraceResult {
+            model,
+            direction,
+            destinations: Vec::new(),
+            holding: Vec::new(),
+            exits: Vec::new(),
+            truncated: Vec::new(),
+            summary: Vec::new(),
+            conversions: Vec::new(),
+        }
+    }
+
+    /// Appends another run's entries after this one's (the caller sorts at the end).
+    pub(crate) fn absorb(&mut self, part: TraceResult) {
+        self.destinations.extend(part.destinations);
+        self.holding.extend(part.holding);
+        self.exits.extend(part.exits);
+        self.truncated.extend(part.truncated);
+        self.summary.extend(part.summary);
+        self.conversions.extend(part.conversions);
+    }
+}
+
 /// Traces funds from the request's start addresses (no conversions: every `(chain, asset)` on its own).
 pub fn trace(graph: &Graph, req: &TraceRequest, oracle: &dyn ExitOracle) -> Result<TraceResult, TraceError> {
     trace_with_conversions(graph, req, oracle, &[], ConversionOptions::default())
@@ -680,6 +707,31 @@ pub fn trace_indexed(
     }
 
     let mut arena: Arena = Vec::new();
+    if placed.is_empty() {
+        // No conversion joins two runs: each asset's run is independent (see `par`); parts join in asset order.
+        let assets: Vec<AssetId> = initial.iter().copied().collect();
+        let no_conv = RunConv::default();
+        let parts = par::map(assets.len(), |i| {
+            let asset = assets[i];
+            let chain = graph.asset(asset).0;
+            let sources = sources_of.get(&chain).map_or(&[][..], Vec::as_slice);
+            let mut ctx = ctx_for(graph, req, oracle, asset, sources, &no_conv);
+            ctx.index = index;
+            let out = match req.model {
+                Model::Poison => engine::run::<models::Poison>(&ctx),
+                Model::Haircut => engine::run::<models::Haircut>(&ctx),
+                Model::Fifo => engine::run::<models::Fifo>(&ctx),
+            };
+            let mut part = TraceResult::empty(req.model, req.direction);
+            out.append_to(&ctx, &arena, conversions, &mut part);
+            part
+        });
+        for part in parts {
+            result.absorb(part);
+        }
+        sort_result(&mut result);
+        return Ok(result);
+    }
     let mut outputs: BTreeMap<AssetId, RunOutput> = BTreeMap::new();
     let mut used: HashMap<AssetId, Vec<Feed>> = HashMap::new();
     let mut dirty: BTreeSet<AssetId> = initial.clone();
@@ -758,6 +810,13 @@ pub fn trace_indexed(
         }
     }
     result.conversions.sort_by_key(|u| (u.hops, u.index));
+    sort_result(&mut result);
+    Ok(result)
+}
+
+/// The result's final order: by chain and asset, then destinations by hops and amount (descending), holdings
+/// and exits by amount (descending) and address. Stable: ties keep the engines' order.
+pub(crate) fn sort_result(result: &mut TraceResult) {
     result
         .destinations
         .sort_by(|a, b| (a.chain, a.asset, a.hops, b.amount).cmp(&(b.chain, b.asset, b.hops, a.amount)));
@@ -767,7 +826,6 @@ pub fn trace_indexed(
     result.exits.sort_by(|a, b| {
         (a.chain, a.asset, b.amount, a.address).cmp(&(b.chain, b.asset, a.amount, b.address))
     });
-    Ok(result)
 }
 
 fn ctx_for<'a>(

@@ -87,32 +87,22 @@ pub(crate) fn trace_poison(
         Err(e) => return Some(Err(e)),
     };
     let exits = exit_nodes(graph, oracle);
-    let mut result = TraceResult {
-        model: Model::Poison,
-        direction: req.direction,
-        destinations: Vec::new(),
-        holding: Vec::new(),
-        exits: Vec::new(),
-        truncated: Vec::new(),
-        summary: Vec::new(),
-        conversions: Vec::new(),
-    };
-    for (asset, sources) in &runs {
+    let mut result = TraceResult::empty(Model::Poison, req.direction);
+    // Runs of different assets share nothing: they go to different cores; their parts join in run order.
+    let parts = super::par::map(runs.len(), |i| {
+        let (asset, sources) = &runs[i];
         let chain = graph.asset(*asset).0;
         let window = graph.seqs_in_time(chain, req.since, req.until);
         let mut run = Run::new(view, req, oracle, exits.as_deref(), *asset, &window, sources);
         run.search()?;
-        run.append_to(&mut result);
+        let mut part = TraceResult::empty(Model::Poison, req.direction);
+        run.append_to(&mut part);
+        Some(part)
+    });
+    for part in parts {
+        result.absorb(part?);
     }
-    result
-        .destinations
-        .sort_by(|a, b| (a.chain, a.asset, a.hops, b.amount).cmp(&(b.chain, b.asset, b.hops, a.amount)));
-    result.holding.sort_by(|a, b| {
-        (a.chain, a.asset, b.amount, a.address).cmp(&(b.chain, b.asset, a.amount, b.address))
-    });
-    result.exits.sort_by(|a, b| {
-        (a.chain, a.asset, b.amount, a.address).cmp(&(b.chain, b.asset, a.amount, b.address))
-    });
+    super::sort_result(&mut result);
     Some(Ok(result))
 }
 

@@ -487,10 +487,11 @@ proptest! {
     }
 }
 
-/// Runs `f` with the engine in its reference mode (every inflow an event, no heap shortcut).
+/// Runs `f` with the engine in its reference mode (every inflow an event, no heap shortcut), on this thread
+/// only (the mode is a thread-local, so runs must not go to other threads).
 fn eager<T>(f: impl FnOnce() -> T) -> T {
     engine::EAGER_INFLOWS.with(|c| c.set(true));
-    let out = f();
+    let out = par::sequential(f);
     engine::EAGER_INFLOWS.with(|c| c.set(false));
     out
 }
@@ -796,6 +797,39 @@ proptest! {
             let plain = trace(&g, &r, &NoExits);
             let indexed = trace_indexed(&g, &r, &NoExits, &[], ConversionOptions::default(), Some(&ix));
             prop_assert_eq!(indexed, plain, "{}", model);
+        }
+    }
+}
+
+// ---- runs of several assets on several threads ----
+
+#[test]
+fn runs_on_several_threads_give_the_same_result_as_one() {
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    if cores < 2 {
+        eprintln!("skipped: one core, so traces never use a second thread here");
+        return;
+    }
+    for seed in 1..=3u64 {
+        let g = hub_world(seed, 4000);
+        for model in [Model::Poison, Model::Haircut, Model::Fifo] {
+            for backward in [false, true] {
+                let mut r = req(&[(2 + seed % 5) as u8], model);
+                r.direction = if backward {
+                    Direction::Backward
+                } else {
+                    Direction::Forward
+                };
+                r.max_hops = 4;
+                let threaded = trace(&g, &r, &NoExits).expect("trace");
+                let one = par::sequential(|| trace(&g, &r, &NoExits).expect("trace"));
+                assert!(
+                    threaded.summary.len() >= 2,
+                    "seed {seed} {model}: the world must give several runs ({} here)",
+                    threaded.summary.len()
+                );
+                assert_eq!(threaded, one, "seed {seed} {model} backward {backward}");
+            }
         }
     }
 }
