@@ -9,6 +9,7 @@
 //!   (comma list), in file order until BUDGET_S seconds of tracing per model are spent, timing each trace;
 //!   writes the poison reachable sets to `DIR/ours_poison.bin` (+ `.idx`). Models: `poison`, `haircut`,
 //!   `fifo` (the whole `trace()` call, result with amounts and a path for every destination included;
+//!   the output's `snapshot_rss_kib` is how much of the snapshot the traces of all models paged in;
 //!   these two with the graph's `BalanceIndex`, built once on first use and reported as `balance_index`;
 //!   `haircut-plain` / `fifo-plain`: without it),
 //!   `poison-set` (`trace::reach_set`: only the reachable (address, asset) set, the question the peers
@@ -401,7 +402,8 @@ fn run(dir: &Path, hops: u32, models: &str, budget_s: f64, repeats: u32) -> anyh
     }
     println!(
         "{}",
-        json!({"open_s": open_s, "models": per_model, "vm_hwm_kib": vm_hwm_kib(), "balance_index": index_info})
+        json!({"open_s": open_s, "models": per_model, "vm_hwm_kib": vm_hwm_kib(), "balance_index": index_info,
+               "snapshot_rss_kib": mapping_rss_kib("graph.snapshot"), "transfers": g.edge_count()})
     );
     Ok(())
 }
