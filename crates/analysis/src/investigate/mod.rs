@@ -106,6 +106,9 @@ pub struct Inputs<'a> {
     /// Conversion edges (swaps, wraps, bridge matches) the fund-flow trace continues through; empty: each
     /// chain and asset is traced on its own.
     pub conversions: &'a [ConversionEdge],
+    /// The graph's balance index, if the caller has one (haircut and fifo traces then start each address's
+    /// history replay near its first taint; the same result without it; ignored if built for another graph).
+    pub balance_index: Option<&'a trace::BalanceIndex>,
 }
 
 impl std::fmt::Debug for Inputs<'_> {
@@ -530,7 +533,7 @@ pub fn investigate_with_mixers(
         labels: LabelExits { labels: &index },
         mixers: mixer_inputs.map(|m| m.registry),
     };
-    let traced = trace::trace_with_conversions(
+    let traced = trace::trace_indexed(
         g,
         &req,
         &oracle,
@@ -538,6 +541,7 @@ pub fn investigate_with_mixers(
         trace::ConversionOptions {
             follow_candidates: opts.follow_candidates,
         },
+        inputs.balance_index,
     )?;
     let paths: HashMap<(Chain, Address, Asset), &trace::Destination> = traced
         .destinations

@@ -90,6 +90,7 @@ fn run(g: &Graph, labels: &[Label], prices: &PriceTable) -> Investigation {
         assets: &assets,
         prices,
         conversions: &[],
+        balance_index: None,
     };
     investigate(&inputs, &incident(), &Options::default()).expect("investigation runs")
 }
@@ -110,6 +111,7 @@ fn losses_count_only_victim_to_exploiter_after_the_start_and_price_by_day() {
         assets: &assets,
         prices: &prices,
         conversions: &[],
+        balance_index: None,
     };
     let inv = investigate(&inputs, &inc, &Options::default()).expect("runs");
     assert_eq!(inv.losses.len(), 1);

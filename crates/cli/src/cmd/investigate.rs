@@ -194,6 +194,9 @@ pub(crate) fn investigate_store(
     let mixers = mixers.expect("load_defi returns mixer events when asked for them");
     let actors = actor_book(&store, &labels)?;
     let assets = AssetBook::with_known_tokens();
+    // Haircut and fifo start each address's history replay near its first taint (the graph's balance
+    // index, built once and cached next to the snapshot, as `trace` does; same result without it).
+    let index = (opts.model != Model::Poison).then(|| crate::balance_cache::load_or_build(dir, &graph));
     let t0 = Instant::now();
     let inputs = Inputs {
         graph: &graph,
@@ -202,6 +205,7 @@ pub(crate) fn investigate_store(
         assets: &assets,
         prices,
         conversions: &conversions.edges,
+        balance_index: index.as_ref(),
     };
     let mixer_inputs = MixerInputs {
         registry: &mixers.registry,

@@ -77,6 +77,10 @@ fn planted_actor_ranks_first_with_the_reused_address_over_seeds() {
             &dir,
             &["investigate", &incident, "--format", "json", "--prices", &prices],
         );
+        assert!(
+            dir.join("balance.index").is_file(),
+            "a haircut investigation caches the graph's balance index next to the snapshot"
+        );
         let r: Value = serde_json::from_str(&json).expect("JSON report");
         assert_eq!(r["schema_version"], 1);
         assert_eq!(r["attributed"], true, "seed {seed}");
