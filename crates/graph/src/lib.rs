@@ -931,6 +931,24 @@ impl Graph {
             .collect()
     }
 
+    /// Seq range of the transfers of block `number` of `chain` (empty when the graph holds none of that block).
+    /// A binary search over the chain's block numbers.
+    pub fn seqs_in_block(&self, chain: Chain, number: u64) -> Range<Seq> {
+        let ci = chain_index(chain);
+        let b = self.b();
+        let bl = rd_u32(b, self.l.chain_block_start, ci);
+        let bh = rd_u32(b, self.l.chain_block_start, ci + 1).max(bl);
+        let bi = bl + partition_point(bh - bl, |i| self.block_number(bl + i) < number);
+        if bi >= bh || self.block_number(bi) != number {
+            let e = self.edge_count();
+            return e..e;
+        }
+        let seqs = self.chain_seqs(chain);
+        let r = self.block_seqs(bi);
+        let clamp = |s: Seq| s.clamp(seqs.start, seqs.end.max(seqs.start));
+        clamp(r.start)..clamp(r.end).max(clamp(r.start))
+    }
+
     /// Seq range of a chain's transfers whose block time lies in `[since, until]` (both optional, inclusive).
     /// Assumes block times never decrease along a chain.
     pub fn seqs_in_time(&self, chain: Chain, since: Option<u64>, until: Option<u64>) -> Range<Seq> {

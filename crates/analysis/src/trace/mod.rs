@@ -861,26 +861,41 @@ fn converted(edge: &ConversionEdge, taint_in: U256) -> U256 {
     mul_div_floor(taint_in.min(edge.amount_in), edge.amount_out, edge.amount_in)
 }
 
-/// Edges of `node` (outgoing or incoming) of `asset` in transaction `tx` of block `block`.
+/// Edges of `node` (outgoing or incoming) of `asset` in transaction `tx` of block `block` of `chain`: a binary
+/// search by seq in the node's time-sorted list, then the block's few edges (a hub's list is never copied).
 fn edges_in_tx(
     g: &Graph,
+    chain: Chain,
     node: NodeId,
     outgoing: bool,
     asset: AssetId,
     block: u64,
     tx: TxHash,
 ) -> Vec<EdgeId> {
-    let list: Vec<EdgeId> = if outgoing {
-        g.out_edges(node).collect()
+    let seqs = g.seqs_in_block(chain, block);
+    if seqs.is_empty() {
+        return Vec::new();
+    }
+    let (len, at): (u32, Box<dyn Fn(u32) -> EdgeId + '_>) = if outgoing {
+        let r = g.out_edges(node);
+        (r.end - r.start, Box::new(move |i| r.start + i))
     } else {
-        g.in_edges(node).collect()
+        let r = g.in_edge_slots(node);
+        (r.end - r.start, Box::new(move |i| g.in_edge_at(r.start + i)))
     };
-    let block_of = |e: EdgeId| g.block_number(g.block_index(g.edge_seq(e)));
-    let lo = list.partition_point(|&e| block_of(e) < block);
-    list[lo..]
-        .iter()
-        .copied()
-        .take_while(|&e| block_of(e) == block)
+    // First position whose seq is at or after the block's first seq.
+    let (mut lo, mut hi) = (0u32, len);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if g.edge_seq(at(mid)) < seqs.start {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    (lo..len)
+        .map(|i| at(i))
+        .take_while(|&e| g.edge_seq(e) < seqs.end)
         .filter(|&e| g.edge_asset(e) == asset && g.tx_hash(g.tx_index(g.edge_seq(e))) == tx)
         .collect()
 }
@@ -907,7 +922,7 @@ fn place_conversions(
         ) else {
             continue;
         };
-        let all_in = edges_in_tx(g, owner, true, from_asset, c.from_block, c.from_tx);
+        let all_in = edges_in_tx(g, c.from_chain, owner, true, from_asset, c.from_block, c.from_tx);
         let to_via: Vec<EdgeId> = all_in
             .iter()
             .copied()
@@ -920,11 +935,12 @@ fn place_conversions(
         if input.is_empty() {
             continue;
         }
-        let out_edges: Vec<(EdgeId, U256)> = edges_in_tx(g, recipient, false, to_asset, c.to_block, c.to_tx)
-            .into_iter()
-            .filter(|&e| g.edge_src(e) != recipient)
-            .map(|e| (e, g.edge_amount(e)))
-            .collect();
+        let out_edges: Vec<(EdgeId, U256)> =
+            edges_in_tx(g, c.to_chain, recipient, false, to_asset, c.to_block, c.to_tx)
+                .into_iter()
+                .filter(|&e| g.edge_src(e) != recipient)
+                .map(|e| (e, g.edge_amount(e)))
+                .collect();
         let covered = out_edges
             .iter()
             .fold(U256::ZERO, |s, (_, a)| s.saturating_add(*a));

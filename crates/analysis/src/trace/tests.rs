@@ -833,3 +833,51 @@ fn runs_on_several_threads_give_the_same_result_as_one() {
         }
     }
 }
+
+// ---- placing conversions: the edges of one transaction ----
+
+/// The first version of `edges_in_tx`: the node's whole list, filtered by block number, transaction and asset.
+fn edges_in_tx_by_scan(
+    g: &Graph,
+    node: NodeId,
+    outgoing: bool,
+    asset: AssetId,
+    block: u64,
+    tx: TxHash,
+) -> Vec<EdgeId> {
+    let list: Vec<EdgeId> = if outgoing {
+        g.out_edges(node).collect()
+    } else {
+        g.in_edges(node).collect()
+    };
+    list.into_iter()
+        .filter(|&e| {
+            let s = g.edge_seq(e);
+            g.block_number(g.block_index(s)) == block
+                && g.edge_asset(e) == asset
+                && g.tx_hash(g.tx_index(s)) == tx
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn edges_in_tx_finds_what_a_scan_of_the_whole_list_finds(v in arb_graph(), other_block in 0u64..9) {
+        let g = build_random(&v);
+        for e in 0..g.edge_count() {
+            let s = g.edge_seq(e);
+            let (block, tx, asset) = (g.block_number(g.block_index(s)), g.tx_hash(g.tx_index(s)), g.edge_asset(e));
+            for (node, outgoing) in [(g.edge_src(e), true), (g.edge_dst(e), false)] {
+                for b in [block, other_block] {
+                    let fast = edges_in_tx(&g, Chain::Ethereum, node, outgoing, asset, b, tx);
+                    prop_assert_eq!(&fast, &edges_in_tx_by_scan(&g, node, outgoing, asset, b, tx));
+                    if b == block {
+                        prop_assert!(fast.contains(&e));
+                    }
+                }
+            }
+        }
+    }
+}
