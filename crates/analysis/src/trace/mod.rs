@@ -894,7 +894,7 @@ fn edges_in_tx(
         }
     }
     (lo..len)
-        .map(|i| at(i))
+        .map(&at)
         .take_while(|&e| g.edge_seq(e) < seqs.end)
         .filter(|&e| g.edge_asset(e) == asset && g.tx_hash(g.tx_index(g.edge_seq(e))) == tx)
         .collect()
