@@ -449,3 +449,50 @@ fn segments_store_only_what_the_path_cannot_say() {
     );
     assert_eq!(steps.len(), 2);
 }
+
+/// Runs `f` with every conversion placed up front (the reference for the lazy placement).
+fn eager_placement<T>(f: impl FnOnce() -> T) -> T {
+    EAGER_PLACEMENT.with(|c| c.set(true));
+    let out = f();
+    EAGER_PLACEMENT.with(|c| c.set(false));
+    out
+}
+
+#[test]
+fn placing_conversions_when_their_owner_is_tainted_gives_what_placing_all_gives() {
+    // A simulated world with its DEX swaps and wraps decoded from the sim's logs, as the CLI builds them.
+    let (mem, _) =
+        chaintrace_sim::generate_in_memory(&chaintrace_sim::WorldConfig::new(7, 3_000)).expect("sim");
+    let g = Graph::from_transfers(mem.transfers.iter().cloned(), StoreStamp::default()).expect("graph");
+    let set = build_conversions(&mem.logs, &mem.transfers, &ConversionConfig::default());
+    assert!(set.edges.len() > 20, "the world has conversions: {:?}", set.stats);
+    // Starts: owners of early conversions (their funds go through swaps), and a few plain addresses.
+    let mut starts: Vec<(Chain, Address)> = set.edges.iter().map(|c| (c.from_chain, c.owner)).collect();
+    starts.dedup();
+    starts.truncate(4);
+    starts.extend(
+        mem.transfers
+            .iter()
+            .step_by(997)
+            .take(1)
+            .map(|t| (t.chain, t.from)),
+    );
+    let mut used = 0;
+    for (i, &start) in starts.iter().enumerate() {
+        let model = [Model::Poison, Model::Haircut, Model::Fifo][i % 3];
+        let mut req = TraceRequest::new(vec![start]);
+        req.model = model;
+        req.max_hops = 2;
+        for follow in [false, true] {
+            let opts = ConversionOptions {
+                follow_candidates: follow,
+            };
+            let lazy = trace_with_conversions(&g, &req, &NoExits, &set.edges, opts).expect("trace");
+            let all = eager_placement(|| trace_with_conversions(&g, &req, &NoExits, &set.edges, opts))
+                .expect("trace");
+            used += lazy.conversions.len();
+            assert_eq!(lazy, all, "start {start:?} {model} follow {follow}");
+        }
+    }
+    assert!(used > 0, "some traces went through conversions");
+}

@@ -1357,6 +1357,11 @@ impl RunOutput {
     }
 
     /// Records a tainted transfer `e` whose taint came through record `parent`.
+    /// The transfers this run passed taint on (each record's edge, once per record).
+    pub(crate) fn tainted_edges(&self) -> impl Iterator<Item = EdgeId> + '_ {
+        self.records.iter().map(|&(e, _)| e)
+    }
+
     fn push_record(&mut self, e: EdgeId, parent: u32, dir: Direction, sender: NodeId, receiver: NodeId) {
         self.records.push((e, parent));
         self.rec_from.push(match dir {

@@ -696,18 +696,10 @@ pub fn trace_indexed(
     }
 
     let use_conversions = req.direction == Direction::Forward && !conversions.is_empty();
-    let (placed, inputs) = if use_conversions {
-        place_conversions(graph, conversions, opts)
-    } else {
-        (Vec::new(), HashMap::new())
-    };
-    let mut inputs_of_asset: HashMap<AssetId, HashSet<EdgeId>> = HashMap::new();
-    for &e in inputs.keys() {
-        inputs_of_asset.entry(graph.edge_asset(e)).or_default().insert(e);
-    }
+    let mut placement = Placement::new(graph, if use_conversions { conversions } else { &[] }, opts);
 
     let mut arena: Arena = Vec::new();
-    if placed.is_empty() {
+    if !use_conversions {
         // No conversion joins two runs: each asset's run is independent (see `par`); parts join in asset order.
         let assets: Vec<AssetId> = initial.iter().copied().collect();
         let no_conv = RunConv::default();
@@ -743,25 +735,37 @@ pub fn trace_indexed(
             break;
         }
         let chain = graph.asset(asset).0;
-        let feeds = feeds_into(asset, &outputs, &placed, &inputs);
-        let mut conv = RunConv {
-            inputs: inputs_of_asset.remove(&asset).unwrap_or_default(),
-            ..RunConv::default()
-        };
-        place_feeds(&feeds, &placed, conversions, &mut arena, &mut conv);
+        let feeds = feeds_into(asset, &outputs, &placement.placed, &placement.inputs);
+        let mut conv = RunConv::default();
+        place_feeds(&feeds, &placement.placed, conversions, &mut arena, &mut conv);
         let sources = if initial.contains(&asset) {
             sources_of.get(&chain).unwrap_or(&empty_sources)
         } else {
             &empty_sources
         };
-        let mut ctx = ctx_for(graph, req, oracle, asset, sources, &conv);
-        ctx.index = index;
-        let mut out = match req.model {
-            Model::Poison => engine::run::<models::Poison>(&ctx),
-            Model::Haircut => engine::run::<models::Haircut>(&ctx),
-            Model::Fifo => engine::run::<models::Fifo>(&ctx),
+        // Conversions are placed when their owner first passes taint on in their input asset (placing all of
+        // them costs seconds at 10^7); if one placed after a run had an input the run tainted, the run is
+        // repeated with it, which gives what placing everything up front gives.
+        let mut out = loop {
+            conv.inputs = placement.inputs_of_asset.remove(&asset).unwrap_or_default();
+            let mut ctx = ctx_for(graph, req, oracle, asset, sources, &conv);
+            ctx.index = index;
+            let out = match req.model {
+                Model::Poison => engine::run::<models::Poison>(&ctx),
+                Model::Haircut => engine::run::<models::Haircut>(&ctx),
+                Model::Fifo => engine::run::<models::Fifo>(&ctx),
+            };
+            placement
+                .inputs_of_asset
+                .insert(asset, std::mem::take(&mut conv.inputs));
+            if !placement.place_after(graph, asset, &out) {
+                break out;
+            }
+            runs += 1;
+            if runs > MAX_RUNS {
+                break out;
+            }
         };
-        inputs_of_asset.insert(asset, std::mem::take(&mut conv.inputs));
         // Handoff records become arena ids, so other runs can continue their paths.
         let mut memo = HashMap::new();
         let mut handoffs = std::mem::take(&mut out.handoffs);
@@ -773,12 +777,12 @@ pub fn trace_indexed(
         let targets: BTreeSet<AssetId> = out
             .handoffs
             .iter()
-            .flat_map(|h| inputs.get(&h.edge).into_iter().flatten())
-            .map(|&p| placed[p].to_asset)
+            .flat_map(|h| placement.inputs.get(&h.edge).into_iter().flatten())
+            .map(|&p| placement.placed[p].to_asset)
             .collect();
         outputs.insert(asset, out);
         for t in targets {
-            let now = feeds_into(t, &outputs, &placed, &inputs);
+            let now = feeds_into(t, &outputs, &placement.placed, &placement.inputs);
             if used.get(&t).is_none_or(|u| *u != now) {
                 dirty.insert(t);
             }
@@ -798,7 +802,7 @@ pub fn trace_indexed(
     }
     for feeds in used.values() {
         for f in feeds {
-            let p = &placed[f.placed];
+            let p = &placement.placed[f.placed];
             let edge = &conversions[p.index];
             result.conversions.push(ConversionUse {
                 edge: edge.clone(),
@@ -900,81 +904,182 @@ fn edges_in_tx(
         .collect()
 }
 
-/// Places conversion edges on the graph: their input transfers (by edge id) and where their output lands.
-/// Edges that cannot be placed (owner or assets absent, no input transfer, recipient unknown on the output
-/// chain) are left out: their input stays an ordinary transfer.
-fn place_conversions(
-    g: &Graph,
-    conversions: &[ConversionEdge],
-    opts: ConversionOptions,
-) -> (Vec<Placed>, HashMap<EdgeId, Vec<usize>>) {
-    let mut placed = Vec::new();
-    let mut inputs: HashMap<EdgeId, Vec<usize>> = HashMap::new();
-    for (index, c) in conversions.iter().enumerate() {
-        if c.is_candidate && !opts.follow_candidates {
-            continue;
-        }
-        let (Some(from_asset), Some(to_asset), Some(owner), Some(recipient)) = (
-            g.asset_id(c.from_chain, c.asset_in),
-            g.asset_id(c.to_chain, c.asset_out),
-            g.node(c.from_chain, c.owner),
-            g.node(c.to_chain, c.recipient),
-        ) else {
-            continue;
-        };
-        let all_in = edges_in_tx(g, c.from_chain, owner, true, from_asset, c.from_block, c.from_tx);
-        let to_via: Vec<EdgeId> = all_in
-            .iter()
-            .copied()
-            .filter(|&e| {
-                let to = g.node_key(g.edge_dst(e)).1;
-                to == Address::ZERO || c.via.contains(&to)
-            })
-            .collect();
-        let input = if to_via.is_empty() { all_in } else { to_via };
-        if input.is_empty() {
-            continue;
-        }
-        let out_edges: Vec<(EdgeId, U256)> =
-            edges_in_tx(g, c.to_chain, recipient, false, to_asset, c.to_block, c.to_tx)
-                .into_iter()
-                .filter(|&e| g.edge_src(e) != recipient)
-                .map(|e| (e, g.edge_amount(e)))
-                .collect();
-        let covered = out_edges
-            .iter()
-            .fold(U256::ZERO, |s, (_, a)| s.saturating_add(*a));
-        let virtual_target = if covered >= c.amount_out {
-            None
-        } else {
-            let key = if c.from_chain == c.to_chain && c.from_tx == c.to_tx {
-                input.iter().map(|&e| g.edge_seq(e)).max()
-            } else {
-                let s = g.seqs_in_time(c.to_chain, Some(c.to_time), None);
-                (!s.is_empty()).then_some(s.start)
-            };
-            key.map(|k| {
-                let same_tx = c.from_chain == c.to_chain && c.from_tx == c.to_tx;
-                let tx = if same_tx { g.tx_index(k) } else { u32::MAX };
-                (recipient, k, g.block_index(k), tx, c.amount_out - covered)
-            })
-        };
-        if out_edges.is_empty() && virtual_target.is_none() {
-            continue;
-        }
-        let p = placed.len();
-        for e in input {
-            inputs.entry(e).or_default().push(p);
-        }
-        placed.push(Placed {
-            index,
-            to_asset,
-            weight: c.weight(),
-            out_edges,
-            virtual_target,
-        });
+/// Places one conversion edge on the graph: its input transfers (by edge id) and where its output lands. `None`
+/// when it cannot be placed (owner or assets absent, no input transfer, recipient unknown on the output chain):
+/// its input stays an ordinary transfer.
+fn place_one(g: &Graph, c: &ConversionEdge, index: usize) -> Option<(Placed, Vec<EdgeId>)> {
+    let (Some(from_asset), Some(to_asset), Some(owner), Some(recipient)) = (
+        g.asset_id(c.from_chain, c.asset_in),
+        g.asset_id(c.to_chain, c.asset_out),
+        g.node(c.from_chain, c.owner),
+        g.node(c.to_chain, c.recipient),
+    ) else {
+        return None;
+    };
+    let all_in = edges_in_tx(g, c.from_chain, owner, true, from_asset, c.from_block, c.from_tx);
+    let to_via: Vec<EdgeId> = all_in
+        .iter()
+        .copied()
+        .filter(|&e| {
+            let to = g.node_key(g.edge_dst(e)).1;
+            to == Address::ZERO || c.via.contains(&to)
+        })
+        .collect();
+    let input = if to_via.is_empty() { all_in } else { to_via };
+    if input.is_empty() {
+        return None;
     }
-    (placed, inputs)
+    let out_edges: Vec<(EdgeId, U256)> =
+        edges_in_tx(g, c.to_chain, recipient, false, to_asset, c.to_block, c.to_tx)
+            .into_iter()
+            .filter(|&e| g.edge_src(e) != recipient)
+            .map(|e| (e, g.edge_amount(e)))
+            .collect();
+    let covered = out_edges
+        .iter()
+        .fold(U256::ZERO, |s, (_, a)| s.saturating_add(*a));
+    let virtual_target = if covered >= c.amount_out {
+        None
+    } else {
+        let key = if c.from_chain == c.to_chain && c.from_tx == c.to_tx {
+            input.iter().map(|&e| g.edge_seq(e)).max()
+        } else {
+            let s = g.seqs_in_time(c.to_chain, Some(c.to_time), None);
+            (!s.is_empty()).then_some(s.start)
+        };
+        key.map(|k| {
+            let same_tx = c.from_chain == c.to_chain && c.from_tx == c.to_tx;
+            let tx = if same_tx { g.tx_index(k) } else { u32::MAX };
+            (recipient, k, g.block_index(k), tx, c.amount_out - covered)
+        })
+    };
+    if out_edges.is_empty() && virtual_target.is_none() {
+        return None;
+    }
+    let placed = Placed {
+        index,
+        to_asset,
+        weight: c.weight(),
+        out_edges,
+        virtual_target,
+    };
+    Some((placed, input))
+}
+
+/// The conversion edges placed on the graph so far. A conversion only matters once its owner passes taint on
+/// in its input asset, so each is placed when a run first sees its owner do that (`place_after`), not up
+/// front: a trace that meets a few swaps does not place the other hundreds of thousands.
+struct Placement<'c> {
+    conversions: &'c [ConversionEdge],
+    /// Indices of the conversions that may be placed (candidates only when followed), by `(chain, owner)`.
+    by_owner: Vec<(Chain, Address, u32)>,
+    /// `(owner, input asset)` pairs whose conversions are placed.
+    done: HashSet<(NodeId, AssetId)>,
+    placed: Vec<Placed>,
+    /// Input edge -> placed conversions it feeds, in conversion order.
+    inputs: HashMap<EdgeId, Vec<usize>>,
+    inputs_of_asset: HashMap<AssetId, HashSet<EdgeId>>,
+}
+
+impl<'c> Placement<'c> {
+    fn new(g: &Graph, conversions: &'c [ConversionEdge], opts: ConversionOptions) -> Placement<'c> {
+        let mut by_owner: Vec<(Chain, Address, u32)> = conversions
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.is_candidate || opts.follow_candidates)
+            .map(|(i, c)| (c.from_chain, c.owner, i as u32))
+            .collect();
+        by_owner.sort_unstable();
+        let mut p = Placement {
+            conversions,
+            by_owner,
+            done: HashSet::new(),
+            placed: Vec::new(),
+            inputs: HashMap::new(),
+            inputs_of_asset: HashMap::new(),
+        };
+        if eager_placement() {
+            let owners: Vec<(Chain, Address)> = p.by_owner.iter().map(|&(c, a, _)| (c, a)).collect();
+            for (chain, address) in owners {
+                if let Some(n) = g.node(chain, address) {
+                    for asset in 0..g.asset_count() {
+                        p.place_owner(g, n, asset);
+                    }
+                }
+            }
+        }
+        p
+    }
+
+    /// Places the conversions of `owner` whose input asset is `asset` (once per pair); returns the input
+    /// edges of those placed now.
+    fn place_owner(&mut self, g: &Graph, owner: NodeId, asset: AssetId) -> Vec<EdgeId> {
+        if !self.done.insert((owner, asset)) {
+            return Vec::new();
+        }
+        let (chain, address) = g.node_key(owner);
+        let lo = self
+            .by_owner
+            .partition_point(|&(c, a, _)| (c, a) < (chain, address));
+        let mut new_inputs = Vec::new();
+        for k in lo..self.by_owner.len() {
+            let (c, a, index) = self.by_owner[k];
+            if (c, a) != (chain, address) {
+                break;
+            }
+            let conv = &self.conversions[index as usize];
+            if g.asset_id(conv.from_chain, conv.asset_in) != Some(asset) {
+                continue;
+            }
+            let Some((placed, input)) = place_one(g, conv, index as usize) else {
+                continue;
+            };
+            let p = self.placed.len();
+            self.placed.push(placed);
+            for e in input {
+                self.inputs.entry(e).or_default().push(p);
+                self.inputs_of_asset.entry(g.edge_asset(e)).or_default().insert(e);
+                new_inputs.push(e);
+            }
+        }
+        new_inputs
+    }
+
+    /// After a run of `asset`: places the conversions of every address that passed taint on in it. True when
+    /// one placed now has an input transfer the run tainted (the run must then be repeated).
+    fn place_after(&mut self, g: &Graph, asset: AssetId, out: &RunOutput) -> bool {
+        if self.by_owner.is_empty() {
+            return false;
+        }
+        let tainted: HashSet<EdgeId> = out.tainted_edges().collect();
+        let mut senders: Vec<NodeId> = tainted.iter().map(|&e| g.edge_src(e)).collect();
+        senders.sort_unstable();
+        senders.dedup();
+        let mut rerun = false;
+        for n in senders {
+            for e in self.place_owner(g, n, asset) {
+                rerun |= tainted.contains(&e);
+            }
+        }
+        rerun
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests: place every conversion up front (the reference the lazy placement is compared with).
+    pub(crate) static EAGER_PLACEMENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn eager_placement() -> bool {
+    #[cfg(test)]
+    {
+        EAGER_PLACEMENT.with(|c| c.get())
+    }
+    #[cfg(not(test))]
+    {
+        false
+    }
 }
 
 /// Taint every finished run hands to conversions into `target`, per placed conversion.
@@ -984,6 +1089,7 @@ fn feeds_into(
     placed: &[Placed],
     inputs: &HashMap<EdgeId, Vec<usize>>,
 ) -> Vec<Feed> {
+    // By conversion index, so the order does not depend on when each conversion was placed.
     let mut by_placed: BTreeMap<usize, Feed> = BTreeMap::new();
     for out in outputs.values() {
         for h in &out.handoffs {
@@ -992,7 +1098,7 @@ fn feeds_into(
                 if placed[p].to_asset != target || share.is_zero() {
                     continue;
                 }
-                let f = by_placed.entry(p).or_insert(Feed {
+                let f = by_placed.entry(placed[p].index).or_insert(Feed {
                     placed: p,
                     taint_in: U256::ZERO,
                     hops: h.hops,
