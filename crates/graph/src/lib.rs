@@ -774,6 +774,13 @@ impl Graph {
         prefetch::prefetch_byte(self.b(), table + n as usize * 4);
     }
 
+    /// Hints that the in-permutation entry at `slot` ([`Graph::in_edge_at`]) will be read soon. Only a cache
+    /// hint: no effect on any answer.
+    #[inline]
+    pub fn prefetch_in_slot(&self, slot: u32) {
+        prefetch::prefetch_byte(self.b(), self.l.in_perm + slot as usize * 4);
+    }
+
     /// Hints that the edge's seq, asset, amount slot and receiver will be read soon. Only a cache hint.
     #[inline]
     pub fn prefetch_edge(&self, e: EdgeId) {

@@ -51,7 +51,7 @@ pub struct BalanceIndex {
     edge_count: u32,
     spacing: u32,
     /// Per node, its first pair (`node_count + 1` entries; a node's pairs are sorted by asset).
-    node_pairs: Vec<u32>,
+    pub(crate) node_pairs: Vec<u32>,
     /// Per pair: asset.
     pair_asset: Vec<u32>,
     /// Per pair: end of its checkpoints (the start is the previous pair's end).

@@ -5,12 +5,11 @@
 //! before the receiver uses it. Backward runs use the same code on the time-reversed view: in-edges become
 //! out-edges and the order key is `u32::MAX - seq`.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
 use chaintrace_core::U256;
-use chaintrace_graph::{AssetId, EdgeId, Graph, NodeId, Seq};
+use chaintrace_graph::{AssetId, EdgeId, Graph, NodeId, Seq, prefetch};
 
 use super::balance_index::{BalanceIndex, PairView};
 use super::fx::{FxHashMap, FxHashSet};
@@ -236,6 +235,45 @@ struct NodeState<M: TaintModel> {
     deferred: Option<Deferred<M>>,
     /// What `ctx.index` holds for the node and this run's asset (checkpoints, in-edge group).
     ix: PairView,
+    /// The node's view-out list as [`Ranges::of`] locates it (no offset-table read per event).
+    out: (u32, u32),
+    /// The node's view-in list likewise (the asset's group when there is one).
+    inl: (u32, u32),
+}
+
+/// Where a node's view lists are, read once when its state is made.
+struct Ranges;
+
+impl Ranges {
+    /// `(out, in)`: view-out list as (forward: first out-edge; backward: one past its last in-slot, length),
+    /// view-in list as (forward: first in-slot, or its start in the index's group list; backward: one past
+    /// its last out-edge, length).
+    fn of(ctx: &Ctx<'_>, n: NodeId, pv: PairView) -> ((u32, u32), (u32, u32)) {
+        let g = ctx.g;
+        let (o, i) = (g.out_edges(n), g.in_edge_slots(n));
+        let (o_len, i_len) = (o.len() as u32, i.len() as u32);
+        let out = match ctx.dir {
+            Direction::Forward => (o.start, o_len),
+            Direction::Backward => (i.end, i_len),
+        };
+        let inl = match (ctx.index, pv.group) {
+            (Some(_), Some(gr)) => gr,
+            _ => match ctx.dir {
+                Direction::Forward => (i.start, i_len),
+                Direction::Backward => (o.end, o_len),
+            },
+        };
+        (out, inl)
+    }
+}
+
+/// The view-out edge at index `i` of a list located by [`Ranges::of`] (same as [`Ctx::out_at`]).
+#[inline]
+fn out_edge(ctx: &Ctx<'_>, out: (u32, u32), i: u32) -> EdgeId {
+    match ctx.dir {
+        Direction::Forward => out.0 + i,
+        Direction::Backward => ctx.g.in_edge_at(out.0 - 1 - i),
+    }
 }
 
 /// An address's first taint, received once its balance is rebuilt.
@@ -268,35 +306,33 @@ struct InList<'x> {
 }
 
 impl<'x> InList<'x> {
-    fn of(ctx: &Ctx<'x>, n: NodeId, pv: PairView) -> InList<'x> {
-        if let (Some(ix), Some((start, len))) = (ctx.index, pv.group) {
-            let group = &ix.in_list[start as usize..(start + len) as usize];
+    /// A node's view-in list, from what its state keeps of it ([`Ranges::of`]; no offset-table read).
+    #[inline]
+    fn of_state<M: TaintModel>(ctx: &Ctx<'x>, st: &NodeState<M>) -> InList<'x> {
+        let (base, len) = st.inl;
+        if let (Some(ix), Some(_)) = (ctx.index, st.ix.group) {
             return InList {
                 forward: true,
                 base: 0,
                 len,
-                group: Some(group),
+                group: ix.in_list.get(base as usize..(base + len) as usize),
             };
         }
-        match ctx.dir {
-            Direction::Forward => {
-                let r = ctx.g.in_edge_slots(n);
-                InList {
-                    forward: true,
-                    base: r.start,
-                    len: r.len() as u32,
-                    group: None,
-                }
-            }
-            Direction::Backward => {
-                let r = ctx.g.out_edges(n);
-                InList {
-                    forward: false,
-                    base: r.end,
-                    len: r.len() as u32,
-                    group: None,
-                }
-            }
+        InList {
+            forward: ctx.dir == Direction::Forward,
+            base,
+            len,
+            group: None,
+        }
+    }
+
+    /// Hint for the cache line of entry `i` of the list (no effect on any answer).
+    #[inline]
+    fn prefetch_entry(self, ctx: &Ctx<'_>, i: u32) {
+        if let Some(gr) = self.group {
+            prefetch(gr, i as usize);
+        } else if self.forward && i < self.len {
+            ctx.g.prefetch_in_slot(self.base + i);
         }
     }
 
@@ -394,7 +430,7 @@ impl<M: TaintModel> NodeState<M> {
     /// Rebuilds the pools at the node's first taint from all earlier transfers of the asset, then receives
     /// the first taint. Deferred until the pools are first used (many reached addresses never send again):
     /// the sequence of pool operations is the same.
-    fn replay(&mut self, ctx: &Ctx<'_>, n: NodeId) {
+    fn replay(&mut self, ctx: &Ctx<'_>) {
         let Some(d) = self.deferred.take() else { return };
         if M::USES_INFLOWS {
             // History replay, merging the two time-sorted lists (edges of other assets skipped). The view-in
@@ -403,7 +439,8 @@ impl<M: TaintModel> NodeState<M> {
             // for good: only the asset's edges are ever used).
             let g = ctx.g;
             let (out_end, upto) = (d.out_end, d.key);
-            let il = InList::of(ctx, n, self.ix);
+            let il = InList::of_state(ctx, self);
+            let out = self.out;
             let (mut i, mut j) = (0u32, 0u32);
             // Start at the last checkpoint before the first taint: the history before it is its balance.
             if let Some(ix) = ctx.index
@@ -423,7 +460,7 @@ impl<M: TaintModel> NodeState<M> {
             }
             let next_out = |i: &mut u32| {
                 while *i < out_end {
-                    let e = ctx.out_at(n, *i);
+                    let e = out_edge(ctx, out, *i);
                     *i += 1;
                     if g.edge_asset(e) == ctx.asset {
                         return Some((ctx.key(e), e));
@@ -523,12 +560,12 @@ impl<M: TaintModel> NodeState<M> {
     /// clean. (A tainted inflow comes from a source or an active sender, whose event at its key ran before
     /// any event of key `upto`, and was delivered, and so applied, then.) So clean inflows need no events:
     /// they are folded in, in time order, just before the node's next event that uses its pools.
-    fn fold(&mut self, ctx: &Ctx<'_>, n: NodeId, upto: u32) {
-        self.replay(ctx, n);
+    fn fold(&mut self, ctx: &Ctx<'_>, upto: u32) {
+        self.replay(ctx);
         if !M::USES_INFLOWS || !matches!(self.role, Role::Active) || !lazy_inflows() {
             return;
         }
-        let il = InList::of(ctx, n, self.ix);
+        let il = InList::of_state(ctx, self);
         if let Some(gr) = il.group {
             // One asset, time order (forward: key = seq).
             while self.in_i < il.len {
@@ -618,6 +655,13 @@ impl<M: TaintModel> Nodes<M> {
         }
     }
 
+    /// Index of `n`'s state in `states`.
+    #[inline]
+    fn index(&self, n: NodeId) -> Option<u32> {
+        let i = self.slot.get(n as usize)?[0];
+        (i != FREE).then_some(i)
+    }
+
     #[inline]
     fn get(&self, n: &NodeId) -> Option<&NodeState<M>> {
         let i = self.slot.get(*n as usize)?[0];
@@ -645,6 +689,13 @@ impl<M: TaintModel> Nodes<M> {
             }
             i => self.states[i as usize].1 = st,
         }
+    }
+
+    /// The reached entry of `n`, if it has one.
+    #[inline]
+    fn reach_get(&self, n: NodeId) -> Option<&Reach> {
+        let i = self.slot.get(n as usize)?[1];
+        self.reach.get(i as usize).map(|r| &r.1)
     }
 
     /// The reached entry of `n`, created empty if it has none.
@@ -808,8 +859,9 @@ pub(crate) struct RunOutput {
 struct Run<'c, 'a, M: TaintModel> {
     ctx: &'c Ctx<'a>,
     nodes: Nodes<M>,
-    /// Waiting events, `(key << 32) | node` (the order of `(key, node)`; one compare).
-    heap: BinaryHeap<Reverse<u64>>,
+    /// Waiting events, `key << 96 | node << 64 | state << 32 | edge` (the order of `(key, node)`; the state
+    /// index and the edge ride along, so that the loop can hint the next events' data into the cache).
+    heap: Events,
     out: RunOutput,
     exit_cache: FxHashMap<NodeId, Option<ExitInfo>>,
     inj_edges: FxHashMap<EdgeId, (U256, Route)>,
@@ -817,16 +869,134 @@ struct Run<'c, 'a, M: TaintModel> {
     current: Option<NodeId>,
 }
 
-/// A heap entry: the order of `(key, node)` as one integer.
-fn event(key: u32, n: NodeId) -> u64 {
-    (u64::from(key) << 32) | u64::from(n)
+/// A heap entry: the order of `(key, node)` as one integer, with the node's state index and the event's
+/// edge in the low bits (fixed by `(key, node)`, so they do not change the order).
+fn event(key: u32, n: NodeId, state: u32, e: EdgeId) -> u128 {
+    (u128::from(key) << 96) | (u128::from(n) << 64) | (u128::from(state) << 32) | u128::from(e)
+}
+
+/// A run's waiting events (entries of [`event`]): a radix heap over the order key. Keys never go below the
+/// last one popped (an event only schedules later events), so entries sit in buckets by the highest bit in
+/// which their key differs from it, and a pop only sorts out the lowest bucket; pushes and most pops touch
+/// the ends of short vectors, where a binary heap of many entries walks a cache-missing path to a leaf.
+/// Pops come in the order of a min-heap of the entries (key, then node, state and edge).
+struct Events {
+    /// Key of the last pop (bucket 0 holds the entries of this key).
+    last: u32,
+    /// Bucket `b > 0`: entries whose key's highest bit differing from `last` is bit `b - 1`.
+    buckets: [Vec<u128>; 33],
+    /// Bit `b` set: bucket `b` is not empty.
+    nonempty: u64,
+    /// The smallest entry, when known.
+    min: Option<u128>,
+}
+
+impl Events {
+    fn new() -> Self {
+        Events {
+            last: 0,
+            buckets: std::array::from_fn(|_| Vec::new()),
+            nonempty: 0,
+            min: None,
+        }
+    }
+
+    #[inline]
+    fn bucket(&self, k: u32) -> usize {
+        (32 - (k ^ self.last).leading_zeros()) as usize
+    }
+
+    #[inline]
+    fn push(&mut self, x: u128) {
+        let k = (x >> 96) as u32;
+        if k < self.last {
+            self.rebase(k);
+        }
+        let b = self.bucket(k);
+        self.buckets[b].push(x);
+        self.nonempty |= 1 << b;
+        if let Some(m) = self.min
+            && x < m
+        {
+            self.min = Some(x);
+        }
+    }
+
+    /// Re-buckets every entry around a smaller `last` (never needed by the engine, whose events only
+    /// schedule later ones; kept so that an earlier key is still popped in order).
+    #[cold]
+    fn rebase(&mut self, k: u32) {
+        let mut all = Vec::new();
+        for b in &mut self.buckets {
+            all.append(b);
+        }
+        self.nonempty = 0;
+        self.last = k;
+        for x in all {
+            let b = self.bucket((x >> 96) as u32);
+            self.buckets[b].push(x);
+            self.nonempty |= 1 << b;
+        }
+    }
+
+    /// The smallest entry.
+    #[inline]
+    fn peek(&mut self) -> Option<u128> {
+        if self.min.is_none() && self.nonempty != 0 {
+            let b = self.nonempty.trailing_zeros() as usize;
+            self.min = self.buckets[b].iter().copied().min();
+        }
+        self.min
+    }
+
+    /// Removes and returns the smallest entry.
+    fn pop(&mut self) -> Option<u128> {
+        let m = self.peek()?;
+        self.min = None;
+        let b = self.nonempty.trailing_zeros() as usize;
+        if b != 0 {
+            // The lowest bucket spreads out around its smallest key: every entry goes to a lower bucket.
+            self.last = (m >> 96) as u32;
+            let mut v = std::mem::take(&mut self.buckets[b]);
+            self.nonempty &= !(1 << b);
+            for x in v.drain(..) {
+                let nb = self.bucket((x >> 96) as u32);
+                self.buckets[nb].push(x);
+                self.nonempty |= 1 << nb;
+            }
+            self.buckets[b] = v;
+        }
+        let b0 = &mut self.buckets[0];
+        let i = b0
+            .iter()
+            .position(|&x| x == m)
+            .expect("the smallest entry is in bucket 0 once its key is `last`");
+        b0.swap_remove(i);
+        if b0.is_empty() {
+            self.nonempty &= !1;
+        }
+        Some(m)
+    }
+
+    /// Up to `n` entries of the lowest bucket (events coming soon; for cache hints).
+    #[inline]
+    fn near(&self, n: usize) -> impl Iterator<Item = &u128> {
+        let b = self.nonempty.trailing_zeros() as usize;
+        self.buckets.get(b).into_iter().flatten().take(n)
+    }
+}
+
+/// Key, node, state index and edge of a heap entry.
+#[inline]
+fn unpack(x: u128) -> (u32, NodeId, u32, EdgeId) {
+    ((x >> 96) as u32, (x >> 64) as u32, (x >> 32) as u32, x as u32)
 }
 
 pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
     let mut r = Run::<M> {
         ctx,
         nodes: Nodes::new(ctx.g.node_count()),
-        heap: BinaryHeap::new(),
+        heap: Events::new(),
         out: RunOutput {
             reach: Vec::new(),
             held: Vec::new(),
@@ -851,6 +1021,7 @@ pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
     let start = ctx.window_start_key();
     for &s in ctx.sources {
         let out_i = ctx.out_lower_bound(s, start);
+        let (out, inl) = Ranges::of(ctx, s, PairView::default());
         r.nodes.insert(
             s,
             NodeState {
@@ -864,6 +1035,8 @@ pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
                 anchor: None,
                 deferred: None,
                 ix: PairView::default(),
+                out,
+                inl,
             },
         );
         r.schedule(s);
@@ -885,7 +1058,7 @@ pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
     queue.sort_unstable();
     let mut qi = 0;
     loop {
-        let top = r.heap.peek().map(|&Reverse(x)| (x >> 32) as u32);
+        let top = r.heap.peek().map(|x| (x >> 96) as u32);
         if let Some(&(k, is_virtual, id)) = queue.get(qi)
             && top.is_none_or(|t| k <= t)
         {
@@ -897,25 +1070,26 @@ pub(crate) fn run<M: TaintModel>(ctx: &Ctx<'_>) -> RunOutput {
             }
             continue;
         }
-        let Some(Reverse(x)) = r.heap.pop() else {
+        let Some(x) = r.heap.pop() else {
             break;
         };
-        let (key, n) = ((x >> 32) as u32, x as u32);
+        let (key, n, si, e) = unpack(x);
+        r.prefetch_next(e, si);
         // A stale entry (the node moved on or stopped) does nothing.
-        let mut ev = r.next_event(n).filter(|ev| ev.0 == key);
+        let mut ev = r.next_event_at(si).filter(|ev| ev.0 == key);
         while let Some((_, e, is_out)) = ev {
             r.current = Some(n);
-            r.process(e, is_out.then_some(n));
+            r.process(e, is_out.then_some((n, si)));
             r.current = None;
-            ev = r.next_event(n);
-            if let Some((k, _, _)) = ev {
+            ev = r.next_event_at(si);
+            if let Some((k, e, _)) = ev {
                 // The node's next event comes before everything else waiting: run it without a heap round
                 // trip (keys of live entries are distinct, so the order is the same).
                 let first = lazy_inflows()
-                    && r.heap.peek().is_none_or(|&Reverse(t)| k < (t >> 32) as u32)
+                    && r.heap.peek().is_none_or(|t| k < (t >> 96) as u32)
                     && queue.get(qi).is_none_or(|q| k < q.0);
                 if !first {
-                    r.heap.push(Reverse(event(k, n)));
+                    r.heap.push(event(k, n, si, e));
                     ev = None;
                 }
             }
@@ -931,22 +1105,23 @@ impl<M: TaintModel> Run<'_, '_, M> {
 
     /// The node's next event of this run's asset inside the window: (key, edge, whether it is one of the
     /// node's view-out edges). Skips other assets.
-    fn next_event(&mut self, n: NodeId) -> Option<(u32, EdgeId, bool)> {
+    fn next_event_at(&mut self, si: u32) -> Option<(u32, EdgeId, bool)> {
         let ctx = self.ctx;
         let asset = ctx.asset;
-        let st = self.nodes.get_mut(&n)?;
+        let (n, st) = self.nodes.states.get_mut(si as usize)?;
+        let n = *n;
         let uses_in = match st.role {
             Role::Source => false,
             Role::Active => M::USES_INFLOWS && !lazy_inflows(),
             Role::Stopped => return None,
         };
-        let out_len = ctx.out_len(n);
-        while st.out_i < out_len && ctx.g.edge_asset(ctx.out_at(n, st.out_i)) != asset {
+        let out_len = st.out.1;
+        while st.out_i < out_len && ctx.g.edge_asset(out_edge(ctx, st.out, st.out_i)) != asset {
             st.out_i += 1;
         }
         let mut best: Option<(u32, EdgeId, bool)> = None;
         if st.out_i < out_len {
-            let e = ctx.out_at(n, st.out_i);
+            let e = out_edge(ctx, st.out, st.out_i);
             best = Some((ctx.key(e), e, true));
         }
         if uses_in {
@@ -969,8 +1144,84 @@ impl<M: TaintModel> Run<'_, '_, M> {
         if self.current == Some(n) {
             return;
         }
-        if let Some((k, _, _)) = self.next_event(n) {
-            self.heap.push(Reverse(event(k, n)));
+        let Some(si) = self.nodes.index(n) else { return };
+        if let Some((k, e, _)) = self.next_event_at(si) {
+            self.heap.push(event(k, n, si, e));
+        }
+    }
+
+    /// Hints the data of the events that come next into the cache, as a pipeline over the heap's next
+    /// entries: the edges of the two entries after the top (one of them is on top next time), the top
+    /// entry's state, edge and receiver's slot (its edge was hinted last time), and, for the event about to
+    /// run, its receiver's state, reached entry and in-list (its slot was hinted last time). Only hints: no
+    /// effect on any answer.
+    #[inline]
+    fn prefetch_next(&mut self, now: EdgeId, now_state: u32) {
+        let ctx = self.ctx;
+        let g = ctx.g;
+        let forward = ctx.dir == Direction::Forward;
+        let folds = M::USES_INFLOWS && lazy_inflows();
+        // The in-edge the sender folds first (its list entry was hinted when the event was on top).
+        if folds
+            && let Some((_, st)) = self.nodes.states.get(now_state as usize)
+            && matches!(st.role, Role::Active)
+            && st.in_i < st.inl.1
+        {
+            g.prefetch_edge(InList::of_state(ctx, st).at(g, st.in_i));
+        }
+        if forward {
+            let d = g.edge_dst(now);
+            if let Some(&[a, b]) = self.nodes.slot.get(d as usize) {
+                if a != FREE {
+                    prefetch(&self.nodes.states, a as usize);
+                }
+                if b != FREE {
+                    prefetch(&self.nodes.reach, b as usize);
+                }
+                g.prefetch_node(d, true);
+            }
+        }
+        if let Some(t) = self.heap.peek() {
+            let (_, _, si, e) = unpack(t);
+            prefetch(&self.nodes.states, si as usize);
+            g.prefetch_edge(e);
+            if forward {
+                let d = g.edge_dst(e);
+                prefetch(&self.nodes.slot, d as usize);
+                // What an activation of the receiver reads first (its out-list bounds, its index pairs).
+                g.prefetch_node(d, false);
+                if let Some(ix) = ctx.index
+                    && folds
+                {
+                    prefetch(&ix.node_pairs, d as usize);
+                }
+            }
+            if folds
+                && let Some((_, st)) = self.nodes.states.get(si as usize)
+                && matches!(st.role, Role::Active)
+            {
+                InList::of_state(ctx, st).prefetch_entry(ctx, st.in_i);
+            }
+        }
+        for t in self.heap.near(3) {
+            let (_, _, si, e) = unpack(*t);
+            g.prefetch_edge(e);
+            prefetch(&self.nodes.states, si as usize);
+        }
+    }
+
+    /// Whether `n` is an exit; its exit info goes into its reached entry (looked up and cloned once: an
+    /// exit receives many transfers).
+    fn mark_exit(&mut self, n: NodeId) -> bool {
+        if self.nodes.reach_get(n).is_some_and(|rc| rc.exit.is_some()) {
+            return true;
+        }
+        match self.exit_of(n) {
+            Some(info) => {
+                self.reach(n).exit = Some(info);
+                true
+            }
+            None => false,
         }
     }
 
@@ -989,10 +1240,17 @@ impl<M: TaintModel> Run<'_, '_, M> {
         self.nodes.reach(n)
     }
 
-    /// Processes one edge for both endpoints (`sender`: its view sender, when the caller knows it).
-    fn process(&mut self, e: EdgeId, sender: Option<NodeId>) {
+    /// Processes one edge for both endpoints (`sender`: its view sender and state index, when the caller
+    /// knows them).
+    fn process(&mut self, e: EdgeId, sender: Option<(NodeId, u32)>) {
         let ctx = self.ctx;
-        let sender = sender.unwrap_or_else(|| ctx.sender(e));
+        let (sender, ssi) = match sender {
+            Some((n, si)) => (n, Some(si)),
+            None => {
+                let n = ctx.sender(e);
+                (n, self.nodes.index(n))
+            }
+        };
         let receiver = ctx.receiver(e);
         let amount = ctx.g.edge_amount(e);
         let key = ctx.key(e);
@@ -1000,9 +1258,11 @@ impl<M: TaintModel> Run<'_, '_, M> {
         // Sender side: what the transfer carries.
         let mut flow = M::clean(amount);
         let mut route: Option<Route> = None;
-        if let Some(st) = self.nodes.get_mut(&sender)
-            && st.out_i < ctx.out_len(sender)
-            && ctx.out_at(sender, st.out_i) == e
+        if let Some(st) = ssi
+            .and_then(|si| self.nodes.states.get_mut(si as usize))
+            .map(|s| &mut s.1)
+            && st.out_i < st.out.1
+            && out_edge(ctx, st.out, st.out_i) == e
         {
             match st.role {
                 Role::Source => {
@@ -1017,7 +1277,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
                     }
                 }
                 Role::Active => {
-                    st.fold(ctx, sender, key);
+                    st.fold(ctx, key);
                     // Without pending inflows the outflow's block and transaction do not matter.
                     let (block, tx) = if st.pools.has_pending() {
                         st.position(ctx, ctx.g.edge_seq(e))
@@ -1111,7 +1371,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
             }
             Some(1) => {
                 let st = self.nodes.get_mut(&n).expect("role looked up above");
-                st.fold(ctx, n, v.key);
+                st.fold(ctx, v.key);
                 st.resolve(ctx.g, v.block);
                 st.pools.inflow(v.block, v.tx, flow, Some(arrival));
             }
@@ -1120,8 +1380,8 @@ impl<M: TaintModel> Run<'_, '_, M> {
                 rc.stopped_held = rc.stopped_held.saturating_add(v.taint);
             }
             None => {
-                if let Some(info) = self.exit_of(n) {
-                    self.reach(n).exit = Some(info);
+                if self.mark_exit(n) {
+                    // An exit: its reached entry says so.
                 } else if arrival.hops < ctx.max_hops {
                     self.activate(
                         n,
@@ -1191,9 +1451,9 @@ impl<M: TaintModel> Run<'_, '_, M> {
             }
             Some(1) => {
                 let st = self.nodes.get_mut(&receiver).expect("role looked up above");
-                st.fold(ctx, receiver, ctx.key(e));
+                st.fold(ctx, ctx.key(e));
                 if M::USES_INFLOWS {
-                    let il = InList::of(ctx, receiver, st.ix);
+                    let il = InList::of_state(ctx, st);
                     if st.in_i < il.len && il.at(ctx.g, st.in_i) == e {
                         st.in_i += 1;
                     }
@@ -1217,8 +1477,8 @@ impl<M: TaintModel> Run<'_, '_, M> {
                     self.schedule(sender);
                     return;
                 };
-                if let Some(info) = self.exit_of(receiver) {
-                    self.reach(receiver).exit = Some(info);
+                if self.mark_exit(receiver) {
+                    // An exit: its reached entry says so.
                 } else if a.hops < ctx.max_hops {
                     self.activate(receiver, ctx.key(e), Arrival::Edge(e), flow, a);
                 } else {
@@ -1260,6 +1520,7 @@ impl<M: TaintModel> Run<'_, '_, M> {
             }
             _ => PairView::default(),
         };
+        let (out, inl) = Ranges::of(ctx, n, ix);
         let mut st = NodeState {
             role: Role::Active,
             out_i,
@@ -1278,9 +1539,11 @@ impl<M: TaintModel> Run<'_, '_, M> {
                 route: arrival,
             }),
             ix,
+            out,
+            inl,
         };
         if !lazy_inflows() {
-            st.replay(ctx, n);
+            st.replay(ctx);
         }
         self.nodes.insert(n, st);
     }
@@ -1585,5 +1848,71 @@ impl RunOutput {
             });
         }
         result.summary.push(summary);
+    }
+}
+
+#[cfg(test)]
+mod events_tests {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+
+    use proptest::prelude::*;
+
+    use super::{Events, event};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// The radix heap pops in the order of a binary min-heap of the same entries, with pushes of keys
+        /// at or after the last pop (as the engine makes them), duplicates and equal keys of other nodes
+        /// included, and peeks in between.
+        #[test]
+        fn events_pop_in_min_heap_order(
+            ops in prop::collection::vec((0u8..4, 0u32..40, 0u32..3, 0u32..4), 1..400),
+            spread in prop::sample::select(vec![1u32, 7, 1 << 12, 1 << 30]),
+        ) {
+            let mut ev = Events::new();
+            let mut reference: BinaryHeap<Reverse<u128>> = BinaryHeap::new();
+            let mut last = 0u32;
+            for (op, dk, node, state) in ops {
+                if op == 0 {
+                    let got = ev.pop();
+                    let want = reference.pop().map(|Reverse(x)| x);
+                    prop_assert_eq!(got, want);
+                    if let Some(x) = got {
+                        last = (x >> 96) as u32;
+                    }
+                } else {
+                    let k = last.saturating_add(dk.saturating_mul(spread));
+                    let x = event(k, node, state, k ^ node);
+                    ev.push(x);
+                    reference.push(Reverse(x));
+                }
+                prop_assert_eq!(ev.peek(), reference.peek().map(|&Reverse(x)| x));
+            }
+            while let Some(Reverse(want)) = reference.pop() {
+                prop_assert_eq!(ev.pop(), Some(want));
+            }
+            prop_assert_eq!(ev.pop(), None);
+        }
+
+        /// A push below the last pop (which the engine never makes) still comes out in order.
+        #[test]
+        fn events_accept_an_earlier_key(keys in prop::collection::vec(0u32..1000, 1..50), early in 0u32..1000) {
+            let mut ev = Events::new();
+            let mut reference: BinaryHeap<Reverse<u128>> = BinaryHeap::new();
+            for (i, &k) in keys.iter().enumerate() {
+                let x = event(k, i as u32, 0, 0);
+                ev.push(x);
+                reference.push(Reverse(x));
+            }
+            prop_assert_eq!(ev.pop(), reference.pop().map(|Reverse(x)| x));
+            let x = event(early, u32::MAX, 0, 0);
+            ev.push(x);
+            reference.push(Reverse(x));
+            while let Some(Reverse(want)) = reference.pop() {
+                prop_assert_eq!(ev.pop(), Some(want));
+            }
+        }
     }
 }
