@@ -496,3 +496,31 @@ fn placing_conversions_when_their_owner_is_tainted_gives_what_placing_all_gives(
     }
     assert!(used > 0, "some traces went through conversions");
 }
+
+#[test]
+fn runs_that_feed_each_other_stop_when_nothing_changes() {
+    // Swaps both ways between the same assets make runs feed each other. Repeating a run with the same outcome
+    // gives its handoffs the same path ids, so the loop stops; before, new ids made every repeat look like a
+    // change and the runs fed each other until the run limit (4,096 runs, minutes even on this small world).
+    let (mem, _) =
+        chaintrace_sim::generate_in_memory(&chaintrace_sim::WorldConfig::new(7, 3_000)).expect("sim");
+    let g = Graph::from_transfers(mem.transfers.iter().cloned(), StoreStamp::default()).expect("graph");
+    let set = build_conversions(&mem.logs, &mem.transfers, &ConversionConfig::default());
+    let mut starts: Vec<(Chain, Address)> = set.edges.iter().map(|c| (c.from_chain, c.owner)).collect();
+    starts.dedup();
+    let mut most = 0;
+    let mut through = 0;
+    for &start in starts.iter().take(4) {
+        let mut req = TraceRequest::new(vec![start]);
+        req.max_hops = 6;
+        let r = trace_with_conversions(&g, &req, &NoExits, &set.edges, ConversionOptions::default())
+            .expect("trace");
+        through += r.conversions.len();
+        let runs = LAST_RUNS.with(|c| c.get());
+        assert!(runs >= 1, "the trace ran");
+        most = most.max(runs);
+    }
+    assert!(through > 0, "the traces went through conversions");
+    let assets = g.asset_count() as usize;
+    assert!(most <= 8 * assets, "{most} runs for {assets} assets");
+}

@@ -26,7 +26,7 @@ pub(crate) const NO_REC: u32 = u32::MAX;
 pub(crate) const EXT: u32 = 1 << 31;
 
 /// One step of the trace-wide path arena.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum GStep {
     /// A transfer.
     Edge(EdgeId),
@@ -34,8 +34,30 @@ pub(crate) enum GStep {
     Conv(u32),
 }
 
-/// The trace-wide arena: (step, parent id or `NO_REC`).
-pub(crate) type Arena = Vec<(GStep, u32)>;
+/// The trace-wide arena of path steps: (step, parent id or `NO_REC`), each distinct pair stored once, so a run
+/// repeated with the same outcome gives its handoffs the same ids as before (the conversion loop then sees
+/// that nothing changed instead of repeating runs that feed each other until its run limit).
+#[derive(Debug, Default)]
+pub(crate) struct Arena {
+    steps: Vec<(GStep, u32)>,
+    ids: HashMap<(GStep, u32), u32>,
+}
+
+impl Arena {
+    /// The id of `(step, parent)`, added if new.
+    pub(crate) fn intern(&mut self, step: GStep, parent: u32) -> u32 {
+        let next = self.steps.len() as u32;
+        let id = *self.ids.entry((step, parent)).or_insert(next);
+        if id == next {
+            self.steps.push((step, parent));
+        }
+        id
+    }
+
+    fn get(&self, id: u32) -> (GStep, u32) {
+        self.steps[id as usize]
+    }
+}
 
 /// Taint that enters a run through a conversion without a transfer of the run's asset to carry it (a wrap
 /// minted without a `Transfer` event, a bridge release seen only as a log).
@@ -1612,8 +1634,7 @@ impl RunOutput {
         };
         let mut parent = base;
         for &l in local.iter().rev() {
-            arena.push((GStep::Edge(self.records[l as usize].0), parent));
-            parent = (arena.len() - 1) as u32;
+            parent = arena.intern(GStep::Edge(self.records[l as usize].0), parent);
             memo.insert(l, parent);
         }
         parent
@@ -1648,7 +1669,7 @@ impl RunOutput {
                 let (e, p) = self.records[rec as usize];
                 (GStep::Edge(e), p, rec)
             } else {
-                let (s, p) = arena[rec as usize];
+                let (s, p) = arena.get(rec);
                 (s, p, NO_REC)
             };
             out.push((step, id));

@@ -698,7 +698,7 @@ pub fn trace_indexed(
     let use_conversions = req.direction == Direction::Forward && !conversions.is_empty();
     let mut placement = Placement::new(graph, if use_conversions { conversions } else { &[] }, opts);
 
-    let mut arena: Arena = Vec::new();
+    let mut arena = Arena::default();
     if !use_conversions {
         // No conversion joins two runs: each asset's run is independent (see `par`); parts join in asset order.
         let assets: Vec<AssetId> = initial.iter().copied().collect();
@@ -724,6 +724,8 @@ pub fn trace_indexed(
         sort_result(&mut result);
         return Ok(result);
     }
+    #[cfg(test)]
+    LAST_RUNS.with(|r| r.set(0));
     let mut outputs: BTreeMap<AssetId, RunOutput> = BTreeMap::new();
     let mut used: HashMap<AssetId, Vec<Feed>> = HashMap::new();
     let mut dirty: BTreeSet<AssetId> = initial.clone();
@@ -755,6 +757,8 @@ pub fn trace_indexed(
                 Model::Haircut => engine::run::<models::Haircut>(&ctx),
                 Model::Fifo => engine::run::<models::Fifo>(&ctx),
             };
+            #[cfg(test)]
+            LAST_RUNS.with(|r| r.set(r.get() + 1));
             placement
                 .inputs_of_asset
                 .insert(asset, std::mem::take(&mut conv.inputs));
@@ -1069,6 +1073,8 @@ impl<'c> Placement<'c> {
 thread_local! {
     /// Tests: place every conversion up front (the reference the lazy placement is compared with).
     pub(crate) static EAGER_PLACEMENT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Tests: engine runs of the last trace through conversions on this thread.
+    pub(crate) static LAST_RUNS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 fn eager_placement() -> bool {
@@ -1159,10 +1165,10 @@ fn place_feeds(
         if left.is_zero() {
             continue;
         }
-        arena.push((GStep::Conv(p.index as u32), f.rec));
+        let id = arena.intern(GStep::Conv(p.index as u32), f.rec);
         let route = Route {
             hops: f.hops,
-            rec: EXT | (arena.len() - 1) as u32,
+            rec: EXT | id,
         };
         for &(e, amount) in &p.out_edges {
             if left.is_zero() {
