@@ -938,13 +938,17 @@ impl Graph {
             .collect()
     }
 
+    /// Block indexes of a chain's blocks (empty for a chain without any).
+    fn chain_blocks(&self, chain: Chain) -> Range<u32> {
+        let ci = chain_index(chain);
+        let lo = rd_u32(self.b(), self.l.chain_block_start, ci);
+        lo..rd_u32(self.b(), self.l.chain_block_start, ci + 1).max(lo)
+    }
+
     /// Seq range of the transfers of block `number` of `chain` (empty when the graph holds none of that block).
     /// A binary search over the chain's block numbers.
     pub fn seqs_in_block(&self, chain: Chain, number: u64) -> Range<Seq> {
-        let ci = chain_index(chain);
-        let b = self.b();
-        let bl = rd_u32(b, self.l.chain_block_start, ci);
-        let bh = rd_u32(b, self.l.chain_block_start, ci + 1).max(bl);
+        let Range { start: bl, end: bh } = self.chain_blocks(chain);
         let bi = bl + partition_point(bh - bl, |i| self.block_number(bl + i) < number);
         if bi >= bh || self.block_number(bi) != number {
             let e = self.edge_count();
@@ -959,10 +963,8 @@ impl Graph {
     /// Seq range of a chain's transfers whose block time lies in `[since, until]` (both optional, inclusive).
     /// Assumes block times never decrease along a chain.
     pub fn seqs_in_time(&self, chain: Chain, since: Option<u64>, until: Option<u64>) -> Range<Seq> {
-        let ci = chain_index(chain);
         let b = self.b();
-        let bl = rd_u32(b, self.l.chain_block_start, ci);
-        let bh = rd_u32(b, self.l.chain_block_start, ci + 1);
+        let Range { start: bl, end: bh } = self.chain_blocks(chain);
         let seqs = self.chain_seqs(chain);
         let first_seq_of = |bi: u32| {
             if bi >= bh {

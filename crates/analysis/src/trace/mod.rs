@@ -677,16 +677,7 @@ pub fn trace_indexed(
         return result;
     }
     let by_chain = check_request(graph, req)?;
-    let mut result = TraceResult {
-        model: req.model,
-        direction: req.direction,
-        destinations: Vec::new(),
-        holding: Vec::new(),
-        exits: Vec::new(),
-        truncated: Vec::new(),
-        summary: Vec::new(),
-        conversions: Vec::new(),
-    };
+    let mut result = TraceResult::empty(req.model, req.direction);
     // Initial runs: every asset the starts moved in the window (or the one asked for), per chain.
     let mut sources_of: HashMap<Chain, Vec<NodeId>> = HashMap::new();
     let mut initial: BTreeSet<AssetId> = BTreeSet::new();
@@ -709,11 +700,7 @@ pub fn trace_indexed(
             let sources = sources_of.get(&chain).map_or(&[][..], Vec::as_slice);
             let mut ctx = ctx_for(graph, req, oracle, asset, sources, &no_conv);
             ctx.index = index;
-            let out = match req.model {
-                Model::Poison => engine::run::<models::Poison>(&ctx),
-                Model::Haircut => engine::run::<models::Haircut>(&ctx),
-                Model::Fifo => engine::run::<models::Fifo>(&ctx),
-            };
+            let out = run_model(&ctx);
             let mut part = TraceResult::empty(req.model, req.direction);
             out.append_to(&ctx, &arena, conversions, &mut part);
             part
@@ -752,11 +739,7 @@ pub fn trace_indexed(
             conv.inputs = placement.inputs_of_asset.remove(&asset).unwrap_or_default();
             let mut ctx = ctx_for(graph, req, oracle, asset, sources, &conv);
             ctx.index = index;
-            let out = match req.model {
-                Model::Poison => engine::run::<models::Poison>(&ctx),
-                Model::Haircut => engine::run::<models::Haircut>(&ctx),
-                Model::Fifo => engine::run::<models::Fifo>(&ctx),
-            };
+            let out = run_model(&ctx);
             #[cfg(test)]
             LAST_RUNS.with(|r| r.set(r.get() + 1));
             placement
@@ -836,6 +819,15 @@ pub(crate) fn sort_result(result: &mut TraceResult) {
     });
 }
 
+/// One engine run under the context's model.
+fn run_model(ctx: &engine::Ctx<'_>) -> RunOutput {
+    match ctx.model {
+        Model::Poison => engine::run::<models::Poison>(ctx),
+        Model::Haircut => engine::run::<models::Haircut>(ctx),
+        Model::Fifo => engine::run::<models::Fifo>(ctx),
+    }
+}
+
 fn ctx_for<'a>(
     graph: &'a Graph,
     req: &TraceRequest,
@@ -884,12 +876,19 @@ fn edges_in_tx(
     if seqs.is_empty() {
         return Vec::new();
     }
-    let (len, at): (u32, Box<dyn Fn(u32) -> EdgeId + '_>) = if outgoing {
-        let r = g.out_edges(node);
-        (r.end - r.start, Box::new(move |i| r.start + i))
+    // Positions in the node's list: out-edges are a range of ids, in-edges a range of the in-permutation.
+    let list = if outgoing {
+        g.out_edges(node)
     } else {
-        let r = g.in_edge_slots(node);
-        (r.end - r.start, Box::new(move |i| g.in_edge_at(r.start + i)))
+        g.in_edge_slots(node)
+    };
+    let len = list.end - list.start;
+    let at = |i: u32| {
+        if outgoing {
+            list.start + i
+        } else {
+            g.in_edge_at(list.start + i)
+        }
     };
     // First position whose seq is at or after the block's first seq.
     let (mut lo, mut hi) = (0u32, len);
@@ -1055,17 +1054,14 @@ impl<'c> Placement<'c> {
         if self.by_owner.is_empty() {
             return false;
         }
-        let tainted: HashSet<EdgeId> = out.tainted_edges().collect();
-        let mut senders: Vec<NodeId> = tainted.iter().map(|&e| g.edge_src(e)).collect();
+        let mut senders: Vec<NodeId> = out.tainted_edges().map(|e| g.edge_src(e)).collect();
         senders.sort_unstable();
         senders.dedup();
-        let mut rerun = false;
+        let mut placed_now: HashSet<EdgeId> = HashSet::new();
         for n in senders {
-            for e in self.place_owner(g, n, asset) {
-                rerun |= tainted.contains(&e);
-            }
+            placed_now.extend(self.place_owner(g, n, asset));
         }
-        rerun
+        !placed_now.is_empty() && out.tainted_edges().any(|e| placed_now.contains(&e))
     }
 }
 
