@@ -571,11 +571,14 @@ fn path_evidence(graph: &Graph, senders: &mut Senders<'_>, edges: &[EdgeId], hop
         (bi, ti) = (Some(b), Some(t));
         raw.push((senders.of(e), graph.edge_dst(e), graph.edge_asset(e), b, t));
     }
-    // Then what the nodes, blocks and transactions give.
+    // Then what the nodes, blocks and transactions give; the hashes in one batch, in ascending order (they
+    // are read from the snapshot file, see `Graph::tx_hashes`).
+    let hashes = graph.tx_hashes(&raw.iter().map(|r| r.4).collect::<Vec<_>>());
     let infos: Vec<(EdgeInfo, Option<u64>)> = uniq
         .iter()
         .zip(&raw)
-        .map(|(&(seq, e), &(src, dst, asset, b, t))| {
+        .zip(hashes)
+        .map(|((&(seq, e), &(src, dst, asset, b, _)), tx_hash)| {
             let (chain, from) = graph.node_key(src);
             let info = EdgeInfo {
                 chain,
@@ -585,7 +588,7 @@ fn path_evidence(graph: &Graph, senders: &mut Senders<'_>, edges: &[EdgeId], hop
                 amount: graph.edge_amount(e),
                 block: graph.block_number(b),
                 time: graph.block_time(b),
-                tx_hash: graph.tx_hash(t),
+                tx_hash,
                 seq,
             };
             debug_assert_eq!(info, graph.edge_info(e));

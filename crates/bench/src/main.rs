@@ -403,7 +403,8 @@ fn run(dir: &Path, hops: u32, models: &str, budget_s: f64, repeats: u32) -> anyh
     println!(
         "{}",
         json!({"open_s": open_s, "models": per_model, "vm_hwm_kib": vm_hwm_kib(), "balance_index": index_info,
-               "snapshot_rss_kib": mapping_rss_kib("graph.snapshot"), "transfers": g.edge_count()})
+               "snapshot_rss_kib": mapping_rss_kib("graph.snapshot"), "transfers": g.edge_count(),
+               "tx_hash_reads": hash_reads(&g)})
     );
     Ok(())
 }
@@ -444,9 +445,15 @@ fn cold(dir: &Path, hops: u32) -> anyhow::Result<()> {
         "{}",
         json!({"open_s": open_s, "first_trace_s": trace_s, "to_first_answer_s": t0.elapsed().as_secs_f64(),
                "reached": r.destinations.len(), "vm_hwm_kib": vm_hwm_kib(),
-               "snapshot_rss_kib": mapping_rss_kib("graph.snapshot")})
+               "snapshot_rss_kib": mapping_rss_kib("graph.snapshot"), "tx_hash_reads": hash_reads(&g)})
     );
     Ok(())
+}
+
+/// The transaction-hash reads from the snapshot file so far (they are not mapped; see `Graph::tx_hashes`).
+fn hash_reads(g: &Graph) -> serde_json::Value {
+    let r = g.tx_hash_reads();
+    json!({"calls": r.calls, "bytes": r.bytes})
 }
 
 fn verify(dir: &Path) -> anyhow::Result<()> {

@@ -16,7 +16,12 @@
 //! everything a trace reads: only building a path touches them.
 //!
 //! The graph is one byte image. A build produces it in memory; [`Graph::save`] writes it to a file and
-//! [`Graph::open`] memory-maps it back. There is one reading code path for both.
+//! [`Graph::open`] memory-maps it back. There is one reading code path for both, with one exception: a
+//! snapshot's transaction hashes are not part of the resident graph. They are read from the file with
+//! positioned reads when a path or an evidence list needs them ([`Graph::tx_hashes`], in 4 KiB windows),
+//! never through the mapping, so what a process keeps resident is the structure alone (under 32 bytes per
+//! transfer), however many paths it prints. The kernel's page cache may keep the windows read; the process
+//! does not map them.
 //!
 //! # Corrupt snapshots: what is checked where
 //!
@@ -64,6 +69,7 @@ use std::fs::File;
 use std::io::Write;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use chaintrace_core::{Address, Asset, Chain, TxHash, U256};
 use chaintrace_store::{StoreError, TransferReader};
@@ -251,7 +257,12 @@ pub struct EdgeInfo {
 
 enum Bytes {
     Owned(Vec<u8>),
-    Mapped(std::sync::Arc<memmap2::Mmap>),
+    /// A snapshot: the mapping (through which everything but the transaction hashes is read) and the open
+    /// file (from which the transaction hashes are read, see [`Graph::tx_hashes`]).
+    Mapped {
+        map: std::sync::Arc<memmap2::Mmap>,
+        file: File,
+    },
 }
 
 /// The temporal transfer graph (see the crate docs for the layout).
@@ -260,6 +271,38 @@ pub struct Graph {
     l: Layout,
     /// Source named in errors: the snapshot path, or "memory".
     what: String,
+    /// Reads of the transaction-hash table from the snapshot file: (read calls, bytes).
+    hash_reads: (AtomicU64, AtomicU64),
+}
+
+/// What reading transaction hashes from a snapshot file cost so far (see [`Graph::tx_hash_reads`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HashReads {
+    /// Read calls (one per window of the table a lookup needed).
+    pub calls: u64,
+    /// Bytes read.
+    pub bytes: u64,
+}
+
+/// Reads exactly `buf.len()` bytes at `off` without moving a file cursor (safe to share between threads).
+#[cfg(unix)]
+fn read_exact_at(file: &File, buf: &mut [u8], off: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, off)
+}
+
+/// Reads exactly `buf.len()` bytes at `off` (Windows: positioned reads until the buffer is full).
+#[cfg(windows)]
+fn read_exact_at(file: &File, mut buf: &mut [u8], mut off: u64) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match std::os::windows::fs::FileExt::seek_read(file, buf, off)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                buf = &mut buf[n..];
+                off += n as u64;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `MemAvailable` from /proc/meminfo, in bytes (None where it cannot be read).
@@ -281,7 +324,7 @@ impl std::fmt::Debug for Graph {
         f.debug_struct("Graph")
             .field("nodes", &self.node_count())
             .field("edges", &self.edge_count())
-            .field("mapped", &matches!(self.bytes, Bytes::Mapped(_)))
+            .field("mapped", &self.is_mapped())
             .finish()
     }
 }
@@ -326,6 +369,7 @@ impl Graph {
             bytes: Bytes::Owned(image),
             l,
             what: "memory".to_string(),
+            hash_reads: Default::default(),
         };
         if cfg!(debug_assertions) {
             g.verify()?;
@@ -358,9 +402,13 @@ impl Graph {
         let map = mmap::map_readonly(&file).map_err(io)?;
         let l = format::read_header(&map, &what)?;
         Ok(Graph {
-            bytes: Bytes::Mapped(std::sync::Arc::new(map)),
+            bytes: Bytes::Mapped {
+                map: std::sync::Arc::new(map),
+                file,
+            },
             l,
             what,
+            hash_reads: Default::default(),
         })
     }
 
@@ -415,7 +463,7 @@ impl Graph {
     fn b(&self) -> &[u8] {
         match &self.bytes {
             Bytes::Owned(v) => v,
-            Bytes::Mapped(m) => m,
+            Bytes::Mapped { map, .. } => map,
         }
     }
 
@@ -542,7 +590,9 @@ impl Graph {
     }
     /// Asks the kernel, from a short-lived background thread, to start reading a mapped snapshot's pages into
     /// the page cache (`MADV_WILLNEED`): the edge arrays first, then the node tables, the block and transaction
-    /// tables and the transaction hashes, up to half of the memory the kernel reports available. Returns at
+    /// tables and the transaction hashes, up to half of the memory the kernel reports available (the advice
+    /// fills the page cache and maps nothing: the hashes, read with [`Graph::tx_hashes`], then come from the
+    /// cache instead of one disk read per window, and stay out of the process's memory). Returns at
     /// once; the first trace then finds pages read ahead in large sequential requests instead of faulting them
     /// in one read-around at a time. Does nothing for an in-memory graph, or where the advice is not supported.
     ///
@@ -551,7 +601,7 @@ impl Graph {
     /// Populating page tables too (`MADV_POPULATE_READ`) was no better, and mapped ~370 MB more.
     /// The thread holds the mapping until it has issued its requests; dropping the graph does not wait for it.
     pub fn prefetch_in_background(&self) -> Option<std::thread::JoinHandle<()>> {
-        let Bytes::Mapped(map) = &self.bytes else {
+        let Bytes::Mapped { map, .. } = &self.bytes else {
             return None;
         };
         let map = std::sync::Arc::clone(map);
@@ -583,7 +633,7 @@ impl Graph {
 
     /// Whether this graph reads a memory-mapped file.
     pub fn is_mapped(&self) -> bool {
-        matches!(self.bytes, Bytes::Mapped(_))
+        matches!(self.bytes, Bytes::Mapped { .. })
     }
     /// What the store held when this graph was built.
     pub fn stamp(&self) -> StoreStamp {
@@ -916,12 +966,85 @@ impl Graph {
         start..end.max(start)
     }
 
-    /// Hash of a transaction index.
+    /// Hash of a transaction index (`ti < tx_count()`). For a snapshot this is one read from the file (see
+    /// [`Graph::tx_hashes`]); prefer that for many hashes.
     pub fn tx_hash(&self, ti: u32) -> TxHash {
+        match &self.bytes {
+            Bytes::Owned(_) => TxHash(self.tx_hash_in_image(ti)),
+            Bytes::Mapped { file, .. } => {
+                let mut h = [0u8; 32];
+                self.read_hashes(file, self.l.tx_hash + 32 * ti as usize, &mut h);
+                TxHash(h)
+            }
+        }
+    }
+
+    /// Hashes of transaction indices (each `< tx_count()`), in the order given.
+    ///
+    /// The transaction-hash table (32 bytes per transaction, the largest table) is not part of the resident
+    /// graph: a snapshot's hashes are read from the file (positioned reads, through the page cache) when a
+    /// caller asks for them, and never mapped, so they take no memory of the process however many paths are
+    /// printed. Indices are read one 4 KiB window at a time (one read per window in which a wanted hash
+    /// starts, for ascending indices: a path's transactions sorted by seq share windows). An in-memory graph (after a build) reads its image.
+    ///
+    /// # Panics
+    /// When the snapshot file cannot be read any more after [`Graph::open`] checked its length (an I/O error
+    /// of the disk, or the file truncated in place by hand). This is the contract of the mapped part too
+    /// (see the `mmap` module): there the same failure ends the process with `SIGBUS`; here the panic names
+    /// the file and offset. chaintrace itself never modifies a snapshot in place.
+    pub fn tx_hashes(&self, tis: &[u32]) -> Vec<TxHash> {
+        let Bytes::Mapped { file, .. } = &self.bytes else {
+            return tis.iter().map(|&ti| TxHash(self.tx_hash_in_image(ti))).collect();
+        };
+        const WINDOW: usize = 4096;
+        let mut buf = Vec::with_capacity(WINDOW + 32);
+        let mut at = 0usize;
+        let mut out = Vec::with_capacity(tis.len());
+        for &ti in tis {
+            let off = self.l.tx_hash + 32 * ti as usize;
+            if off < at || off + 32 > at + buf.len() {
+                // The window holding the hash's first byte, plus the rest of a hash that starts in it.
+                at = off / WINDOW * WINDOW;
+                let end = (at + WINDOW + 32).min(self.l.total.max(off + 32));
+                buf.resize(end - at, 0);
+                self.read_hashes(file, at, &mut buf);
+            }
+            let mut h = [0u8; 32];
+            h.copy_from_slice(&buf[off - at..off - at + 32]);
+            out.push(TxHash(h));
+        }
+        out
+    }
+
+    /// Reads `buf.len()` bytes of the snapshot file at `off`, counting the read (see [`Graph::tx_hashes`] for
+    /// why a failure panics).
+    fn read_hashes(&self, file: &File, off: usize, buf: &mut [u8]) {
+        if let Err(e) = read_exact_at(file, buf, off as u64) {
+            panic!(
+                "reading transaction hashes from the graph snapshot {} at byte {off}: {e} (the file must stay \
+                 readable and unchanged while it is open)",
+                self.what
+            );
+        }
+        self.hash_reads.0.fetch_add(1, Ordering::Relaxed);
+        self.hash_reads.1.fetch_add(buf.len() as u64, Ordering::Relaxed);
+    }
+
+    /// What reading transaction hashes from the snapshot file cost so far (zero for an in-memory graph).
+    pub fn tx_hash_reads(&self) -> HashReads {
+        HashReads {
+            calls: self.hash_reads.0.load(Ordering::Relaxed),
+            bytes: self.hash_reads.1.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The hash of a transaction index read from the image itself (through the mapping for a snapshot): for
+    /// rebuilds that read every hash anyway.
+    pub(crate) fn tx_hash_in_image(&self, ti: u32) -> [u8; 32] {
         let p = self.l.tx_hash + ti as usize * 32;
         let mut h = [0u8; 32];
         h.copy_from_slice(&self.b()[p..p + 32]);
-        TxHash(h)
+        h
     }
 
     /// Seq range of a chain's transfers.

@@ -718,3 +718,68 @@ fn block_and_tx_index_agree_with_a_full_scan_across_hint_buckets() {
     assert_eq!(g.block_index(u32::MAX), nb - 1);
     assert_eq!(g.tx_index(u32::MAX), nt - 1);
 }
+
+#[test]
+fn a_snapshot_reads_transaction_hashes_from_its_file_in_windows() {
+    // 3,000 transactions of one transfer each: their hashes span 24 windows of 4 KiB, and the table does not
+    // start on a window boundary, so some hashes straddle two windows.
+    let ts: Vec<Transfer> = (0..3_000u32)
+        .map(|i| {
+            let mut t = transfer(
+                Chain::Ethereum,
+                1 + u64::from(i / 7),
+                0,
+                Position::Log(i),
+                (i % 50) as u8,
+                (i % 51) as u8,
+                Asset::Native,
+                U256::from(1u64),
+            );
+            t.tx_hash = TxHash([(i % 251) as u8; 32]);
+            t.tx_hash.0[..4].copy_from_slice(&i.to_be_bytes());
+            t
+        })
+        .collect();
+    let g = build(ts);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("graph.snapshot");
+    g.save(&path).expect("save");
+    let m = Graph::open(&path).expect("open");
+    let nt = g.l.counts.txs as u32;
+    assert_eq!(nt, 3_000);
+    assert_ne!(
+        m.l.tx_hash % 4096,
+        0,
+        "the test needs a table that straddles windows"
+    );
+    let ascending: Vec<u32> = (0..nt).collect();
+    let want = g.tx_hashes(&ascending);
+    assert_eq!(
+        g.tx_hash_reads(),
+        HashReads::default(),
+        "an in-memory graph reads no file"
+    );
+    assert_eq!(m.tx_hashes(&ascending), want);
+    // One read per window, not one per hash.
+    let windows = ((m.l.total - 1) / 4096 - m.l.tx_hash / 4096 + 1) as u64;
+    let r = m.tx_hash_reads();
+    assert!(r.calls <= windows, "{} reads for {windows} windows", r.calls);
+    // Any order, repeats and single lookups give the same hashes.
+    let mut state = 99u64;
+    let mixed: Vec<u32> = (0..2_000)
+        .map(|_| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            ((state >> 33) % u64::from(nt)) as u32
+        })
+        .chain((0..nt).rev())
+        .collect();
+    let got = m.tx_hashes(&mixed);
+    for (&ti, h) in mixed.iter().zip(&got) {
+        assert_eq!(*h, want[ti as usize], "tx {ti}");
+        assert_eq!(m.tx_hash(ti), want[ti as usize], "tx {ti} alone");
+    }
+    // The hashes are the transfers' hashes.
+    for e in 0..g.edge_count() {
+        assert_eq!(m.edge_info(e).tx_hash, g.edge_info(e).tx_hash);
+    }
+}

@@ -148,7 +148,7 @@ impl SeqRows for Merged<'_> {
     }
     fn tx(&self, seq: usize) -> [u8; 32] {
         match self.side(seq) {
-            Ok(s) => self.g.tx_hash(self.g.tx_index(s as u32)).0,
+            Ok(s) => self.g.tx_hash_in_image(self.g.tx_index(s as u32)),
             Err(r) => self.new[r].tx,
         }
     }

@@ -1698,13 +1698,15 @@ impl RunOutput {
         }
         need.sort_unstable();
         let mut loc = Locator::default();
+        let at: Vec<(u32, u32)> = need.iter().map(|&(seq, _)| loc.block_tx(g, seq)).collect();
+        // One batch, in ascending order: the hashes are read from the snapshot file (see `Graph::tx_hashes`).
+        let hashes = g.tx_hashes(&at.iter().map(|&(_, ti)| ti).collect::<Vec<_>>());
         let mut built = Vec::with_capacity(need.len());
-        for &(seq, r) in &need {
+        for ((&(seq, r), &(bi, _)), tx_hash) in need.iter().zip(&at).zip(hashes) {
             memo[r as usize] = built.len() as u32;
             let (e, _) = self.records[r as usize];
-            let (bi, ti) = loc.block_tx(g, seq);
             built.push(PathStep {
-                tx_hash: g.tx_hash(ti),
+                tx_hash,
                 from: g.node_key(self.rec_from[r as usize]).1,
                 to: g.node_key(g.edge_dst(e)).1,
                 amount: g.edge_amount(e),

@@ -702,17 +702,19 @@ impl<'a> Run<'a> {
         }
         need.sort_unstable();
         let mut loc = Locator::default();
+        let at: Vec<(u32, u32)> = need.iter().map(|&(seq, _)| loc.block_tx(g, seq)).collect();
+        // One batch, in ascending order: the hashes are read from the snapshot file (see `Graph::tx_hashes`).
+        let hashes = g.tx_hashes(&at.iter().map(|&(_, ti)| ti).collect::<Vec<_>>());
         let mut built = Vec::with_capacity(need.len());
-        for &(seq, r) in &need {
+        for ((&(seq, r), &(bi, _)), tx_hash) in need.iter().zip(&at).zip(hashes) {
             memo[r as usize] = built.len() as u32;
             let rec = self.recs[r as usize];
-            let (bi, ti) = loc.block_tx(g, seq);
             let (from, to) = match self.view.dir {
                 Direction::Forward => (rec.sender, rec.receiver),
                 Direction::Backward => (rec.receiver, rec.sender),
             };
             built.push(PathStep {
-                tx_hash: g.tx_hash(ti),
+                tx_hash,
                 from: addr[self.slot[from as usize] as usize - 1],
                 to: addr[self.slot[to as usize] as usize - 1],
                 amount: self.rec_amount_of(r),
