@@ -881,3 +881,20 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The integer key conversions are sorted by orders owners exactly like `(chain, address)`.
+    #[test]
+    fn owner_keys_order_like_chain_then_address(
+        a in (0usize..6, prop::array::uniform20(any::<u8>())),
+        b in (0usize..6, prop::array::uniform20(any::<u8>())),
+        shared in 0usize..=20,
+    ) {
+        let (ca, cb) = (Chain::ALL[a.0], Chain::ALL[b.0]);
+        // Addresses sharing a prefix of `shared` bytes: differences at every position get tested.
+        let mut bb = b.1;
+        bb[..shared].copy_from_slice(&a.1[..shared]);
+        let (x, y) = ((ca, Address(a.1)), (cb, Address(bb)));
+        prop_assert_eq!(owner_key(x.0, x.1).cmp(&owner_key(y.0, y.1)), x.cmp(&y));
+    }
+}
