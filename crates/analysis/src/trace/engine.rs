@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 
-use chaintrace_core::U256;
+use chaintrace_core::{Asset, Chain, U256};
 use chaintrace_graph::{AssetId, EdgeId, Graph, NodeId, Seq, prefetch};
 
 use super::balance_index::{BalanceIndex, PairView};
@@ -1726,6 +1726,7 @@ impl RunOutput {
         convs: &[ConversionEdge],
         rec: u32,
         (memo, built): (&[u32], &[PathStep]),
+        foreign: &mut FxHashMap<EdgeId, (PathStep, Chain, Asset)>,
     ) -> (Vec<PathStep>, Vec<PathSegment>) {
         let (run_chain, run_asset) = ctx.g.asset(ctx.asset);
         let mut path = Vec::new();
@@ -1737,17 +1738,23 @@ impl RunOutput {
                     segments.transfer(run_chain, run_asset);
                 }
                 GStep::Edge(e) => {
-                    let i = ctx.g.edge_info(e);
-                    path.push(PathStep {
-                        tx_hash: i.tx_hash,
-                        from: i.from,
-                        to: i.to,
-                        amount: i.amount,
-                        block: i.block,
-                        time: i.time,
-                        seq: i.seq,
+                    // A transfer of an earlier run (before a conversion): described once per run, since
+                    // every path through that conversion shares it (its tx hash is a read from the file).
+                    let (step, chain, asset) = foreign.entry(e).or_insert_with(|| {
+                        let i = ctx.g.edge_info(e);
+                        let step = PathStep {
+                            tx_hash: i.tx_hash,
+                            from: i.from,
+                            to: i.to,
+                            amount: i.amount,
+                            block: i.block,
+                            time: i.time,
+                            seq: i.seq,
+                        };
+                        (step, i.chain, i.asset)
                     });
-                    segments.transfer(i.chain, i.asset);
+                    path.push(step.clone());
+                    segments.transfer(*chain, *asset);
                 }
                 GStep::Conv(c) => {
                     if let Some(edge) = convs.get(c as usize) {
@@ -1809,10 +1816,11 @@ impl RunOutput {
             .collect();
         reached.sort_unstable_by(|a, b| (a.1.hops, b.1.received, a.0).cmp(&(b.1.hops, a.1.received, b.0)));
         let (memo, built) = self.steps_of(ctx, &reached);
+        let mut foreign = FxHashMap::default();
         result.destinations.reserve(reached.len());
         for &(n, rc) in &reached {
             let address = ctx.g.node_key(n).1;
-            let (path, segments) = self.path(ctx, arena, convs, rc.rec, (&memo, &built));
+            let (path, segments) = self.path(ctx, arena, convs, rc.rec, (&memo, &built), &mut foreign);
             if let Some(info) = &rc.exit {
                 summary.exits = summary.exits.saturating_add(rc.received);
                 result.exits.push(Exit {
