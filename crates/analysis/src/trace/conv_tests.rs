@@ -450,6 +450,34 @@ fn segments_store_only_what_the_path_cannot_say() {
     assert_eq!(steps.len(), 2);
 }
 
+/// A [`ConversionSource`] over a slice, recording which owners a trace asked for.
+struct OwnerSource<'a> {
+    edges: &'a [ConversionEdge],
+    asked: std::sync::Mutex<Vec<(Chain, Address)>>,
+}
+
+impl<'a> OwnerSource<'a> {
+    fn new(edges: &'a [ConversionEdge]) -> Self {
+        OwnerSource {
+            edges,
+            asked: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl ConversionSource for OwnerSource<'_> {
+    fn is_empty(&self) -> bool {
+        self.edges.is_empty()
+    }
+    fn owned_by(&self, chain: Chain, owner: Address) -> Vec<(u32, ConversionEdge)> {
+        self.asked.lock().expect("lock").push((chain, owner));
+        (self.edges.iter().enumerate())
+            .filter(|(_, c)| (c.from_chain, c.owner) == (chain, owner))
+            .map(|(i, c)| (i as u32, c.clone()))
+            .collect()
+    }
+}
+
 /// Runs `f` with every conversion placed up front (the reference for the lazy placement).
 fn eager_placement<T>(f: impl FnOnce() -> T) -> T {
     EAGER_PLACEMENT.with(|c| c.set(true));
@@ -492,6 +520,20 @@ fn placing_conversions_when_their_owner_is_tainted_gives_what_placing_all_gives(
                 .expect("trace");
             used += lazy.conversions.len();
             assert_eq!(lazy, all, "start {start:?} {model} follow {follow}");
+            // The same edges fetched by owner (as from the CLI's cache file) give the same result.
+            let src = OwnerSource::new(&set.edges);
+            let by_owner =
+                trace_from(&g, &req, &NoExits, Conversions::ByOwner(&src), opts, None).expect("trace");
+            assert_eq!(
+                by_owner, lazy,
+                "by owner: start {start:?} {model} follow {follow}"
+            );
+            if !lazy.conversions.is_empty() {
+                assert!(
+                    src.asked.lock().expect("lock").len() < set.edges.len(),
+                    "only met owners asked"
+                );
+            }
         }
     }
     assert!(used > 0, "some traces went through conversions");

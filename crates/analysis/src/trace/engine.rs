@@ -15,10 +15,9 @@ use super::balance_index::{BalanceIndex, PairView};
 use super::fx::{FxHashMap, FxHashSet};
 use super::models::{Pools, Route, TaintModel, better};
 use super::{
-    AssetSummary, Destination, Direction, Exit, ExitInfo, ExitOracle, HoldReason, Holding, Model,
-    PathSegment, PathStep, SegmentBuilder, TraceResult, Truncation,
+    AssetSummary, ConversionLookup, Destination, Direction, Exit, ExitInfo, ExitOracle, HoldReason, Holding,
+    Model, PathSegment, PathStep, SegmentBuilder, TraceResult, Truncation,
 };
-use crate::conversions::ConversionEdge;
 
 pub(crate) const NO_REC: u32 = u32::MAX;
 /// Flag on a record id: the id points into the trace-wide arena (steps of earlier runs and conversion
@@ -1723,7 +1722,7 @@ impl RunOutput {
         &self,
         ctx: &Ctx<'_>,
         arena: &Arena,
-        convs: &[ConversionEdge],
+        convs: &dyn ConversionLookup,
         rec: u32,
         (memo, built): (&[u32], &[PathStep]),
         foreign: &mut FxHashMap<EdgeId, (PathStep, Chain, Asset)>,
@@ -1757,7 +1756,7 @@ impl RunOutput {
                     segments.transfer(*chain, *asset);
                 }
                 GStep::Conv(c) => {
-                    if let Some(edge) = convs.get(c as usize) {
+                    if let Some(edge) = convs.conversion(c) {
                         segments.conversion(edge);
                     }
                 }
@@ -1771,7 +1770,7 @@ impl RunOutput {
         self,
         ctx: &Ctx<'_>,
         arena: &Arena,
-        convs: &[ConversionEdge],
+        convs: &dyn ConversionLookup,
         result: &mut TraceResult,
     ) {
         let (chain, asset) = ctx.g.asset(ctx.asset);

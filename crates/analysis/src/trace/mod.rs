@@ -624,6 +624,8 @@ const MAX_RUNS: usize = 4096;
 /// A conversion edge placed on the graph.
 struct Placed {
     index: usize,
+    /// The conversion (a copy: placed conversions are few, and a by-owner source hands out owned edges).
+    edge: ConversionEdge,
     to_asset: AssetId,
     weight: f64,
     out_edges: Vec<(EdgeId, U256)>,
@@ -657,6 +659,34 @@ pub fn trace_with_conversions(
     trace_indexed(graph, req, oracle, conversions, opts, None)
 }
 
+/// Conversion edges looked up by owner, for a source that does not hold every edge in memory (the CLI's
+/// conversions cache file, where a trace reads only the few conversions of the addresses it meets).
+pub trait ConversionSource: Sync {
+    /// Whether the source has no conversion at all.
+    fn is_empty(&self) -> bool;
+    /// The conversions whose owner is `owner` on `chain`, as `(index, edge)`, ascending by index. The index
+    /// is the edge's position in the whole set (what [`ConversionUse::index`] reports).
+    fn owned_by(&self, chain: Chain, owner: Address) -> Vec<(u32, ConversionEdge)>;
+}
+
+/// The conversion edges a trace may cross.
+#[derive(Clone, Copy)]
+pub enum Conversions<'a> {
+    /// Every edge, in memory; indices are positions in the slice.
+    All(&'a [ConversionEdge]),
+    /// Edges fetched by owner when a trace meets the owner passing taint on.
+    ByOwner(&'a dyn ConversionSource),
+}
+
+impl Conversions<'_> {
+    fn is_empty(&self) -> bool {
+        match self {
+            Conversions::All(c) => c.is_empty(),
+            Conversions::ByOwner(s) => s.is_empty(),
+        }
+    }
+}
+
 /// [`trace_with_conversions`] with a [`BalanceIndex`] of `graph` (built by [`BalanceIndex::build`], or read
 /// back from a cache of it): the same result, faster for haircut and fifo on addresses with long histories.
 /// An index that does not fit the graph ([`BalanceIndex::fits`]) is not used.
@@ -665,6 +695,19 @@ pub fn trace_indexed(
     req: &TraceRequest,
     oracle: &dyn ExitOracle,
     conversions: &[ConversionEdge],
+    opts: ConversionOptions,
+    index: Option<&BalanceIndex>,
+) -> Result<TraceResult, TraceError> {
+    trace_from(graph, req, oracle, Conversions::All(conversions), opts, index)
+}
+
+/// [`trace_indexed`] with the conversions from any [`Conversions`] source: the same result for the same
+/// edges, whether they are all in memory or fetched by owner.
+pub fn trace_from(
+    graph: &Graph,
+    req: &TraceRequest,
+    oracle: &dyn ExitOracle,
+    conversions: Conversions<'_>,
     opts: ConversionOptions,
     index: Option<&BalanceIndex>,
 ) -> Result<TraceResult, TraceError> {
@@ -687,7 +730,15 @@ pub fn trace_indexed(
     }
 
     let use_conversions = req.direction == Direction::Forward && !conversions.is_empty();
-    let mut placement = Placement::new(graph, if use_conversions { conversions } else { &[] }, opts);
+    let mut placement = Placement::new(
+        graph,
+        if use_conversions {
+            conversions
+        } else {
+            Conversions::All(&[])
+        },
+        opts,
+    );
 
     let mut arena = Arena::default();
     if !use_conversions {
@@ -702,7 +753,7 @@ pub fn trace_indexed(
             ctx.index = index;
             let out = run_model(&ctx);
             let mut part = TraceResult::empty(req.model, req.direction);
-            out.append_to(&ctx, &arena, conversions, &mut part);
+            out.append_to(&ctx, &arena, &placement, &mut part);
             part
         });
         for part in parts {
@@ -726,7 +777,7 @@ pub fn trace_indexed(
         let chain = graph.asset(asset).0;
         let feeds = feeds_into(asset, &outputs, &placement.placed, &placement.inputs);
         let mut conv = RunConv::default();
-        place_feeds(&feeds, &placement.placed, conversions, &mut arena, &mut conv);
+        place_feeds(&feeds, &placement.placed, &mut arena, &mut conv);
         let sources = if initial.contains(&asset) {
             sources_of.get(&chain).unwrap_or(&empty_sources)
         } else {
@@ -785,12 +836,12 @@ pub fn trace_indexed(
         };
         let conv = RunConv::default();
         let ctx = ctx_for(graph, req, oracle, asset, sources, &conv);
-        out.append_to(&ctx, &arena, conversions, &mut result);
+        out.append_to(&ctx, &arena, &placement, &mut result);
     }
     for feeds in used.values() {
         for f in feeds {
             let p = &placement.placed[f.placed];
-            let edge = &conversions[p.index];
+            let edge = &p.edge;
             result.conversions.push(ConversionUse {
                 edge: edge.clone(),
                 index: p.index,
@@ -961,6 +1012,7 @@ fn place_one(g: &Graph, c: &ConversionEdge, index: usize) -> Option<(Placed, Vec
     }
     let placed = Placed {
         index,
+        edge: c.clone(),
         to_asset,
         weight: c.weight(),
         out_edges,
@@ -972,6 +1024,17 @@ fn place_one(g: &Graph, c: &ConversionEdge, index: usize) -> Option<(Placed, Vec
 /// The conversion edges placed on the graph so far. A conversion only matters once its owner passes taint on
 /// in its input asset, so each is placed when a run first sees its owner do that (`place_after`), not up
 /// front: a trace that meets a few swaps does not place the other hundreds of thousands.
+/// The conversion of an index, for building paths (which name conversions by index).
+pub(crate) trait ConversionLookup {
+    fn conversion(&self, index: u32) -> Option<&ConversionEdge>;
+}
+
+impl ConversionLookup for Placement<'_> {
+    fn conversion(&self, index: u32) -> Option<&ConversionEdge> {
+        self.by_index.get(&index).map(|&p| &self.placed[p].edge)
+    }
+}
+
 /// `(chain, address)` as integers that order like the pair (chain, then the address bytes): sorting the
 /// ~10^6 conversions of a 10^7-transfer store by owner compares integers instead of calling `memcmp`
 /// (about 0.2 s -> a few tens of ms at 971k conversions).
@@ -988,7 +1051,10 @@ fn owner_key(chain: Chain, address: Address) -> OwnerKey {
 }
 
 struct Placement<'c> {
-    conversions: &'c [ConversionEdge],
+    conversions: Conversions<'c>,
+    opts: ConversionOptions,
+    /// Placed conversion by conversion index (for paths, which name conversions by index).
+    by_index: HashMap<u32, usize>,
     /// Indices of the conversions that may be placed (candidates only when followed), by `(chain, owner)`
     /// (as [`owner_key`]).
     by_owner: Vec<(OwnerKey, u32)>,
@@ -1001,8 +1067,13 @@ struct Placement<'c> {
 }
 
 impl<'c> Placement<'c> {
-    fn new(g: &Graph, conversions: &'c [ConversionEdge], opts: ConversionOptions) -> Placement<'c> {
-        let mut by_owner: Vec<(OwnerKey, u32)> = conversions
+    fn new(g: &Graph, conversions: Conversions<'c>, opts: ConversionOptions) -> Placement<'c> {
+        // A by-owner source has its own index; a slice gets one here.
+        let all = match conversions {
+            Conversions::All(c) => c,
+            Conversions::ByOwner(_) => &[],
+        };
+        let mut by_owner: Vec<(OwnerKey, u32)> = all
             .iter()
             .enumerate()
             .filter(|(_, c)| !c.is_candidate || opts.follow_candidates)
@@ -1011,6 +1082,8 @@ impl<'c> Placement<'c> {
         by_owner.sort_unstable();
         let mut p = Placement {
             conversions,
+            opts,
+            by_index: HashMap::new(),
             by_owner,
             done: HashSet::new(),
             placed: Vec::new(),
@@ -1021,7 +1094,7 @@ impl<'c> Placement<'c> {
             let owners: Vec<(Chain, Address)> = p
                 .by_owner
                 .iter()
-                .map(|&(_, i)| (conversions[i as usize].from_chain, conversions[i as usize].owner))
+                .map(|&(_, i)| (all[i as usize].from_chain, all[i as usize].owner))
                 .collect();
             for (chain, address) in owners {
                 if let Some(n) = g.node(chain, address) {
@@ -1041,22 +1114,33 @@ impl<'c> Placement<'c> {
             return Vec::new();
         }
         let (chain, address) = g.node_key(owner);
-        let key = owner_key(chain, address);
-        let lo = self.by_owner.partition_point(|&(k, _)| k < key);
-        let mut new_inputs = Vec::new();
-        for k in lo..self.by_owner.len() {
-            let (k, index) = self.by_owner[k];
-            if k != key {
-                break;
+        let owned: Vec<(u32, std::borrow::Cow<'_, ConversionEdge>)> = match self.conversions {
+            Conversions::All(all) => {
+                let key = owner_key(chain, address);
+                let lo = self.by_owner.partition_point(|&(k, _)| k < key);
+                self.by_owner[lo..]
+                    .iter()
+                    .take_while(|&&(k, _)| k == key)
+                    .map(|&(_, i)| (i, std::borrow::Cow::Borrowed(&all[i as usize])))
+                    .collect()
             }
-            let conv = &self.conversions[index as usize];
+            Conversions::ByOwner(src) => src
+                .owned_by(chain, address)
+                .into_iter()
+                .filter(|(_, c)| !c.is_candidate || self.opts.follow_candidates)
+                .map(|(i, c)| (i, std::borrow::Cow::Owned(c)))
+                .collect(),
+        };
+        let mut new_inputs = Vec::new();
+        for (index, conv) in owned {
             if g.asset_id(conv.from_chain, conv.asset_in) != Some(asset) {
                 continue;
             }
-            let Some((placed, input)) = place_one(g, conv, index as usize) else {
+            let Some((placed, input)) = place_one(g, &conv, index as usize) else {
                 continue;
             };
             let p = self.placed.len();
+            self.by_index.insert(index, p);
             self.placed.push(placed);
             for e in input {
                 self.inputs.entry(e).or_default().push(p);
@@ -1070,7 +1154,9 @@ impl<'c> Placement<'c> {
     /// After a run of `asset`: places the conversions of every address that passed taint on in it. True when
     /// one placed now has an input transfer the run tainted (the run must then be repeated).
     fn place_after(&mut self, g: &Graph, asset: AssetId, out: &RunOutput) -> bool {
-        if self.by_owner.is_empty() {
+        if self.conversions.is_empty()
+            || (self.by_owner.is_empty() && matches!(self.conversions, Conversions::All(_)))
+        {
             return false;
         }
         let mut senders: Vec<NodeId> = out.tainted_edges().map(|e| g.edge_src(e)).collect();
@@ -1167,16 +1253,10 @@ fn split(h: &Handoff, ps: &[usize], placed: &[Placed]) -> Vec<(usize, U256)> {
 
 /// Turns feeds into the target run's inflows: the converted taint spread over the output transfers (each
 /// up to its amount), the rest as a virtual inflow. Each conversion becomes an arena step.
-fn place_feeds(
-    feeds: &[Feed],
-    placed: &[Placed],
-    conversions: &[ConversionEdge],
-    arena: &mut Arena,
-    conv: &mut RunConv,
-) {
+fn place_feeds(feeds: &[Feed], placed: &[Placed], arena: &mut Arena, conv: &mut RunConv) {
     for f in feeds {
         let p = &placed[f.placed];
-        let mut left = converted(&conversions[p.index], f.taint_in);
+        let mut left = converted(&p.edge, f.taint_in);
         if left.is_zero() {
             continue;
         }

@@ -38,7 +38,8 @@ use serde_json::{Value, json};
 
 use chaintrace_report::json::{conversion_json, step_json};
 
-use crate::graph_load::{load_conversions, load_graph};
+use crate::conv_cache;
+use crate::graph_load::{TraceConversions, load_conversions_for_trace, load_graph, rebuild_conversions};
 use crate::opts::GlobalOpts;
 
 /// Output formats of `trace`.
@@ -189,10 +190,10 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
         asset,
         fan_out_cap: args.fan_out_cap,
     };
-    let conversions = if args.no_conversions || req.direction == Direction::Backward {
-        ConversionSet::default()
+    let mut conversions = if args.no_conversions || req.direction == Direction::Backward {
+        TraceConversions::Built(ConversionSet::default())
     } else {
-        load_conversions(&store, &dir, &graph)?
+        load_conversions_for_trace(&store, &dir, &graph)?
     };
     // Labeled exits (exchanges, mixers, bridges, sanctioned, other services) stop the trace, as in
     // `investigate`; a conversion's input still continues through a labeled pool or bridge.
@@ -202,17 +203,19 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
     // graph's balance index, built once and cached next to the snapshot; same result without it).
     let index = (req.model != Model::Poison && req.direction == Direction::Forward)
         .then(|| crate::balance_cache::load_or_build(&dir, &graph));
+    let opts = ConversionOptions {
+        follow_candidates: args.follow_ambiguous_bridges,
+    };
     let t0 = Instant::now();
-    let result = trace::trace_indexed(
-        &graph,
-        &req,
-        &oracle,
-        &conversions.edges,
-        ConversionOptions {
-            follow_candidates: args.follow_ambiguous_bridges,
-        },
-        index.as_ref(),
-    )?;
+    let mut result = trace::trace_from(&graph, &req, &oracle, conversions.source(), opts, index.as_ref())?;
+    if let Some(damage) = conversions.damage() {
+        // A damaged cache record was not handed to the trace: its result may miss a conversion. Rebuild the
+        // cache from the store and trace again.
+        eprintln!("warning: the conversions cache is damaged ({damage}); rebuilding it and tracing again");
+        let key = conv_cache::cache_key(&graph.stamp(), &dir);
+        conversions = TraceConversions::Built(rebuild_conversions(&store, &dir, &graph, key)?);
+        result = trace::trace_from(&graph, &req, &oracle, conversions.source(), opts, index.as_ref())?;
+    }
     eprintln!(
         "traced {} {} in {:.3}s: {} destinations, {} holding, {} exits, {} truncated",
         req.direction.name(),
