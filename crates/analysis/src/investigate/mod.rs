@@ -31,7 +31,6 @@ use chaintrace_core::{Address, Asset, Category, Chain, Label, LabelIndex, TxHash
 use chaintrace_graph::{Graph, NodeId};
 
 use crate::cluster::{self, ClusterConfig, Clustering, NodeLabels, is_service_category};
-use crate::conversions::ConversionEdge;
 use crate::trace::{self, ExitCategory, ExitInfo, ExitOracle, HoldReason, Model, TraceRequest};
 
 pub use attribution::{ActorBook, ActorFacts, Attribution, Evidence, EvidenceKind, Finding};
@@ -103,9 +102,9 @@ pub struct Inputs<'a> {
     pub assets: &'a AssetBook,
     /// Daily USD prices.
     pub prices: &'a PriceTable,
-    /// Conversion edges (swaps, wraps, bridge matches) the fund-flow trace continues through; empty: each
-    /// chain and asset is traced on its own.
-    pub conversions: &'a [ConversionEdge],
+    /// Conversion edges (swaps, wraps, bridge matches) the fund-flow trace continues through, all in memory
+    /// or fetched by owner; none: each chain and asset is traced on its own.
+    pub conversions: trace::Conversions<'a>,
     /// The graph's balance index, if the caller has one (haircut and fifo traces then start each address's
     /// history replay near its first taint; the same result without it; ignored if built for another graph).
     pub balance_index: Option<&'a trace::BalanceIndex>,
@@ -533,7 +532,7 @@ pub fn investigate_with_mixers(
         labels: LabelExits { labels: &index },
         mixers: mixer_inputs.map(|m| m.registry),
     };
-    let traced = trace::trace_indexed(
+    let traced = trace::trace_from(
         g,
         &req,
         &oracle,

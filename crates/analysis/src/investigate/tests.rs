@@ -89,7 +89,7 @@ fn run(g: &Graph, labels: &[Label], prices: &PriceTable) -> Investigation {
         actors: &actors,
         assets: &assets,
         prices,
-        conversions: &[],
+        conversions: trace::Conversions::All(&[]),
         balance_index: None,
     };
     investigate(&inputs, &incident(), &Options::default()).expect("investigation runs")
@@ -110,7 +110,7 @@ fn losses_count_only_victim_to_exploiter_after_the_start_and_price_by_day() {
         actors: &actors,
         assets: &assets,
         prices: &prices,
-        conversions: &[],
+        conversions: trace::Conversions::All(&[]),
         balance_index: None,
     };
     let inv = investigate(&inputs, &inc, &Options::default()).expect("runs");

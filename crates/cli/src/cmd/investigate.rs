@@ -17,11 +17,13 @@ use chaintrace_analysis::cluster::is_service_category;
 use chaintrace_analysis::investigate::{
     self, ActorFacts, AssetBook, Incident, Inputs, Investigation, MixerInputs, Options, PriceTable,
 };
-use chaintrace_analysis::trace::Model;
+use chaintrace_analysis::trace::{Conversions, Model};
 use chaintrace_core::{ActorId, Category, Label};
 use chaintrace_store::Store;
 
-use crate::graph_load::{load_defi, load_graph, load_labels};
+use crate::graph_load::{
+    TraceConversions, load_conversions_for_trace, load_defi, load_graph, load_labels, rebuild_conversions,
+};
 use crate::opts::GlobalOpts;
 
 /// Report formats.
@@ -190,7 +192,14 @@ pub(crate) fn investigate_store(
         crate::opts::open_store_read(dir).with_context(|| format!("opening store in {}", dir.display()))?;
     let graph = load_graph(&store, dir, false)?;
     let labels = load_labels(&store)?;
-    let (conversions, mixers) = load_defi(&store, dir, follow_conversions, true)?;
+    // Conversions from their cache (opened, not decoded: the trace reads the owners it meets), mixer events
+    // from the raw logs.
+    let conversions = if follow_conversions {
+        load_conversions_for_trace(&store, dir, &graph)?
+    } else {
+        TraceConversions::Built(chaintrace_analysis::conversions::ConversionSet::default())
+    };
+    let (_, mixers) = load_defi(&store, dir, false, true)?;
     let mixers = mixers.expect("load_defi returns mixer events when asked for them");
     let actors = actor_book(&store, &labels)?;
     let assets = AssetBook::with_known_tokens();
@@ -204,7 +213,7 @@ pub(crate) fn investigate_store(
         actors: &actors,
         assets: &assets,
         prices,
-        conversions: &conversions.edges,
+        conversions: conversions.source(),
         balance_index: index.as_ref(),
     };
     let mixer_inputs = MixerInputs {
@@ -212,8 +221,22 @@ pub(crate) fn investigate_store(
         deposits: &mixers.deposits,
         withdrawals: &mixers.withdrawals,
     };
-    let inv = investigate::investigate_with_mixers(&inputs, Some(&mixer_inputs), incident, opts)
+    let mut inv = investigate::investigate_with_mixers(&inputs, Some(&mixer_inputs), incident, opts)
         .with_context(|| format!("investigating '{}'", incident.name))?;
+    if let Some(damage) = conversions.damage() {
+        // A damaged cache record was not used: rebuild the cache from the store and investigate again.
+        eprintln!(
+            "warning: the conversions cache is damaged ({damage}); rebuilding it and investigating again"
+        );
+        let key = crate::conv_cache::cache_key(&graph.stamp(), dir);
+        let rebuilt = rebuild_conversions(&store, dir, &graph, key)?;
+        let inputs = Inputs {
+            conversions: Conversions::All(&rebuilt.edges),
+            ..inputs
+        };
+        inv = investigate::investigate_with_mixers(&inputs, Some(&mixer_inputs), incident, opts)
+            .with_context(|| format!("investigating '{}'", incident.name))?;
+    }
     eprintln!(
         "investigated in {:.2}s: {} loss asset(s), {} exit entit(ies), {} destination(s), {} actor(s) ranked, {} mixer deposit(s) ({} labels)",
         t0.elapsed().as_secs_f64(),
