@@ -528,11 +528,13 @@ fn placing_conversions_when_their_owner_is_tainted_gives_what_placing_all_gives(
                 by_owner, lazy,
                 "by owner: start {start:?} {model} follow {follow}"
             );
+            let asked = src.asked.lock().expect("lock").clone();
+            let mut once = asked.clone();
+            once.sort_unstable();
+            once.dedup();
+            assert_eq!(once.len(), asked.len(), "each owner is asked once: {asked:?}");
             if !lazy.conversions.is_empty() {
-                assert!(
-                    src.asked.lock().expect("lock").len() < set.edges.len(),
-                    "only met owners asked"
-                );
+                assert!(asked.len() < set.edges.len(), "only met owners asked");
             }
         }
     }

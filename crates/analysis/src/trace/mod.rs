@@ -1021,9 +1021,6 @@ fn place_one(g: &Graph, c: &ConversionEdge, index: usize) -> Option<(Placed, Vec
     Some((placed, input))
 }
 
-/// The conversion edges placed on the graph so far. A conversion only matters once its owner passes taint on
-/// in its input asset, so each is placed when a run first sees its owner do that (`place_after`), not up
-/// front: a trace that meets a few swaps does not place the other hundreds of thousands.
 /// The conversion of an index, for building paths (which name conversions by index).
 pub(crate) trait ConversionLookup {
     fn conversion(&self, index: u32) -> Option<&ConversionEdge>;
@@ -1050,11 +1047,16 @@ fn owner_key(chain: Chain, address: Address) -> OwnerKey {
     (u128::from_be_bytes(hi), u64::from_be_bytes(lo))
 }
 
+/// The conversion edges placed on the graph so far. A conversion only matters once its owner passes taint on
+/// in its input asset, so each is placed when a run first sees its owner do that (`place_after`), not up
+/// front: a trace that meets a few swaps does not place the other hundreds of thousands.
 struct Placement<'c> {
     conversions: Conversions<'c>,
     opts: ConversionOptions,
     /// Placed conversion by conversion index (for paths, which name conversions by index).
     by_index: HashMap<u32, usize>,
+    /// A by-owner source's answers so far (an owner is asked once, whatever the assets it passes on).
+    fetched: HashMap<NodeId, Vec<(u32, ConversionEdge)>>,
     /// Indices of the conversions that may be placed (candidates only when followed), by `(chain, owner)`
     /// (as [`owner_key`]).
     by_owner: Vec<(OwnerKey, u32)>,
@@ -1084,6 +1086,7 @@ impl<'c> Placement<'c> {
             conversions,
             opts,
             by_index: HashMap::new(),
+            fetched: HashMap::new(),
             by_owner,
             done: HashSet::new(),
             placed: Vec::new(),
@@ -1124,12 +1127,19 @@ impl<'c> Placement<'c> {
                     .map(|&(_, i)| (i, std::borrow::Cow::Borrowed(&all[i as usize])))
                     .collect()
             }
-            Conversions::ByOwner(src) => src
-                .owned_by(chain, address)
-                .into_iter()
-                .filter(|(_, c)| !c.is_candidate || self.opts.follow_candidates)
-                .map(|(i, c)| (i, std::borrow::Cow::Owned(c)))
-                .collect(),
+            Conversions::ByOwner(src) => {
+                let follow = self.opts.follow_candidates;
+                self.fetched
+                    .entry(owner)
+                    .or_insert_with(|| {
+                        let mut owned = src.owned_by(chain, address);
+                        owned.retain(|(_, c)| !c.is_candidate || follow);
+                        owned
+                    })
+                    .iter()
+                    .map(|(i, c)| (*i, std::borrow::Cow::Owned(c.clone())))
+                    .collect()
+            }
         };
         let mut new_inputs = Vec::new();
         for (index, conv) in owned {
