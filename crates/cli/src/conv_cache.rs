@@ -269,7 +269,12 @@ impl LazyConversions {
     fn record(&self, i: usize) -> Result<ConversionEdge, String> {
         use std::io::{Seek, SeekFrom};
         let (from, to, _) = self.head.record(i);
-        let len = usize::try_from(to.saturating_sub(from)).map_err(|_| "record too large".to_string())?;
+        // Offsets come from a head that passed its checksum; still, never size a buffer from a bad one.
+        let records_len = self.head.u64_at(self.head.table_at + 8 * self.head.n);
+        if from > to || to > records_len {
+            return Err(format!("{}: edge record {i} out of range", self.path.display()));
+        }
+        let len = usize::try_from(to - from).map_err(|_| "record too large".to_string())?;
         let mut bytes = vec![0u8; len];
         let io = |e: std::io::Error| format!("cannot read {}: {e}", self.path.display());
         let mut file = self
