@@ -564,11 +564,12 @@ fn path_evidence(graph: &Graph, senders: &mut Senders<'_>, edges: &[EdgeId], hop
     // previous edge's, so the processor overlaps their cache misses (a loop doing all the reads and the
     // writing per edge waits for each miss in turn). First what the edge id alone gives.
     let mut raw = Vec::with_capacity(uniq.len());
-    let (mut bi, mut ti) = (None, None);
+    let mut bi = None;
     for &(seq, e) in &uniq {
         let b = seq_index(seq, bi, |i| graph.block_seqs(i).start, || graph.block_index(seq));
-        let t = seq_index(seq, ti, |i| graph.tx_seqs(i).start, || graph.tx_index(seq));
-        (bi, ti) = (Some(b), Some(t));
+        // O(1) (a rank in the transaction-start bitmap): no search from the previous answer needed.
+        let t = graph.tx_index(seq);
+        bi = Some(b);
         raw.push((senders.of(e), graph.edge_dst(e), graph.edge_asset(e), b, t));
     }
     // Then what the nodes, blocks and transactions give; the hashes in one batch, in ascending order (they

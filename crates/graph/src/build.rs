@@ -221,7 +221,9 @@ pub(crate) struct Tables {
     block_first: Vec<u32>,
     block_num: Vec<u64>,
     block_time: Vec<u64>,
-    tx_first: Vec<u32>,
+    /// Transaction-start bitmap (bit `seq` set at the first transfer of each transaction), grown on demand.
+    tx_bits: Vec<u64>,
+    txs: u64,
     chain_seq: [u32; CHAINS + 1],
     chain_block: [u32; CHAINS + 1],
 }
@@ -245,7 +247,12 @@ impl Tables {
             self.chain_block[(block_key >> 58) as usize + 1] += 1;
         }
         if new_tx {
-            self.tx_first.push(seq as u32);
+            let w = seq >> 6;
+            if self.tx_bits.len() <= w {
+                self.tx_bits.resize(w + 1, 0);
+            }
+            self.tx_bits[w] |= 1 << (seq & 63);
+            self.txs += 1;
         }
         self.chain_seq[(block_key >> 58) as usize + 1] += 1;
     }
@@ -327,7 +334,8 @@ pub(crate) fn layout<R: SeqRows>(
         block_first,
         block_num,
         block_time,
-        tx_first,
+        mut tx_bits,
+        txs,
         mut chain_seq,
         mut chain_block,
     } = tables;
@@ -340,7 +348,7 @@ pub(crate) fn layout<R: SeqRows>(
         edges: n_edges as u64,
         assets: asset_list.len() as u64,
         blocks: block_first.len() as u64,
-        txs: tx_first.len() as u64,
+        txs,
         overflow,
         wide,
     };
@@ -460,21 +468,38 @@ pub(crate) fn layout<R: SeqRows>(
         wr_u64(b, l.block_number, k, *n);
         wr_u64(b, l.block_time, k, *t);
     }
-    let hints = [
-        (l.block_hint, &block_first, format::BLOCK_HINT_SHIFT),
-        (l.tx_hint, &tx_first, format::TX_HINT_SHIFT),
-    ];
-    for (off, first, shift) in hints {
-        for (k, h) in format::hint_values(first.len(), |i| first[i], counts.edges, shift)
-            .into_iter()
-            .enumerate()
-        {
-            wr_u32(b, off, k, h);
-        }
+    for (k, h) in format::hint_values(
+        block_first.len(),
+        |i| block_first[i],
+        counts.edges,
+        format::BLOCK_HINT_SHIFT,
+    )
+    .into_iter()
+    .enumerate()
+    {
+        wr_u32(b, l.block_hint, k, h);
     }
-    for (k, f) in tx_first.iter().enumerate() {
-        wr_u32(b, l.tx_first_seq, k, *f);
-        b[l.tx_hash + 32 * k..l.tx_hash + 32 * (k + 1)].copy_from_slice(&rows.tx(*f as usize));
+    // Transaction starts: the bitmap, its rank and select tables, and the hash of each transaction.
+    tx_bits.resize(format::tx_bit_words(counts.edges) as usize, 0);
+    let (rank, select) = format::tx_rank_select(tx_bits.len(), |w| tx_bits[w], txs);
+    for (w, x) in tx_bits.iter().enumerate() {
+        wr_u64(b, l.tx_bits, w, *x);
+    }
+    for (d, r) in rank.iter().enumerate() {
+        wr_u64(b, l.tx_rank, d, *r);
+    }
+    for (k, v) in select.iter().enumerate() {
+        wr_u32(b, l.tx_select, k, *v);
+    }
+    let mut k = 0usize;
+    for (w, &x) in tx_bits.iter().enumerate() {
+        let mut x = x;
+        while x != 0 {
+            let seq = w * 64 + x.trailing_zeros() as usize;
+            x &= x - 1;
+            b[l.tx_hash + 32 * k..l.tx_hash + 32 * (k + 1)].copy_from_slice(&rows.tx(seq));
+            k += 1;
+        }
     }
     format::write_header(b, &l);
     Graph::from_image(img)

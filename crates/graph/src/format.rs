@@ -10,7 +10,7 @@ use crate::GraphError;
 /// Magic at offset 0.
 pub(crate) const MAGIC: [u8; 8] = *b"CTGRAPH\0";
 /// Layout version; bump on any change.
-pub(crate) const VERSION: u32 = 4;
+pub(crate) const VERSION: u32 = 5;
 /// Bytes of the store stamp: per chain slot transfers, max block and a reserved word (3 x u64), then the
 /// transfer high-water mark and its row digest (2 x u64, since version 4).
 pub(crate) const STAMP_LEN: usize = CHAINS * 24 + 16;
@@ -28,8 +28,11 @@ pub(crate) const OVERFLOW_LEN: usize = 36;
 pub(crate) const AMOUNT_OVERFLOW: u128 = u128::MAX;
 /// Seqs per entry of the block hint table (as a shift): entry k is the block holding seq `k << shift`.
 pub(crate) const BLOCK_HINT_SHIFT: u32 = 10;
-/// Seqs per entry of the transaction hint table (as a shift).
-pub(crate) const TX_HINT_SHIFT: u32 = 8;
+/// Bitmap words per entry of the transaction rank directory (256 seqs per entry).
+pub(crate) const TX_RANK_WORDS: usize = 4;
+/// Transactions per entry of the transaction select table (as a shift): entry k is the rank-directory entry
+/// holding the start of transaction `k << shift`.
+pub(crate) const TX_SELECT_SHIFT: u32 = 8;
 
 /// Entries of a hint table over `edges` seqs: one per `1 << shift` seqs plus one (0 without edges).
 pub(crate) fn hint_len(edges: u64, shift: u32) -> u64 {
@@ -50,6 +53,98 @@ pub(crate) fn hint_values(len: usize, first: impl Fn(usize) -> u32, edges: u64, 
         out.push(j as u32);
     }
     out
+}
+
+/// Words of the transaction-start bitmap over `edges` seqs.
+pub(crate) fn tx_bit_words(edges: u64) -> u64 {
+    edges.div_ceil(64)
+}
+
+/// Entries of the transaction rank directory over `edges` seqs.
+pub(crate) fn tx_rank_len(edges: u64) -> u64 {
+    tx_bit_words(edges).div_ceil(TX_RANK_WORDS as u64)
+}
+
+/// The rank directory and the select table of a transaction-start bitmap (`word(w)` for `w < words`; `txs`
+/// set bits in all). Rank entry d covers words `4d..4d + 4`: its low 32 bits count the set bits before the
+/// entry's first word, byte 3 + j (j = 1, 2, 3) the set bits of its words before word j (at most 192, so a
+/// byte holds it; for a word past the end of the bitmap, the entry's total); the top byte is 0. Select entry k is the rank entry holding set bit number
+/// `min(k << TX_SELECT_SHIFT, txs - 1)` (counting from 0), or the last rank entry when there are fewer set
+/// bits (a damaged bitmap: then the directory check fails anyway).
+pub(crate) fn tx_rank_select(words: usize, word: impl Fn(usize) -> u64, txs: u64) -> (Vec<u64>, Vec<u32>) {
+    let nd = words.div_ceil(TX_RANK_WORDS);
+    let ns = hint_len(txs, TX_SELECT_SHIFT) as usize;
+    let mut rank = Vec::with_capacity(nd);
+    let mut select = Vec::with_capacity(ns);
+    let mut ones = 0u64;
+    for d in 0..nd {
+        let mut entry = ones & 0xffff_ffff;
+        let mut rel = 0u64;
+        for j in 0..TX_RANK_WORDS {
+            let w = d * TX_RANK_WORDS + j;
+            if j > 0 {
+                // Past the last word: the entry's total, so no select lands in a missing word.
+                entry |= rel << (24 + 8 * j);
+            }
+            if w >= words {
+                continue;
+            }
+            let c = u64::from(word(w).count_ones());
+            // Select entries whose bit lies in this word.
+            while select.len() < ns {
+                let want = ((select.len() as u64) << TX_SELECT_SHIFT).min(txs - 1);
+                if want >= ones + c {
+                    break;
+                }
+                select.push(d as u32);
+            }
+            rel += c;
+            ones += c;
+        }
+        rank.push(entry);
+    }
+    select.resize(ns, nd.saturating_sub(1) as u32);
+    (rank, select)
+}
+
+/// `SELECT_IN_BYTE[b][r]`: position of set bit number `r` of byte `b` (8 when there is none).
+const SELECT_IN_BYTE: [[u8; 8]; 256] = {
+    let mut t = [[8u8; 8]; 256];
+    let mut b = 0;
+    while b < 256 {
+        let (mut r, mut i) = (0, 0);
+        while i < 8 {
+            if (b >> i) & 1 == 1 {
+                t[b][r] = i as u8;
+                r += 1;
+            }
+            i += 1;
+        }
+        b += 1;
+    }
+    t
+};
+
+/// Position (0..64) of set bit number `r` (from 0) of `x`; 64 when `x` has `r` or fewer set bits.
+/// Branch-free apart from that check: byte-wise popcounts, their prefix sums by one multiplication, a
+/// byte-parallel compare for the byte, and a table for the bit inside it.
+#[inline]
+pub(crate) fn select_in_word(x: u64, r: u32) -> u32 {
+    const L: u64 = 0x0101_0101_0101_0101;
+    const H: u64 = 0x8080_8080_8080_8080;
+    let mut b = x - ((x >> 1) & 0x5555_5555_5555_5555);
+    b = (b & 0x3333_3333_3333_3333) + ((b >> 2) & 0x3333_3333_3333_3333);
+    b = (b + (b >> 4)) & 0x0f0f_0f0f_0f0f_0f0f;
+    let cum = b.wrapping_mul(L); // byte i: set bits in bytes 0..=i
+    if u64::from(r) >= cum >> 56 {
+        return 64;
+    }
+    // Byte i of `le` has its top bit set iff cum_i <= r (r < 64 and cum_i <= 64: no borrow between bytes).
+    let le = (((u64::from(r) * L) | H) - cum) & H;
+    let byte = (((le >> 7).wrapping_mul(L)) >> 56) as u32; // bytes wholly before the bit
+    let before = (((cum << 8) >> (8 * byte)) & 0xff) as u32;
+    let in_byte = ((x >> (8 * byte)) & 0xff) as usize;
+    8 * byte + u32::from(SELECT_IN_BYTE[in_byte][(r - before) as usize])
 }
 
 /// Top bit of an amount slot: the low 63 bits are an index into the wide table (amounts of 2^63 and more).
@@ -90,9 +185,14 @@ pub(crate) struct Layout {
     pub(crate) block_first_seq: usize,
     pub(crate) block_number: usize,
     pub(crate) block_time: usize,
-    pub(crate) tx_first_seq: usize,
     pub(crate) block_hint: usize,
-    pub(crate) tx_hint: usize,
+    /// Transaction-start bitmap: bit `s` (word `s / 64`, bit `s % 64`) is set iff seq `s` is the first
+    /// transfer of its transaction.
+    pub(crate) tx_bits: usize,
+    /// Rank directory of the bitmap (u64 per [`TX_RANK_WORDS`] words, see [`tx_rank_select`]).
+    pub(crate) tx_rank: usize,
+    /// Select table (u32 per `1 << TX_SELECT_SHIFT` transactions, see [`tx_rank_select`]).
+    pub(crate) tx_select: usize,
     pub(crate) tx_hash: usize,
     pub(crate) total: usize,
 }
@@ -105,7 +205,8 @@ pub struct SectionSizes {
     pub edges: u64,
     /// Per-node arrays: addresses and the two CSR offset arrays.
     pub nodes: u64,
-    /// Block table (first seq, number, time) and the per-transaction first-seq array.
+    /// Block table (first seq, number, time, hints) and the transaction-start bitmap with its rank and select
+    /// tables.
     pub blocks_and_txs: u64,
     /// Transaction hashes: touched only when paths are printed.
     pub tx_hashes: u64,
@@ -166,9 +267,10 @@ impl Layout {
         let block_first_seq = take(mul(b, 4))?;
         let block_number = take(mul(b, 8))?;
         let block_time = take(mul(b, 8))?;
-        let tx_first_seq = take(mul(t, 4))?;
         let block_hint = take(mul(usize::try_from(hint_len(c.edges, BLOCK_HINT_SHIFT)).ok()?, 4))?;
-        let tx_hint = take(mul(usize::try_from(hint_len(c.edges, TX_HINT_SHIFT)).ok()?, 4))?;
+        let tx_bits = take(mul(usize::try_from(tx_bit_words(c.edges)).ok()?, 8))?;
+        let tx_rank = take(mul(usize::try_from(tx_rank_len(c.edges)).ok()?, 8))?;
+        let tx_select = take(mul(usize::try_from(hint_len(c.txs, TX_SELECT_SHIFT)).ok()?, 4))?;
         let tx_hash = take(mul(t, 32))?;
         let total = at;
         Some(Layout {
@@ -191,9 +293,10 @@ impl Layout {
             block_first_seq,
             block_number,
             block_time,
-            tx_first_seq,
             block_hint,
-            tx_hint,
+            tx_bits,
+            tx_rank,
+            tx_select,
             tx_hash,
             total,
         })

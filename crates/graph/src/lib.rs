@@ -9,9 +9,14 @@
 //! bit set whose low bits index a wide table of u128 values (16 more bytes; rare for native coins and
 //! stablecoins, about a quarter of real 18-decimal token transfers); amounts of 2^128 and more go one step
 //! further, to an overflow table of full 256-bit values keyed by edge.
-//! Block numbers, timestamps and per-transaction first seqs live in side tables keyed by seq ranges; two
-//! small hint tables (one u32 per 1024 seqs for blocks, per 256 for transactions, 0.02 bytes per transfer)
-//! turn "which block / transaction holds this seq" into a search over a few neighbouring entries.
+//! Block numbers, timestamps and first seqs live in a per-block table; a small hint table (one u32 per 1024
+//! seqs) turns "which block holds this seq" into a search over a few neighbouring entries. Transactions are
+//! a bitmap with one bit per seq, set at the first transfer of each transaction (0.125 bytes per transfer,
+//! where a u32 first seq per transaction took ~2.9 at sim densities), plus two small tables: a rank
+//! directory (one u64 per 256 seqs: the set bits before it and, in bytes, before each of its 4 words; 0.031
+//! bytes per transfer) and a select table (one u32 per 256 transactions: the directory entry holding that
+//! transaction's start). [`Graph::tx_index`] is then one directory entry, one word and a popcount;
+//! [`Graph::tx_seqs`] a short search between two select entries, an in-word select, and the next set bit.
 //! Transaction hashes (32 bytes per transaction, the largest table) are the last section of the image, after
 //! everything a trace reads: only building a path touches them.
 //!
@@ -421,9 +426,10 @@ impl Graph {
 
     /// Full integrity check: the checksum of every section, then every stored index and ordering the
     /// accessors' documented guarantees rely on (ascending CSR offsets, strictly sorted node addresses, edge
-    /// endpoints, seqs, assets and in-permutation entries in range, ascending first-seq tables). Reads the whole
-    /// image: about 0.2 s per 10^7 transfers when in the page cache. [`Graph::save`] runs it on the file it
-    /// wrote before renaming it into place; [`Graph::open`] does not.
+    /// endpoints, seqs, assets and in-permutation entries in range, ascending block first-seq table, the
+    /// transaction-start bitmap against the transaction count and the block starts, and its rank and select
+    /// tables recomputed). Reads the whole image: about 0.2 s per 10^7 transfers when in the page cache.
+    /// [`Graph::save`] runs it on the file it wrote before renaming it into place; [`Graph::open`] does not.
     pub fn verify(&self) -> Result<(), GraphError> {
         format::verify_sections(self.b(), &self.l, &self.what)?;
         self.validate(&self.what)
@@ -550,22 +556,42 @@ impl Graph {
             Ok(())
         };
         firsts(l.block_first_seq, nb, "block")?;
-        firsts(l.tx_first_seq, nt, "tx")?;
-        let hints = [
-            (
-                l.block_hint,
-                l.block_first_seq,
-                nb,
-                format::BLOCK_HINT_SHIFT,
-                "block",
-            ),
-            (l.tx_hint, l.tx_first_seq, nt, format::TX_HINT_SHIFT, "tx"),
-        ];
-        for (hint, first, len, shift, name) in hints {
-            let want = format::hint_values(len as usize, |i| rd_u32(b, first, i), e, shift);
-            if let Some(k) = (0..want.len()).find(|&k| rd_u32(b, hint, k) != want[k]) {
-                return bad(format!("{name} hint table wrong at entry {k}"));
-            }
+        let want = format::hint_values(
+            nb as usize,
+            |i| rd_u32(b, l.block_first_seq, i),
+            e,
+            format::BLOCK_HINT_SHIFT,
+        );
+        if let Some(k) = (0..want.len()).find(|&k| rd_u32(b, l.block_hint, k) != want[k]) {
+            return bad(format!("block hint table wrong at entry {k}"));
+        }
+        // The transaction-start bitmap and its rank and select tables.
+        let words = format::tx_bit_words(e) as usize;
+        let word = |w: usize| rd_u64(b, l.tx_bits, w);
+        if e > 0 && word(0) & 1 == 0 {
+            return bad("tx start bitmap: seq 0 is not a transaction start".into());
+        }
+        if e % 64 != 0 && word(words - 1) >> (e % 64) != 0 {
+            return bad("tx start bitmap has bits past the last seq".into());
+        }
+        let ones: u64 = (0..words).map(|w| u64::from(word(w).count_ones())).sum();
+        if ones != nt {
+            return bad(format!(
+                "tx start bitmap marks {ones} transaction starts, the header counts {nt} transactions"
+            ));
+        }
+        let (rank, select) = format::tx_rank_select(words, word, nt);
+        if let Some(d) = (0..rank.len()).find(|&d| rd_u64(b, l.tx_rank, d) != rank[d]) {
+            return bad(format!("tx rank directory wrong at entry {d}"));
+        }
+        if let Some(k) = (0..select.len()).find(|&k| rd_u32(b, l.tx_select, k) != select[k]) {
+            return bad(format!("tx select table wrong at entry {k}"));
+        }
+        // A transaction never spans two blocks: every block starts a transaction.
+        if let Some(i) = (0..nb as usize).find(|&i| !self.is_tx_start(rd_u32(b, l.block_first_seq, i))) {
+            return bad(format!(
+                "tx start bitmap: block {i} does not start a transaction (a transaction spans two blocks)"
+            ));
         }
         Ok(())
     }
@@ -930,15 +956,120 @@ impl Graph {
         rd_u64(self.b(), self.l.block_time, bi as usize)
     }
 
-    /// Index of the transaction holding the transfer of rank `seq`.
+    /// Index of the transaction holding the transfer of rank `seq` (the last transaction for a seq past the
+    /// end; 0 without transactions): the set bits of the transaction-start bitmap up to `seq`, minus one. One
+    /// rank-directory entry, one bitmap word and a popcount. Always in `0..txs` (0 when empty), whatever the
+    /// tables hold.
+    #[inline]
     pub fn tx_index(&self, seq: Seq) -> u32 {
-        self.hinted_index(
-            self.l.tx_first_seq,
-            self.l.counts.txs,
-            self.l.tx_hint,
-            format::TX_HINT_SHIFT,
-            seq,
-        )
+        let (e, nt) = (self.l.counts.edges, self.l.counts.txs);
+        if nt == 0 || e == 0 {
+            return 0;
+        }
+        let s = u64::from(seq).min(e - 1);
+        let w = (s >> 6) as usize;
+        let b = self.b();
+        let d = rd_u64(b, self.l.tx_rank, w / format::TX_RANK_WORDS);
+        // Bytes 1..4 of `rel` hold the counts before words 1..4 of the entry; byte 0 is word 0's (none).
+        let rel = ((d >> 32) << 8) >> (8 * (w % format::TX_RANK_WORDS));
+        let bits = rd_u64(b, self.l.tx_bits, w) & (u64::MAX >> (63 - (s & 63)));
+        let ones = (d & 0xffff_ffff) + (rel & 0xff) + u64::from(bits.count_ones());
+        ones.saturating_sub(1).min(nt - 1) as u32
+    }
+
+    /// The first seq of transaction `ti` (`ti < txs`): the select table narrows the rank directory to a few
+    /// entries, a binary search finds the entry, its relative counts the word, and an in-word select the
+    /// bit. At most `edge_count`, whatever the tables hold.
+    fn tx_start(&self, ti: u32) -> Seq {
+        let (b, l) = (self.b(), &self.l);
+        let e = self.edge_count();
+        let last = (format::tx_rank_len(l.counts.edges) as u32).saturating_sub(1);
+        let k = (ti >> format::TX_SELECT_SHIFT) as usize;
+        if (k + 1) as u64 >= format::hint_len(l.counts.txs, format::TX_SELECT_SHIFT) {
+            return e; // only for ti >= txs, which callers exclude
+        }
+        let lo = rd_u32(b, l.tx_select, k).min(last);
+        let hi = rd_u32(b, l.tx_select, k + 1).min(last).max(lo);
+        let before = |d: u32| rd_u64(b, l.tx_rank, d as usize) as u32;
+        let d = lo + partition_point(hi - lo, |i| before(lo + 1 + i) <= ti);
+        let entry = rd_u64(b, l.tx_rank, d as usize);
+        let r = ti.saturating_sub(entry as u32);
+        // The word: how many of the entry's counts before words 1..4 are <= r (ascending counts).
+        let rel = (entry >> 32) << 8; // byte j: set bits before word j of the entry (byte 0: none)
+        let count = |j: usize| ((rel >> (8 * j)) & 0xff) as u32;
+        let j = (1..format::TX_RANK_WORDS)
+            .map(|j| usize::from(count(j) <= r))
+            .sum::<usize>();
+        let in_word = r.saturating_sub(count(j));
+        let w = d as usize * format::TX_RANK_WORDS + j;
+        if w as u64 >= format::tx_bit_words(l.counts.edges) {
+            return e;
+        }
+        let at = format::select_in_word(rd_u64(b, l.tx_bits, w), in_word);
+        if at >= 64 {
+            return e;
+        }
+        ((w as u64) * 64 + u64::from(at)).min(u64::from(e)) as Seq
+    }
+
+    /// The first seq after `start` that starts a transaction, where `start` starts transaction `next - 1`:
+    /// the next set bit within the two words after `start`, else the select of `next`. `edge_count` when
+    /// `next` is past the last transaction.
+    fn next_tx_start(&self, start: Seq, next: u32) -> Seq {
+        let e = self.edge_count();
+        if u64::from(next) >= self.l.counts.txs {
+            return e;
+        }
+        let s = u64::from(start) + 1;
+        let words = format::tx_bit_words(self.l.counts.edges);
+        let w = s >> 6;
+        for (k, mask) in [(w, u64::MAX << (s & 63)), (w + 1, u64::MAX)] {
+            if k >= words {
+                break;
+            }
+            let x = rd_u64(self.b(), self.l.tx_bits, k as usize) & mask;
+            if x != 0 {
+                return (k * 64 + u64::from(x.trailing_zeros())).min(u64::from(e)) as Seq;
+            }
+        }
+        self.tx_start(next)
+    }
+
+    /// The transaction holding the transfer of rank `seq` and its seq range: `(tx_index(seq),
+    /// tx_seqs(tx_index(seq)))`, cheaper than that pair: the range comes from the set bits next to `seq` in
+    /// the bitmap (the words holding and neighbouring it; a select only for transactions longer than that).
+    /// For a seq past the end, the last transaction; without transactions, `(0, e..e)`.
+    #[inline]
+    pub fn tx_at(&self, seq: Seq) -> (u32, Range<Seq>) {
+        let e = self.edge_count();
+        if self.l.counts.txs == 0 || e == 0 {
+            return (0, e..e);
+        }
+        let ti = self.tx_index(seq);
+        let s = seq.min(e - 1);
+        let w = (s >> 6) as usize;
+        let b = self.b();
+        let mut start = None;
+        let mask = u64::MAX >> (63 - (s & 63));
+        for (k, m) in [(w, mask), (w.wrapping_sub(1), u64::MAX)] {
+            if k == usize::MAX {
+                break;
+            }
+            let x = rd_u64(b, self.l.tx_bits, k) & m;
+            if x != 0 {
+                start = Some((k as u32) * 64 + 63 - x.leading_zeros());
+                break;
+            }
+        }
+        let start = start.unwrap_or_else(|| self.tx_start(ti)).min(s);
+        (ti, start..self.next_tx_start(s, ti + 1).max(start))
+    }
+
+    /// Whether the transfer of rank `seq` is the first of its transaction (false past the end).
+    #[inline]
+    pub(crate) fn is_tx_start(&self, seq: Seq) -> bool {
+        u64::from(seq) < self.l.counts.edges
+            && (rd_u64(self.b(), self.l.tx_bits, (seq >> 6) as usize) >> (seq & 63)) & 1 == 1
     }
 
     /// Seq range of the transfers of a block index (empty for an index out of range).
@@ -949,7 +1080,12 @@ impl Graph {
     /// Seq range of the transfers of a transaction index (empty for an index out of range). A transaction
     /// never spans two blocks.
     pub fn tx_seqs(&self, ti: u32) -> Range<Seq> {
-        self.first_seq_range(self.l.tx_first_seq, self.l.counts.txs, ti)
+        let e = self.edge_count();
+        if u64::from(ti) >= self.l.counts.txs {
+            return e..e;
+        }
+        let start = self.tx_start(ti);
+        start..self.next_tx_start(start, ti + 1).max(start)
     }
 
     fn first_seq_range(&self, table: usize, len: u64, i: u32) -> Range<Seq> {
@@ -1126,5 +1262,7 @@ pub(crate) fn partition_point(len: u32, mut pred: impl FnMut(u32) -> bool) -> u3
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tx_bits_tests;
 #[cfg(test)]
 mod update_tests;

@@ -469,7 +469,11 @@ fn corrupt_snapshots_are_clear_errors() {
     hostile(&|b| format::wr_u32(b, l.out_offsets, 1, u32::MAX), "out offsets");
     hostile(&|b| format::wr_u32(b, l.in_offsets, 2, 0), "in offsets");
     hostile(&|b| b[l.assets] = 200, "asset record");
-    hostile(&|b| format::wr_u32(b, l.tx_hint, 1, 0), "tx hint table");
+    hostile(&|b| format::wr_u64(b, l.tx_rank, 0, 1), "tx rank directory");
+    hostile(
+        &|b| format::wr_u32(b, l.tx_select, 1, u32::MAX),
+        "tx select table",
+    );
     hostile(
         &|b| format::wr_u32(b, l.block_hint, 0, u32::MAX),
         "block hint table",
@@ -482,10 +486,7 @@ fn corrupt_snapshots_are_clear_errors() {
         &|b| format::wr_u32(b, l.block_first_seq, 1, u32::MAX),
         "block first-seq",
     );
-    hostile(
-        &|b| format::wr_u32(b, l.tx_first_seq, 1, u32::MAX),
-        "tx first-seq",
-    );
+    hostile(&|b| format::wr_u64(b, l.tx_bits, 0, 0), "tx start bitmap");
     hostile(
         &|b| b[l.node_addr + ADDR_LEN..l.node_addr + 2 * ADDR_LEN].fill(0),
         "sorted",

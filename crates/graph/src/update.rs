@@ -426,7 +426,6 @@ impl Graph {
         let mut tables = Tables::default();
         let mut from: Vec<u32> = Vec::with_capacity(total as usize);
         let n_blocks = self.l.counts.blocks as usize;
-        let n_txs = self.l.counts.txs as usize;
         let block_chain_start: Vec<u32> = (0..=CHAINS)
             .map(|c| rd_u32(b, self.l.chain_block_start, c))
             .collect();
@@ -443,7 +442,6 @@ impl Graph {
             bci += 1;
         }
         let mut next_block = first_seq(self.l.block_first_seq, n_blocks, 1);
-        let mut next_tx = first_seq(self.l.tx_first_seq, n_txs, 1);
         // Previous emitted row: block key and transaction identity (old tx index, or !new tx group).
         let mut prev: Option<(u64, u64)> = None;
         let old_block_key =
@@ -489,9 +487,8 @@ impl Graph {
                         bci += 1;
                     }
                 }
-                if s == next_tx {
+                if self.is_tx_start(s as u32) {
                     ti += 1;
-                    next_tx = first_seq(self.l.tx_first_seq, n_txs, ti + 1);
                 }
             } else {
                 let nr = &rows[r];

@@ -142,23 +142,26 @@ impl BalanceIndex {
         // up with one read each instead of searching tables far from each other).
         let e = g.edge_count();
         let mut block_tx = vec![(0u32, 0u32); e as usize];
-        for (k, table) in [0usize, 1].into_iter().zip([true, false]) {
-            let mut i = 0u32;
-            loop {
-                let r = if table { g.block_seqs(i) } else { g.tx_seqs(i) };
-                if r.start >= e {
-                    break;
-                }
-                for s in r {
-                    let slot = &mut block_tx[s as usize];
-                    if k == 0 {
-                        slot.0 = i;
-                    } else {
-                        slot.1 = i;
-                    }
-                }
-                i += 1;
+        let mut i = 0u32;
+        loop {
+            let r = g.block_seqs(i);
+            if r.start >= e {
+                break;
             }
+            for s in r {
+                block_tx[s as usize].0 = i;
+            }
+            i += 1;
+        }
+        // Transactions: one `tx_at` per transaction (a rank and the neighbouring bits of the transaction-start
+        // bitmap), not a select per index.
+        let mut s = 0u32;
+        while s < e {
+            let (t, r) = g.tx_at(s);
+            for x in r.clone() {
+                block_tx[x as usize].1 = t;
+            }
+            s = r.end.max(s + 1);
         }
         let mut states: Vec<PairBuild> = Vec::new();
         let mut ins_by_asset: Vec<(AssetId, u32, u32)> = Vec::new();

@@ -162,9 +162,11 @@ impl Ctx<'_> {
     }
 }
 
-/// Finds the block and transaction index of a seq starting from its previous answer: a galloping search,
+/// Finds the block and transaction index of a seq. The block: a galloping search from its previous answer,
 /// cheap when successive seqs are close (events in time order; one address's history in order), where
-/// [`Graph::block_index`] and [`Graph::tx_index`] search the whole table each time. Same answers.
+/// [`Graph::block_index`] searches the whole table each time. The transaction: [`Graph::tx_at`] (a rank in
+/// the transaction-start bitmap; a gallop would need a select per probe). Both ranges are kept, so a seq of
+/// the same block or transaction needs no lookup. Same answers.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Locator {
     block: u32,
@@ -178,8 +180,8 @@ impl Locator {
     #[inline]
     pub(crate) fn block_tx(&mut self, g: &Graph, seq: Seq) -> (u32, u32) {
         if !(self.tx_seqs.0 <= seq && seq < self.tx_seqs.1) {
-            self.tx = gallop(|i| g.tx_seqs(i).start, self.tx, seq);
-            let r = g.tx_seqs(self.tx);
+            let (t, r) = g.tx_at(seq);
+            self.tx = t;
             self.tx_seqs = (r.start, r.end);
         }
         if !(self.block_seqs.0 <= seq && seq < self.block_seqs.1) {
@@ -188,6 +190,12 @@ impl Locator {
             self.block_seqs = (r.start, r.end);
         }
         (self.block, self.tx)
+    }
+
+    /// Seq range of the transaction of the last [`Locator::block_tx`] answer.
+    #[inline]
+    pub(crate) fn tx_seqs(&self) -> std::ops::Range<Seq> {
+        self.tx_seqs.0..self.tx_seqs.1
     }
 }
 
@@ -398,8 +406,8 @@ impl<M: TaintModel> NodeState<M> {
         self.resolve(g, block);
         let loc = &mut self.loc;
         if !(loc.tx_seqs.0 <= seq && seq < loc.tx_seqs.1) {
-            loc.tx = g.tx_index(seq);
-            let r = g.tx_seqs(loc.tx);
+            let (t, r) = g.tx_at(seq);
+            loc.tx = t;
             loc.tx_seqs = (r.start, r.end);
         }
         (block, loc.tx)

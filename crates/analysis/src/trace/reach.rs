@@ -598,7 +598,7 @@ impl<'a> Run<'a> {
                     k + 1..hi
                 }
                 None => {
-                    let end = view.keys(view.g.tx_seqs(tx)).end;
+                    let end = view.keys(self.loc.tx_seqs()).end;
                     n.txs.push((tx, end, k));
                     k + 1..end
                 }
@@ -610,7 +610,7 @@ impl<'a> Run<'a> {
         let old_block = n.first_block;
         let mut fresh = self.tx_pool.pop().unwrap_or_default();
         let new_qual = view.keys(view.g.block_seqs(block)).end;
-        let tx_end = view.keys(view.g.tx_seqs(tx)).end;
+        let tx_end = view.keys(self.loc.tx_seqs()).end;
         fresh.push((tx, tx_end, k));
         let n = &mut self.nodes[i];
         let mut old_txs = std::mem::replace(&mut n.txs, fresh);

@@ -800,8 +800,8 @@ impl Half<'_, '_> {
     /// The transaction of key `k`: its index and end key.
     fn tx_of(&self, k: u32) -> (u32, u32) {
         let view = self.sh.view;
-        let tx = view.g.tx_index(view.seq_of(k));
-        (tx, view.keys(view.g.tx_seqs(tx)).end)
+        let (tx, seqs) = view.g.tx_at(view.seq_of(k));
+        (tx, view.keys(seqs).end)
     }
 
     /// An arrival at `k`, below the receiver's limit (`w`: where `k` lies).
@@ -850,8 +850,8 @@ impl Half<'_, '_> {
             let list = &mut self.p.lists[c.txs as usize];
             for t in list.iter_mut().filter(|t| t.0 == FAR) {
                 // An entry made without a lookup (no out-edge after it in the block then, nor now).
-                let ti = view.g.tx_index(view.seq_of(t.2));
-                *t = (ti, view.keys(view.g.tx_seqs(ti)).end, t.2);
+                let (ti, seqs) = view.g.tx_at(view.seq_of(t.2));
+                *t = (ti, view.keys(seqs).end, t.2);
             }
             let range = match list.iter_mut().find(|t| t.0 == tx) {
                 Some(t) if t.2 <= k => return Ok(()),
