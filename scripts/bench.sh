@@ -2,7 +2,7 @@
 # Tracing benchmark: chaintrace vs python-igraph, networkx and DuckDB (recursive SQL) on simulated worlds of
 # 10^6 and 10^7 transfers; 5-hop time-respecting forward traces from the same 200 starts, reachable sets
 # checked equal (the run fails on any mismatch). Writes bench-out/trace/*.json, the "Tracing" section of
-# BENCHMARKS.md and /work/notes/bench-trace.md. About 20 minutes on 2 cores.
+# BENCHMARKS.md and /work/notes/bench-trace.md. About 25 minutes on 2 cores.
 #
 # Environment: SIZES="1000000 10000000" SEED=42 HOPS=5 OURS_BUDGET_S / PEER_BUDGET_S (seconds of tracing per
 # model / peer; defaults per size in scripts/bench/run.py) NX_MAX=1000000 WORK=/tmp/chaintrace-bench-trace.
