@@ -92,8 +92,13 @@ impl Head {
         let sums = self.table_at + 8 * (self.n + 1);
         (self.u64_at(off), self.u64_at(off + 8), self.u64_at(sums + 8 * i))
     }
-    fn owner_entry(&self, k: usize) -> &[u8] {
-        &self.bytes[self.index_at + OWNER_LEN * k..self.index_at + OWNER_LEN * (k + 1)]
+    /// Bytes of all records: the end offset of the last (the table has `n + 1` offsets).
+    fn records_len(&self) -> u64 {
+        self.u64_at(self.table_at + 8 * self.n)
+    }
+    /// The owner index, one entry per edge.
+    fn owners(&self) -> &[[u8; OWNER_LEN]] {
+        self.bytes[self.index_at..self.table_at].as_chunks().0
     }
 }
 
@@ -152,8 +157,7 @@ fn read_head(file: &mut File, path: &Path, key: u64, len: u64) -> Result<Option<
         records_at,
     };
     // The records must fill the rest of the file exactly.
-    let records_len = if n == 0 { 0 } else { head.u64_at(table_at + 8 * n) };
-    if records_at.checked_add(records_len) != Some(len) {
+    if records_at.checked_add(head.records_len()) != Some(len) {
         return Err(bad("is truncated or has trailing bytes"));
     }
     Ok(Some(head))
@@ -259,6 +263,13 @@ impl LazyConversions {
         &self.head.stats
     }
 
+    /// Remembers the first damage a lookup met.
+    fn note(&self, what: String) {
+        if let Ok(mut d) = self.damage.lock() {
+            d.get_or_insert(what);
+        }
+    }
+
     /// The first damaged record met by a lookup, if any.
     pub(crate) fn damage(&self) -> Option<String> {
         self.damage
@@ -270,8 +281,7 @@ impl LazyConversions {
         use std::io::{Seek, SeekFrom};
         let (from, to, _) = self.head.record(i);
         // Offsets come from a head that passed its checksum; still, never size a buffer from a bad one.
-        let records_len = self.head.u64_at(self.head.table_at + 8 * self.head.n);
-        if from > to || to > records_len {
+        if from > to || to > self.head.records_len() {
             return Err(format!("{}: edge record {i} out of range", self.path.display()));
         }
         let len = usize::try_from(to - from).map_err(|_| "record too large".to_string())?;
@@ -298,10 +308,10 @@ impl ConversionSource for LazyConversions {
         key[0] = chain_byte(chain);
         key[1..].copy_from_slice(owner.as_bytes());
         let h = &self.head;
-        let lo = partition_point(h.n, |k| h.owner_entry(k)[..21] < key[..]);
+        let owners = h.owners();
+        let lo = owners.partition_point(|e| e[..21] < key[..]);
         let mut out = Vec::new();
-        for k in lo..h.n {
-            let entry = h.owner_entry(k);
+        for (k, entry) in owners.iter().enumerate().skip(lo) {
             if entry[..21] != key[..] {
                 break;
             }
@@ -325,28 +335,6 @@ impl ConversionSource for LazyConversions {
         }
         out
     }
-}
-
-impl LazyConversions {
-    fn note(&self, what: String) {
-        if let Ok(mut d) = self.damage.lock() {
-            d.get_or_insert(what);
-        }
-    }
-}
-
-/// The first `k` in `0..n` for which `below(k)` is false (`below` must be true then false).
-fn partition_point(n: usize, below: impl Fn(usize) -> bool) -> usize {
-    let (mut lo, mut hi) = (0, n);
-    while lo < hi {
-        let mid = lo + (hi - lo) / 2;
-        if below(mid) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    lo
 }
 
 /// The index's chain byte: the chain's position in [`Chain::ALL`] (sorts like `Chain`).

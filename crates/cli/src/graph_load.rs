@@ -175,12 +175,24 @@ impl TraceConversions {
         }
     }
 
-    /// A damaged cache record a trace met (its result must not be used), if any.
-    pub(crate) fn damage(&self) -> Option<String> {
-        match self {
-            TraceConversions::Cached(c) => c.damage(),
-            TraceConversions::Built(_) => None,
-        }
+    /// After a run over [`TraceConversions::source`]: when it met a damaged cache record (which it did not
+    /// use, so its result may miss a conversion), warns, rebuilds the cache from the store and returns the
+    /// rebuilt set for the caller to run again (`redo` names that run in the warning).
+    pub(crate) fn rebuilt_if_damaged(
+        &self,
+        store: &Store,
+        dir: &Path,
+        graph: &Graph,
+        redo: &str,
+    ) -> anyhow::Result<Option<ConversionSet>> {
+        let TraceConversions::Cached(c) = self else {
+            return Ok(None);
+        };
+        let Some(damage) = c.damage() else {
+            return Ok(None);
+        };
+        eprintln!("warning: the conversions cache is damaged ({damage}); rebuilding it and {redo} again");
+        rebuild_conversions(store, dir, graph).map(Some)
     }
 }
 
@@ -189,17 +201,53 @@ impl TraceConversions {
 ///
 /// The edges are cached in the data directory (`conversions.cache`, see [`crate::conv_cache`]) under a key of
 /// the graph's store stamp (the store as the graph saw it), the registry file and this executable; a matching
-/// cache is opened, not decoded. Opening reads its head (the
-/// owner index and record table, ~45 bytes per edge); the trace then reads only the records of the owners it
-/// meets passing taint on. At 10^7 transfers (971k edges) this replaced a 1.0-1.3 s decode of every edge.
+/// cache is opened, not decoded. Opening reads its head (the owner index and record table, ~45 bytes per
+/// edge); the trace then reads only the records of the owners it meets passing taint on. At 10^7 transfers
+/// (971k edges) this replaced a 1.0-1.3 s decode of every edge.
 pub(crate) fn load_conversions_for_trace(
     store: &Store,
     dir: &Path,
     graph: &Graph,
 ) -> anyhow::Result<TraceConversions> {
+    match open_conversions_cache(dir, graph) {
+        Some(c) => Ok(TraceConversions::Cached(c)),
+        None => rebuild_conversions(store, dir, graph).map(TraceConversions::Built),
+    }
+}
+
+/// [`load_conversions_for_trace`] (when `conversions`; otherwise none) and the mixer pool events, for
+/// `investigate`: without a usable cache, one pass over the raw logs finds both.
+pub(crate) fn load_conversions_and_mixers(
+    store: &Store,
+    dir: &Path,
+    graph: &Graph,
+    conversions: bool,
+) -> anyhow::Result<(TraceConversions, MixerEvents)> {
+    let cached = if conversions {
+        open_conversions_cache(dir, graph)
+    } else {
+        None
+    };
+    let build = conversions && cached.is_none();
+    let (set, mixers) = load_defi(store, dir, build, true)?;
+    if build {
+        write_conversions_cache(store, dir, graph, &set)?;
+    }
+    let conversions = match cached {
+        Some(c) => TraceConversions::Cached(c),
+        None => TraceConversions::Built(set),
+    };
+    Ok((
+        conversions,
+        mixers.expect("load_defi returns mixer events when asked for them"),
+    ))
+}
+
+/// The conversions cache opened for lookups by owner, when one matches the graph's stamp, the registry file
+/// and this executable; a damaged or foreign one is reported and left for a rebuild.
+fn open_conversions_cache(dir: &Path, graph: &Graph) -> Option<conv_cache::LazyConversions> {
     let t0 = Instant::now();
-    let key = conv_cache::cache_key(&graph.stamp(), dir);
-    match conv_cache::open_lazy(dir, key) {
+    match conv_cache::open_lazy(dir, conv_cache::cache_key(&graph.stamp(), dir)) {
         Ok(Some(c)) => {
             let st = c.stats();
             eprintln!(
@@ -212,36 +260,41 @@ pub(crate) fn load_conversions_for_trace(
                 dir.join(conv_cache::CONVERSIONS_CACHE).display(),
                 t0.elapsed().as_secs_f64()
             );
-            return Ok(TraceConversions::Cached(c));
+            Some(c)
         }
-        Ok(None) => {}
-        Err(e) => eprintln!("warning: ignoring the conversions cache: {e}; rebuilding"),
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!("warning: ignoring the conversions cache: {e}; rebuilding");
+            None
+        }
     }
-    Ok(TraceConversions::Built(rebuild_conversions(
-        store, dir, graph, key,
-    )?))
 }
 
-/// Finds the conversions in the store and caches them under `key` (the cache key of `graph`'s stamp).
-pub(crate) fn rebuild_conversions(
+/// Finds the conversions in the store and caches them.
+fn rebuild_conversions(store: &Store, dir: &Path, graph: &Graph) -> anyhow::Result<ConversionSet> {
+    let (conversions, _) = load_defi(store, dir, true, false)?;
+    write_conversions_cache(store, dir, graph, &conversions)?;
+    Ok(conversions)
+}
+
+/// Caches conversions found in the store under the key of `graph`'s stamp; only if the store still has that
+/// stamp (if it moved on while they were read, the next run recomputes). A failed write is a warning.
+fn write_conversions_cache(
     store: &Store,
     dir: &Path,
     graph: &Graph,
-    key: u64,
-) -> anyhow::Result<ConversionSet> {
-    let (conversions, _) = load_defi(store, dir, true, false)?;
-    // Only cache what was found at the stamp the graph holds: if the store moved on while we read it, the
-    // next run recomputes.
+    set: &ConversionSet,
+) -> anyhow::Result<()> {
     let now = StoreStamp::of_reader(store).context("reading store counts")?;
     if now == graph.stamp()
-        && let Err(e) = conv_cache::write(dir, key, &conversions)
+        && let Err(e) = conv_cache::write(dir, conv_cache::cache_key(&now, dir), set)
     {
         eprintln!(
             "warning: could not write the conversions cache in {}: {e}",
             dir.display()
         );
     }
-    Ok(conversions)
+    Ok(())
 }
 
 /// File name of the user's mixer pool registry inside the data directory (`chaintrace-defi` mixer registry
@@ -261,7 +314,7 @@ pub(crate) struct MixerEvents {
 /// Conversion edges (when `conversions`) and mixer pool events (when `mixers`): the raw logs are read once and
 /// the transfers either of them needs are read once, by transaction and bridge address
 /// ([`TransferReader::for_each_transfer_in`]), without scanning the transfer table.
-pub(crate) fn load_defi(
+fn load_defi(
     store: &Store,
     dir: &Path,
     conversions: bool,

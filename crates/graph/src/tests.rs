@@ -13,8 +13,9 @@ fn tx(i: u8) -> TxHash {
     TxHash([i; 32])
 }
 
+/// A transfer of addresses `from`/`to` (`[i; 20]`) in transaction `[txi; 32]` (also used by `tx_bits_tests`).
 #[allow(clippy::too_many_arguments)]
-fn transfer(
+pub(crate) fn transfer(
     chain: Chain,
     block: u64,
     txi: u8,

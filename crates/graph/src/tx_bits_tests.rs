@@ -2,10 +2,11 @@
 //! plain vector of first seqs, at sizes around word (64), rank-entry (256), select-entry (256 transactions)
 //! and larger boundaries; damage to the bitmap or its tables is refused by `verify` and never panics.
 
-use chaintrace_core::{Address, Asset, Chain, Position, Transfer, TransferKind, TxHash, U256};
+use chaintrace_core::{Asset, Chain, Position, TxHash, U256};
 use proptest::prelude::*;
 
 use super::*;
+use crate::tests::transfer;
 
 /// A graph of one chain whose transactions have the given sizes, in order: transaction `i` has hash `i`
 /// (big-endian, so hash order is creation order) and a new block starts every `per_block` transactions.
@@ -19,21 +20,20 @@ fn graph_of(sizes: &[u32], per_block: usize) -> (Graph, Vec<u32>) {
         hash[..4].copy_from_slice(&(i as u32).to_be_bytes());
         let block = 1 + (i / per_block.max(1)) as u64;
         for p in 0..n {
-            ts.push(Transfer {
-                chain: Chain::Ethereum,
+            let from = (i % 7) as u8;
+            let to = (p % 5) as u8 + 10;
+            let mut t = transfer(
+                Chain::Ethereum,
                 block,
-                timestamp: 1_000 + block,
-                tx_hash: TxHash(hash),
-                position: Position::Log(p),
-                from: Address([(i % 7) as u8; 20]),
-                to: Address([(p % 5) as u8 + 10; 20]),
-                asset: Asset::Native,
-                amount: U256::from(1u64),
-                kind: TransferKind::Native,
-                tx_from: Address([1; 20]),
-                tx_fee: U256::ZERO,
-                gas_price: U256::ZERO,
-            });
+                0,
+                Position::Log(p),
+                from,
+                to,
+                Asset::Native,
+                U256::from(1u64),
+            );
+            t.tx_hash = TxHash(hash);
+            ts.push(t);
         }
     }
     let g = Graph::from_transfers(ts, StoreStamp::default()).expect("build");

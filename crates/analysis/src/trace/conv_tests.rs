@@ -486,13 +486,19 @@ fn eager_placement<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
-#[test]
-fn placing_conversions_when_their_owner_is_tainted_gives_what_placing_all_gives() {
-    // A simulated world with its DEX swaps and wraps decoded from the sim's logs, as the CLI builds them.
+/// A 3,000-transfer simulated world (seed 7), its graph, and its DEX swaps and wraps decoded from the sim's
+/// logs, as the CLI builds them.
+fn sim_world_with_conversions() -> (chaintrace_sim::MemoryWriter, Graph, ConversionSet) {
     let (mem, _) =
         chaintrace_sim::generate_in_memory(&chaintrace_sim::WorldConfig::new(7, 3_000)).expect("sim");
     let g = Graph::from_transfers(mem.transfers.iter().cloned(), StoreStamp::default()).expect("graph");
     let set = build_conversions(&mem.logs, &mem.transfers, &ConversionConfig::default());
+    (mem, g, set)
+}
+
+#[test]
+fn placing_conversions_when_their_owner_is_tainted_gives_what_placing_all_gives() {
+    let (mem, g, set) = sim_world_with_conversions();
     assert!(set.edges.len() > 20, "the world has conversions: {:?}", set.stats);
     // Starts: owners of early conversions (their funds go through swaps), and a few plain addresses.
     let mut starts: Vec<(Chain, Address)> = set.edges.iter().map(|c| (c.from_chain, c.owner)).collect();
@@ -546,10 +552,7 @@ fn runs_that_feed_each_other_stop_when_nothing_changes() {
     // Swaps both ways between the same assets make runs feed each other. Repeating a run with the same outcome
     // gives its handoffs the same path ids, so the loop stops; before, new ids made every repeat look like a
     // change and the runs fed each other until the run limit (4,096 runs, minutes even on this small world).
-    let (mem, _) =
-        chaintrace_sim::generate_in_memory(&chaintrace_sim::WorldConfig::new(7, 3_000)).expect("sim");
-    let g = Graph::from_transfers(mem.transfers.iter().cloned(), StoreStamp::default()).expect("graph");
-    let set = build_conversions(&mem.logs, &mem.transfers, &ConversionConfig::default());
+    let (_, g, set) = sim_world_with_conversions();
     let mut starts: Vec<(Chain, Address)> = set.edges.iter().map(|c| (c.from_chain, c.owner)).collect();
     starts.dedup();
     let mut most = 0;

@@ -1164,9 +1164,12 @@ impl<'c> Placement<'c> {
     /// After a run of `asset`: places the conversions of every address that passed taint on in it. True when
     /// one placed now has an input transfer the run tainted (the run must then be repeated).
     fn place_after(&mut self, g: &Graph, asset: AssetId, out: &RunOutput) -> bool {
-        if self.conversions.is_empty()
-            || (self.by_owner.is_empty() && matches!(self.conversions, Conversions::All(_)))
-        {
+        let nothing_to_place = match self.conversions {
+            // A slice's placeable conversions are indexed in `by_owner` (candidates left out unless followed).
+            Conversions::All(_) => self.by_owner.is_empty(),
+            Conversions::ByOwner(src) => src.is_empty(),
+        };
+        if nothing_to_place {
             return false;
         }
         let mut senders: Vec<NodeId> = out.tainted_edges().map(|e| g.edge_src(e)).collect();

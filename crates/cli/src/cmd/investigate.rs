@@ -21,9 +21,7 @@ use chaintrace_analysis::trace::{Conversions, Model};
 use chaintrace_core::{ActorId, Category, Label};
 use chaintrace_store::Store;
 
-use crate::graph_load::{
-    TraceConversions, load_conversions_for_trace, load_defi, load_graph, load_labels, rebuild_conversions,
-};
+use crate::graph_load::{load_conversions_and_mixers, load_graph, load_labels};
 use crate::opts::GlobalOpts;
 
 /// Report formats.
@@ -192,15 +190,9 @@ pub(crate) fn investigate_store(
         crate::opts::open_store_read(dir).with_context(|| format!("opening store in {}", dir.display()))?;
     let graph = load_graph(&store, dir, false)?;
     let labels = load_labels(&store)?;
-    // Conversions from their cache (opened, not decoded: the trace reads the owners it meets), mixer events
-    // from the raw logs.
-    let conversions = if follow_conversions {
-        load_conversions_for_trace(&store, dir, &graph)?
-    } else {
-        TraceConversions::Built(chaintrace_analysis::conversions::ConversionSet::default())
-    };
-    let (_, mixers) = load_defi(&store, dir, false, true)?;
-    let mixers = mixers.expect("load_defi returns mixer events when asked for them");
+    // Conversions from their cache (opened, not decoded: the trace reads the owners it meets) and mixer events
+    // from the raw logs; without a usable cache, one pass over the logs finds both.
+    let (conversions, mixers) = load_conversions_and_mixers(&store, dir, &graph, follow_conversions)?;
     let actors = actor_book(&store, &labels)?;
     let assets = AssetBook::with_known_tokens();
     // Haircut and fifo start each address's history replay near its first taint (the graph's balance
@@ -223,13 +215,7 @@ pub(crate) fn investigate_store(
     };
     let mut inv = investigate::investigate_with_mixers(&inputs, Some(&mixer_inputs), incident, opts)
         .with_context(|| format!("investigating '{}'", incident.name))?;
-    if let Some(damage) = conversions.damage() {
-        // A damaged cache record was not used: rebuild the cache from the store and investigate again.
-        eprintln!(
-            "warning: the conversions cache is damaged ({damage}); rebuilding it and investigating again"
-        );
-        let key = crate::conv_cache::cache_key(&graph.stamp(), dir);
-        let rebuilt = rebuild_conversions(&store, dir, &graph, key)?;
+    if let Some(rebuilt) = conversions.rebuilt_if_damaged(&store, dir, &graph, "investigating")? {
         let inputs = Inputs {
             conversions: Conversions::All(&rebuilt.edges),
             ..inputs

@@ -38,8 +38,7 @@ use serde_json::{Value, json};
 
 use chaintrace_report::json::{conversion_json, step_json};
 
-use crate::conv_cache;
-use crate::graph_load::{TraceConversions, load_conversions_for_trace, load_graph, rebuild_conversions};
+use crate::graph_load::{TraceConversions, load_conversions_for_trace, load_graph};
 use crate::opts::GlobalOpts;
 
 /// Output formats of `trace`.
@@ -190,7 +189,7 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
         asset,
         fan_out_cap: args.fan_out_cap,
     };
-    let mut conversions = if args.no_conversions || req.direction == Direction::Backward {
+    let conversions = if args.no_conversions || req.direction == Direction::Backward {
         TraceConversions::Built(ConversionSet::default())
     } else {
         load_conversions_for_trace(&store, &dir, &graph)?
@@ -208,13 +207,9 @@ pub(crate) fn run(global: &GlobalOpts, args: Args) -> anyhow::Result<()> {
     };
     let t0 = Instant::now();
     let mut result = trace::trace_from(&graph, &req, &oracle, conversions.source(), opts, index.as_ref())?;
-    if let Some(damage) = conversions.damage() {
-        // A damaged cache record was not handed to the trace: its result may miss a conversion. Rebuild the
-        // cache from the store and trace again.
-        eprintln!("warning: the conversions cache is damaged ({damage}); rebuilding it and tracing again");
-        let key = conv_cache::cache_key(&graph.stamp(), &dir);
-        conversions = TraceConversions::Built(rebuild_conversions(&store, &dir, &graph, key)?);
-        result = trace::trace_from(&graph, &req, &oracle, conversions.source(), opts, index.as_ref())?;
+    if let Some(set) = conversions.rebuilt_if_damaged(&store, &dir, &graph, "tracing")? {
+        let all = trace::Conversions::All(&set.edges);
+        result = trace::trace_from(&graph, &req, &oracle, all, opts, index.as_ref())?;
     }
     eprintln!(
         "traced {} {} in {:.3}s: {} destinations, {} holding, {} exits, {} truncated",
